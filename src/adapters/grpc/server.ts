@@ -1,0 +1,119 @@
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { GrpcStatus } from '../../domain/errors.js';
+import { packageDefinition, packages, type PushEventRequest, type PushEventResponse } from './proto.js';
+import { payloadJsonOf } from './payload-codec.js';
+
+export interface PushedEvent {
+  companyId: string;
+  agentId: string;
+  chatId: string;
+  eventId: string;
+  payloadJson: string;
+  sourcePodId: string;
+  requestId: string | undefined;
+}
+
+export interface GrpcServerOptions {
+  host: string;
+  port: number;
+  reflection: boolean;
+  /** Delivers to local sessions; returns how many received the event. */
+  onPush(event: PushedEvent): number;
+}
+
+export interface GrpcServer {
+  readonly port: number;
+  setServing(serving: boolean): void;
+  shutdown(timeoutMs: number): Promise<void>;
+}
+
+const SERVING = 'SERVING';
+const NOT_SERVING = 'NOT_SERVING';
+
+export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
+  const server = new grpc.Server();
+  let status = SERVING;
+  server.addService(packages.dws_message_fwd.MessageForwardingService.service, {
+    PushEvent: pushEventHandler(options),
+  });
+  server.addService(packages.grpc.health.v1.Health.service, {
+    Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      if (call.request.service) return callback({ code: GrpcStatus.NOT_FOUND, details: `unknown service ${call.request.service}` });
+      callback(null, { status });
+    },
+    Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {
+      call.write({ status: call.request.service ? 'SERVICE_UNKNOWN' : status });
+    },
+  });
+  if (options.reflection) new ReflectionService(packageDefinition).addToServer(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${options.host || '0.0.0.0'}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  return {
+    port,
+    setServing: (serving) => {
+      status = serving ? SERVING : NOT_SERVING;
+    },
+    shutdown: (timeoutMs) => shutdown(server, timeoutMs),
+  };
+}
+
+function pushEventHandler(options: GrpcServerOptions) {
+  return (call: grpc.ServerUnaryCall<PushEventRequest, PushEventResponse>, callback: grpc.sendUnaryData<PushEventResponse>) => {
+    const req = call.request;
+    if (!req.payload) {
+      return callback({ code: GrpcStatus.INVALID_ARGUMENT, details: 'payload is required' });
+    }
+    const requestId = call.metadata.get('request_id')[0];
+    const delivered = options.onPush({
+      companyId: req.target_company_id,
+      agentId: req.target_agent_id,
+      chatId: req.target_chat_id,
+      eventId: req.payload.event_id,
+      payloadJson: payloadJsonOf(req.payload),
+      sourcePodId: req.source_pod_id,
+      requestId: requestId === undefined ? undefined : String(requestId),
+    });
+    callback(null, delivered > 0
+      ? { success: true, message: `Event delivered to ${delivered} local session(s)` }
+      : { success: false, message: 'No active local session wants this event' });
+  };
+}
+
+function shutdown(server: grpc.Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, timeoutMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Asks a gRPC health service (this pod's own, for /ready) for its overall status. */
+export function checkGrpcHealth(address: string, timeoutMs: number): Promise<string> {
+  const client = new packages.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
+  return new Promise<string>((resolve, reject) => {
+    client.waitForReady(Date.now() + timeoutMs, (readyErr) => {
+      if (readyErr) {
+        client.close();
+        return reject(readyErr);
+      }
+      (client as unknown as { Check: Function }).Check(
+        { service: '' },
+        { deadline: Date.now() + timeoutMs },
+        (err: Error | null, res: { status: string }) => {
+          client.close();
+          if (err) reject(err);
+          else resolve(res.status);
+        },
+      );
+    });
+  });
+}

@@ -1,0 +1,49 @@
+import { Redis } from 'ioredis';
+
+export interface RedisOptions {
+  address: string;
+  password: string;
+  db: number;
+  connectTimeoutMs: number;
+}
+
+/** Redis could not be reached; the message names the address and the cause. */
+export class RedisConnectionError extends Error {
+  override name = 'RedisConnectionError';
+}
+
+export function parseAddress(address: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(address.trim());
+  return { host: m?.[1] || '127.0.0.1', port: m?.[2] ? Number(m[2]) : 6379 };
+}
+
+/**
+ * Connects and PINGs once, so that a pod that cannot reach Redis at start says so and stops.
+ * After that ioredis reconnects by itself with backoff; commands issued meanwhile wait in its
+ * offline queue.
+ */
+export async function connectRedis(options: RedisOptions): Promise<Redis> {
+  const { host, port } = parseAddress(options.address);
+  const client = new Redis({
+    host,
+    port,
+    password: options.password || undefined,
+    db: options.db,
+    lazyConnect: true,
+    enableAutoPipelining: true,
+    connectTimeout: options.connectTimeoutMs,
+    maxRetriesPerRequest: 3,
+    retryStrategy: (times) => Math.min(100 * 2 ** times, 2000),
+  });
+  client.on('error', () => {
+    // Connection errors surface as state changes and failed commands; ioredis retries by itself.
+  });
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (err) {
+    client.disconnect();
+    throw new RedisConnectionError(`redis unreachable at ${options.address} (${(err as Error).message})`, { cause: err });
+  }
+  return client;
+}

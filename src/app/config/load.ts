@@ -1,0 +1,175 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { allKeys, envNameOf, type Config, type KeySpec } from './schema.js';
+
+export type Env = Record<string, string | undefined>;
+
+export interface LoadOptions {
+  env?: Env;
+  cwd?: string;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** The YAML file read, when one was found. */
+  file: string | undefined;
+  /** Things worth a warning line that do not stop the start (placeholders, unknown keys). */
+  warnings: string[];
+}
+
+/** All problems of a configuration, reported at once in one line. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`);
+  }
+}
+
+const PLACEHOLDER = /^YOUR_.*_HERE$/;
+
+/** Finds the YAML file the way the seed's viper set-up does: DAISI_WS_CONFIG_PATH, then ".". */
+export function findConfigFile(env: Env, cwd: string): string | undefined {
+  const name = env.DAISI_WS_CONFIG_NAME || 'config';
+  const path = env.DAISI_WS_CONFIG_PATH || './config';
+  const direct = resolve(cwd, path);
+  if (/\.ya?ml$/.test(path) && existsSync(direct)) return direct;
+  for (const dir of [direct, cwd]) {
+    for (const ext of ['yaml', 'yml']) {
+      const candidate = join(dir, `${name}.${ext}`);
+      if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
+    }
+  }
+  return undefined;
+}
+
+export function loadConfig(options: LoadOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const file = findConfigFile(env, cwd);
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const yaml = file ? readYaml(file, problems) : {};
+  if (!file) warnings.push('no config file found; using defaults and DAISI_WS_* environment variables');
+  warnUnknownKeys(yaml, warnings);
+  const config: Record<string, unknown> = {};
+  for (const [path, spec] of allKeys()) {
+    const envName = envNameOf(path);
+    const fromEnv = env[envName];
+    const raw = fromEnv !== undefined ? fromEnv : lookup(yaml, path);
+    const where = fromEnv !== undefined ? envName : path.join('.');
+    const value = raw === undefined || raw === null ? spec.default : coerce(raw, spec, where, problems, warnings);
+    assign(config, path, value);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return { config: deepFreeze(config) as unknown as Config, file, warnings };
+}
+
+/** Reads `.env` into the process environment when present (values already set win). */
+export function loadDotEnv(cwd = process.cwd()): string | undefined {
+  const file = join(cwd, '.env');
+  if (!existsSync(file)) return undefined;
+  process.loadEnvFile(file);
+  return file;
+}
+
+function readYaml(file: string, problems: string[]): Record<string, unknown> {
+  try {
+    const doc = parseYaml(readFileSync(file, 'utf8')) as unknown;
+    if (doc === null || doc === undefined) return {};
+    if (typeof doc !== 'object' || Array.isArray(doc)) {
+      problems.push(`${file} must hold a mapping of sections`);
+      return {};
+    }
+    return doc as Record<string, unknown>;
+  } catch (err) {
+    problems.push(`${file} is not valid YAML (${(err as Error).message.split('\n')[0]})`);
+    return {};
+  }
+}
+
+function lookup(tree: Record<string, unknown>, path: string[]): unknown {
+  let node: unknown = tree;
+  for (const part of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+function assign(tree: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = tree;
+  for (const part of path.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
+  node[path[path.length - 1]!] = value;
+}
+
+function warnUnknownKeys(yaml: Record<string, unknown>, warnings: string[]): void {
+  const known = new Set(allKeys().map(([p]) => p.join('.')));
+  const prefixes = new Set(allKeys().flatMap(([p]) => p.slice(0, -1).map((_, i) => p.slice(0, i + 1).join('.'))));
+  const walk = (node: unknown, prefix: string) => {
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) return;
+    for (const [k, v] of Object.entries(node)) {
+      const path = prefix ? `${prefix}.${k}` : k;
+      if (known.has(path)) continue;
+      if (prefixes.has(path)) walk(v, path);
+      else warnings.push(`unknown configuration key ${path} ignored`);
+    }
+  };
+  walk(yaml, '');
+}
+
+function coerce(raw: unknown, spec: KeySpec, where: string, problems: string[], warnings: string[]): unknown {
+  const type = spec.type;
+  switch (type.kind) {
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isInteger(n)) return fail(problems, `${where} must be a whole number (got ${show(raw)})`, spec);
+      if (type.min !== undefined && n < type.min) {
+        return fail(problems, `${where} must be at least ${type.min} (got ${n})`, spec);
+      }
+      return n;
+    }
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw;
+      const s = String(raw).trim().toLowerCase();
+      if (s === 'true' || s === '1') return true;
+      if (s === 'false' || s === '0') return false;
+      return fail(problems, `${where} must be true or false (got ${show(raw)})`, spec);
+    }
+    case 'enum': {
+      const s = String(raw).trim().toLowerCase();
+      if (type.values.includes(s)) return s;
+      return fail(problems, `${where} must be one of ${type.values.join(', ')} (got ${show(raw)})`, spec);
+    }
+    case 'string':
+      if (typeof raw === 'object') return fail(problems, `${where} must be a string`, spec);
+      return String(raw);
+    case 'secret':
+    case 'aesKey': {
+      if (typeof raw === 'object') return fail(problems, `${where} must be a string`, spec);
+      const s = String(raw).trim();
+      if (PLACEHOLDER.test(s)) {
+        warnings.push(`${where} is a placeholder; treated as not configured`);
+        return '';
+      }
+      if (type.kind === 'aesKey' && s !== '' && !/^[0-9a-fA-F]{64}$/.test(s)) {
+        return fail(problems, `${where} must be 64 hexadecimal characters (got ${s.length} characters)`, spec);
+      }
+      return s;
+    }
+  }
+}
+
+function fail(problems: string[], message: string, spec: KeySpec): unknown {
+  problems.push(message);
+  return spec.default;
+}
+
+function show(raw: unknown): string {
+  return JSON.stringify(raw) ?? String(raw);
+}
+
+function deepFreeze<T extends object>(obj: T): T {
+  for (const value of Object.values(obj)) if (value && typeof value === 'object') deepFreeze(value);
+  return Object.freeze(obj);
+}

@@ -1,0 +1,151 @@
+/**
+ * Every configuration key, its type, default and constraints, in one table: the loader, the
+ * env-override names, validation and the README's configuration reference all derive from it.
+ * Sections and keys are the seed's (SPEC §8); keys beyond the seed are marked `extra`.
+ */
+export type KeyType =
+  | { kind: 'int'; min?: number }
+  | { kind: 'string' }
+  | { kind: 'secret' }
+  | { kind: 'aesKey' }
+  | { kind: 'bool' }
+  | { kind: 'enum'; values: readonly string[] };
+
+export interface KeySpec {
+  type: KeyType;
+  default: string | number | boolean;
+  doc: string;
+  extra?: true;
+  /** Read at start only: a reload that changes it logs that a restart is needed. */
+  restart?: true;
+}
+
+type Spec<K extends KeyType['kind']> = KeySpec & { type: Extract<KeyType, { kind: K }> };
+
+const int = (def: number, doc: string, min = 0): Spec<'int'> => ({ type: { kind: 'int', min }, default: def, doc });
+const str = (def: string, doc: string): Spec<'string'> => ({ type: { kind: 'string' }, default: def, doc });
+const bool = (def: boolean, doc: string): Spec<'bool'> => ({ type: { kind: 'bool' }, default: def, doc });
+const secret = (doc: string): Spec<'secret'> => ({ type: { kind: 'secret' }, default: '', doc });
+const aesKey = (doc: string): Spec<'aesKey'> => ({ type: { kind: 'aesKey' }, default: '', doc });
+const oneOf = (values: readonly string[], def: string, doc: string): Spec<'enum'> => ({
+  type: { kind: 'enum', values },
+  default: def,
+  doc,
+});
+const extra = <S extends KeySpec>(spec: S): S => ({ ...spec, extra: true });
+const restart = <S extends KeySpec>(spec: S): S => ({ ...spec, restart: true });
+
+function adaptive(enabled: boolean, min: number, max: number, threshold: number, active: number, inactive: number) {
+  return {
+    enabled: bool(enabled, 'use the adaptive TTL for these keys'),
+    min_ttl_seconds: int(min, 'lower clamp of the TTL'),
+    max_ttl_seconds: int(max, 'upper clamp of the TTL; also the TTL of the `:last_active` keys'),
+    activity_threshold_seconds: int(threshold, 'activity younger than this counts as active'),
+    active_ttl_seconds: int(active, 'TTL while active'),
+    inactive_ttl_seconds: int(inactive, 'TTL while inactive'),
+  };
+}
+
+export const schema = {
+  server: {
+    http_port: restart(int(8080, 'HTTP and WebSocket port')),
+    grpc_port: restart(int(50051, 'gRPC port (PushEvent, health, reflection); pods reach each other at `<pod_id>:<grpc_port>`')),
+    pod_id: restart(str('', 'this pod\'s id and gRPC address; empty: the host name (embedded mode: "local")')),
+    enable_reflection: restart(bool(false, 'register gRPC server reflection')),
+    host: extra(restart(str('', 'address the HTTP and gRPC servers bind to; empty: all interfaces'))),
+  },
+  nats: {
+    url: restart(str('', 'NATS server URL; empty together with redis.address: embedded single-node engine')),
+    stream_name: restart(str('wa_stream', 'JetStream stream holding `wa.>`')),
+    consumer_name: restart(str('ws_fanout', 'prefix of the durable consumer names')),
+    connect_timeout_seconds: restart(int(5, 'connect timeout')),
+    reconnect_wait_seconds: restart(int(2, 'wait between reconnect attempts')),
+    max_reconnects: restart(int(5, 'reconnect attempts before the client re-dials from scratch; -1: unlimited', -1)),
+    ping_interval_seconds: restart(int(120, 'client ping interval')),
+    max_pings_out: restart(int(2, 'unanswered pings before the connection is considered stale')),
+    retry_on_failed_connect: restart(bool(true, 'keep retrying the first connection for connect_timeout_seconds')),
+    create_stream: extra(restart(bool(true, 'create the stream with subjects `wa.>` at start when it does not exist'))),
+    max_deliver: extra(restart(int(10, 'deliveries of an event before it is given up (a target pod stayed unreachable)', 1))),
+  },
+  redis: {
+    address: restart(str('', 'host:port; empty together with nats.url: embedded single-node engine')),
+    password: restart(secret('password')),
+    db: restart(int(0, 'database number')),
+    websocket_compression_mode: str('', 'unused (the seed reads app.websocket_compression_mode)'),
+    websocket_compression_threshold: int(0, 'unused'),
+    websocket_development_insecure_skip_verify: bool(false, 'unused'),
+  },
+  log: {
+    level: oneOf(['debug', 'info', 'warn', 'error'], 'info', 'log level'),
+  },
+  auth: {
+    secret_token: secret('client API key (`X-API-Key` / `x-api-key`) for /ws and /generate-token'),
+    token_aes_key: aesKey('64 hex chars: AES-256 key of company tokens'),
+    admin_secret_token: secret('admin API key for /admin/generate-token and /api/publish'),
+    token_cache_ttl_seconds: int(30, 'Redis cache TTL of validated company tokens'),
+    admin_token_aes_key: aesKey('64 hex chars: AES-256 key of admin tokens'),
+    admin_token_cache_ttl_seconds: int(60, 'Redis cache TTL of validated admin tokens'),
+    token_generation_secret: extra(secret('when set, /generate-token requires this key instead of the browser-visible client key')),
+  },
+  app: {
+    service_name: str('daisi-ws-service', 'service name in logs'),
+    version: str('1.0.0', 'version in logs'),
+    ping_interval_seconds: int(20, 'server ping interval; 0 disables pings'),
+    shutdown_timeout_seconds: int(30, 'graceful shutdown budget'),
+    pong_wait_seconds: int(60, 'close a connection silent for this long'),
+    write_timeout_seconds: int(30, 'close a connection whose frame is not written within this'),
+    max_missed_pongs: int(2, 'close a connection after this many unanswered pings; 0 disables'),
+    session_ttl_seconds: int(30, 'TTL of session locks', 1),
+    route_ttl_seconds: int(60, 'TTL of route sets', 1),
+    ttl_refresh_interval_seconds: int(10, 'renewal loop interval', 1),
+    nats_max_ack_pending: int(5000, 'max unacknowledged events per consumer', 1),
+    session_lock_retry_delay_ms: int(250, 'first retry delay of SET NX after a kill message (doubles, max 500 ms)'),
+    nats_ack_wait_seconds: int(30, 'JetStream ack wait', 1),
+    grpc_client_forward_timeout_seconds: int(5, 'PushEvent deadline', 1),
+    read_timeout_seconds: int(10, 'HTTP request read timeout'),
+    idle_timeout_seconds: int(60, 'HTTP keep-alive idle timeout'),
+    websocket_compression_mode: oneOf(['disabled', 'context_takeover', 'no_context_takeover'], 'disabled', 'permessage-deflate'),
+    websocket_compression_threshold: int(1024, 'compress frames from this size'),
+    websocket_development_insecure_skip_verify: bool(false, 'accept any Origin (development)'),
+    grpc_pool_idle_timeout_seconds: int(300, 'close pooled gRPC connections idle this long'),
+    grpc_pool_health_check_interval_seconds: int(60, 'pool sweep interval', 1),
+    grpc_circuitbreaker_fail_threshold: int(5, 'failures that open a target\'s circuit', 1),
+    grpc_circuitbreaker_open_duration_seconds: int(30, 'how long an open circuit refuses calls'),
+    websocket_message_buffer_size: int(100, 'send queue per connection, frames', 1),
+    websocket_backpressure_drop_policy: oneOf(['drop_oldest', 'block'], 'drop_oldest', 'what a full send queue does'),
+    websocket_slow_client_latency_ms: int(5000, 'a frame queued longer than this marks the client slow (logged once)'),
+    websocket_slow_client_disconnect_threshold_ms: int(30000, 'close a client whose oldest queued frame is older than this'),
+    max_message_size_bytes: extra(int(65536, 'largest inbound frame; larger closes with 1009', 1)),
+    max_client_frames_per_second: extra(int(50, 'inbound frames per second before RateLimitExceeded; twice that closes with 4429', 1)),
+    metrics_session_labels: extra(bool(false, 'label per-connection metrics with the session key (unbounded cardinality)')),
+    consumer_leader_ttl_seconds: extra(restart(int(5, 'lease of the pod that consumes the shared JetStream consumers', 2))),
+  },
+  adaptive_ttl: {
+    session_lock: adaptive(false, 15, 30, 120, 30, 15),
+    message_route: adaptive(true, 300, 900, 600, 900, 300),
+    chat_route: adaptive(false, 1800, 7200, 3600, 3600, 1800),
+  },
+};
+
+type ValueOf<S> = S extends { type: { kind: 'int' } } ? number : S extends { type: { kind: 'bool' } } ? boolean : string;
+type ConfigOf<T> = { readonly [K in keyof T]: T[K] extends KeySpec ? ValueOf<T[K]> : ConfigOf<T[K]> };
+
+export type Config = ConfigOf<typeof schema>;
+
+export function isKeySpec(value: unknown): value is KeySpec {
+  return typeof value === 'object' && value !== null && 'type' in value && 'default' in value;
+}
+
+/** Every key as [dotted path, spec], in schema order. */
+export function allKeys(node: object = schema, prefix: string[] = []): Array<[string[], KeySpec]> {
+  const out: Array<[string[], KeySpec]> = [];
+  for (const [name, child] of Object.entries(node)) {
+    if (isKeySpec(child)) out.push([[...prefix, name], child]);
+    else out.push(...allKeys(child as object, [...prefix, name]));
+  }
+  return out;
+}
+
+export function envNameOf(path: string[]): string {
+  return `DAISI_WS_${path.join('_').toUpperCase()}`;
+}

@@ -1,0 +1,147 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { checkGrpcHealth, startGrpcServer, type GrpcServer } from '../adapters/grpc/server.js';
+import { ErrorCodes, GatewayError } from '../domain/errors.js';
+import type { Session } from '../domain/session.js';
+import { AuthService } from '../services/auth-service.js';
+import { EventRouter } from '../services/event-router.js';
+import { RenewalLoop } from '../services/renewal-loop.js';
+import { SessionManager } from '../services/session-manager.js';
+import { SessionRegistry } from '../services/session-registry.js';
+import { TokenMinter } from '../services/token-minter.js';
+import { createHttpServer, type Readiness } from '../transports/http/http-server.js';
+import { WsEndpoint } from '../transports/ws/ws-endpoint.js';
+import type { ConfigStore } from './config/store.js';
+import { clusterEngine, embeddedEngine, engineKindOf, type Engine } from './engine.js';
+import type { Logger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { staticFiles } from './static-files.js';
+
+export interface Gateway {
+  readonly engine: Engine;
+  readonly metrics: Metrics;
+  readonly registry: SessionRegistry;
+  readonly router: EventRouter;
+  httpPort(): number;
+  grpcPort(): number;
+  /** Graceful shutdown (SPEC §9.12): sessions get the error frame and close 1001. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: the only place that picks adapters (embedded or cluster engine) and
+ * wires services and transports together.
+ */
+export async function createGateway(store: ConfigStore, log: Logger): Promise<Gateway> {
+  const cfg = store.get();
+  const config = () => store.get();
+  const kind = engineKindOf(cfg);
+  const metrics = new Metrics(cfg.app.metrics_session_labels);
+  let router: EventRouter | undefined;
+  const forget = (seq: number) => router?.forget(seq);
+  const engine = kind === 'cluster' ? await clusterEngine(cfg, metrics, log, forget) : embeddedEngine(cfg, forget);
+  const podId = engine.podId;
+  const registry = new SessionRegistry();
+  const sessions = new SessionManager({ podId, config, locks: engine.locks, killSwitch: engine.killSwitch, routes: engine.routes, registry, metrics, log });
+  const renewal = new RenewalLoop({ podId, config, locks: engine.locks, routes: engine.routes, activity: engine.activity, registry, metrics, log });
+  router = new EventRouter({ podId, registry, routes: engine.routes, forwarder: engine.forwarder, metrics, log, markRoute: (k) => renewal.markRoute(k) });
+  const touch = (s: Session) => void renewal.touchNow(s);
+  const ws = new WsEndpoint({ config, auth: new AuthService(config, engine.tokenCache, log), sessions, metrics, log, touch });
+
+  const grpc = await startGrpcServer({
+    host: cfg.server.host,
+    port: cfg.server.grpc_port,
+    reflection: cfg.server.enable_reflection,
+    onPush: (pushed) => {
+      metrics.grpcMessagesReceived.inc({ source_pod_id: pushed.sourcePodId || 'unknown' });
+      const address = { kind: pushed.chatId ? 'messages' : 'chats', companyId: pushed.companyId, agentId: pushed.agentId, chatId: pushed.chatId || undefined } as const;
+      return router!.acceptPushed(address, pushed.payloadJson);
+    },
+  });
+  const readiness = readinessProbe(engine, cfg.server.host, grpc);
+  const http = createHttpServer({
+    config,
+    minter: new TokenMinter(config),
+    metrics,
+    log,
+    ws,
+    readiness,
+    publish: (subject, payload, requestId) => engine.stream.publish(subject, Buffer.from(payload), requestId),
+    staticFile: staticFiles(),
+  });
+  await listen(http, cfg.server.host, cfg.server.http_port);
+  await sessions.listenForKills();
+  await engine.stream.start(router);
+  await engine.connectStream();
+  renewal.start();
+  store.onChange((next, previous) => {
+    if (next.log.level !== previous.log.level) log.level = next.log.level;
+  });
+  log.info({ engine: kind, pod_id: podId, http_port: portOf(http), grpc_port: grpc.port, consumers: engine.stream.consumerCount() }, 'gateway started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    engine,
+    metrics,
+    registry,
+    router,
+    httpPort: () => portOf(http),
+    grpcPort: () => grpc.port,
+    stop: () => (stopping ??= shutdown({ http, ws, grpc, engine, renewal, sessions: registry, log, timeoutMs: cfg.app.shutdown_timeout_seconds * 1000 })),
+  };
+}
+
+function readinessProbe(engine: Engine, host: string, grpc: GrpcServer): () => Promise<Readiness> {
+  const target = `${!host || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${grpc.port}`;
+  return async () => {
+    const dependencies = await engine.dependencies();
+    dependencies.grpc = await checkGrpcHealth(target, 1000).then(
+      (status) => (status === 'SERVING' ? 'serving' : 'not_serving'),
+      () => 'health_check_error',
+    );
+    const ready = Object.values(dependencies).every((v) => v === 'connected' || v === 'embedded' || v === 'serving');
+    return { ready, dependencies };
+  };
+}
+
+interface ShutdownParts {
+  http: Server;
+  ws: WsEndpoint;
+  grpc: GrpcServer;
+  engine: Engine;
+  renewal: RenewalLoop;
+  sessions: SessionRegistry;
+  log: Logger;
+  timeoutMs: number;
+}
+
+async function shutdown(p: ShutdownParts): Promise<void> {
+  const started = Date.now();
+  const count = p.ws.connections.size;
+  p.grpc.setServing(false);
+  p.http.close();
+  await p.renewal.stop();
+  p.ws.closeAll(new GatewayError(ErrorCodes.Internal, 'Service shutting down', 'The WebSocket service is being gracefully terminated.'), 1001);
+  await p.ws.released(Math.max(1000, p.timeoutMs / 2));
+  await p.engine.stream.stop();
+  await p.engine.killSwitch.close();
+  await p.grpc.shutdown(2000);
+  await p.engine.close();
+  p.http.closeAllConnections();
+  p.log.info({ sessions_closed: count, ms: Date.now() - started }, 'gateway stopped');
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host || undefined, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function portOf(server: Server): number {
+  return (server.address() as AddressInfo).port;
+}
+

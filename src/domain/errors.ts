@@ -1,0 +1,105 @@
+/**
+ * Every error that crosses a boundary (HTTP body, WebSocket error frame and close code, gRPC
+ * status) carries one of these codes. The table below is the single place that maps a code to
+ * its HTTP status, WebSocket close code and gRPC status (SPEC §2).
+ */
+export const ErrorCodes = {
+  InvalidAPIKey: 'InvalidAPIKey',
+  InvalidToken: 'InvalidToken',
+  Unauthorized: 'E4001',
+  Forbidden: 'E4003',
+  SessionConflict: 'SessionConflict',
+  RateLimitExceeded: 'RateLimitExceeded',
+  BadRequest: 'BadRequest',
+  MethodNotAllowed: 'E4005',
+  NotFound: 'NotFound',
+  Internal: 'InternalServerError',
+  SubscriptionFailure: 'SubscriptionFailure',
+  ServiceUnavailable: 'ServiceUnavailable',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** gRPC status numbers (google.rpc.Code) used by this service. */
+export const GrpcStatus = {
+  INVALID_ARGUMENT: 3,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+interface CodeMapping {
+  http: number;
+  ws: number;
+  grpc: number;
+}
+
+const mappings: Record<ErrorCode, CodeMapping> = {
+  InvalidAPIKey: { http: 401, ws: 4401, grpc: GrpcStatus.UNAUTHENTICATED },
+  InvalidToken: { http: 403, ws: 4403, grpc: GrpcStatus.PERMISSION_DENIED },
+  E4001: { http: 401, ws: 4403, grpc: GrpcStatus.UNAUTHENTICATED },
+  E4003: { http: 403, ws: 4403, grpc: GrpcStatus.PERMISSION_DENIED },
+  SessionConflict: { http: 409, ws: 4402, grpc: GrpcStatus.ALREADY_EXISTS },
+  RateLimitExceeded: { http: 429, ws: 4429, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
+  BadRequest: { http: 400, ws: 4400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  E4005: { http: 405, ws: 4400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  NotFound: { http: 404, ws: 4400, grpc: GrpcStatus.NOT_FOUND },
+  InternalServerError: { http: 500, ws: 1011, grpc: GrpcStatus.INTERNAL },
+  SubscriptionFailure: { http: 500, ws: 1011, grpc: GrpcStatus.INTERNAL },
+  ServiceUnavailable: { http: 503, ws: 1013, grpc: GrpcStatus.UNAVAILABLE },
+};
+
+export function httpStatusOf(code: ErrorCode): number {
+  return mappings[code].http;
+}
+
+export function wsCloseCodeOf(code: ErrorCode): number {
+  return mappings[code].ws;
+}
+
+export function grpcStatusOf(code: ErrorCode): number {
+  return mappings[code].grpc;
+}
+
+/** The JSON body of an error, as HTTP responses and WebSocket error frames carry it. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  details?: string;
+}
+
+export class GatewayError extends Error {
+  override name = 'GatewayError';
+  readonly code: ErrorCode;
+  readonly details: string | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.details = details;
+  }
+
+  get httpStatus(): number {
+    return httpStatusOf(this.code);
+  }
+
+  get wsCloseCode(): number {
+    return wsCloseCodeOf(this.code);
+  }
+
+  toBody(): ErrorBody {
+    const body: ErrorBody = { code: this.code, message: this.message };
+    if (this.details) body.details = this.details;
+    return body;
+  }
+}
+
+/** Wraps anything thrown into a GatewayError whose message is safe to show a client. */
+export function toGatewayError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  return new GatewayError(ErrorCodes.Internal, 'An unexpected error occurred.', undefined, { cause: err });
+}

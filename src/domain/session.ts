@@ -1,0 +1,59 @@
+import type { GatewayError } from './errors.js';
+import type { EventAddress } from './events.js';
+import { keys } from './keys.js';
+
+export interface UserIdentity {
+  kind: 'user';
+  companyId: string;
+  agentId: string;
+  userId: string;
+}
+
+export interface AdminIdentity {
+  kind: 'admin';
+  adminId: string;
+  companyIdRestriction: string;
+  subscribedCompanyId: string;
+  subscribedAgentId: string;
+}
+
+export type Identity = UserIdentity | AdminIdentity;
+
+export function sessionKeyOf(identity: Identity): string {
+  return identity.kind === 'user'
+    ? keys.session(identity.companyId, identity.agentId, identity.userId)
+    : keys.adminSession(identity.adminId);
+}
+
+export function userTypeOf(identity: Identity): 'user' | 'admin' {
+  return identity.kind;
+}
+
+/**
+ * Whether an admin session receives an agent event: its subscription patterns (empty = all)
+ * and, never overridden, its company restriction (SPEC §9.8).
+ */
+export function adminWants(admin: AdminIdentity, address: EventAddress): boolean {
+  if (admin.companyIdRestriction && admin.companyIdRestriction !== address.companyId) return false;
+  if (admin.subscribedCompanyId && admin.subscribedCompanyId !== address.companyId) return false;
+  return !admin.subscribedAgentId || admin.subscribedAgentId === address.agentId;
+}
+
+/** What the services see of one live connection. */
+export interface Session {
+  /** Unique per connection: two connections of one user have the same key, never the same id. */
+  readonly id: number;
+  readonly identity: Identity;
+  readonly key: string;
+  /** The chat whose message events this session receives (users only). */
+  chatId: string | undefined;
+  /** Last time the session did something (frame in, event out), for the adaptive TTLs. */
+  lastActivityMs: number;
+  /**
+   * Queues an event frame. Under the `block` backpressure policy a full queue returns a promise
+   * that resolves once the frame is queued; the caller holds further events of that subject.
+   */
+  deliver(frame: Buffer): void | Promise<void>;
+  /** Sends the error frame, then closes with the error's close code. */
+  terminate(error: GatewayError): void;
+}

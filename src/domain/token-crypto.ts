@@ -1,0 +1,63 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+
+/**
+ * AES-256-GCM token sealing, byte-compatible with the Go service's pkg/crypto/aesgcm.go:
+ * token = base64.URLEncoding (URL-safe alphabet, '=' padding) of nonce(12) ‖ ciphertext ‖ tag(16).
+ */
+export const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+const KEY_BYTES = 32;
+
+export type TokenFailure = 'invalid_token_format' | 'ciphertext_too_short' | 'decryption_failed' | 'payload_invalid' | 'expired';
+
+export class TokenError extends Error {
+  override name = 'TokenError';
+  constructor(readonly kind: TokenFailure, message: string) {
+    super(message);
+  }
+}
+
+// Go's decoder skips '\r' and '\n' anywhere and nothing else; everything else must be padded base64url.
+const PADDED_BASE64URL = /^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?$/;
+
+export function decodeTokenBytes(token: string): Buffer {
+  const compact = token.replace(/[\r\n]/g, '');
+  if (!PADDED_BASE64URL.test(compact)) {
+    throw new TokenError('invalid_token_format', 'token is not padded URL-safe base64');
+  }
+  return Buffer.from(compact, 'base64url');
+}
+
+export function parseAesKey(hex: string): Buffer {
+  if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new Error('AES key must be 64 hexadecimal characters');
+  return Buffer.from(hex, 'hex');
+}
+
+export function openToken(key: Buffer, token: string): Buffer {
+  const raw = decodeTokenBytes(token);
+  if (raw.length < NONCE_BYTES) {
+    throw new TokenError('ciphertext_too_short', `token is ${raw.length} bytes, at least ${NONCE_BYTES} needed`);
+  }
+  if (raw.length < NONCE_BYTES + TAG_BYTES) throw new TokenError('decryption_failed', 'token decryption failed');
+  const nonce = raw.subarray(0, NONCE_BYTES);
+  const tag = raw.subarray(raw.length - TAG_BYTES);
+  const ciphertext = raw.subarray(NONCE_BYTES, raw.length - TAG_BYTES);
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+    decipher.setAuthTag(tag);
+    return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+  } catch {
+    throw new TokenError('decryption_failed', 'token decryption failed');
+  }
+}
+
+export function sealToken(key: Buffer, plaintext: Buffer | string): string {
+  if (key.length !== KEY_BYTES) throw new Error(`AES key must be ${KEY_BYTES} bytes`);
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64url').padEnd(
+    Math.ceil((NONCE_BYTES + body.length + TAG_BYTES) / 3) * 4,
+    '=',
+  );
+}

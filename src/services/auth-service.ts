@@ -1,0 +1,137 @@
+import type { Config } from '../app/config/schema.js';
+import type { Logger } from '../app/logger.js';
+import {
+  adminClaimsJson,
+  adminScopeProblem,
+  companyClaimsJson,
+  parseAdminClaims,
+  parseCompanyClaims,
+  type AdminClaims,
+  type CompanyClaims,
+} from '../domain/claims.js';
+import { ErrorCodes, GatewayError } from '../domain/errors.js';
+import { firstIdProblem } from '../domain/ids.js';
+import { keys } from '../domain/keys.js';
+import type { TokenCache } from '../domain/ports.js';
+import { TokenError, openToken, parseAesKey, type TokenFailure } from '../domain/token-crypto.js';
+
+export type TokenType = 'company' | 'admin';
+
+/** An authentication failure: the client-facing error plus the reason label of the metric. */
+export class AuthFailure extends GatewayError {
+  override name = 'AuthFailure';
+  constructor(error: GatewayError, readonly reason: string) {
+    super(error.code, error.message, error.details, { cause: error.cause });
+  }
+}
+
+const LABEL: Record<TokenType, string> = { company: 'Company token', admin: 'Admin token' };
+
+function failure(type: TokenType, kind: TokenFailure | 'missing' | 'invalid_id' | 'scope', details?: string): AuthFailure {
+  const label = LABEL[type];
+  switch (kind) {
+    case 'missing':
+      return new AuthFailure(new GatewayError(ErrorCodes.InvalidToken, `${label} is required`, "Provide 'token' in query parameter."), 'missing');
+    case 'expired':
+      return new AuthFailure(new GatewayError(ErrorCodes.InvalidToken, `${label} has expired.`), 'expired');
+    case 'invalid_id':
+    case 'scope':
+      return new AuthFailure(new GatewayError(ErrorCodes.InvalidToken, `${label} is not acceptable.`, details), kind);
+    default:
+      return new AuthFailure(
+        new GatewayError(ErrorCodes.InvalidToken, `${label} is invalid or malformed.`, 'Token format or content error.'),
+        'invalid_format_or_content',
+      );
+  }
+}
+
+function notConfigured(type: TokenType): AuthFailure {
+  return new AuthFailure(
+    new GatewayError(ErrorCodes.Internal, `Server configuration error processing ${type} token.`, 'Internal server error.'),
+    'config_error_aes_key',
+  );
+}
+
+/**
+ * Company and admin token processing (SPEC §3): the Redis cache first (an entry past its
+ * expires_at is ignored), then AES-GCM decryption, then id checks (SPEC §9.6, §9.8). A cache
+ * that fails degrades to decrypting; it never refuses a user.
+ */
+export class AuthService {
+  constructor(
+    private readonly config: () => Config,
+    private readonly cache: TokenCache,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async authenticateCompany(token: string | undefined): Promise<CompanyClaims> {
+    if (!token) throw failure('company', 'missing');
+    const auth = this.config().auth;
+    const claims = await this.resolve('company', token, auth.token_aes_key, auth.token_cache_ttl_seconds, keys.tokenCache(token), parseCompanyClaims, companyClaimsJson);
+    const problem = firstIdProblem({ company_id: claims.companyId, agent_id: claims.agentId, user_id: claims.userId });
+    if (problem) throw failure('company', 'invalid_id', problem);
+    return claims;
+  }
+
+  async authenticateAdmin(token: string | undefined): Promise<AdminClaims> {
+    if (!token) throw failure('admin', 'missing');
+    const auth = this.config().auth;
+    const claims = await this.resolve('admin', token, auth.admin_token_aes_key, auth.admin_token_cache_ttl_seconds, keys.adminTokenCache(token), parseAdminClaims, adminClaimsJson);
+    const optional = {
+      company_id_restriction: claims.companyIdRestriction,
+      subscribed_company_id: claims.subscribedCompanyId,
+      subscribed_agent_id: claims.subscribedAgentId,
+    };
+    const problem = firstIdProblem({ admin_id: claims.adminId, ...nonEmpty(optional) });
+    if (problem) throw failure('admin', 'invalid_id', problem);
+    const scope = adminScopeProblem(claims);
+    if (scope) throw failure('admin', 'scope', scope);
+    return claims;
+  }
+
+  private async resolve<C>(
+    type: TokenType,
+    token: string,
+    aesKeyHex: string,
+    cacheTtlSeconds: number,
+    cacheKey: string,
+    parse: (plaintext: string | Buffer, nowMs: number) => C,
+    serialise: (claims: C) => string,
+  ): Promise<C> {
+    const cached = await this.readCache(cacheKey, (text) => parse(text, this.now()));
+    if (cached) return cached;
+    if (!aesKeyHex) throw notConfigured(type);
+    let claims: C;
+    try {
+      claims = parse(openToken(parseAesKey(aesKeyHex), token), this.now());
+    } catch (err) {
+      if (err instanceof TokenError) throw failure(type, err.kind);
+      throw err;
+    }
+    await this.cache.set(cacheKey, serialise(claims), cacheTtlSeconds || (type === 'company' ? 30 : 60)).catch((err) =>
+      this.log.warn({ err: (err as Error).message }, 'token cache write failed'),
+    );
+    return claims;
+  }
+
+  private async readCache<C>(cacheKey: string, parse: (text: string) => C): Promise<C | undefined> {
+    let text: string | undefined;
+    try {
+      text = await this.cache.get(cacheKey);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'token cache read failed; decrypting instead');
+      return undefined;
+    }
+    if (text === undefined) return undefined;
+    try {
+      return parse(text);
+    } catch {
+      return undefined; // expired or unreadable cache entries are not trusted
+    }
+  }
+}
+
+function nonEmpty(fields: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== ''));
+}

@@ -1,0 +1,157 @@
+import type { Logger } from '../app/logger.js';
+import type { Metrics } from '../app/metrics.js';
+import { eventFrame, parseEventPayload, parseSubject, type EventAddress } from '../domain/events.js';
+import { keys } from '../domain/keys.js';
+import type { EventSink, Forwarder, InboundEvent, RouteRegistry, Settlement } from '../domain/ports.js';
+import type { Session } from '../domain/session.js';
+import { KeyedQueue } from './keyed-queue.js';
+import type { SessionRegistry } from './session-registry.js';
+
+export interface EventRouterDeps {
+  podId: string;
+  registry: SessionRegistry;
+  routes: RouteRegistry;
+  forwarder: Forwarder | undefined;
+  metrics: Metrics;
+  log: Logger;
+  markRoute(routeKey: string): void;
+}
+
+const MAX_RETRY_DELAY_MS = 30_000;
+/** Events waiting for a redelivery remember which targets already have them (bounded). */
+const MAX_REMEMBERED = 10_000;
+
+const SUBJECT_LABEL: Record<EventAddress['kind'], string> = {
+  chats: 'wa.*.*.chats',
+  messages: 'wa.*.*.messages.*',
+  agents: 'wa.*.*.agents',
+};
+
+/**
+ * Routes each event to every session that wants it, wherever in the fleet it lives
+ * (SPEC §9.1, §9.2): this pod's sessions directly, every other pod of the route set over
+ * gRPC. Events of one subject are routed one at a time, in stream order (SPEC §9.4).
+ *
+ * An event is acknowledged once every target pod took it; otherwise it is retried later, and
+ * the retry skips the pods that already have it, so that no client sees an event twice.
+ */
+export class EventRouter implements EventSink {
+  private readonly queue = new KeyedQueue();
+  private readonly delivered = new Map<number, Set<string>>();
+
+  constructor(private readonly deps: EventRouterDeps) {}
+
+  routed(event: InboundEvent): Promise<Settlement> {
+    return this.queue.run(event.subject, () => this.route(event));
+  }
+
+  broadcast(event: InboundEvent): void {
+    const address = parseSubject(event.subject);
+    const text = this.validPayload(event, address);
+    if (!address || text === undefined) return;
+    this.deliverLocally(address, eventFrame(Buffer.from(event.data)));
+  }
+
+  /** An event pushed by another pod (gRPC PushEvent): delivered to this pod's sessions only. */
+  acceptPushed(address: EventAddress, payloadJson: string): number {
+    const count = this.deliverLocally(address, eventFrame(payloadJson));
+    if (count > 0) this.deps.markRoute(routeKeyOf(address));
+    return count;
+  }
+
+  /** Resolves when every event handed over so far has been routed. */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  private async route(event: InboundEvent): Promise<Settlement> {
+    const address = parseSubject(event.subject);
+    const text = this.validPayload(event, address);
+    if (!address || text === undefined || address.kind === 'agents') return this.settle(event, 'invalid');
+    const routeKey = routeKeyOf(address);
+    let members: string[];
+    try {
+      members = await this.deps.routes.members(routeKey);
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message, route: routeKey }, 'route lookup failed; event will be retried');
+      return this.retry(event);
+    }
+    const done = this.delivered.get(event.seq) ?? new Set<string>();
+    if (!done.has(this.deps.podId)) {
+      const waits: Array<Promise<void>> = [];
+      if (this.deliverLocally(address, eventFrame(Buffer.from(event.data)), waits) > 0) this.deps.markRoute(routeKey);
+      done.add(this.deps.podId);
+      if (waits.length > 0) await Promise.all(waits);
+    }
+    const remote = members.filter((pod) => !done.has(pod));
+    if (remote.length > 0 && !(await this.forwardAll(event, address, JSON.parse(text), remote, done))) {
+      this.remember(event.seq, done);
+      return this.retry(event);
+    }
+    return this.settle(event, 'acked');
+  }
+
+  private async forwardAll(event: InboundEvent, address: EventAddress, payload: Record<string, unknown>, targets: string[], done: Set<string>): Promise<boolean> {
+    const forwarder = this.deps.forwarder;
+    if (!forwarder) return true;
+    const request = { companyId: address.companyId, agentId: address.agentId, chatId: address.chatId ?? '', payload, requestId: event.requestId };
+    const outcomes = await Promise.all(targets.map((pod) => forwarder.forward(pod, request)));
+    let allTaken = true;
+    outcomes.forEach((outcome, i) => (outcome === 'failed' ? (allTaken = false) : done.add(targets[i]!)));
+    return allTaken;
+  }
+
+  private deliverLocally(address: EventAddress, frame: Buffer, waits?: Array<Promise<void>>): number {
+    let count = 0;
+    const now = Date.now();
+    for (const session of this.deps.registry.recipients(address) as Iterable<Session>) {
+      const blocked = session.deliver(frame);
+      if (blocked && waits) waits.push(blocked);
+      session.lastActivityMs = now;
+      count++;
+    }
+    return count;
+  }
+
+  private validPayload(event: InboundEvent, address: EventAddress | undefined): string | undefined {
+    const label = address ? SUBJECT_LABEL[address.kind] : 'invalid';
+    this.deps.metrics.natsMessagesReceived.inc({ nats_subject: label });
+    if (!address) {
+      this.deps.log.warn({ subject: event.subject, request_id: event.requestId }, 'event on an unknown subject dropped');
+      return undefined;
+    }
+    const text = Buffer.from(event.data).toString('utf8');
+    if (!parseEventPayload(text)) {
+      this.deps.log.warn({ subject: event.subject, request_id: event.requestId, seq: event.seq }, 'event payload is not a JSON object; dropped');
+      return undefined;
+    }
+    return text;
+  }
+
+  private settle(event: InboundEvent, outcome: 'acked' | 'invalid'): Settlement {
+    this.delivered.delete(event.seq);
+    this.deps.metrics.eventsSettled.inc({ outcome });
+    return { ack: true };
+  }
+
+  private retry(event: InboundEvent): Settlement {
+    this.deps.metrics.eventsSettled.inc({ outcome: 'retried' });
+    return { ack: false, retryInMs: Math.min(1000 * 2 ** (event.deliveryCount - 1), MAX_RETRY_DELAY_MS) };
+  }
+
+  private remember(seq: number, done: Set<string>): void {
+    this.delivered.set(seq, done);
+    if (this.delivered.size > MAX_REMEMBERED) this.delivered.delete(this.delivered.keys().next().value!);
+  }
+
+  /** A given-up event no longer needs its delivery record. */
+  forget(seq: number): void {
+    this.delivered.delete(seq);
+  }
+}
+
+function routeKeyOf(address: EventAddress): string {
+  return address.kind === 'messages'
+    ? keys.messagesRoute(address.companyId, address.agentId, address.chatId ?? '')
+    : keys.chatsRoute(address.companyId, address.agentId);
+}

@@ -1,0 +1,143 @@
+import type { Config } from '../app/config/schema.js';
+import type { Logger } from '../app/logger.js';
+import type { Metrics } from '../app/metrics.js';
+import { decideTtl, type AdaptiveTtlRules, type TtlDecision } from '../domain/adaptive-ttl.js';
+import { keys } from '../domain/keys.js';
+import type { ActivityStore, RouteRegistry, SessionLocks } from '../domain/ports.js';
+import { userTypeOf, type Session } from '../domain/session.js';
+import { conflictError } from './session-manager.js';
+import type { SessionRegistry } from './session-registry.js';
+
+export interface RenewalDeps {
+  podId: string;
+  config: () => Config;
+  locks: SessionLocks;
+  routes: RouteRegistry;
+  activity: ActivityStore;
+  registry: SessionRegistry;
+  metrics: Metrics;
+  log: Logger;
+  now?: () => number;
+}
+
+type KeyType = 'session_lock' | 'chat_route' | 'message_route';
+
+/**
+ * Every app.ttl_refresh_interval_seconds: renews the locks of this pod's sessions and the
+ * routes it is a member of, with the adaptive TTLs, and writes the `:last_active` keys of
+ * what was active since the last tick. Activity is tracked in memory on the hot path and
+ * written here, so that delivering an event costs no Redis round trip per session.
+ *
+ * Routes are renewed once per route key, not once per session.
+ */
+export class RenewalLoop {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private lastTickMs = 0;
+  private readonly routeActivity = new Map<string, number>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: RenewalDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  start(): void {
+    this.lastTickMs = this.now();
+    this.timer = setInterval(() => void this.tick(), this.deps.config().app.ttl_refresh_interval_seconds * 1000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** Marks a route as active (an event was delivered through it). */
+  markRoute(routeKey: string): void {
+    this.routeActivity.set(routeKey, this.now());
+  }
+
+  tick(): Promise<void> {
+    if (this.running) return this.running;
+    this.running = this.renewAll()
+      .catch((err) => this.deps.log.error({ err: (err as Error).message }, 'renewal tick failed'))
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async renewAll(): Promise<void> {
+    const since = this.lastTickMs;
+    this.lastTickMs = this.now();
+    const sessions = [...this.deps.registry.all()];
+    await Promise.all([
+      ...sessions.map((s) => this.renewLock(s)),
+      ...this.deps.registry.agents().map((a) => this.renewRoute('chat_route', keys.chatsRoute(a.companyId, a.agentId), a.sessions)),
+      ...this.deps.registry.chats().map((c) => this.renewRoute('message_route', keys.messagesRoute(c.companyId, c.agentId, c.chatId), c.sessions)),
+      this.writeActivity(sessions, since),
+    ]);
+  }
+
+  private decide(type: KeyType, defaultTtl: number, lastActiveMs: number | undefined): TtlDecision {
+    const rules: AdaptiveTtlRules = this.deps.config().adaptive_ttl[type === 'session_lock' ? 'session_lock' : type];
+    const decision = decideTtl(rules, defaultTtl, lastActiveMs, this.now());
+    const { metrics } = this.deps;
+    metrics.ttlDecision.inc({ key_type: type, decision: decision.decision });
+    metrics.ttlCalculated.observe({ key_type: type }, decision.ttlSeconds);
+    if (decision.ageSeconds !== undefined) metrics.activityAge.observe({ key_type: type }, decision.ageSeconds);
+    return decision;
+  }
+
+  private async renewLock(session: Session): Promise<void> {
+    const { locks, podId, metrics, config } = this.deps;
+    const userType = userTypeOf(session.identity);
+    const { ttlSeconds } = this.decide('session_lock', config().app.session_ttl_seconds, session.lastActivityMs);
+    metrics.lockRenewalAttempts.inc({ user_type: userType });
+    try {
+      // A lock that vanished (Redis restarted, TTL lapsed) is taken again; one held by another pod is lost.
+      const ok = (await locks.refresh(session.key, podId, ttlSeconds)) || (await locks.acquire(session.key, podId, ttlSeconds));
+      if (ok) return void metrics.lockRenewalSuccess.inc({ user_type: userType });
+      metrics.lockRenewalFailure.inc({ user_type: userType, reason: 'taken_by_other_pod' });
+      if (this.deps.registry.get(session.key) !== session) return;
+      metrics.sessionConflicts.inc({ user_type: userType });
+      session.terminate(conflictError('Session lock is held by another pod'));
+    } catch (err) {
+      metrics.lockRenewalFailure.inc({ user_type: userType, reason: 'error' });
+      this.deps.log.warn({ err: (err as Error).message, session_key: session.key }, 'session lock renewal failed');
+    }
+  }
+
+  private async renewRoute(type: 'chat_route' | 'message_route', routeKey: string, sessions: ReadonlySet<Session>): Promise<void> {
+    let lastActive = this.routeActivity.get(routeKey);
+    for (const s of sessions) if (lastActive === undefined || s.lastActivityMs > lastActive) lastActive = s.lastActivityMs;
+    const { ttlSeconds } = this.decide(type, this.deps.config().app.route_ttl_seconds, lastActive);
+    const { routes, podId } = this.deps;
+    try {
+      if (!(await routes.refresh(routeKey, podId, ttlSeconds))) await routes.add(routeKey, podId, ttlSeconds);
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message, route: routeKey }, 'route renewal failed');
+    }
+  }
+
+  private async writeActivity(sessions: Session[], sinceMs: number): Promise<void> {
+    const { config, activity } = this.deps;
+    const cfg = config();
+    const now = this.now();
+    const activeSessions = sessions.filter((s) => s.lastActivityMs >= sinceMs).map((s) => s.key);
+    const activeRoutes = [...this.routeActivity].filter(([, at]) => at >= sinceMs).map(([key]) => key);
+    for (const [key, at] of this.routeActivity) if (at < sinceMs) this.routeActivity.delete(key);
+    const sessionTtl = cfg.adaptive_ttl.session_lock.max_ttl_seconds || cfg.app.session_ttl_seconds * 2;
+    const routeTtl = cfg.adaptive_ttl.message_route.max_ttl_seconds || cfg.app.route_ttl_seconds * 2;
+    try {
+      await Promise.all([activity.touch(activeSessions, sessionTtl, now), activity.touch(activeRoutes, routeTtl, now)]);
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message }, 'activity write failed');
+    }
+  }
+
+  /** Writes `<session key>:last_active` at once (connect, select_chat), as the seed does. */
+  async touchNow(session: Session): Promise<void> {
+    const cfg = this.deps.config();
+    const ttl = cfg.adaptive_ttl.session_lock.max_ttl_seconds || cfg.app.session_ttl_seconds * 2;
+    await this.deps.activity.touch([session.key], ttl, this.now()).catch(() => undefined);
+  }
+}

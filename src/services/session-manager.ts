@@ -1,0 +1,169 @@
+import type { Config } from '../app/config/schema.js';
+import type { Logger } from '../app/logger.js';
+import type { Metrics } from '../app/metrics.js';
+import { ErrorCodes, GatewayError } from '../domain/errors.js';
+import { keys, sessionKeyOfKillChannel } from '../domain/keys.js';
+import type { KillMessage, KillSwitch, RouteRegistry, SessionLocks } from '../domain/ports.js';
+import { sessionKeyOf, userTypeOf, type Identity, type Session } from '../domain/session.js';
+import type { SessionRegistry } from './session-registry.js';
+
+const MAX_LOCK_RETRY_DELAY_MS = 500;
+const LOCK_RETRIES = 3;
+const FORCE_ACQUIRE_DELAY_MS = 100;
+
+export const conflictError = (detail: string) =>
+  new GatewayError(ErrorCodes.SessionConflict, 'Session conflict', detail);
+
+export interface SessionManagerDeps {
+  podId: string;
+  config: () => Config;
+  locks: SessionLocks;
+  killSwitch: KillSwitch;
+  routes: RouteRegistry;
+  registry: SessionRegistry;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/**
+ * Exclusive sessions across the fleet (SPEC §5): the seed's lock algorithm, byte-compatible in
+ * Redis, plus what the seed gets wrong (SPEC §9.5): a second connection of a user on the same
+ * pod closes the first, and a closing connection only ever releases its own lock and routes.
+ */
+export class SessionManager {
+  private readonly deps: SessionManagerDeps;
+
+  constructor(deps: SessionManagerDeps) {
+    this.deps = deps;
+  }
+
+  get registry(): SessionRegistry {
+    return this.deps.registry;
+  }
+
+  async listenForKills(): Promise<void> {
+    await this.deps.killSwitch.listen((channel, message) => this.onKill(channel, message));
+  }
+
+  /**
+   * Takes the session lock for `identity`, telling the current holder to let go first. Resolves
+   * when this pod holds the lock; rejects with InternalServerError when Redis fails.
+   */
+  async claim(identity: Identity): Promise<void> {
+    const { podId, locks, metrics, config } = this.deps;
+    const key = sessionKeyOf(identity);
+    const userType = userTypeOf(identity);
+    const ttl = config().app.session_ttl_seconds;
+    const attempt = async (lockType: string, op: () => Promise<boolean>) => {
+      metrics.sessionLockAttempts.inc({ user_type: userType, lock_type: lockType });
+      const ok = await op();
+      if (ok) metrics.sessionLockSuccess.inc({ user_type: userType, lock_type: lockType });
+      return ok;
+    };
+    try {
+      if (this.deps.registry.get(key)) {
+        // The holder is a session of this pod: no one to notify, take over at once.
+        await attempt('local_takeover', async () => (await locks.forceAcquire(key, podId, ttl), true));
+        return;
+      }
+      if (await attempt('initial_setnx', () => locks.acquire(key, podId, ttl))) return;
+      await this.notifyHolder(identity);
+      let delay = config().app.session_lock_retry_delay_ms || 50;
+      for (let i = 0; i < LOCK_RETRIES; i++) {
+        await sleep(delay);
+        if (await attempt('retry_setnx', () => locks.acquire(key, podId, ttl))) return;
+        delay = Math.min(delay * 2, MAX_LOCK_RETRY_DELAY_MS);
+      }
+      await sleep(FORCE_ACQUIRE_DELAY_MS);
+      await attempt('force_set', async () => (await locks.forceAcquire(key, podId, ttl), true));
+    } catch (err) {
+      metrics.sessionLockFailure.inc({ user_type: userType, reason: 'store_error' });
+      throw new GatewayError(ErrorCodes.Internal, 'Failed to process session.', 'session store unavailable', { cause: err });
+    }
+  }
+
+  /** Gives a lock back when the upgrade after claim() did not happen. */
+  async unclaim(identity: Identity): Promise<void> {
+    if (this.deps.registry.get(sessionKeyOf(identity))) return;
+    await this.deps.locks.release(sessionKeyOf(identity), this.deps.podId).catch(() => false);
+  }
+
+  /** Registers a connected session (closing a local one of the same user) and its chat-list route. */
+  async attach(session: Session): Promise<void> {
+    const { registry, metrics } = this.deps;
+    const id = session.identity;
+    const hadRoute = id.kind === 'user' && registry.agentSessions(id.companyId, id.agentId).size > 0;
+    const replaced = registry.add(session);
+    if (replaced) {
+      metrics.sessionConflicts.inc({ user_type: userTypeOf(id) });
+      replaced.terminate(conflictError('Session taken over by another connection'));
+    }
+    if (id.kind === 'user' && !hadRoute) {
+      await this.addRoute(keys.chatsRoute(id.companyId, id.agentId));
+    }
+  }
+
+  /** Forgets a closed session: its own registry entry, lock and the routes no one else needs. */
+  async detach(session: Session): Promise<void> {
+    const { registry, locks, podId } = this.deps;
+    if (!registry.remove(session)) return;
+    const id = session.identity;
+    const work: Array<Promise<unknown>> = [locks.release(session.key, podId)];
+    if (id.kind === 'user') {
+      if (registry.agentSessions(id.companyId, id.agentId).size === 0) {
+        work.push(this.deps.routes.remove(keys.chatsRoute(id.companyId, id.agentId), podId));
+      }
+      if (session.chatId && registry.chatSessions(id.companyId, id.agentId, session.chatId).size === 0) {
+        work.push(this.deps.routes.remove(keys.messagesRoute(id.companyId, id.agentId, session.chatId), podId));
+      }
+    }
+    await Promise.all(work.map((p) => p.catch((err) => this.deps.log.warn({ err: (err as Error).message, session_key: session.key }, 'releasing session state failed'))));
+  }
+
+  /** Moves a user session to another chat: message route of the new chat in, of the old one out. */
+  async selectChat(session: Session, chatId: string): Promise<void> {
+    const id = session.identity;
+    if (id.kind !== 'user' || session.chatId === chatId) return;
+    const { registry, routes, podId } = this.deps;
+    const previous = session.chatId;
+    const firstViewer = registry.chatSessions(id.companyId, id.agentId, chatId).size === 0;
+    registry.setChat(session, chatId);
+    const work: Array<Promise<unknown>> = [];
+    if (firstViewer) work.push(this.addRoute(keys.messagesRoute(id.companyId, id.agentId, chatId)));
+    if (previous && registry.chatSessions(id.companyId, id.agentId, previous).size === 0) {
+      work.push(routes.remove(keys.messagesRoute(id.companyId, id.agentId, previous), podId));
+    }
+    try {
+      await Promise.all(work);
+    } catch (err) {
+      throw new GatewayError(ErrorCodes.SubscriptionFailure, 'Could not subscribe to chat events.', 'route store unavailable', { cause: err });
+    }
+  }
+
+  private addRoute(routeKey: string): Promise<void> {
+    return this.deps.routes.add(routeKey, this.deps.podId, this.deps.config().app.route_ttl_seconds);
+  }
+
+  private async notifyHolder(identity: Identity): Promise<void> {
+    const channel = identity.kind === 'user'
+      ? keys.killChannel(identity.companyId, identity.agentId, identity.userId)
+      : keys.adminKillChannel(identity.adminId);
+    await this.deps.killSwitch.publish(channel, { new_pod_id: this.deps.podId }).catch((err) =>
+      this.deps.log.warn({ err: (err as Error).message, channel }, 'kill message not published'),
+    );
+  }
+
+  private onKill(channel: string, message: KillMessage): void {
+    if (message.new_pod_id === this.deps.podId) return;
+    const key = sessionKeyOfKillChannel(channel);
+    const session = key ? this.deps.registry.get(key) : undefined;
+    if (!session) return;
+    this.deps.metrics.sessionConflicts.inc({ user_type: userTypeOf(session.identity) });
+    this.deps.log.info({ session_key: key, new_pod_id: message.new_pod_id }, 'session taken over by another pod');
+    session.terminate(conflictError('Session taken over by another connection'));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

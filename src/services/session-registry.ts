@@ -1,0 +1,112 @@
+import type { EventAddress } from '../domain/events.js';
+import { adminWants, type Session } from '../domain/session.js';
+
+const agentKey = (company: string, agent: string) => `${company}\u0000${agent}`;
+const chatKey = (company: string, agent: string, chat: string) => `${company}\u0000${agent}\u0000${chat}`;
+
+/**
+ * The in-process index of this pod's live sessions: by session key, by company/agent and by
+ * chat, so that fan-out of an event costs one map lookup and the sends.
+ */
+export class SessionRegistry {
+  private readonly byKey = new Map<string, Session>();
+  private readonly byAgent = new Map<string, Set<Session>>();
+  private readonly byChat = new Map<string, Set<Session>>();
+  private readonly admins = new Set<Session>();
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  get(key: string): Session | undefined {
+    return this.byKey.get(key);
+  }
+
+  all(): IterableIterator<Session> {
+    return this.byKey.values();
+  }
+
+  /** Adds a session; returns the one it replaced (same key), which the caller must close. */
+  add(session: Session): Session | undefined {
+    const previous = this.byKey.get(session.key);
+    if (previous) this.remove(previous);
+    this.byKey.set(session.key, session);
+    const id = session.identity;
+    if (id.kind === 'admin') this.admins.add(session);
+    else addTo(this.byAgent, agentKey(id.companyId, id.agentId), session);
+    return previous;
+  }
+
+  /** Removes the session if it is the registered one; false for a replaced session. */
+  remove(session: Session): boolean {
+    if (this.byKey.get(session.key) !== session) return false;
+    this.byKey.delete(session.key);
+    const id = session.identity;
+    if (id.kind === 'admin') {
+      this.admins.delete(session);
+      return true;
+    }
+    removeFrom(this.byAgent, agentKey(id.companyId, id.agentId), session);
+    if (session.chatId) removeFrom(this.byChat, chatKey(id.companyId, id.agentId, session.chatId), session);
+    return true;
+  }
+
+  /** Moves a registered user session to another chat's viewers. */
+  setChat(session: Session, chatId: string): void {
+    const id = session.identity;
+    if (id.kind !== 'user') return;
+    if (session.chatId) removeFrom(this.byChat, chatKey(id.companyId, id.agentId, session.chatId), session);
+    session.chatId = chatId;
+    if (this.byKey.get(session.key) === session) addTo(this.byChat, chatKey(id.companyId, id.agentId, chatId), session);
+  }
+
+  agentSessions(company: string, agent: string): ReadonlySet<Session> {
+    return this.byAgent.get(agentKey(company, agent)) ?? EMPTY;
+  }
+
+  chatSessions(company: string, agent: string, chat: string): ReadonlySet<Session> {
+    return this.byChat.get(chatKey(company, agent, chat)) ?? EMPTY;
+  }
+
+  /** The sessions an event goes to on this pod. */
+  recipients(address: EventAddress): Iterable<Session> {
+    switch (address.kind) {
+      case 'chats':
+        return this.agentSessions(address.companyId, address.agentId);
+      case 'messages':
+        return this.chatSessions(address.companyId, address.agentId, address.chatId ?? '');
+      case 'agents':
+        return [...this.admins].filter((s) => s.identity.kind === 'admin' && adminWants(s.identity, address));
+    }
+  }
+
+  /** Company/agent pairs and chats with at least one local session: the routes this pod holds. */
+  agents(): Array<{ companyId: string; agentId: string; sessions: ReadonlySet<Session> }> {
+    return [...this.byAgent.values()].map((sessions) => {
+      const first = sessions.values().next().value as Session & { identity: { kind: 'user' } };
+      return { companyId: first.identity.companyId, agentId: first.identity.agentId, sessions };
+    });
+  }
+
+  chats(): Array<{ companyId: string; agentId: string; chatId: string; sessions: ReadonlySet<Session> }> {
+    return [...this.byChat.values()].map((sessions) => {
+      const first = sessions.values().next().value as Session & { identity: { kind: 'user' } };
+      return { companyId: first.identity.companyId, agentId: first.identity.agentId, chatId: first.chatId!, sessions };
+    });
+  }
+}
+
+const EMPTY: ReadonlySet<Session> = new Set();
+
+function addTo(index: Map<string, Set<Session>>, key: string, session: Session): void {
+  let set = index.get(key);
+  if (!set) index.set(key, (set = new Set()));
+  set.add(session);
+}
+
+function removeFrom(index: Map<string, Set<Session>>, key: string, session: Session): void {
+  const set = index.get(key);
+  if (!set) return;
+  set.delete(session);
+  if (set.size === 0) index.delete(key);
+}

@@ -1,0 +1,204 @@
+import type { WebSocket } from 'ws';
+import type { Config } from '../../app/config/schema.js';
+import type { Logger } from '../../app/logger.js';
+import type { Metrics } from '../../app/metrics.js';
+import { ErrorCodes, GatewayError } from '../../domain/errors.js';
+import { idProblem } from '../../domain/ids.js';
+import { sessionKeyOf, type Identity, type Session } from '../../domain/session.js';
+import type { SessionManager } from '../../services/session-manager.js';
+import { READY_FRAME, chatIdOf, errorFrame, parseClientMessage } from './frames.js';
+import { SendQueue } from './send-queue.js';
+
+let nextId = 1;
+
+export interface ConnectionDeps {
+  config: Config;
+  metrics: Metrics;
+  sessions: SessionManager;
+  log: Logger;
+  /** Runs once when the connection is over, whatever closed it. */
+  onClosed(connection: ClientConnection): void;
+  /** Marks the session active in the renewal loop's view and writes `:last_active` now. */
+  touch(session: Session): void;
+}
+
+const KNOWN_TYPES = new Set(['select_chat', 'ready']);
+
+/**
+ * One WebSocket session: the protocol of SPEC §4, the bounded send queue, inbound rate limit,
+ * and the timers' state (pings, pongs, slow client) that the HeartbeatSweeper inspects.
+ */
+export class ClientConnection implements Session {
+  readonly id = nextId++;
+  readonly key: string;
+  chatId: string | undefined;
+  lastActivityMs = Date.now();
+  readonly connectedAt = Date.now();
+  lastSeenMs = Date.now();
+  lastPingMs = Date.now();
+  unansweredPings = 0;
+  slowSince: number | undefined;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private released = false;
+  closeCode = 0;
+  closeReason = '';
+  private readonly queue: SendQueue;
+  private windowStart = 0;
+  private windowFrames = 0;
+  private readonly sentEvent;
+  private readonly sessionLabel: string;
+
+  constructor(readonly socket: WebSocket, readonly identity: Identity, private readonly deps: ConnectionDeps) {
+    this.key = sessionKeyOf(identity);
+    const app = deps.config.app;
+    this.sessionLabel = deps.metrics.sessionLabel(this.key);
+    this.sentEvent = deps.metrics.messagesSent.labels('event');
+    this.queue = new SendQueue(app.websocket_message_buffer_size, app.websocket_backpressure_drop_policy as 'drop_oldest' | 'block', {
+      bufferedAmount: () => socket.bufferedAmount,
+      write: (frame, written) => socket.send(frame, { binary: false }, written),
+      dropped: (reason) => deps.metrics.wsDropped.inc({ session_key: this.sessionLabel, reason }),
+    });
+    socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    socket.on('pong', () => this.onPong());
+    socket.on('close', (code, reason) => this.finish(code, reason.toString()));
+    socket.on('error', (err) => this.deps.log.debug({ err: err.message, session_key: this.key }, 'socket error'));
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  oldestQueuedAt(): number | undefined {
+    return this.queue.oldestAt();
+  }
+
+  sendReady(): void {
+    this.send(READY_FRAME, 'ready');
+  }
+
+  deliver(frame: Buffer): void | Promise<void> {
+    if (this.state !== 'open') return;
+    this.sentEvent.inc();
+    return this.queue.push(frame);
+  }
+
+  /** Sends the error frame, then closes with `closeCode` (by default the error's own). */
+  terminate(error: GatewayError, closeCode = error.wsCloseCode): void {
+    if (this.state !== 'open') return;
+    this.queue.pushUrgent(errorFrame(error.toBody()));
+    this.deps.metrics.messagesSent.inc({ message_type: 'error' });
+    this.close(closeCode, error.message);
+  }
+
+  /** Closes with a close code (no error frame); the session is released at once. */
+  close(code: number, reason: string): void {
+    if (this.state !== 'open') return;
+    this.state = 'closing';
+    this.socket.close(code, reason.slice(0, 120));
+    this.release(code, reason);
+  }
+
+  /** Drops the TCP connection without a close handshake (the peer does not read any more). */
+  kill(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closing';
+    this.socket.terminate();
+    this.release(code, reason);
+  }
+
+  ping(now: number): void {
+    this.lastPingMs = now;
+    this.unansweredPings++;
+    this.socket.ping();
+  }
+
+  private send(frame: Buffer, type: 'ready' | 'error'): void {
+    this.deps.metrics.messagesSent.inc({ message_type: type });
+    this.queue.pushUrgent(frame);
+  }
+
+  private sendError(code: typeof ErrorCodes.BadRequest | typeof ErrorCodes.SubscriptionFailure | typeof ErrorCodes.RateLimitExceeded, message: string, details?: string): void {
+    this.send(errorFrame(new GatewayError(code, message, details).toBody()), 'error');
+  }
+
+  private onPong(): void {
+    this.lastSeenMs = Date.now();
+    this.unansweredPings = 0;
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    const now = Date.now();
+    this.lastSeenMs = now;
+    this.unansweredPings = 0;
+    if (this.state !== 'open' || isBinary || !this.withinRate(now)) return;
+    this.lastActivityMs = now;
+    const text = data.toString('utf8');
+    const message = parseClientMessage(text);
+    const label = message.type === 'invalid' ? 'invalid_json' : message.type === 'unknown' ? 'unknown' : message.type;
+    this.deps.metrics.messagesReceived.inc({ message_type: KNOWN_TYPES.has(label) || label === 'invalid_json' ? label : 'unknown' });
+    switch (message.type) {
+      case 'invalid':
+        return this.sendError(ErrorCodes.BadRequest, 'Invalid message format', 'Frames must be JSON objects with a "type".');
+      case 'ready':
+        return this.send(Buffer.from(text), 'ready');
+      case 'select_chat':
+        return void this.selectChat(message.payload);
+      case 'unknown':
+        return this.sendError(ErrorCodes.BadRequest, 'Unhandled message type', `Type: ${message.name}`);
+    }
+  }
+
+  private async selectChat(payload: unknown): Promise<void> {
+    if (this.identity.kind !== 'user') {
+      return this.sendError(ErrorCodes.BadRequest, 'Invalid select_chat payload', 'select_chat is for company sessions, not admin sessions.');
+    }
+    const parsed = chatIdOf(payload);
+    if ('problem' in parsed) return this.sendError(ErrorCodes.BadRequest, 'Invalid select_chat payload', parsed.problem);
+    const problem = idProblem(parsed.chatId);
+    if (problem) return this.sendError(ErrorCodes.BadRequest, 'Invalid select_chat payload', `chat_id ${problem}`);
+    try {
+      await this.deps.sessions.selectChat(this, parsed.chatId);
+      this.deps.touch(this);
+    } catch (err) {
+      const e = err instanceof GatewayError ? err : new GatewayError(ErrorCodes.SubscriptionFailure, 'Could not subscribe to chat events.');
+      this.deps.log.warn({ err: (e.cause as Error | undefined)?.message ?? e.message, session_key: this.key }, 'select_chat failed');
+      this.sendError(ErrorCodes.SubscriptionFailure, e.message, e.details);
+    }
+  }
+
+  /** Fixed one-second windows: over the limit → error frame; over twice the limit → close 4429. */
+  private withinRate(now: number): boolean {
+    const limit = this.deps.config.app.max_client_frames_per_second;
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now;
+      this.windowFrames = 0;
+    }
+    this.windowFrames++;
+    if (this.windowFrames <= limit) return true;
+    if (this.windowFrames > 2 * limit) {
+      this.terminate(new GatewayError(ErrorCodes.RateLimitExceeded, 'Rate limit exceeded', `More than ${limit} frames per second.`));
+    } else if (this.windowFrames === limit + 1) {
+      this.sendError(ErrorCodes.RateLimitExceeded, 'Rate limit exceeded', `At most ${limit} frames per second; frames over the limit are ignored.`);
+    }
+    return false;
+  }
+
+  private finish(code: number, reason: string): void {
+    this.release(code, reason);
+    this.state = 'closed';
+  }
+
+  private release(code: number, reason: string): void {
+    if (this.released) return;
+    this.released = true;
+    this.closeCode = code;
+    this.closeReason = reason;
+    this.queue.close();
+    this.deps.onClosed(this);
+  }
+
+}

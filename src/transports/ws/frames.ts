@@ -1,0 +1,40 @@
+import type { ErrorBody } from '../../domain/errors.js';
+
+/** Server → client frames other than events (SPEC §4). */
+export const READY_FRAME = Buffer.from('{"type":"ready"}');
+
+export function errorFrame(body: ErrorBody): Buffer {
+  return Buffer.from(JSON.stringify({ type: 'error', payload: body }));
+}
+
+export type ClientMessage =
+  | { type: 'select_chat'; payload: unknown }
+  | { type: 'ready' }
+  | { type: 'unknown'; name: string }
+  | { type: 'invalid' };
+
+/** Client → server frames: JSON objects with a `type`. */
+export function parseClientMessage(text: string): ClientMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { type: 'invalid' };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { type: 'invalid' };
+  const { type, payload } = value as { type?: unknown; payload?: unknown };
+  if (type === 'select_chat') return { type, payload };
+  if (type === 'ready') return { type };
+  return { type: 'unknown', name: typeof type === 'string' ? type : '' };
+}
+
+/** The chat id of a select_chat payload, or why there is none. */
+export function chatIdOf(payload: unknown): { chatId: string } | { problem: string } {
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+    return { problem: 'Expected a JSON object as payload.' };
+  }
+  const chatId = (payload as { chat_id?: unknown }).chat_id;
+  if (chatId === undefined) return { problem: 'chat_id is missing.' };
+  if (typeof chatId !== 'string' || chatId === '') return { problem: 'chat_id must be a non-empty string.' };
+  return { chatId };
+}

@@ -1,0 +1,214 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Config } from '../../app/config/schema.js';
+import type { Logger } from '../../app/logger.js';
+import type { Metrics } from '../../app/metrics.js';
+import { ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
+import type { Identity, Session } from '../../domain/session.js';
+import { AuthFailure, type AuthService } from '../../services/auth-service.js';
+import type { SessionManager } from '../../services/session-manager.js';
+import { checkClientKey } from '../http/api-keys.js';
+import { headerValue, rejectUpgrade, requestIdOf } from '../http/http-io.js';
+import { ClientConnection } from './client-connection.js';
+import { HeartbeatSweeper } from './heartbeat.js';
+
+export const SUBPROTOCOL = 'json.v1';
+
+export interface WsEndpointDeps {
+  config: () => Config;
+  auth: AuthService;
+  sessions: SessionManager;
+  metrics: Metrics;
+  log: Logger;
+  touch(session: Session): void;
+}
+
+type Target = { kind: 'admin' } | { kind: 'company'; companyId: string; agentId: string };
+
+/**
+ * GET /ws/{company}/{agent} and GET /ws/admin (SPEC §2): every check happens before the
+ * upgrade, as a list of early refusals with the HTTP status and error JSON of SPEC §2.
+ */
+export class WsEndpoint {
+  readonly connections = new Set<ClientConnection>();
+  private readonly detaching = new Set<Promise<void>>();
+  private readonly wss: WebSocketServer;
+  private readonly heartbeat: HeartbeatSweeper;
+  private accepting = true;
+
+  constructor(private readonly deps: WsEndpointDeps) {
+    const app = deps.config().app;
+    const mode = app.websocket_compression_mode;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: app.max_message_size_bytes,
+      clientTracking: false,
+      handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+      perMessageDeflate:
+        mode === 'disabled'
+          ? false
+          : { threshold: app.websocket_compression_threshold, serverNoContextTakeover: mode === 'no_context_takeover', clientNoContextTakeover: mode === 'no_context_takeover' },
+    });
+    this.heartbeat = new HeartbeatSweeper(() => this.connections, deps.config, deps.metrics, deps.log);
+    this.heartbeat.start();
+  }
+
+  /** Parses the path; undefined when it is not a WebSocket endpoint. */
+  static targetOf(pathname: string): Target | undefined {
+    if (pathname === '/ws/admin') return { kind: 'admin' };
+    const m = /^\/ws\/([^/]+)\/([^/]+)\/?$/.exec(pathname);
+    if (!m) return undefined;
+    try {
+      return { kind: 'company', companyId: decodeURIComponent(m[1]!), agentId: decodeURIComponent(m[2]!) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const requestId = requestIdOf(req);
+    socket.on('error', () => socket.destroy());
+    let identity: Identity | undefined;
+    try {
+      identity = await this.admit(req);
+      await this.deps.sessions.claim(identity);
+    } catch (err) {
+      const error = toGatewayError(err);
+      if (error.code === ErrorCodes.Internal && !(err instanceof AuthFailure)) {
+        this.deps.log.error({ err: (error.cause as Error | undefined)?.message, request_id: requestId, path: pathOf(req) }, 'upgrade failed');
+      }
+      return rejectUpgrade(socket, error.httpStatus, error.toBody(), requestId);
+    }
+    if (socket.destroyed || !this.accepting) {
+      await this.deps.sessions.unclaim(identity);
+      if (!socket.destroyed) rejectUpgrade(socket, 503, { code: ErrorCodes.ServiceUnavailable, message: 'Service shutting down' }, requestId);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => void this.open(ws, identity, requestId));
+  }
+
+  /** Closes every session with the error frame of `error` and `closeCode`. */
+  closeAll(error: GatewayError, closeCode?: number): void {
+    this.accepting = false;
+    this.heartbeat.stop();
+    for (const c of this.connections) c.terminate(error, closeCode);
+  }
+
+  /** Resolves once every closed session has released its lock and routes (or after `timeoutMs`). */
+  async released(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
+    await Promise.race([Promise.all(this.detaching), timeout]);
+    clearTimeout(timer);
+  }
+
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  private async admit(req: IncomingMessage): Promise<Identity> {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    const target = WsEndpoint.targetOf(url.pathname);
+    if (!target) throw new GatewayError(ErrorCodes.NotFound, 'Not found', `No WebSocket endpoint at ${url.pathname}`);
+    if (!this.accepting) throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Service shutting down');
+    const cfg = this.deps.config();
+    checkClientKey(headerValue(req, 'x-api-key') || url.searchParams.get('x-api-key') || undefined, cfg.auth.secret_token);
+    this.checkUpgradeHeaders(req, cfg);
+    const token = url.searchParams.get('token') ?? undefined;
+    return target.kind === 'admin' ? this.admitAdmin(token) : this.admitCompany(token, target);
+  }
+
+  private checkUpgradeHeaders(req: IncomingMessage, cfg: Config): void {
+    if (headerValue(req, 'upgrade')?.toLowerCase() !== 'websocket' || !headerValue(req, 'sec-websocket-key') || headerValue(req, 'sec-websocket-version') !== '13') {
+      throw new GatewayError(ErrorCodes.BadRequest, 'WebSocket upgrade required', 'Expected a WebSocket version 13 upgrade request.');
+    }
+    const origin = headerValue(req, 'origin');
+    if (origin && !cfg.app.websocket_development_insecure_skip_verify && !sameHost(origin, headerValue(req, 'host'))) {
+      throw new GatewayError(ErrorCodes.Forbidden, 'Origin not allowed', `Origin ${origin} does not match the host.`);
+    }
+  }
+
+  private async admitCompany(token: string | undefined, target: { companyId: string; agentId: string }): Promise<Identity> {
+    const claims = await this.authenticated('company', () => this.deps.auth.authenticateCompany(token));
+    if (claims.companyId !== target.companyId || claims.agentId !== target.agentId) {
+      this.deps.metrics.authFailure.inc({ token_type: 'company', reason: 'path_mismatch' });
+      throw new GatewayError(ErrorCodes.InvalidToken, 'Company token does not match the requested path.', 'The path /ws/{company}/{agent} must equal the token\'s company_id and agent_id.');
+    }
+    this.deps.metrics.authSuccess.inc({ token_type: 'company' });
+    return { kind: 'user', companyId: claims.companyId, agentId: claims.agentId, userId: claims.userId };
+  }
+
+  private async admitAdmin(token: string | undefined): Promise<Identity> {
+    const claims = await this.authenticated('admin', () => this.deps.auth.authenticateAdmin(token));
+    this.deps.metrics.authSuccess.inc({ token_type: 'admin' });
+    const { adminId, companyIdRestriction, subscribedCompanyId, subscribedAgentId } = claims;
+    return { kind: 'admin', adminId, companyIdRestriction, subscribedCompanyId, subscribedAgentId };
+  }
+
+  private async authenticated<C>(type: 'company' | 'admin', run: () => Promise<C>): Promise<C> {
+    try {
+      return await run();
+    } catch (err) {
+      const reason = err instanceof AuthFailure ? err.reason : 'internal_server_error';
+      this.deps.metrics.authFailure.inc({ token_type: type, reason });
+      throw err;
+    }
+  }
+
+  private async open(ws: WebSocket, identity: Identity, requestId: string): Promise<void> {
+    const { metrics, log } = this.deps;
+    const connection = new ClientConnection(ws, identity, {
+      config: this.deps.config(),
+      metrics,
+      sessions: this.deps.sessions,
+      log,
+      touch: this.deps.touch,
+      onClosed: (c) => this.closed(c, requestId),
+    });
+    this.connections.add(connection);
+    metrics.connectionsTotal.inc();
+    metrics.activeConnections.inc();
+    try {
+      await this.deps.sessions.attach(connection);
+    } catch (err) {
+      log.warn({ err: (err as Error).message, session_key: connection.key }, 'chat-list route not registered');
+    }
+    if (!connection.isOpen) return;
+    this.deps.touch(connection);
+    connection.sendReady();
+    log.info({ ...logFields(identity), request_id: requestId, connection_id: connection.id }, 'session connected');
+  }
+
+  private closed(connection: ClientConnection, requestId: string): void {
+    const { metrics, log } = this.deps;
+    this.connections.delete(connection);
+    metrics.activeConnections.dec();
+    const seconds = (Date.now() - connection.connectedAt) / 1000;
+    metrics.connectionDuration.observe(seconds);
+    const detached = this.deps.sessions.detach(connection).finally(() => this.detaching.delete(detached));
+    this.detaching.add(detached);
+    log.info(
+      { ...logFields(connection.identity), request_id: requestId, connection_id: connection.id, code: connection.closeCode, reason: connection.closeReason, duration_s: seconds },
+      'session closed',
+    );
+  }
+}
+
+function logFields(identity: Identity): Record<string, string> {
+  return identity.kind === 'user'
+    ? { company_id: identity.companyId, agent_id: identity.agentId, user_id: identity.userId }
+    : { admin_id: identity.adminId, user_id: identity.adminId };
+}
+
+function sameHost(origin: string, host: string | undefined): boolean {
+  try {
+    return new URL(origin).host.toLowerCase() === (host ?? '').toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
+function pathOf(req: IncomingMessage): string {
+  return (req.url ?? '/').split('?')[0]!;
+}
