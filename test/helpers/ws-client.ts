@@ -1,0 +1,93 @@
+import WebSocket from 'ws';
+
+export interface Frame {
+  type: string;
+  payload?: any;
+}
+
+/** A real WebSocket client that records frames and lets a test wait for one. */
+export class TestClient {
+  readonly frames: Frame[] = [];
+  private waiters: Array<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as Frame;
+      this.frames.push(frame);
+      this.waiters = this.waiters.filter((w) => (w.match(frame) ? (w.resolve(frame), false) : true));
+    });
+    this.closed = new Promise((resolve) => socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  static open(url: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
+    const socket = new WebSocket(url, ['json.v1'], options);
+    const client = new TestClient(socket);
+    return new Promise((resolve, reject) => {
+      socket.once('open', () => resolve(client));
+      socket.once('error', reject);
+      socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    });
+  }
+
+  /** Opens and waits for the `ready` frame. */
+  static async ready(url: string): Promise<TestClient> {
+    const client = await TestClient.open(url);
+    await client.next((f) => f.type === 'ready');
+    return client;
+  }
+
+  /** The first frame (already received or coming) that matches. */
+  next(match: (f: Frame) => boolean, timeoutMs = 3000): Promise<Frame> {
+    const seen = this.frames.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.slice(-5))}`)), timeoutMs);
+      this.waiters.push({ match, resolve: (f) => (clearTimeout(timer), resolve(f)) });
+    });
+  }
+
+  events(): Frame[] {
+    return this.frames.filter((f) => f.type === 'event');
+  }
+
+  /** Waits until `count` events arrived. */
+  async waitEvents(count: number, timeoutMs = 10_000): Promise<Frame[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.events().length < count) {
+      if (Date.now() > deadline) throw new Error(`got ${this.events().length} of ${count} events`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return this.events();
+  }
+
+  send(value: unknown): void {
+    this.socket.send(typeof value === 'string' ? value : JSON.stringify(value));
+  }
+
+  selectChat(chatId: string): void {
+    this.send({ type: 'select_chat', payload: { chat_id: chatId } });
+  }
+
+  close(): Promise<{ code: number; reason: string }> {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.close(1000);
+    return this.closed;
+  }
+}
+
+/** The HTTP answer to a refused upgrade. */
+export function refusal(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any; requestId: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { headers });
+    socket.once('open', () => {
+      socket.close();
+      reject(new Error('upgrade was accepted'));
+    });
+    socket.once('unexpected-response', (_req, res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || 'null'), requestId: res.headers['x-request-id'] as string | undefined }));
+    });
+    socket.once('error', () => undefined);
+  });
+}

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, copyFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/app/config/load.js';
+import { allKeys, envNameOf } from '../../src/app/config/schema.js';
+import { ConfigStore } from '../../src/app/config/store.js';
+import { engineKindOf } from '../../src/app/engine.js';
+
+const FIXTURES = new URL('../fixtures/seed/', import.meta.url).pathname;
+
+function dirWith(yaml: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'dws-config-'));
+  writeFileSync(join(dir, 'config.yaml'), yaml);
+  return dir;
+}
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.problems;
+  }
+  return assert.fail('expected a ConfigError');
+}
+
+function parseEnvFile(path: string): Record<string, string> {
+  return Object.fromEntries(
+    readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#') && l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+}
+
+describe('configuration', () => {
+  it("loads the seed's config.yaml unchanged, placeholders reported as not configured", () => {
+    const { config, warnings } = loadConfig({ env: { DAISI_WS_CONFIG_PATH: FIXTURES }, cwd: '/' });
+    assert.equal(config.nats.url, 'nats://nats:4222');
+    assert.equal(config.redis.address, 'redis:6379');
+    assert.equal(config.app.route_ttl_seconds, 300);
+    assert.equal(config.adaptive_ttl.message_route.enabled, true);
+    assert.equal(config.auth.secret_token, '');
+    assert.equal(config.auth.token_aes_key, '');
+    assert.ok(warnings.some((w) => w.includes('auth.token_aes_key is a placeholder')));
+    assert.ok(warnings.some((w) => w.includes('unknown configuration key redis.session_lock_retry_delay_ms')));
+  });
+
+  it("loads the seed's env.example on top of it", () => {
+    const env = { ...parseEnvFile(join(FIXTURES, 'env.example')), DAISI_WS_CONFIG_PATH: FIXTURES };
+    const { config } = loadConfig({ env, cwd: '/' });
+    assert.equal(config.server.pod_id, 'ws-service-1');
+    assert.equal(config.server.enable_reflection, true);
+    assert.equal(config.log.level, 'debug');
+    assert.equal(config.auth.token_aes_key, '270cec3a9081be630f5350bc42b244156615e55a2153e2652dc4f460673350c6');
+    assert.equal(config.nats.url, 'nats://localhost:4222');
+  });
+
+  it('lets DAISI_WS_<SECTION>_<KEY> override every key', () => {
+    const dir = dirWith('app:\n  websocket_message_buffer_size: 5\n');
+    const { config } = loadConfig({
+      env: {
+        DAISI_WS_CONFIG_PATH: dir,
+        DAISI_WS_APP_WEBSOCKET_MESSAGE_BUFFER_SIZE: '7',
+        DAISI_WS_ADAPTIVE_TTL_SESSION_LOCK_ENABLED: 'true',
+        DAISI_WS_SERVER_HOST: '127.0.0.2',
+      },
+    });
+    assert.equal(config.app.websocket_message_buffer_size, 7);
+    assert.equal(config.adaptive_ttl.session_lock.enabled, true);
+    assert.equal(config.server.host, '127.0.0.2');
+    assert.equal(envNameOf(['adaptive_ttl', 'chat_route', 'min_ttl_seconds']), 'DAISI_WS_ADAPTIVE_TTL_CHAT_ROUTE_MIN_TTL_SECONDS');
+    assert.ok(allKeys().length > 60);
+  });
+
+  it('reports every problem at once, naming the key', () => {
+    const dir = dirWith('app:\n  ping_interval_seconds: "soon"\n  websocket_backpressure_drop_policy: spill\n');
+    const problems = problemsOf(() =>
+      loadConfig({ env: { DAISI_WS_CONFIG_PATH: dir, DAISI_WS_AUTH_TOKEN_AES_KEY: 'abc', DAISI_WS_APP_SESSION_TTL_SECONDS: '-3' } }),
+    );
+    assert.equal(problems.length, 4);
+    assert.ok(problems.some((p) => p.startsWith('app.ping_interval_seconds must be a whole number')));
+    assert.ok(problems.some((p) => p.startsWith('app.websocket_backpressure_drop_policy must be one of drop_oldest, block')));
+    assert.ok(problems.some((p) => p.startsWith('DAISI_WS_AUTH_TOKEN_AES_KEY must be 64 hexadecimal characters')));
+    assert.ok(problems.some((p) => p.startsWith('DAISI_WS_APP_SESSION_TTL_SECONDS must be at least 1')));
+  });
+
+  it('refuses one engine address without the other', () => {
+    const { config } = loadConfig({ env: { DAISI_WS_CONFIG_PATH: dirWith(''), DAISI_WS_NATS_URL: 'nats://127.0.0.1:4222' } });
+    assert.throws(() => engineKindOf(config), ConfigError);
+  });
+
+  it('reloads a changed file and keeps the old config when the new one is invalid', () => {
+    const dir = dirWith('log:\n  level: info\n');
+    const store = new ConfigStore({ env: { DAISI_WS_CONFIG_PATH: dir } });
+    const seen: string[] = [];
+    store.onChange((next) => seen.push(next.log.level));
+    writeFileSync(join(dir, 'config.yaml'), 'log:\n  level: debug\nserver:\n  http_port: 9999\n');
+    const ok = store.reload();
+    assert.equal(ok.ok, true);
+    assert.deepEqual(ok.restartNeeded, ['server.http_port']);
+    assert.equal(store.get().log.level, 'debug');
+    writeFileSync(join(dir, 'config.yaml'), 'log:\n  level: loud\n');
+    const bad = store.reload();
+    assert.equal(bad.ok, false);
+    assert.match(bad.error ?? '', /log.level must be one of/);
+    assert.equal(store.get().log.level, 'debug');
+    assert.deepEqual(seen, ['debug']);
+  });
+
+  it('reloads on SIGHUP', async () => {
+    const dir = dirWith('log:\n  level: info\n');
+    copyFileSync(join(dir, 'config.yaml'), join(dir, 'config.yaml.bak'));
+    const store = new ConfigStore({ env: { DAISI_WS_CONFIG_PATH: dir } });
+    const reloaded = new Promise<string>((resolve) => store.watch((source) => resolve(source)));
+    writeFileSync(join(dir, 'config.yaml'), 'log:\n  level: warn\n');
+    process.kill(process.pid, 'SIGHUP');
+    const source = await reloaded;
+    store.close();
+    assert.ok(source === 'SIGHUP' || source === 'file change');
+    assert.equal(store.get().log.level, 'warn');
+  });
+
+  it('freezes the loaded config', () => {
+    const { config } = loadConfig({ env: { DAISI_WS_CONFIG_PATH: dirWith('') } });
+    assert.throws(() => ((config.app as { version: string }).version = 'x'));
+  });
+});

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decideTtl } from '../../src/domain/adaptive-ttl.js';
+import { ErrorCodes, GatewayError, grpcStatusOf, httpStatusOf, wsCloseCodeOf } from '../../src/domain/errors.js';
+import { eventFrame, parseEventPayload, parseSubject, subjectOf } from '../../src/domain/events.js';
+import { idProblem } from '../../src/domain/ids.js';
+import { keys, sessionKeyOfKillChannel } from '../../src/domain/keys.js';
+import { formatRfc3339, parseRfc3339, GO_ZERO_TIME_MS } from '../../src/domain/rfc3339.js';
+import { adminWants, type AdminIdentity } from '../../src/domain/session.js';
+
+describe('error codes', () => {
+  it('map to the HTTP status and WebSocket close code of SPEC §2', () => {
+    const table: Array<[string, number, number]> = [
+      ['InvalidAPIKey', 401, 4401],
+      ['InvalidToken', 403, 4403],
+      ['E4001', 401, 4403],
+      ['E4003', 403, 4403],
+      ['SessionConflict', 409, 4402],
+      ['RateLimitExceeded', 429, 4429],
+      ['BadRequest', 400, 4400],
+      ['E4005', 405, 4400],
+      ['InternalServerError', 500, 1011],
+      ['SubscriptionFailure', 500, 1011],
+    ];
+    for (const [code, http, ws] of table) {
+      assert.equal(httpStatusOf(code as never), http, code);
+      assert.equal(wsCloseCodeOf(code as never), ws, code);
+    }
+    assert.equal(grpcStatusOf(ErrorCodes.BadRequest), 3);
+  });
+
+  it('serialise to {code, message, details?}', () => {
+    assert.deepEqual(new GatewayError(ErrorCodes.BadRequest, 'Nope').toBody(), { code: 'BadRequest', message: 'Nope' });
+    assert.deepEqual(new GatewayError(ErrorCodes.BadRequest, 'Nope', 'why').toBody(), { code: 'BadRequest', message: 'Nope', details: 'why' });
+  });
+});
+
+describe('ids (SPEC §9.6)', () => {
+  it('accepts ordinary ids and refuses separators, wildcards, whitespace and control characters', () => {
+    for (const ok of ['agent-001', '7f1d2c3b-0a4e', 'ユーザー', 'a_b@c']) assert.equal(idProblem(ok), undefined, ok);
+    for (const bad of ['', 'a.b', '*', '>', 'a:b', 'a b', 'a\tb', 'a\u0000', 'x'.repeat(257), 5]) assert.ok(idProblem(bad), String(bad));
+    assert.equal(idProblem('é'.repeat(128)), undefined);
+    assert.ok(idProblem('é'.repeat(129)));
+  });
+});
+
+describe('keys and subjects', () => {
+  it('are byte-identical to the seed', () => {
+    assert.equal(keys.session('c', 'a', 'u'), 'session:c:a:u');
+    assert.equal(keys.adminSession('x'), 'session:admin:x');
+    assert.equal(keys.messagesRoute('c', 'a', 'k'), 'route:c:a:messages:k');
+    assert.equal(keys.chatsRoute('c', 'a'), 'route:c:a:chats');
+    assert.equal(keys.lastActive('route:c:a:chats'), 'route:c:a:chats:last_active');
+    assert.equal(sessionKeyOfKillChannel('session_kill:c:a:u'), 'session:c:a:u');
+    assert.equal(sessionKeyOfKillChannel('session_kill:admin:x'), 'session:admin:x');
+    assert.equal(sessionKeyOfKillChannel('session_kill:c:a'), undefined);
+  });
+
+  it('parse every subject kind and nothing else', () => {
+    assert.deepEqual(parseSubject('wa.c.a.chats'), { kind: 'chats', companyId: 'c', agentId: 'a' });
+    assert.deepEqual(parseSubject('wa.c.a.messages.k'), { kind: 'messages', companyId: 'c', agentId: 'a', chatId: 'k' });
+    assert.deepEqual(parseSubject('wa.c.a.agents'), { kind: 'agents', companyId: 'c', agentId: 'a' });
+    for (const bad of ['wa.c.a', 'wa.c.a.messages', 'wa..a.chats', 'x.c.a.chats', 'wa.c.a.other', 'wa.c.a.chats.x']) {
+      assert.equal(parseSubject(bad), undefined, bad);
+    }
+    assert.equal(subjectOf({ kind: 'messages', companyId: 'c', agentId: 'a', chatId: 'k' }), 'wa.c.a.messages.k');
+  });
+
+  it('pass the payload through unchanged in the event frame', () => {
+    const payload = '{"event_id":"e1","row_data":{"n":12345678901234567890},"extra":true}';
+    assert.equal(eventFrame(payload).toString(), `{"type":"event","payload":${payload}}`);
+    assert.equal(parseEventPayload('[1]'), undefined);
+    assert.equal(parseEventPayload('nope'), undefined);
+    assert.equal(parseEventPayload('null'), undefined);
+  });
+});
+
+describe('RFC 3339', () => {
+  it('keeps nanoseconds, offsets and the zero time', () => {
+    const t = parseRfc3339('2099-12-31T23:59:59.123456789+07:00')!;
+    assert.equal(t.ms, Date.UTC(2099, 11, 31, 16, 59, 59, 123));
+    assert.equal(t.subMsNanos, 456789);
+    assert.equal(parseRfc3339('0001-01-01T00:00:00Z')!.ms, GO_ZERO_TIME_MS);
+    assert.equal(parseRfc3339('2020-02-30T00:00:00Z'), undefined);
+    assert.equal(parseRfc3339('2020-01-01 00:00:00Z'), undefined);
+    assert.equal(formatRfc3339(Date.UTC(2030, 0, 1, 0, 0, 0, 120)), '2030-01-01T00:00:00.12Z');
+    assert.equal(formatRfc3339(Date.UTC(2030, 0, 1)), '2030-01-01T00:00:00Z');
+  });
+});
+
+describe('adaptive TTL', () => {
+  const rules = { enabled: true, min_ttl_seconds: 300, max_ttl_seconds: 900, activity_threshold_seconds: 600, active_ttl_seconds: 1000, inactive_ttl_seconds: 100 };
+  it('chooses active or inactive and clamps', () => {
+    const now = 1_000_000;
+    assert.deepEqual(decideTtl(rules, 60, now - 10_000, now), { ttlSeconds: 900, decision: 'active', ageSeconds: 10 });
+    assert.deepEqual(decideTtl(rules, 60, now - 700_000, now), { ttlSeconds: 300, decision: 'inactive_threshold', ageSeconds: 700 });
+    assert.deepEqual(decideTtl(rules, 60, undefined, now), { ttlSeconds: 300, decision: 'inactive_no_key' });
+    assert.deepEqual(decideTtl({ ...rules, enabled: false }, 60, now, now), { ttlSeconds: 60, decision: 'disabled_config' });
+  });
+});
+
+describe('admin scope (SPEC §9.8)', () => {
+  const admin = (over: Partial<AdminIdentity>): AdminIdentity => ({
+    kind: 'admin', adminId: 'x', companyIdRestriction: '', subscribedCompanyId: '', subscribedAgentId: '', ...over,
+  });
+  const ev = (companyId: string, agentId: string) => ({ kind: 'agents' as const, companyId, agentId });
+  it('applies patterns and never leaves the restriction', () => {
+    assert.equal(adminWants(admin({}), ev('c1', 'a1')), true);
+    assert.equal(adminWants(admin({ subscribedCompanyId: 'c1' }), ev('c2', 'a1')), false);
+    assert.equal(adminWants(admin({ subscribedAgentId: 'a1' }), ev('c2', 'a1')), true);
+    assert.equal(adminWants(admin({ companyIdRestriction: 'c1' }), ev('c2', 'a1')), false);
+    assert.equal(adminWants(admin({ companyIdRestriction: 'c1', subscribedAgentId: 'a2' }), ev('c1', 'a2')), true);
+  });
+});
