@@ -1,0 +1,3 @@
+import { protocolSuite } from './protocol-suite.js';
+
+protocolSuite({ name: 'embedded', env: async () => ({}) });
