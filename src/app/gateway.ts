@@ -55,7 +55,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     onPush: (pushed) => {
       metrics.grpcMessagesReceived.inc({ source_pod_id: pushed.sourcePodId || 'unknown' });
       const address = { kind: pushed.chatId ? 'messages' : 'chats', companyId: pushed.companyId, agentId: pushed.agentId, chatId: pushed.chatId || undefined } as const;
-      return router!.acceptPushed(address, pushed.payloadJson);
+      return router!.acceptPushed(address, pushed.eventId, pushed.payloadJson);
     },
   });
   const readiness = readinessProbe(engine, cfg.server.host, grpc);

@@ -1,10 +1,11 @@
 import type { Logger } from '../app/logger.js';
 import type { Metrics } from '../app/metrics.js';
-import { eventFrame, parseEventPayload, parseSubject, type EventAddress } from '../domain/events.js';
+import { eventFrame, parseEventPayload, parseSubject, subjectOf, type EventAddress } from '../domain/events.js';
 import { keys } from '../domain/keys.js';
 import type { EventSink, Forwarder, InboundEvent, RouteRegistry, Settlement } from '../domain/ports.js';
 import type { Session } from '../domain/session.js';
 import { KeyedQueue } from './keyed-queue.js';
+import { RecentIds } from './recent-ids.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export interface EventRouterDeps {
@@ -20,6 +21,8 @@ export interface EventRouterDeps {
 const MAX_RETRY_DELAY_MS = 30_000;
 /** Events waiting for a redelivery remember which targets already have them (bounded). */
 const MAX_REMEMBERED = 10_000;
+/** Event ids this pod delivered lately, per subject, so that a failover redelivery is not shown twice. */
+const RECENT_EVENT_IDS = 50_000;
 
 const SUBJECT_LABEL: Record<EventAddress['kind'], string> = {
   chats: 'wa.*.*.chats',
@@ -38,6 +41,7 @@ const SUBJECT_LABEL: Record<EventAddress['kind'], string> = {
 export class EventRouter implements EventSink {
   private readonly queue = new KeyedQueue();
   private readonly delivered = new Map<number, Set<string>>();
+  private readonly recent = new RecentIds(RECENT_EVENT_IDS);
 
   constructor(private readonly deps: EventRouterDeps) {}
 
@@ -47,14 +51,14 @@ export class EventRouter implements EventSink {
 
   broadcast(event: InboundEvent): void {
     const address = parseSubject(event.subject);
-    const text = this.validPayload(event, address);
-    if (!address || text === undefined) return;
-    this.deliverLocally(address, eventFrame(Buffer.from(event.data)));
+    const payload = this.validPayload(event, address);
+    if (!address || !payload) return;
+    this.deliverLocally(address, payload.eventId, eventFrame(Buffer.from(event.data)));
   }
 
   /** An event pushed by another pod (gRPC PushEvent): delivered to this pod's sessions only. */
-  acceptPushed(address: EventAddress, payloadJson: string): number {
-    const count = this.deliverLocally(address, eventFrame(payloadJson));
+  acceptPushed(address: EventAddress, eventId: string, payloadJson: string): number {
+    const count = this.deliverLocally(address, eventId, eventFrame(payloadJson));
     if (count > 0) this.deps.markRoute(routeKeyOf(address));
     return count;
   }
@@ -66,8 +70,8 @@ export class EventRouter implements EventSink {
 
   private async route(event: InboundEvent): Promise<Settlement> {
     const address = parseSubject(event.subject);
-    const text = this.validPayload(event, address);
-    if (!address || text === undefined || address.kind === 'agents') return this.settle(event, 'invalid');
+    const payload = this.validPayload(event, address);
+    if (!address || !payload || address.kind === 'agents') return this.settle(event, 'invalid');
     const routeKey = routeKeyOf(address);
     let members: string[];
     try {
@@ -79,12 +83,12 @@ export class EventRouter implements EventSink {
     const done = this.delivered.get(event.seq) ?? new Set<string>();
     if (!done.has(this.deps.podId)) {
       const waits: Array<Promise<void>> = [];
-      if (this.deliverLocally(address, eventFrame(Buffer.from(event.data)), waits) > 0) this.deps.markRoute(routeKey);
+      if (this.deliverLocally(address, payload.eventId, eventFrame(Buffer.from(event.data)), waits) > 0) this.deps.markRoute(routeKey);
       done.add(this.deps.podId);
       if (waits.length > 0) await Promise.all(waits);
     }
     const remote = members.filter((pod) => !done.has(pod));
-    if (remote.length > 0 && !(await this.forwardAll(event, address, JSON.parse(text), remote, done))) {
+    if (remote.length > 0 && !(await this.forwardAll(event, address, payload.value, remote, done))) {
       this.remember(event.seq, done);
       return this.retry(event);
     }
@@ -101,10 +105,12 @@ export class EventRouter implements EventSink {
     return allTaken;
   }
 
-  private deliverLocally(address: EventAddress, frame: Buffer, waits?: Array<Promise<void>>): number {
+  private deliverLocally(address: EventAddress, eventId: string, frame: Buffer, waits?: Array<Promise<void>>): number {
+    const recipients = this.deps.registry.recipients(address) as Iterable<Session>;
+    if (eventId && this.recent.checkAndAdd(`${subjectOf(address)}\u0000${eventId}`)) return countOf(recipients);
     let count = 0;
     const now = Date.now();
-    for (const session of this.deps.registry.recipients(address) as Iterable<Session>) {
+    for (const session of recipients) {
       const blocked = session.deliver(frame);
       if (blocked && waits) waits.push(blocked);
       session.lastActivityMs = now;
@@ -113,19 +119,19 @@ export class EventRouter implements EventSink {
     return count;
   }
 
-  private validPayload(event: InboundEvent, address: EventAddress | undefined): string | undefined {
+  private validPayload(event: InboundEvent, address: EventAddress | undefined): { value: Record<string, unknown>; eventId: string } | undefined {
     const label = address ? SUBJECT_LABEL[address.kind] : 'invalid';
     this.deps.metrics.natsMessagesReceived.inc({ nats_subject: label });
     if (!address) {
       this.deps.log.warn({ subject: event.subject, request_id: event.requestId }, 'event on an unknown subject dropped');
       return undefined;
     }
-    const text = Buffer.from(event.data).toString('utf8');
-    if (!parseEventPayload(text)) {
+    const value = parseEventPayload(Buffer.from(event.data).toString('utf8'));
+    if (!value) {
       this.deps.log.warn({ subject: event.subject, request_id: event.requestId, seq: event.seq }, 'event payload is not a JSON object; dropped');
       return undefined;
     }
-    return text;
+    return { value, eventId: typeof value.event_id === 'string' ? value.event_id : '' };
   }
 
   private settle(event: InboundEvent, outcome: 'acked' | 'invalid'): Settlement {
@@ -148,6 +154,12 @@ export class EventRouter implements EventSink {
   forget(seq: number): void {
     this.delivered.delete(seq);
   }
+}
+
+function countOf(sessions: Iterable<Session>): number {
+  let n = 0;
+  for (const _ of sessions) n++;
+  return n;
 }
 
 function routeKeyOf(address: EventAddress): string {
