@@ -123,6 +123,7 @@ async function shutdown(p: ShutdownParts): Promise<void> {
   await p.renewal.stop();
   p.ws.closeAll(new GatewayError(ErrorCodes.Internal, 'Service shutting down', 'The WebSocket service is being gracefully terminated.'), 1001);
   await p.ws.released(Math.max(1000, p.timeoutMs / 2));
+  await p.ws.dropSockets(1000);
   await p.engine.stream.stop();
   await p.engine.killSwitch.close();
   await p.grpc.shutdown(2000);

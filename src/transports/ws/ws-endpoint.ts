@@ -33,6 +33,7 @@ type Target = { kind: 'admin' } | { kind: 'company'; companyId: string; agentId:
 export class WsEndpoint {
   readonly connections = new Set<ClientConnection>();
   private readonly detaching = new Set<Promise<void>>();
+  private readonly sockets = new Set<WebSocket>();
   private readonly wss: WebSocketServer;
   private readonly heartbeat: HeartbeatSweeper;
   private accepting = true;
@@ -103,8 +104,11 @@ export class WsEndpoint {
     clearTimeout(timer);
   }
 
-  stopAccepting(): void {
-    this.accepting = false;
+  /** Waits up to `graceMs` for close handshakes, then drops the sockets still open. */
+  async dropSockets(graceMs: number): Promise<void> {
+    const deadline = Date.now() + graceMs;
+    while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const socket of this.sockets) socket.terminate();
   }
 
   private async admit(req: IncomingMessage): Promise<Identity> {
@@ -158,6 +162,8 @@ export class WsEndpoint {
 
   private async open(ws: WebSocket, identity: Identity, requestId: string): Promise<void> {
     const { metrics, log } = this.deps;
+    this.sockets.add(ws);
+    ws.once('close', () => this.sockets.delete(ws));
     const connection = new ClientConnection(ws, identity, {
       config: this.deps.config(),
       metrics,

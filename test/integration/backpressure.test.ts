@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { uid } from '../helpers/env.js';
+import { companyToken, startGateway, userUrl } from '../helpers/gateway.js';
+import { TestClient } from '../helpers/ws-client.js';
+import type { ClientConnection } from '../../src/transports/ws/client-connection.js';
+
+const BIG = 'x'.repeat(64 * 1024);
+
+async function stalledClient(policy: 'drop_oldest' | 'block') {
+  const gw = await startGateway({
+    DAISI_WS_APP_WEBSOCKET_MESSAGE_BUFFER_SIZE: '10',
+    DAISI_WS_APP_WEBSOCKET_BACKPRESSURE_DROP_POLICY: policy,
+    DAISI_WS_APP_WEBSOCKET_SLOW_CLIENT_LATENCY_MS: '300',
+    DAISI_WS_APP_WEBSOCKET_SLOW_CLIENT_DISCONNECT_THRESHOLD_MS: '1500',
+  });
+  const company = uid('c');
+  const agent = uid('a');
+  const user = uid('u');
+  const slow = await TestClient.ready(userUrl(gw.ws, company, agent, companyToken(company, agent, user)));
+  const fast = await TestClient.ready(userUrl(gw.ws, company, agent, companyToken(company, agent, uid('u'))));
+  (slow.socket as unknown as { _socket: { pause(): void } })._socket.pause(); // stops reading
+  slow.socket.on('error', () => undefined);
+  const connection = gw.gateway.registry.get(`session:${company}:${agent}:${user}`) as ClientConnection;
+  return { gw, fast, connection, subject: `wa.${company}.${agent}.chats` };
+}
+
+/** When the server closed the connection (the stalled client cannot tell: it reads nothing). */
+async function closedWithin(connection: ClientConnection, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (connection.isOpen) {
+    if (Date.now() > deadline) throw new Error('the slow client was not disconnected');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Date.now();
+}
+
+async function metric(http: string, pattern: RegExp): Promise<number> {
+  const text = await (await fetch(`${http}/metrics`)).text();
+  return text.split('\n').filter((l) => pattern.test(l)).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+describe('backpressure (SPEC §4)', () => {
+  it('drop_oldest: a client that stops reading loses the oldest frames, the queue stays bounded, and it is disconnected after the threshold', async () => {
+    const { gw, fast, connection, subject } = await stalledClient('drop_oldest');
+    let maxQueued = 0;
+    const started = Date.now();
+    for (let i = 0; i < 300; i++) {
+      await gw.gateway.engine.stream.publish(subject, Buffer.from(JSON.stringify({ event_id: `e${i}`, row_data: { pad: BIG } })));
+      await new Promise((r) => setImmediate(r));
+      maxQueued = Math.max(maxQueued, connection.queued);
+    }
+    await gw.gateway.router.idle();
+    assert.ok(maxQueued <= 10, `queue held ${maxQueued} frames`);
+    assert.ok((await metric(gw.http, /^dws_websocket_messages_dropped_total\{.*reason="buffer_full_dropped_oldest"/)) > 0);
+    assert.equal((await fast.waitEvents(300)).length, 300, 'a reading client of the same agent misses nothing');
+    const closedAfter = await closedWithin(connection, 6000);
+    assert.ok(closedAfter - started > 1000, `slow client closed after ${closedAfter - started} ms`);
+    assert.equal(connection.closeReason, 'slow client');
+    assert.equal(await metric(gw.http, /^dws_websocket_slow_clients_disconnected_total /), 1);
+    await fast.close();
+    await gw.stop();
+  });
+
+  it('block: nothing is dropped while the client is connected; it is disconnected after the threshold and the producer moves on', async () => {
+    const { gw, fast, connection, subject } = await stalledClient('block');
+    for (let i = 0; i < 200; i++) {
+      await gw.gateway.engine.stream.publish(subject, Buffer.from(JSON.stringify({ event_id: `e${i}`, row_data: { pad: BIG } })));
+    }
+    assert.equal(await metric(gw.http, /^dws_websocket_messages_dropped_total\{.*reason="buffer_full_dropped_oldest"/), 0);
+    await closedWithin(connection, 6000);
+    assert.equal(connection.closeReason, 'slow client');
+    assert.equal((await fast.waitEvents(200, 10_000)).length, 200, 'the producer resumed once the slow client was gone');
+    assert.equal(await metric(gw.http, /^dws_websocket_slow_clients_disconnected_total /), 1);
+    await fast.close();
+    await gw.stop();
+  });
+});
