@@ -5,6 +5,11 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const pattern = process.argv[2];
+
+// Integration tests talk to the real Redis (127.0.0.1:6379) and NATS (nats-server binary);
+// on a machine without them, start or install them first.
+const services = spawnSync('bash', [new URL('./ensure-services.sh', import.meta.url).pathname], { stdio: 'inherit' });
+if (services.status !== 0) process.exit(services.status ?? 1);
 const files = [];
 const walk = (dir) => {
   for (const name of readdirSync(dir).sort()) {
