@@ -15,6 +15,8 @@ install() {
 
 have redis-server || install redis-server
 have nats-server || install nats-server
+# Debian's Chromium for the end-to-end test of the demo page (never a downloaded browser build).
+[ -x /usr/bin/chromium ] || [ "$(id -u)" != 0 ] || install chromium
 
 if ! port_open 6379; then
   mkdir -p /var/lib/redis /var/log/redis

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { KEYS, uid } from '../helpers/env.js';
+import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** The demo page, end to end in Debian's headless Chromium: connect, see an event, see a conflict. */
+describe('demo page in headless Chromium', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM} (apt-get install chromium)` }, () => {
+  let gw: RunningGateway;
+  let browser: Browser;
+
+  before(async () => {
+    gw = await startGateway({ DAISI_WS_SERVER_HOST: '127.0.0.1' });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await gw?.stop();
+  });
+
+  async function openPage(company: string, user: string): Promise<Page> {
+    const page = await browser.newPage();
+    await page.goto(`${gw.http}/#key=${KEYS.client}&admin=${KEYS.admin}`);
+    await page.fill('#company', company);
+    await page.fill('#user', user);
+    await page.click('#connect');
+    await page.waitForSelector('#status.ready', { timeout: 5000 });
+    return page;
+  }
+
+  it('connects, shows an event published through the API, and shows the conflict when the user logs in again', async () => {
+    const company = uid('c');
+    const first = await openPage(company, 'alice');
+    const eventId = uid('ev');
+    const res = await fetch(`${gw.http}/api/publish`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-API-Key': KEYS.admin },
+      body: JSON.stringify({ company_id: company, agent_id: 'agent-1', kind: 'chats', event: { event_id: eventId, row_data: { text: 'hi' } } }),
+    });
+    assert.equal(res.status, 200);
+    await first.waitForSelector(`#log li.event:has-text("${eventId}")`, { timeout: 5000 });
+
+    await first.fill('#chatId', 'chat-7');
+    await first.click('#selectChat');
+    await first.selectOption('#publishKind', 'messages');
+    await first.fill('#publishChat', 'chat-7');
+    await first.fill('#publishText', 'typed in the page');
+    await first.click('#publish');
+    await first.waitForSelector('#log li.event:has-text("typed in the page")', { timeout: 5000 });
+
+    const second = await openPage(company, 'alice');
+    await first.waitForSelector('#status.closed', { timeout: 5000 });
+    assert.match(await first.textContent('#status') ?? '', /closed 4402/);
+    assert.ok(await first.isVisible('#log li.error:has-text("SessionConflict")'));
+    assert.match(await second.textContent('#status') ?? '', /ready/);
+    await first.screenshot({ path: '/tmp/daisi-ws-demo.png' }).catch(() => undefined);
+  });
+});
