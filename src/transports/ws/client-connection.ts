@@ -46,7 +46,7 @@ export class ClientConnection implements Session {
   private windowStart = 0;
   private windowFrames = 0;
   private readonly sentEvent;
-  private readonly sessionLabel: string;
+  readonly sessionLabel: string;
 
   constructor(readonly socket: WebSocket, readonly identity: Identity, private readonly deps: ConnectionDeps) {
     this.key = sessionKeyOf(identity);
@@ -58,6 +58,7 @@ export class ClientConnection implements Session {
       write: (frame, written) => socket.send(frame, { binary: false }, written),
       dropped: (reason) => deps.metrics.wsDropped.inc({ session_key: this.sessionLabel, reason }),
     });
+    deps.metrics.wsBufferCapacity.inc({ session_key: this.sessionLabel }, app.websocket_message_buffer_size);
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     socket.on('pong', () => this.onPong());
     socket.on('close', (code, reason) => this.finish(code, reason.toString()));
@@ -198,6 +199,8 @@ export class ClientConnection implements Session {
     this.closeCode = code;
     this.closeReason = reason;
     this.queue.close();
+    this.deps.metrics.wsBufferCapacity.dec({ session_key: this.sessionLabel }, this.deps.config.app.websocket_message_buffer_size);
+    if (this.sessionLabel !== 'all') this.deps.metrics.wsBufferCapacity.remove({ session_key: this.sessionLabel });
     this.deps.onClosed(this);
   }
 

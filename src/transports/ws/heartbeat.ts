@@ -32,12 +32,16 @@ export class HeartbeatSweeper {
 
   sweep(now: number): void {
     const app = this.config().app;
+    const queued = new Map<string, number>();
     for (const c of this.connections()) {
+      queued.set(c.sessionLabel, (queued.get(c.sessionLabel) ?? 0) + c.queued);
       if (!c.isOpen) continue;
       if (this.silent(c, now, app)) continue;
       if (this.slow(c, now, app)) continue;
       if (app.ping_interval_seconds > 0 && now - c.lastPingMs >= app.ping_interval_seconds * 1000) c.ping(now);
     }
+    this.metrics.wsBufferUsed.reset();
+    for (const [label, count] of queued) this.metrics.wsBufferUsed.set({ session_key: label }, count);
   }
 
   private silent(c: ClientConnection, now: number, app: Config['app']): boolean {
