@@ -48,10 +48,11 @@ describe('backpressure (SPEC §4)', () => {
     for (let i = 0; i < 300; i++) {
       await gw.gateway.engine.stream.publish(subject, Buffer.from(JSON.stringify({ event_id: `e${i}`, row_data: { pad: BIG } })));
       await new Promise((r) => setImmediate(r));
-      maxQueued = Math.max(maxQueued, connection.queued);
+      maxQueued = Math.max(maxQueued, connection.waiting);
     }
     await gw.gateway.router.idle();
     assert.ok(maxQueued <= 10, `queue held ${maxQueued} frames`);
+    assert.ok(maxQueued >= 9, 'frames did wait (the socket was full)');
     assert.ok((await metric(gw.http, /^dws_websocket_messages_dropped_total\{.*reason="buffer_full_dropped_oldest"/)) > 0);
     assert.equal((await fast.waitEvents(300)).length, 300, 'a reading client of the same agent misses nothing');
     const closedAfter = await closedWithin(connection, 6000);

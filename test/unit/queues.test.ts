@@ -25,19 +25,23 @@ describe('SendQueue', () => {
   it('drops the oldest waiting frame when full (drop_oldest)', () => {
     const socket = fakeSocket();
     const q = new SendQueue(3, 'drop_oldest', socket.sink);
-    for (const n of [1, 2, 3, 4, 5]) q.push(Buffer.from(String(n)));
-    // frame 1 went to the socket (above high water after it); 2 and 3 were dropped for 4 and 5.
-    assert.equal(q.length, 3);
+    for (const n of [1, 2, 3, 4, 5, 6]) q.push(Buffer.from(String(n)));
+    // frame 1 went to the socket (above high water after it); 2 and 3 were dropped for 5 and 6.
+    assert.equal(q.waitingCount, 3);
+    assert.equal(q.length, 4);
     assert.deepEqual(socket.dropped, ['buffer_full_dropped_oldest', 'buffer_full_dropped_oldest']);
-    socket.writeOne();
-    socket.writeOne();
-    socket.writeOne();
+    const written: string[] = [];
+    while (socket.pending.length > 0) {
+      written.push(socket.pending[0]!.frame.toString());
+      socket.writeOne();
+    }
+    assert.deepEqual(written, ['1', '4', '5', '6']);
     assert.equal(q.length, 0);
   });
 
   it('makes the producer wait when full (block) and keeps every frame in order', async () => {
     const socket = fakeSocket();
-    const q = new SendQueue(2, 'block', socket.sink);
+    const q = new SendQueue(1, 'block', socket.sink);
     q.push(Buffer.from('1'));
     q.push(Buffer.from('2'));
     const blocked = q.push(Buffer.from('3'));
@@ -73,7 +77,8 @@ describe('SendQueue', () => {
     const socket = fakeSocket();
     const q = new SendQueue(1, 'block', socket.sink);
     q.push(Buffer.from('1'));
-    const blocked = q.push(Buffer.from('2'))!;
+    q.push(Buffer.from('2'));
+    const blocked = q.push(Buffer.from('3'))!;
     q.close();
     await blocked;
     assert.deepEqual(socket.dropped, ['buffer_full_block_closed']);

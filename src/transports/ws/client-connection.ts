@@ -69,8 +69,14 @@ export class ClientConnection implements Session {
     return this.state === 'open';
   }
 
+  /** Frames not written to the socket yet (waiting plus handed to the socket). */
   get queued(): number {
     return this.queue.length;
+  }
+
+  /** Frames waiting for room in the socket: at most app.websocket_message_buffer_size. */
+  get waiting(): number {
+    return this.queue.waitingCount;
   }
 
   oldestQueuedAt(): number | undefined {

@@ -1,7 +1,9 @@
 /**
- * The bounded send queue of one connection (SPEC §4): frames waiting for the socket plus the
- * frames the socket itself still holds count against `capacity`. When it is full, drop_oldest
- * drops the oldest waiting frame; block makes the producer wait for room.
+ * The bounded send queue of one connection (SPEC §4). Frames go straight to the socket while its
+ * own buffer (bufferedAmount) is below a high-water mark; past it they wait here, at most
+ * `capacity` of them. When that is full, drop_oldest drops the oldest waiting frame and block
+ * makes the producer wait for room. So a connection holds at most the high-water mark in socket
+ * bytes plus `capacity` frames, and a burst to a client that reads does not lose anything.
  */
 export type BackpressurePolicy = 'drop_oldest' | 'block';
 
@@ -31,8 +33,13 @@ export class SendQueue {
 
   constructor(private readonly capacity: number, private readonly policy: BackpressurePolicy, private readonly sink: SendQueueSink) {}
 
+  /** Frames not yet written: waiting here plus handed to the socket. */
   get length(): number {
-    return this.waiting.length - this.head + this.inSocket;
+    return this.waitingCount + this.inSocket;
+  }
+
+  get waitingCount(): number {
+    return this.waiting.length - this.head;
   }
 
   /** Enqueue time of the oldest frame not yet written, or undefined when all are written. */
@@ -45,16 +52,11 @@ export class SendQueue {
   /** Queues a frame. Under `block` a full queue returns a promise that resolves once it is in. */
   push(frame: Buffer, now = Date.now()): Promise<void> | undefined {
     if (this.closed) return undefined;
-    if (this.length >= this.capacity) {
+    if (this.waitingCount >= this.capacity) {
       if (this.policy === 'block') return new Promise((resolve) => this.blocked.push({ frame, resolve }));
-      if (this.waiting.length > this.head) {
-        this.head++;
-        this.compact();
-        this.sink.dropped('buffer_full_dropped_oldest');
-      } else {
-        this.sink.dropped('buffer_full_all_in_socket');
-        return undefined;
-      }
+      this.head++;
+      this.compact();
+      this.sink.dropped('buffer_full_dropped_oldest');
     }
     this.waiting.push({ frame, at: now });
     this.flush();
@@ -92,7 +94,8 @@ export class SendQueue {
     this.inSocket--;
     if (this.inSocket > 0) this.oldestInSocketAt = Date.now();
     if (this.closed) return;
-    while (this.blocked.length > 0 && this.length < this.capacity) {
+    this.flush();
+    while (this.blocked.length > 0 && this.waitingCount < this.capacity) {
       const b = this.blocked.shift()!;
       this.waiting.push({ frame: b.frame, at: Date.now() });
       b.resolve();
