@@ -1,0 +1,44 @@
+// Baseline (a): the ceiling for Node. A raw `ws` server that takes the same events from NATS and
+// broadcasts them to the same sessions: no auth, no locks, no routing, no gRPC.
+import { createServer } from 'node:http';
+import { connect } from '@nats-io/transport-node';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+const byAgent = new Map<string, Set<WebSocket>>();
+const byChat = new Map<string, Set<WebSocket>>();
+const add = (m: Map<string, Set<WebSocket>>, k: string, ws: WebSocket) => (m.get(k) ?? m.set(k, new Set()).get(k)!).add(ws);
+
+const server = createServer((req, res) => {
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify(process.memoryUsage()));
+});
+const wss = new WebSocketServer({ server, maxPayload: 65536 });
+wss.on('connection', (ws, req) => {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const [, , company, agent] = url.pathname.split('/');
+  const agentKey = `${company}.${agent}`;
+  add(byAgent, agentKey, ws);
+  let chatKey: string | undefined;
+  ws.on('message', (data) => {
+    const msg = JSON.parse(data.toString());
+    if (msg.type !== 'select_chat') return;
+    if (chatKey) byChat.get(chatKey)?.delete(ws);
+    chatKey = `${agentKey}.${msg.payload.chat_id}`;
+    add(byChat, chatKey, ws);
+  });
+  ws.on('close', () => {
+    byAgent.get(agentKey)?.delete(ws);
+    if (chatKey) byChat.get(chatKey)?.delete(ws);
+  });
+  ws.send('{"type":"ready"}');
+});
+
+const nc = await connect({ servers: process.env.NATS_URL });
+const sub = nc.subscribe('wa.>');
+server.listen(Number(process.env.PORT), '127.0.0.1');
+for await (const m of sub) {
+  const parts = m.subject.split('.');
+  const frame = Buffer.from(`{"type":"event","payload":${m.string()}}`);
+  const targets = parts[3] === 'chats' ? byAgent.get(`${parts[1]}.${parts[2]}`) : byChat.get(`${parts[1]}.${parts[2]}.${parts[4]}`);
+  if (targets) for (const ws of targets) ws.send(frame);
+}

@@ -1,0 +1,91 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+export interface Proc {
+  child: ChildProcess;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+function wrap(child: ChildProcess): Proc {
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    child,
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createConnection({ port, host }, () => (s.end(), resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${host}:${port}`);
+}
+
+export async function startNats(port: number): Promise<Proc & { url: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'dws-bench-nats-'));
+  const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
+  await waitForPort(port);
+  const proc = wrap(child);
+  return { ...proc, url: `nats://127.0.0.1:${port}`, stop: async () => (await proc.stop(), rmSync(dir, { recursive: true, force: true })) };
+}
+
+/** A gateway pod from the compiled build (npm run build), in cluster mode. */
+export async function startGateway(host: string, env: Record<string, string>): Promise<Proc & { http: string; ws: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin/daisi-ws.js'), 'start'], {
+    cwd: ROOT,
+    env: { ...process.env, DAISI_WS_LOG_LEVEL: 'info', DAISI_WS_SERVER_HOST: host, DAISI_WS_SERVER_POD_ID: host, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.includes('"gateway started"')) resolve(JSON.parse(line).http_port);
+      else if (line.includes('"level":"error"')) process.stderr.write(`[gateway ${host}] ${line}\n`);
+    });
+    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
+  });
+  return { ...wrap(child), http: `http://${host}:${port}`, ws: `ws://${host}:${port}` };
+}
+
+/** A baseline server (bench/baselines/*.ts) through tsx. */
+export async function startBaseline(file: string, port: number, env: Record<string, string>): Promise<Proc & { http: string; ws: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/baselines', file)], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  await waitForPort(port);
+  return { ...wrap(child), http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}` };
+}
+
+const CLOCK_TICKS = 100;
+
+/** CPU seconds a process has used so far (user + system). */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}

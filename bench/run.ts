@@ -1,0 +1,390 @@
+// The benchmark harness: `npm run bench [-- --quick] [-- --scenarios fanout,max]`.
+// Clients run in separate worker processes; the gateway runs in cluster mode against the real
+// Redis and a real nats-server; each figure is measured for the gateway and, in the same run on
+// the same clients, for two baselines: a raw `ws` broadcaster (the ceiling for Node) and Socket.IO
+// 4 with the Redis adapter (the peer). Output: a markdown table and bench/results/*.json.
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { parseAesKey, sealToken } from '../src/domain/token-crypto.js';
+import { cpuSeconds, rssBytes, startBaseline, startGateway, startNats, type Proc } from './lib/processes.js';
+import { nowMs, summarize } from './lib/stats.js';
+import type { Mode, SessionSpec } from './client-worker.js';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    scenarios: { type: 'string', default: 'connect,fanout,max,idle,crosspod' },
+    'no-build': { type: 'boolean', default: false },
+  },
+});
+const QUICK = args.quick;
+const SCENARIOS = new Set(args.scenarios.split(','));
+const P = QUICK
+  ? { connectN: 500, fanoutN: 300, fanoutR: 500, seconds: 3, maxSteps: [500, 2000, 6000], idleNs: [1000], crossSteps: [500, 2000] }
+  : { connectN: 2000, fanoutN: 1000, fanoutR: 1000, seconds: 8, maxSteps: [1000, 2000, 3000, 4000, 6000, 8000, 12000], idleNs: [1000, 5000, 10000], crossSteps: [500, 1000, 2000, 3000, 4000, 6000] };
+const AGENTS = 100;
+const CHATS_PER_AGENT = 5;
+const KEYS = { client: 'bench-client-key', admin: 'bench-admin-key', aes: '270cec3a9081be630f5350bc42b244156615e55a2153e2652dc4f460673350c6', adminAes: '97c2f43def2596ff2d635e924f6de7918b2eb1b79b761974c2493afb597c9e1b' };
+const REDIS = process.env.BENCH_REDIS_ADDRESS ?? '127.0.0.1:6379';
+const NATS_PORT = 14222 + Math.floor(Math.random() * 1000);
+const GRPC_PORT = String(15000 + Math.floor(Math.random() * 1000));
+const RUN = `b${Date.now().toString(36)}`;
+const PAD = 'x'.repeat(120);
+
+type Kind = 'gateway' | 'raw' | 'sio';
+const KINDS: Kind[] = ['gateway', 'raw', 'sio'];
+
+// ---------- workers ----------
+
+class Worker {
+  private waiting: Array<{ type: string; resolve: (m: any) => void }> = [];
+  private constructor(readonly child: ChildProcess) {
+    child.on('message', (m: any) => {
+      const i = this.waiting.findIndex((w) => w.type === m.type);
+      if (i >= 0) this.waiting.splice(i, 1)[0]!.resolve(m);
+    });
+  }
+  static async start(): Promise<Worker> {
+    const child = fork(new URL('./client-worker.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx', '--max-old-space-size=4096'] });
+    const w = new Worker(child);
+    await w.expect('up');
+    return w;
+  }
+  expect(type: string): Promise<any> {
+    return new Promise((resolve) => this.waiting.push({ type, resolve }));
+  }
+  request(message: object, reply: string): Promise<any> {
+    const p = this.expect(reply);
+    this.child.send(message);
+    return p;
+  }
+}
+
+let workers: Worker[] = [];
+const all = <T>(fn: (w: Worker, i: number) => Promise<T>) => Promise.all(workers.map(fn));
+
+// ---------- sessions and events ----------
+
+function sessions(kind: Kind, base: { ws: string }, n: number, withChats: boolean, tag: string): SessionSpec[] {
+  const key = parseAesKey(KEYS.aes);
+  const expires = new Date(Date.now() + 3600_000).toISOString();
+  return Array.from({ length: n }, (_, j) => {
+    const company = `${RUN}${tag}`;
+    const agent = `a${j % AGENTS}`;
+    const user = `u${j}`;
+    const chat = withChats ? `k${Math.floor(j / AGENTS) % CHATS_PER_AGENT}` : undefined;
+    let url: string;
+    if (kind === 'gateway') {
+      const token = sealToken(key, JSON.stringify({ company_id: company, agent_id: agent, user_id: user, expires_at: expires }));
+      url = `${base.ws}/ws/${company}/${agent}?token=${encodeURIComponent(token)}&x-api-key=${KEYS.client}`;
+    } else if (kind === 'raw') url = `${base.ws}/ws/${company}/${agent}`;
+    else url = base.ws.replace('ws://', 'http://');
+    return { company, agent, user, chat, url };
+  });
+}
+
+async function connectSessions(kind: Kind, specs: SessionSpec[], concurrency = 50) {
+  const mode: Mode = kind === 'gateway' ? 'gateway' : kind;
+  const parts = workers.map((_, i) => specs.filter((_, j) => j % workers.length === i));
+  const replies = await all((w, i) => w.request({ cmd: 'connect', mode, sessions: parts[i], concurrency }, 'connected'));
+  const handshakes = Float64Array.from(replies.flatMap((r) => r.handshakes));
+  return { handshakes, failures: replies.reduce((s, r) => s + r.failures, 0), ms: Math.max(...replies.map((r) => r.ms)) };
+}
+
+const closeSessions = () => all((w) => w.request({ cmd: 'close' }, 'closed'));
+
+class Publisher {
+  private constructor(private readonly nc: NatsConnection, private readonly js: JetStreamClient) {}
+  static async connect(url: string) {
+    const nc = await connect({ servers: url });
+    return new Publisher(nc, jetstream(nc));
+  }
+  /** Publishes at `rate` events/s for `seconds`, over every agent's chat list and chats. */
+  async run(company: string, rate: number, seconds: number) {
+    const published: Record<string, string[]> = {};
+    const inflight: Array<Promise<unknown>> = [];
+    const started = Date.now();
+    let n = 0;
+    while (Date.now() - started < seconds * 1000) {
+      const due = Math.floor(((Date.now() - started) / 1000) * rate);
+      while (n < due) {
+        const agent = `a${n % AGENTS}`;
+        const chats = n % 2 === 0;
+        const chat = `k${Math.floor(n / AGENTS) % CHATS_PER_AGENT}`;
+        const subject = chats ? `wa.${company}.${agent}.chats` : `wa.${company}.${agent}.messages.${chat}`;
+        const id = `${company}-${n}`;
+        (published[subject] ??= []).push(id);
+        const payload = { event_id: id, event_time: new Date().toISOString(), company_id: company, agent_id: agent, ...(chats ? {} : { chat_id: chat }), row_data: { sent_at: nowMs(), text: PAD } };
+        inflight.push(this.js.publish(subject, JSON.stringify(payload)));
+        n++;
+        if (inflight.length >= 2000) await inflight.shift();
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all(inflight);
+    return { published, count: n, rate: n / ((Date.now() - started) / 1000) };
+  }
+  async purge(stream: string) {
+    const jsm = await jetstreamManager(this.nc);
+    await jsm.streams.purge(stream).catch(() => undefined);
+  }
+  async ensureStream(stream: string) {
+    const jsm = await jetstreamManager(this.nc);
+    await jsm.streams.info(stream).catch(() => jsm.streams.add({ name: stream, subjects: ['wa.>'] }));
+  }
+  close() {
+    return this.nc.close();
+  }
+}
+
+// ---------- servers ----------
+
+let natsUrl = '';
+
+function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DAISI_WS_REDIS_ADDRESS: REDIS,
+    DAISI_WS_NATS_URL: natsUrl,
+    DAISI_WS_NATS_CONSUMER_NAME: `${RUN}_cons`,
+    DAISI_WS_SERVER_GRPC_PORT: GRPC_PORT,
+    DAISI_WS_AUTH_SECRET_TOKEN: KEYS.client,
+    DAISI_WS_AUTH_ADMIN_SECRET_TOKEN: KEYS.admin,
+    DAISI_WS_AUTH_TOKEN_AES_KEY: KEYS.aes,
+    DAISI_WS_AUTH_ADMIN_TOKEN_AES_KEY: KEYS.adminAes,
+    DAISI_WS_AUTH_TOKEN_GENERATION_SECRET: 'bench',
+    ...extra,
+  };
+}
+
+interface Server extends Proc {
+  ws: string;
+  http: string;
+  heapBytes(): Promise<number>;
+}
+
+async function startServer(kind: Kind): Promise<Server> {
+  if (kind === 'gateway') {
+    const gw = await startGateway('127.0.0.2', gatewayEnv());
+    await waitForLease('127.0.0.2');
+    return { ...gw, heapBytes: () => gatewayHeap(gw.http) };
+  }
+  const port = 16000 + Math.floor(Math.random() * 1000);
+  const proc = await startBaseline(kind === 'raw' ? 'raw-ws.ts' : 'socketio.ts', port, { NATS_URL: natsUrl, REDIS_ADDRESS: REDIS });
+  const statsUrl = kind === 'raw' ? proc.http : `${proc.http}/stats`;
+  return { ...proc, heapBytes: async () => (await (await fetch(statsUrl)).json()).heapUsed };
+}
+
+async function gatewayHeap(http: string): Promise<number> {
+  const text = await (await fetch(`${http}/metrics`)).text();
+  return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN);
+}
+
+async function waitForLease(owner: string): Promise<void> {
+  const redis = new Redis(REDIS);
+  const key = `dws_consumer_lease:wa_stream:${RUN}_cons`;
+  for (let i = 0; i < 100 && (await redis.get(key)) !== owner; i++) await new Promise((r) => setTimeout(r, 100));
+  redis.disconnect();
+}
+
+// ---------- scenarios ----------
+
+type Row = { scenario: string; metric: string; unit: string; higherIsBetter: boolean; values: Partial<Record<Kind, number>> };
+const rows: Row[] = [];
+const record = (scenario: string, metric: string, unit: string, higherIsBetter: boolean, kind: Kind, value: number) => {
+  let row = rows.find((r) => r.scenario === scenario && r.metric === metric);
+  if (!row) rows.push((row = { scenario, metric, unit, higherIsBetter, values: {} }));
+  row.values[kind] = value;
+};
+
+let pub: Publisher;
+
+async function measureFanout(server: Server, company: string, rate: number, seconds: number) {
+  await all((w) => w.request({ cmd: 'reset' }, 'reset'));
+  const cpu0 = cpuSeconds(server.pid);
+  const t0 = Date.now();
+  const out = await pub.run(company, rate, seconds);
+  const reports = await all((w) => w.request({ cmd: 'report', published: out.published, since: t0 }, 'report'));
+  const elapsed = (Date.now() - t0) / 1000;
+  const cpu = (cpuSeconds(server.pid) - cpu0) / elapsed;
+  const delivered = reports.reduce((s, r) => s + r.delivered, 0);
+  const latency = summarize(Float64Array.from(reports.flatMap((r) => r.latencies)));
+  return {
+    publishedRate: out.rate,
+    deliveredPerSecond: delivered / seconds,
+    latency,
+    lost: reports.reduce((s, r) => s + r.lost, 0),
+    duplicated: reports.reduce((s, r) => s + r.duplicated, 0),
+    expected: reports.reduce((s, r) => s + r.expected, 0),
+    cpu,
+  };
+}
+
+async function scenarioConnect(kind: Kind) {
+  const server = await startServer(kind);
+  const specs = sessions(kind, server, P.connectN, false, `conn${kind}`);
+  const r = await connectSessions(kind, specs, 100);
+  const h = summarize(r.handshakes);
+  console.log(`connect ${kind}: ${specs.length} sessions, ${r.failures} failed, ${(specs.length / (r.ms / 1000)).toFixed(0)}/s, p50 ${h.p50.toFixed(1)} ms, p99 ${h.p99.toFixed(1)} ms`);
+  record('connect', `handshakes/s (${P.connectN} sessions)`, '/s', true, kind, specs.length / (r.ms / 1000));
+  record('connect', 'handshake p50', 'ms', false, kind, h.p50);
+  record('connect', 'handshake p99', 'ms', false, kind, h.p99);
+  record('connect', 'failed handshakes', '', false, kind, r.failures);
+  await closeSessions();
+  await server.stop();
+}
+
+async function scenarioFanout(kind: Kind) {
+  const server = await startServer(kind);
+  const tag = `fan${kind}`;
+  await connectSessions(kind, sessions(kind, server, P.fanoutN, true, tag));
+  await new Promise((r) => setTimeout(r, 1000));
+  const m = await measureFanout(server, `${RUN}${tag}`, P.fanoutR, P.seconds);
+  console.log(`fanout ${kind}: published ${m.publishedRate.toFixed(0)}/s, delivered ${m.deliveredPerSecond.toFixed(0)}/s, p50 ${m.latency.p50.toFixed(2)} p99 ${m.latency.p99.toFixed(2)} max ${m.latency.max.toFixed(1)} ms, lost ${m.lost}/${m.expected}, dup ${m.duplicated}, cpu ${(m.cpu * 100).toFixed(0)}%`);
+  const s = `fan-out (${P.fanoutN} sessions, ${P.fanoutR} events/s)`;
+  record(s, 'delivered events/s', '/s', true, kind, m.deliveredPerSecond);
+  record(s, 'latency p50', 'ms', false, kind, m.latency.p50);
+  record(s, 'latency p95', 'ms', false, kind, m.latency.p95);
+  record(s, 'latency p99', 'ms', false, kind, m.latency.p99);
+  record(s, 'latency max', 'ms', false, kind, m.latency.max);
+  record(s, 'lost + duplicated', '', false, kind, m.lost + m.duplicated);
+  record(s, 'server CPU', '%', false, kind, m.cpu * 100);
+  await closeSessions();
+  await server.stop();
+  await pub.purge('wa_stream');
+}
+
+async function ramp(kind: Kind, server: Server, company: string, steps: number[], scenario: string) {
+  let sustainable = 0;
+  let atSustainable: Awaited<ReturnType<typeof measureFanout>> | undefined;
+  for (const rate of steps) {
+    const m = await measureFanout(server, company, rate, P.seconds);
+    const ok = m.latency.p99 <= 100 && m.lost === 0 && m.duplicated === 0 && m.publishedRate >= rate * 0.9;
+    console.log(`${scenario} ${kind} @${rate}/s: published ${m.publishedRate.toFixed(0)}/s, delivered ${m.deliveredPerSecond.toFixed(0)}/s, p99 ${m.latency.p99.toFixed(1)} ms, lost ${m.lost}, dup ${m.duplicated}, cpu ${(m.cpu * 100).toFixed(0)}% → ${ok ? 'ok' : 'over'}`);
+    await pub.purge('wa_stream');
+    if (!ok) break;
+    sustainable = rate;
+    atSustainable = m;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  record(scenario, 'sustainable events/s (p99 ≤ 100 ms, no loss)', '/s', true, kind, sustainable);
+  record(scenario, 'delivered events/s at that rate', '/s', true, kind, atSustainable?.deliveredPerSecond ?? 0);
+  record(scenario, 'latency p99 at that rate', 'ms', false, kind, atSustainable?.latency.p99 ?? NaN);
+  return { sustainable, atSustainable };
+}
+
+async function scenarioMax(kind: Kind) {
+  const server = await startServer(kind);
+  const tag = `max${kind}`;
+  await connectSessions(kind, sessions(kind, server, P.fanoutN, true, tag));
+  await new Promise((r) => setTimeout(r, 1000));
+  const r = await ramp(kind, server, `${RUN}${tag}`, P.maxSteps, `max (${P.fanoutN} sessions)`);
+  await closeSessions();
+  if (r.sustainable > 0) {
+    // Latency at half the sustainable rate (target: p99 ≤ 25 ms).
+    await connectSessions(kind, sessions(kind, server, P.fanoutN, true, `${tag}h`));
+    await new Promise((res) => setTimeout(res, 1000));
+    const m = await measureFanout(server, `${RUN}${tag}h`, r.sustainable / 2, P.seconds);
+    console.log(`half-rate ${kind} @${r.sustainable / 2}/s: p99 ${m.latency.p99.toFixed(2)} ms`);
+    record(`max (${P.fanoutN} sessions)`, 'latency p99 at half that rate', 'ms', false, kind, m.latency.p99);
+    await closeSessions();
+  }
+  await server.stop();
+  await pub.purge('wa_stream');
+}
+
+async function scenarioIdle(kind: Kind) {
+  for (const n of P.idleNs) {
+    const server = await startServer(kind);
+    await new Promise((r) => setTimeout(r, 1000));
+    const rss0 = rssBytes(server.pid);
+    const heap0 = await server.heapBytes();
+    const r = await connectSessions(kind, sessions(kind, server, n, false, `idle${kind}${n}`), 100);
+    await new Promise((res) => setTimeout(res, 3000));
+    const rss1 = rssBytes(server.pid);
+    const heap1 = await server.heapBytes();
+    console.log(`idle ${kind} ${n}: rss +${((rss1 - rss0) / 1048576).toFixed(1)} MiB (${((rss1 - rss0) / n / 1024).toFixed(1)} KiB/session), heap +${((heap1 - heap0) / n / 1024).toFixed(1)} KiB/session, failed ${r.failures}`);
+    record(`idle (${n} sessions)`, 'RSS per session', 'KiB', false, kind, (rss1 - rss0) / n / 1024);
+    record(`idle (${n} sessions)`, 'heap per session', 'KiB', false, kind, (heap1 - heap0) / n / 1024);
+    await closeSessions();
+    await server.stop();
+  }
+}
+
+async function scenarioCrossPod() {
+  const a = await startGateway('127.0.0.2', gatewayEnv());
+  await waitForLease('127.0.0.2');
+  const b = await startGateway('127.0.0.3', gatewayEnv());
+  const server: Server = { ...a, heapBytes: () => gatewayHeap(a.http) };
+  const tag = 'cross';
+  await connectSessions('gateway', sessions('gateway', b, P.fanoutN, true, tag));
+  await new Promise((r) => setTimeout(r, 1000));
+  const scenario = `cross-pod (${P.fanoutN} sessions on pod B, routed by pod A)`;
+  const r = await ramp('gateway', server, `${RUN}${tag}`, P.crossSteps, scenario);
+  console.log(`cross-pod sustainable ${r.sustainable}/s`);
+  await closeSessions();
+  await b.stop();
+  await a.stop();
+  await pub.purge('wa_stream');
+}
+
+// ---------- report ----------
+
+function fmt(v: number | undefined, unit: string): string {
+  if (v === undefined || Number.isNaN(v)) return '—';
+  const digits = unit === 'ms' ? (v < 10 ? 2 : 1) : unit === 'KiB' ? 1 : 0;
+  return `${v.toFixed(digits)}${unit && unit !== '/s' ? ` ${unit}` : ''}`;
+}
+
+function ratio(row: Row, base: Kind): string {
+  const g = row.values.gateway;
+  const b = row.values[base];
+  if (g === undefined || b === undefined || !b || Number.isNaN(g) || Number.isNaN(b)) return '—';
+  return `${(g / b).toFixed(2)}×`;
+}
+
+function markdown(): string {
+  const lines = ['| scenario | metric | gateway | raw ws | Socket.IO + Redis | gateway ÷ raw | gateway ÷ Socket.IO |', '|---|---|---|---|---|---|---|'];
+  for (const row of rows) {
+    lines.push(`| ${row.scenario} | ${row.metric} | ${fmt(row.values.gateway, row.unit)} | ${fmt(row.values.raw, row.unit)} | ${fmt(row.values.sio, row.unit)} | ${ratio(row, 'raw')} | ${ratio(row, 'sio')} |`);
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  const started = Date.now();
+  console.log(`daisi-ws bench ${QUICK ? '--quick ' : ''}scenarios=${[...SCENARIOS].join(',')} params=${JSON.stringify(P)}`);
+  console.log(`machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
+  if (!args['no-build']) spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+  const nats = await startNats(NATS_PORT);
+  natsUrl = nats.url;
+  pub = await Publisher.connect(natsUrl);
+  await pub.ensureStream('wa_stream');
+  workers = await Promise.all([Worker.start(), Worker.start()]);
+  try {
+    for (const kind of KINDS) if (SCENARIOS.has('connect')) await scenarioConnect(kind);
+    for (const kind of KINDS) if (SCENARIOS.has('fanout')) await scenarioFanout(kind);
+    for (const kind of KINDS) if (SCENARIOS.has('max')) await scenarioMax(kind);
+    for (const kind of KINDS) if (SCENARIOS.has('idle')) await scenarioIdle(kind);
+    if (SCENARIOS.has('crosspod')) await scenarioCrossPod();
+  } finally {
+    for (const w of workers) w.child.send({ cmd: 'exit' });
+    await pub.close();
+    await nats.stop();
+  }
+  const table = markdown();
+  console.log(`\n${table}\n\n(${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  const dir = new URL('./results/', import.meta.url).pathname;
+  mkdirSync(dir, { recursive: true });
+  const file = `${dir}${new Date().toISOString().replace(/[:.]/g, '-')}${QUICK ? '-quick' : ''}.json`;
+  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), quick: QUICK, params: P, machine: { cores: cpus().length, memory: totalmem(), node: process.version }, rows }, null, 2));
+  writeFileSync(`${dir}latest${QUICK ? '-quick' : ''}.md`, `${table}\n`);
+  console.log(`results: ${file}`);
+  process.exit(0);
+}
+
+await main();
