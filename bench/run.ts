@@ -109,6 +109,7 @@ class Publisher {
     const published: Record<string, string[]> = {};
     const inflight: Array<Promise<unknown>> = [];
     const started = Date.now();
+    const batch = started.toString(36); // event ids are unique across steps of a ramp
     let n = 0;
     while (Date.now() - started < seconds * 1000) {
       const due = Math.floor(((Date.now() - started) / 1000) * rate);
@@ -117,7 +118,7 @@ class Publisher {
         const chats = n % 2 === 0;
         const chat = `k${Math.floor(n / AGENTS) % CHATS_PER_AGENT}`;
         const subject = chats ? `wa.${company}.${agent}.chats` : `wa.${company}.${agent}.messages.${chat}`;
-        const id = `${company}-${n}`;
+        const id = `${company}-${batch}-${n}`;
         (published[subject] ??= []).push(id);
         const payload = { event_id: id, event_time: new Date().toISOString(), company_id: company, agent_id: agent, ...(chats ? {} : { chat_id: chat }), row_data: { sent_at: nowMs(), text: PAD } };
         inflight.push(this.js.publish(subject, JSON.stringify(payload)));
