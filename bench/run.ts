@@ -20,11 +20,14 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     scenarios: { type: 'string', default: 'connect,fanout,max,idle,crosspod' },
     'no-build': { type: 'boolean', default: false },
+    kinds: { type: 'string', default: 'gateway,raw,sio' },
+    steps: { type: 'string' },
+    profile: { type: 'boolean', default: false },
   },
 });
 const QUICK = args.quick;
 const SCENARIOS = new Set(args.scenarios.split(','));
-const P = QUICK
+const P: { connectN: number; fanoutN: number; fanoutR: number; seconds: number; maxSteps: number[]; idleNs: number[]; crossSteps: number[] } = QUICK
   ? { connectN: 500, fanoutN: 300, fanoutR: 500, seconds: 3, maxSteps: [500, 2000, 6000], idleNs: [1000], crossSteps: [500, 2000] }
   : { connectN: 2000, fanoutN: 1000, fanoutR: 1000, seconds: 8, maxSteps: [1000, 2000, 3000, 4000, 6000, 8000, 12000], idleNs: [1000, 5000, 10000], crossSteps: [500, 1000, 2000, 3000, 4000, 6000] };
 const AGENTS = 100;
@@ -37,7 +40,8 @@ const RUN = `b${Date.now().toString(36)}`;
 const PAD = 'x'.repeat(120);
 
 type Kind = 'gateway' | 'raw' | 'sio';
-const KINDS: Kind[] = ['gateway', 'raw', 'sio'];
+const KINDS = args.kinds.split(',') as Kind[];
+if (args.steps) P.maxSteps = args.steps.split(',').map(Number);
 
 // ---------- workers ----------
 
@@ -90,7 +94,8 @@ function sessions(kind: Kind, base: { ws: string }, n: number, withChats: boolea
 
 async function connectSessions(kind: Kind, specs: SessionSpec[], concurrency = 50) {
   const mode: Mode = kind === 'gateway' ? 'gateway' : kind;
-  const parts = workers.map((_, i) => specs.filter((_, j) => j % workers.length === i));
+  // Whole rounds of agents per worker, so that every worker holds sessions of every agent.
+  const parts = workers.map((_, i) => specs.filter((_, j) => Math.floor(j / AGENTS) % workers.length === i));
   const replies = await all((w, i) => w.request({ cmd: 'connect', mode, sessions: parts[i], concurrency }, 'connected'));
   const handshakes = Float64Array.from(replies.flatMap((r) => r.handshakes));
   return { handshakes, failures: replies.reduce((s, r) => s + r.failures, 0), ms: Math.max(...replies.map((r) => r.ms)) };
@@ -158,6 +163,7 @@ function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> 
     DAISI_WS_AUTH_TOKEN_AES_KEY: KEYS.aes,
     DAISI_WS_AUTH_ADMIN_TOKEN_AES_KEY: KEYS.adminAes,
     DAISI_WS_AUTH_TOKEN_GENERATION_SECRET: 'bench',
+    ...(process.env.BENCH_GATEWAY_ENV ? JSON.parse(process.env.BENCH_GATEWAY_ENV) : {}),
     ...extra,
   };
 }
@@ -170,7 +176,7 @@ interface Server extends Proc {
 
 async function startServer(kind: Kind): Promise<Server> {
   if (kind === 'gateway') {
-    const gw = await startGateway('127.0.0.2', gatewayEnv());
+    const gw = await startGateway('127.0.0.2', gatewayEnv(), args.profile ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./results/prof/', import.meta.url).pathname}`] : []);
     await waitForLease('127.0.0.2');
     return { ...gw, heapBytes: () => gatewayHeap(gw.http) };
   }
@@ -204,8 +210,28 @@ const record = (scenario: string, metric: string, unit: string, higherIsBetter: 
 
 let pub: Publisher;
 
+let natsPid = 0;
+const redisPid = Number(spawnSync('pgrep', ['-o', 'redis-server']).stdout.toString().trim()) || 0;
+
+/** CPU share of every process in the run, to see which one is the bottleneck. */
+function cpuShares(server: Server) {
+  const pids: Record<string, number> = { server: server.pid, nats: natsPid, redis: redisPid };
+  workers.forEach((w, i) => (pids[`client${i + 1}`] = w.child.pid!));
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid ? cpuSeconds(pid) : 0]));
+  const self0 = process.cpuUsage();
+  const t0 = Date.now();
+  return () => {
+    const secs = (Date.now() - t0) / 1000;
+    const out = Object.entries(pids).map(([k, pid]) => `${k} ${(((pid ? cpuSeconds(pid) : 0) - before[k]!) / secs * 100).toFixed(0)}%`);
+    const self = process.cpuUsage(self0);
+    out.push(`publisher ${(((self.user + self.system) / 1e6 / secs) * 100).toFixed(0)}%`);
+    return out.join(', ');
+  };
+}
+
 async function measureFanout(server: Server, company: string, rate: number, seconds: number) {
   await all((w) => w.request({ cmd: 'reset' }, 'reset'));
+  const shares = cpuShares(server);
   const cpu0 = cpuSeconds(server.pid);
   const t0 = Date.now();
   const out = await pub.run(company, rate, seconds);
@@ -214,6 +240,7 @@ async function measureFanout(server: Server, company: string, rate: number, seco
   const cpu = (cpuSeconds(server.pid) - cpu0) / elapsed;
   const delivered = reports.reduce((s, r) => s + r.delivered, 0);
   const latency = summarize(Float64Array.from(reports.flatMap((r) => r.latencies)));
+  console.log(`  cpu: ${shares()}`);
   return {
     publishedRate: out.rate,
     deliveredPerSecond: delivered / seconds,
@@ -363,6 +390,7 @@ async function main() {
   if (!args['no-build']) spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
   const nats = await startNats(NATS_PORT);
   natsUrl = nats.url;
+  natsPid = nats.pid;
   pub = await Publisher.connect(natsUrl);
   await pub.ensureStream('wa_stream');
   workers = await Promise.all([Worker.start(), Worker.start()]);

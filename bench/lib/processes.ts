@@ -50,8 +50,8 @@ export async function startNats(port: number): Promise<Proc & { url: string }> {
 }
 
 /** A gateway pod from the compiled build (npm run build), in cluster mode. */
-export async function startGateway(host: string, env: Record<string, string>): Promise<Proc & { http: string; ws: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin/daisi-ws.js'), 'start'], {
+export async function startGateway(host: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Proc & { http: string; ws: string }> {
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/daisi-ws.js'), 'start'], {
     cwd: ROOT,
     env: { ...process.env, DAISI_WS_LOG_LEVEL: 'info', DAISI_WS_SERVER_HOST: host, DAISI_WS_SERVER_POD_ID: host, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -3,7 +3,6 @@ import type { Metrics } from '../app/metrics.js';
 import { eventFrame, parseEventPayload, parseSubject, subjectOf, type EventAddress } from '../domain/events.js';
 import { keys } from '../domain/keys.js';
 import type { EventSink, Forwarder, InboundEvent, RouteRegistry, Settlement } from '../domain/ports.js';
-import type { Session } from '../domain/session.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { RecentIds } from './recent-ids.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -42,18 +41,45 @@ export class EventRouter implements EventSink {
   private readonly queue = new KeyedQueue();
   private readonly delivered = new Map<number, Set<string>>();
   private readonly recent = new RecentIds(RECENT_EVENT_IDS);
+  private readonly sentEvents;
+  private readonly received: Record<EventAddress['kind'] | 'invalid', { inc(): void }>;
+  private readonly settled: Record<'acked' | 'invalid' | 'retried', { inc(): void }>;
 
-  constructor(private readonly deps: EventRouterDeps) {}
+  constructor(private readonly deps: EventRouterDeps) {
+    const m = deps.metrics;
+    this.sentEvents = m.messagesSent.labels('event');
+    this.received = {
+      chats: m.natsMessagesReceived.labels(SUBJECT_LABEL.chats),
+      messages: m.natsMessagesReceived.labels(SUBJECT_LABEL.messages),
+      agents: m.natsMessagesReceived.labels(SUBJECT_LABEL.agents),
+      invalid: m.natsMessagesReceived.labels('invalid'),
+    };
+    this.settled = { acked: m.eventsSettled.labels('acked'), invalid: m.eventsSettled.labels('invalid'), retried: m.eventsSettled.labels('retried') };
+  }
 
+  /**
+   * This pod's sessions get the event at once, in arrival order (the local index is the truth
+   * for this pod); the route lookup and the forwards to other pods run one event at a time per
+   * subject, so that remote clients see the same order.
+   */
   routed(event: InboundEvent): Promise<Settlement> {
-    return this.queue.run(event.subject, () => this.route(event));
+    const address = parseSubject(event.subject);
+    const payload = this.validPayload(event, address);
+    if (!address || !payload || address.kind === 'agents') return Promise.resolve(this.settle(event, 'invalid'));
+    const done = this.delivered.get(event.seq) ?? new Set<string>();
+    const waits: Array<Promise<void>> = [];
+    if (!done.has(this.deps.podId)) {
+      if (this.deliverLocally(address, payload.eventId, eventFrame(bytesOf(event.data)), waits) > 0) this.deps.markRoute(routeKeyOf(address));
+      done.add(this.deps.podId);
+    }
+    return this.queue.run(event.subject, () => this.routeRemote(event, address, payload.value, done, waits));
   }
 
   broadcast(event: InboundEvent): void {
     const address = parseSubject(event.subject);
     const payload = this.validPayload(event, address);
     if (!address || !payload) return;
-    this.deliverLocally(address, payload.eventId, eventFrame(Buffer.from(event.data)));
+    this.deliverLocally(address, payload.eventId, eventFrame(bytesOf(event.data)));
   }
 
   /** An event pushed by another pod (gRPC PushEvent): delivered to this pod's sessions only. */
@@ -68,27 +94,19 @@ export class EventRouter implements EventSink {
     return this.queue.idle();
   }
 
-  private async route(event: InboundEvent): Promise<Settlement> {
-    const address = parseSubject(event.subject);
-    const payload = this.validPayload(event, address);
-    if (!address || !payload || address.kind === 'agents') return this.settle(event, 'invalid');
+  private async routeRemote(event: InboundEvent, address: EventAddress, payload: Record<string, unknown>, done: Set<string>, waits: Array<Promise<void>>): Promise<Settlement> {
+    if (waits.length > 0) await Promise.all(waits);
     const routeKey = routeKeyOf(address);
     let members: string[];
     try {
       members = await this.deps.routes.members(routeKey);
     } catch (err) {
       this.deps.log.warn({ err: (err as Error).message, route: routeKey }, 'route lookup failed; event will be retried');
+      this.remember(event.seq, done);
       return this.retry(event);
     }
-    const done = this.delivered.get(event.seq) ?? new Set<string>();
-    if (!done.has(this.deps.podId)) {
-      const waits: Array<Promise<void>> = [];
-      if (this.deliverLocally(address, payload.eventId, eventFrame(Buffer.from(event.data)), waits) > 0) this.deps.markRoute(routeKey);
-      done.add(this.deps.podId);
-      if (waits.length > 0) await Promise.all(waits);
-    }
     const remote = members.filter((pod) => !done.has(pod));
-    if (remote.length > 0 && !(await this.forwardAll(event, address, payload.value, remote, done))) {
+    if (remote.length > 0 && !(await this.forwardAll(event, address, payload, remote, done))) {
       this.remember(event.seq, done);
       return this.retry(event);
     }
@@ -106,27 +124,28 @@ export class EventRouter implements EventSink {
   }
 
   private deliverLocally(address: EventAddress, eventId: string, frame: Buffer, waits?: Array<Promise<void>>): number {
-    const recipients = this.deps.registry.recipients(address) as Iterable<Session>;
-    if (eventId && this.recent.checkAndAdd(`${subjectOf(address)}\u0000${eventId}`)) return countOf(recipients);
-    let count = 0;
+    const recipients = this.deps.registry.recipients(address);
+    const count = 'size' in recipients ? recipients.size : recipients.length;
+    if (count === 0) return 0;
+    // A redelivery after a failover may bring an event this pod already delivered.
+    if (eventId && this.recent.checkAndAdd(`${subjectOf(address)}\u0000${eventId}`)) return count;
     const now = Date.now();
     for (const session of recipients) {
       const blocked = session.deliver(frame);
       if (blocked && waits) waits.push(blocked);
       session.lastActivityMs = now;
-      count++;
     }
+    this.sentEvents.inc(count);
     return count;
   }
 
   private validPayload(event: InboundEvent, address: EventAddress | undefined): { value: Record<string, unknown>; eventId: string } | undefined {
-    const label = address ? SUBJECT_LABEL[address.kind] : 'invalid';
-    this.deps.metrics.natsMessagesReceived.inc({ nats_subject: label });
+    this.received[address?.kind ?? 'invalid'].inc();
     if (!address) {
       this.deps.log.warn({ subject: event.subject, request_id: event.requestId }, 'event on an unknown subject dropped');
       return undefined;
     }
-    const value = parseEventPayload(Buffer.from(event.data).toString('utf8'));
+    const value = parseEventPayload(bytesOf(event.data).toString('utf8'));
     if (!value) {
       this.deps.log.warn({ subject: event.subject, request_id: event.requestId, seq: event.seq }, 'event payload is not a JSON object; dropped');
       return undefined;
@@ -136,12 +155,12 @@ export class EventRouter implements EventSink {
 
   private settle(event: InboundEvent, outcome: 'acked' | 'invalid'): Settlement {
     this.delivered.delete(event.seq);
-    this.deps.metrics.eventsSettled.inc({ outcome });
+    this.settled[outcome].inc();
     return { ack: true };
   }
 
   private retry(event: InboundEvent): Settlement {
-    this.deps.metrics.eventsSettled.inc({ outcome: 'retried' });
+    this.settled.retried.inc();
     return { ack: false, retryInMs: Math.min(1000 * 2 ** (event.deliveryCount - 1), MAX_RETRY_DELAY_MS) };
   }
 
@@ -156,10 +175,9 @@ export class EventRouter implements EventSink {
   }
 }
 
-function countOf(sessions: Iterable<Session>): number {
-  let n = 0;
-  for (const _ of sessions) n++;
-  return n;
+/** A Buffer view of the event bytes, without copying them. */
+function bytesOf(data: Uint8Array): Buffer {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 function routeKeyOf(address: EventAddress): string {

@@ -69,7 +69,7 @@ export class SessionRegistry {
   }
 
   /** The sessions an event goes to on this pod. */
-  recipients(address: EventAddress): Iterable<Session> {
+  recipients(address: EventAddress): ReadonlySet<Session> | Session[] {
     switch (address.kind) {
       case 'chats':
         return this.agentSessions(address.companyId, address.agentId);
