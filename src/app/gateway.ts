@@ -71,6 +71,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   });
   await listen(http, cfg.server.host, cfg.server.http_port);
   await sessions.listenForKills();
+  await engine.routes.onAdded((routeKey) => router!.routeAdded(routeKey));
   await engine.stream.start(router);
   await engine.connectStream();
   renewal.start();
@@ -126,6 +127,7 @@ async function shutdown(p: ShutdownParts): Promise<void> {
   await p.ws.dropSockets(1000);
   await p.engine.stream.stop();
   await p.engine.killSwitch.close();
+  await p.engine.routes.close();
   await p.grpc.shutdown(2000);
   await p.engine.close();
   p.http.closeAllConnections();

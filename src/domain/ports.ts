@@ -37,6 +37,9 @@ export interface RouteRegistry {
   members(routeKey: string): Promise<string[]>;
   /** SISMEMBER-and-EXPIRE: true when `podId` is a member and the TTL was renewed. */
   refresh(routeKey: string, podId: string, ttlSeconds: number): Promise<boolean>;
+  /** Hears every add() of any pod of the fleet (daisi-ws pods announce them). */
+  onAdded(listener: (routeKey: string) => void): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** `<key>:last_active` timestamps (unix seconds). */

@@ -5,6 +5,7 @@ import { keys } from '../domain/keys.js';
 import type { EventSink, Forwarder, InboundEvent, RouteRegistry, Settlement } from '../domain/ports.js';
 import { KeyedQueue } from './keyed-queue.js';
 import { RecentIds } from './recent-ids.js';
+import { RouteCache } from './route-cache.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export interface EventRouterDeps {
@@ -20,6 +21,8 @@ export interface EventRouterDeps {
 const MAX_RETRY_DELAY_MS = 30_000;
 /** Events waiting for a redelivery remember which targets already have them (bounded). */
 const MAX_REMEMBERED = 10_000;
+/** How long the routing pod trusts a route set it read (joins are announced and seen at once). */
+export const ROUTE_CACHE_MS = 1000;
 /** Event ids this pod delivered lately, per subject, so that a failover redelivery is not shown twice. */
 const RECENT_EVENT_IDS = 50_000;
 
@@ -41,6 +44,7 @@ export class EventRouter implements EventSink {
   private readonly queue = new KeyedQueue();
   private readonly delivered = new Map<number, Set<string>>();
   private readonly recent = new RecentIds(RECENT_EVENT_IDS);
+  private readonly routeCache = new RouteCache(ROUTE_CACHE_MS);
   private readonly sentEvents;
   private readonly received: Record<EventAddress['kind'] | 'invalid', { inc(): void }>;
   private readonly settled: Record<'acked' | 'invalid' | 'retried', { inc(): void }>;
@@ -89,6 +93,11 @@ export class EventRouter implements EventSink {
     return count;
   }
 
+  /** A pod joined a route: the next event of that route reads the set again. */
+  routeAdded(routeKey: string): void {
+    this.routeCache.invalidate(routeKey);
+  }
+
   /** Resolves when every event handed over so far has been routed. */
   idle(): Promise<void> {
     return this.queue.idle();
@@ -97,13 +106,17 @@ export class EventRouter implements EventSink {
   private async routeRemote(event: InboundEvent, address: EventAddress, payload: Record<string, unknown>, done: Set<string>, waits: Array<Promise<void>>): Promise<Settlement> {
     if (waits.length > 0) await Promise.all(waits);
     const routeKey = routeKeyOf(address);
-    let members: string[];
-    try {
-      members = await this.deps.routes.members(routeKey);
-    } catch (err) {
-      this.deps.log.warn({ err: (err as Error).message, route: routeKey }, 'route lookup failed; event will be retried');
-      this.remember(event.seq, done);
-      return this.retry(event);
+    let members = this.routeCache.get(routeKey);
+    if (!members) {
+      const epoch = this.routeCache.epoch();
+      try {
+        members = await this.deps.routes.members(routeKey);
+        this.routeCache.set(routeKey, members, epoch);
+      } catch (err) {
+        this.deps.log.warn({ err: (err as Error).message, route: routeKey }, 'route lookup failed; event will be retried');
+        this.remember(event.seq, done);
+        return this.retry(event);
+      }
     }
     const remote = members.filter((pod) => !done.has(pod));
     if (remote.length > 0 && !(await this.forwardAll(event, address, payload, remote, done))) {

@@ -135,6 +135,22 @@ describe('event delivery — cluster of three pods', () => {
     await Promise.all([viewerA, viewerB, listOnlyC, stranger].map((c) => c.close()));
   });
 
+  it('a session that selects a chat on another pod gets the very next event (route joins are announced)', async () => {
+    const first = await user(pods[1]!);
+    first.selectChat('warm');
+    await waitFor(async () => (await redis.sismember(`route:${company}:${agent}:messages:warm`, '127.0.0.3')) === 1);
+    await pub.publish(`wa.${company}.${agent}.messages.warm`, event('w-1')); // the routing pod caches the set now
+    await first.waitEvents(1);
+    const late = await user(pods[2]!);
+    late.selectChat('warm');
+    await waitFor(async () => (await redis.sismember(`route:${company}:${agent}:messages:warm`, '127.0.0.4')) === 1);
+    await new Promise((r) => setTimeout(r, 50)); // the announcement travels through Redis pub/sub
+    await pub.publish(`wa.${company}.${agent}.messages.warm`, event('w-2'));
+    assert.deepEqual(ids(await late.waitEvents(1, 3000)), ['w-2']);
+    assert.deepEqual(ids(await first.waitEvents(2)), ['w-1', 'w-2']);
+    await Promise.all([first.close(), late.close()]);
+  });
+
   it('the number of JetStream consumers does not grow with connections', async () => {
     const ten = await Promise.all(Array.from({ length: 10 }, (_, i) => user(pods[i % 3]!)));
     const withTen = await pub.consumerCount(stream);

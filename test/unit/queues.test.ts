@@ -128,3 +128,22 @@ describe('PushEvent payload codec', () => {
     );
   });
 });
+
+describe('RouteCache', () => {
+  it('serves members until the TTL, drops them when a join is announced, and never caches a read that overlapped one', async () => {
+    const { RouteCache } = await import('../../src/services/route-cache.js');
+    let now = 0;
+    const cache = new RouteCache(1000, () => now);
+    cache.set('r', ['a'], cache.epoch());
+    assert.deepEqual(cache.get('r'), ['a']);
+    now = 1001;
+    assert.equal(cache.get('r'), undefined);
+    cache.set('r', ['a'], cache.epoch());
+    cache.invalidate('r');
+    assert.equal(cache.get('r'), undefined);
+    const epoch = cache.epoch();
+    cache.invalidate('other'); // an announcement arrives while the read is in flight
+    cache.set('r', ['a'], epoch);
+    assert.equal(cache.get('r'), undefined);
+  });
+});

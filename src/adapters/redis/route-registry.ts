@@ -2,15 +2,33 @@ import type { Redis } from 'ioredis';
 import type { RouteRegistry } from '../../domain/ports.js';
 import { withScripts, type ScriptedRedis } from './scripts.js';
 
+/** Channel on which daisi-ws pods announce that they joined a route (not used by Go replicas). */
+export const ROUTE_ADDED_CHANNEL = 'dws_route_added';
+
 export class RedisRouteRegistry implements RouteRegistry {
   private readonly redis: ScriptedRedis;
+  private subscriber: Redis | undefined;
 
   constructor(redis: Redis) {
     this.redis = withScripts(redis);
   }
 
   async add(routeKey: string, podId: string, ttlSeconds: number): Promise<void> {
-    await this.redis.multi().sadd(routeKey, podId).expire(routeKey, ttlSeconds).exec();
+    await this.redis.multi().sadd(routeKey, podId).expire(routeKey, ttlSeconds).publish(ROUTE_ADDED_CHANNEL, routeKey).exec();
+  }
+
+  async onAdded(listener: (routeKey: string) => void): Promise<void> {
+    const subscriber = this.redis.duplicate({ enableAutoPipelining: false, maxRetriesPerRequest: null });
+    subscriber.on('error', () => {});
+    subscriber.on('message', (_channel: string, routeKey: string) => listener(routeKey));
+    this.subscriber = subscriber;
+    await subscriber.subscribe(ROUTE_ADDED_CHANNEL);
+  }
+
+  async close(): Promise<void> {
+    const subscriber = this.subscriber;
+    this.subscriber = undefined;
+    if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
   }
 
   async remove(routeKey: string, podId: string): Promise<void> {
