@@ -29,12 +29,11 @@ const QUICK = args.quick;
 const SCENARIOS = new Set(args.scenarios.split(','));
 const P: { connectN: number; fanoutN: number; fanoutR: number; seconds: number; maxSteps: number[]; idleNs: number[]; crossSteps: number[] } = QUICK
   ? { connectN: 500, fanoutN: 300, fanoutR: 500, seconds: 3, maxSteps: [500, 2000, 6000], idleNs: [1000], crossSteps: [500, 2000] }
-  : { connectN: 2000, fanoutN: 1000, fanoutR: 1000, seconds: 8, maxSteps: [1000, 2000, 3000, 4000, 6000, 8000, 12000], idleNs: [1000, 5000, 10000], crossSteps: [500, 1000, 2000, 3000, 4000, 6000] };
+  : { connectN: 2000, fanoutN: 1000, fanoutR: 1000, seconds: 8, maxSteps: [2000, 4000, 5000, 6000, 7000, 8000, 10000, 12000], idleNs: [1000, 5000, 10000], crossSteps: [500, 1000, 1500, 2000, 3000] };
 const AGENTS = 100;
 const CHATS_PER_AGENT = 5;
 const KEYS = { client: 'bench-client-key', admin: 'bench-admin-key', aes: '270cec3a9081be630f5350bc42b244156615e55a2153e2652dc4f460673350c6', adminAes: '97c2f43def2596ff2d635e924f6de7918b2eb1b79b761974c2493afb597c9e1b' };
 const REDIS = process.env.BENCH_REDIS_ADDRESS ?? '127.0.0.1:6379';
-const NATS_PORT = 14222 + Math.floor(Math.random() * 1000);
 const GRPC_PORT = String(15000 + Math.floor(Math.random() * 1000));
 const RUN = `b${Date.now().toString(36)}`;
 const PAD = 'x'.repeat(120);
@@ -388,7 +387,7 @@ async function main() {
   console.log(`daisi-ws bench ${QUICK ? '--quick ' : ''}scenarios=${[...SCENARIOS].join(',')} params=${JSON.stringify(P)}`);
   console.log(`machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
   if (!args['no-build']) spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
-  const nats = await startNats(NATS_PORT);
+  const nats = await startNats();
   natsUrl = nats.url;
   natsPid = nats.pid;
   pub = await Publisher.connect(natsUrl);

@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { TestNatsServer, waitForPort } from '../../test/helpers/nats-server.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -28,25 +27,10 @@ function wrap(child: ChildProcess): Proc {
   };
 }
 
-export async function waitForPort(port: number, host = '127.0.0.1', timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ port, host }, () => (s.end(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${host}:${port}`);
-}
-
-export async function startNats(port: number): Promise<Proc & { url: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'dws-bench-nats-'));
-  const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
-  await waitForPort(port);
-  const proc = wrap(child);
-  return { ...proc, url: `nats://127.0.0.1:${port}`, stop: async () => (await proc.stop(), rmSync(dir, { recursive: true, force: true })) };
+/** The benchmark's own nats-server with JetStream (the tests' helper: temporary store, killed after). */
+export async function startNats(): Promise<{ pid: number; url: string; stop(): Promise<void> }> {
+  const server = await TestNatsServer.start();
+  return { pid: server.pid, url: server.url, stop: () => server.stop() };
 }
 
 /** A gateway pod from the compiled build (npm run build), in cluster mode. */
@@ -73,7 +57,7 @@ export async function startBaseline(file: string, port: number, env: Record<stri
     env: { ...process.env, PORT: String(port), ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  await waitForPort(port);
+  await waitForPort(port, 15_000);
   return { ...wrap(child), http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}` };
 }
 

@@ -14,6 +14,10 @@ export class TestNatsServer {
 
   private constructor(readonly port: number) {}
 
+  get pid(): number {
+    return this.child?.pid ?? 0;
+  }
+
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
