@@ -67,8 +67,8 @@ export interface InboundEvent {
 export type Settlement = { ack: true } | { ack: false; retryInMs: number };
 
 export interface EventSink {
-  /** Events that need routing to the pods in the route sets: chats and messages. */
-  routed(event: InboundEvent): Promise<Settlement>;
+  /** Events that need routing to the pods in the route sets: chats and messages (settled at once when it can be). */
+  routed(event: InboundEvent): Settlement | Promise<Settlement>;
   /** Events every pod delivers to its own admin sessions: agents. */
   broadcast(event: InboundEvent): void;
 }

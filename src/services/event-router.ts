@@ -66,17 +66,25 @@ export class EventRouter implements EventSink {
    * for this pod); the route lookup and the forwards to other pods run one event at a time per
    * subject, so that remote clients see the same order.
    */
-  routed(event: InboundEvent): Promise<Settlement> {
+  routed(event: InboundEvent): Settlement | Promise<Settlement> {
     const address = parseSubject(event.subject);
     const payload = this.validPayload(event, address);
-    if (!address || !payload || address.kind === 'agents') return Promise.resolve(this.settle(event, 'invalid'));
+    if (!address || !payload || address.kind === 'agents') return this.settle(event, 'invalid');
     const done = this.delivered.get(event.seq) ?? new Set<string>();
     const waits: Array<Promise<void>> = [];
     if (!done.has(this.deps.podId)) {
       if (this.deliverLocally(address, payload.eventId, eventFrame(bytesOf(event.data)), waits) > 0) this.deps.markRoute(routeKeyOf(address));
       done.add(this.deps.podId);
     }
+    if (waits.length === 0 && !this.queue.has(event.subject) && this.noRemoteTarget(address, done)) {
+      return this.settle(event, 'acked'); // the common case: nothing to forward, nothing ahead of it
+    }
     return this.queue.run(event.subject, () => this.routeRemote(event, address, payload.value, done, waits));
+  }
+
+  private noRemoteTarget(address: EventAddress, done: Set<string>): boolean {
+    const members = this.routeCache.get(routeKeyOf(address));
+    return members !== undefined && members.every((pod) => done.has(pod));
   }
 
   broadcast(event: InboundEvent): void {

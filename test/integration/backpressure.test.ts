@@ -48,7 +48,7 @@ describe('backpressure (SPEC §4)', () => {
     for (let i = 0; i < 300; i++) {
       await gw.gateway.engine.stream.publish(subject, Buffer.from(JSON.stringify({ event_id: `e${i}`, row_data: { pad: BIG } })));
       await new Promise((r) => setImmediate(r));
-      maxQueued = Math.max(maxQueued, connection.waiting);
+      maxQueued = Math.max(maxQueued, connection.queued);
     }
     await gw.gateway.router.idle();
     assert.ok(maxQueued <= 10, `queue held ${maxQueued} frames`);

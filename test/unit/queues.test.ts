@@ -5,37 +5,47 @@ import { payloadJsonOf, toPushEventRequest } from '../../src/adapters/grpc/paylo
 import { KeyedQueue } from '../../src/services/keyed-queue.js';
 import { SendQueue } from '../../src/transports/ws/send-queue.js';
 
-/** A socket that takes frames but only "writes" them when told to. */
-function fakeSocket(bufferedPerFrame = 70 * 1024) {
-  const pending: Array<{ frame: Buffer; written: () => void }> = [];
+/** A socket whose buffer fills with every frame until the test lets it drain. */
+function fakeSocket(bytesPerFrame = 70 * 1024) {
+  const written: string[] = [];
   const dropped: string[] = [];
+  let buffered = 0;
   return {
-    pending,
+    written,
     dropped,
     sink: {
-      bufferedAmount: () => pending.length * bufferedPerFrame,
-      write: (frame: Buffer, written: () => void) => void pending.push({ frame, written }),
+      bufferedAmount: () => buffered,
+      write: (frame: Buffer) => {
+        written.push(frame.toString());
+        buffered += bytesPerFrame;
+      },
       dropped: (reason: string) => void dropped.push(reason),
     },
-    writeOne: () => pending.shift()!.written(),
+    drain: (q: SendQueue) => {
+      buffered = 0;
+      q.drained();
+    },
   };
 }
 
 describe('SendQueue', () => {
+  it('writes straight through while the socket has room', () => {
+    const socket = fakeSocket(10);
+    const q = new SendQueue(2, 'drop_oldest', socket.sink);
+    for (const n of [1, 2, 3, 4, 5]) q.push(Buffer.from(String(n)));
+    assert.deepEqual(socket.written, ['1', '2', '3', '4', '5']);
+    assert.equal(q.length, 0);
+  });
+
   it('drops the oldest waiting frame when full (drop_oldest)', () => {
     const socket = fakeSocket();
     const q = new SendQueue(3, 'drop_oldest', socket.sink);
     for (const n of [1, 2, 3, 4, 5, 6]) q.push(Buffer.from(String(n)));
-    // frame 1 went to the socket (above high water after it); 2 and 3 were dropped for 5 and 6.
-    assert.equal(q.waitingCount, 3);
-    assert.equal(q.length, 4);
+    // 1 went to the socket and filled it; 2 and 3 were dropped to make room for 5 and 6.
+    assert.equal(q.length, 3);
     assert.deepEqual(socket.dropped, ['buffer_full_dropped_oldest', 'buffer_full_dropped_oldest']);
-    const written: string[] = [];
-    while (socket.pending.length > 0) {
-      written.push(socket.pending[0]!.frame.toString());
-      socket.writeOne();
-    }
-    assert.deepEqual(written, ['1', '4', '5', '6']);
+    for (let i = 0; i < 3; i++) socket.drain(q);
+    assert.deepEqual(socket.written, ['1', '4', '5', '6']);
     assert.equal(q.length, 0);
   });
 
@@ -50,27 +60,27 @@ describe('SendQueue', () => {
     void blocked.then(() => (resolved = true));
     await Promise.resolve();
     assert.equal(resolved, false);
-    const seen: string[] = [];
-    const drain = () => {
-      const next = socket.pending[0];
-      if (next) seen.push(next.frame.toString());
-      socket.writeOne();
-    };
-    drain();
+    socket.drain(q);
     await blocked;
-    drain();
-    drain();
-    assert.deepEqual(seen, ['1', '2', '3']);
+    socket.drain(q);
+    assert.deepEqual(socket.written, ['1', '2', '3']);
     assert.deepEqual(socket.dropped, []);
   });
 
-  it('reports the age of the oldest unwritten frame', () => {
+  it('reports since when data has been waiting, here or in the socket', () => {
     const socket = fakeSocket();
     const q = new SendQueue(10, 'drop_oldest', socket.sink);
     assert.equal(q.oldestAt(), undefined);
-    q.push(Buffer.from('a'), 1000);
-    q.push(Buffer.from('b'), 2000);
-    assert.equal(q.oldestAt(), 2000);
+    q.push(Buffer.from('a'));
+    q.observeSocket(1000);
+    assert.equal(q.oldestAt(), 1000);
+    q.push(Buffer.from('b'));
+    q.observeSocket(5000);
+    assert.equal(q.oldestAt(), 1000);
+    socket.drain(q);
+    socket.drain(q);
+    q.observeSocket(6000);
+    assert.equal(q.oldestAt(), undefined);
   });
 
   it('releases blocked producers when closed', async () => {

@@ -1,5 +1,5 @@
 import { parseSubject } from '../../domain/events.js';
-import type { EventSink, EventStream, InboundEvent } from '../../domain/ports.js';
+import type { EventSink, EventStream, InboundEvent, Settlement } from '../../domain/ports.js';
 
 /**
  * The embedded engine's event stream: publish hands the event to the sink at once, in publish
@@ -41,14 +41,16 @@ export class MemoryEventStream implements EventStream {
       sink.broadcast(event);
       return;
     }
-    void sink.routed(event).then((settlement) => {
-      if (settlement.ack) return;
-      if (event.deliveryCount >= this.maxDeliver) return this.onGiveUp(event);
-      const timer = setTimeout(() => {
-        this.retries.delete(timer);
-        this.deliver({ ...event, deliveryCount: event.deliveryCount + 1 });
-      }, settlement.retryInMs);
-      this.retries.add(timer);
-    });
+    void Promise.resolve(sink.routed(event)).then((settlement) => this.settle(event, settlement));
+  }
+
+  private settle(event: InboundEvent, settlement: Settlement): void {
+    if (settlement.ack) return;
+    if (event.deliveryCount >= this.maxDeliver) return this.onGiveUp(event);
+    const timer = setTimeout(() => {
+      this.retries.delete(timer);
+      this.deliver({ ...event, deliveryCount: event.deliveryCount + 1 });
+    }, settlement.retryInMs);
+    this.retries.add(timer);
   }
 }

@@ -1,7 +1,7 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { subjects } from '../../domain/events.js';
-import type { EventSink, EventStream, InboundEvent } from '../../domain/ports.js';
+import type { EventSink, EventStream, InboundEvent, Settlement } from '../../domain/ports.js';
 import { ensureDurable, ensureStream, type DurableSpec } from './stream-setup.js';
 
 export interface NatsStreamOptions {
@@ -160,17 +160,17 @@ export class NatsEventStream implements EventStream {
     const event = toInbound(m);
     const sink = this.sink;
     if (!sink) return m.nak();
-    void sink.routed(event).then(
-      (settlement) => {
-        if (settlement.ack) return m.ack();
-        if (event.deliveryCount >= this.options.maxDeliver) {
-          this.events.gaveUp(event);
-          return m.term();
-        }
-        m.nak(settlement.retryInMs);
-      },
-      () => m.nak(1000),
-    );
+    const apply = (settlement: Settlement) => {
+      if (settlement.ack) return m.ack();
+      if (event.deliveryCount >= this.options.maxDeliver) {
+        this.events.gaveUp(event);
+        return m.term();
+      }
+      m.nak(settlement.retryInMs);
+    };
+    const result = sink.routed(event);
+    if (result instanceof Promise) result.then(apply, () => m.nak(1000));
+    else apply(result);
   }
 }
 

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Config } from '../../app/config/schema.js';
 import type { Logger } from '../../app/logger.js';
@@ -7,6 +8,7 @@ import { idProblem } from '../../domain/ids.js';
 import { sessionKeyOf, type Identity, type Session } from '../../domain/session.js';
 import type { SessionManager } from '../../services/session-manager.js';
 import { READY_FRAME, chatIdOf, errorFrame, parseClientMessage } from './frames.js';
+import { corkForThisTick } from './cork.js';
 import { SendQueue } from './send-queue.js';
 
 let nextId = 1;
@@ -40,7 +42,6 @@ export class ClientConnection implements Session {
   slowSince: number | undefined;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private released = false;
-  private corked = false;
   closeCode = 0;
   closeReason = '';
   private readonly queue: SendQueue;
@@ -52,11 +53,14 @@ export class ClientConnection implements Session {
     this.key = sessionKeyOf(identity);
     const app = deps.config.app;
     this.sessionLabel = deps.metrics.sessionLabel(this.key);
+    // The TCP socket under the WebSocket: its 'drain' moves waiting frames on.
+    const raw = (socket as unknown as { _socket?: Socket })._socket;
+    raw?.on('drain', () => this.queue.drained());
     this.queue = new SendQueue(app.websocket_message_buffer_size, app.websocket_backpressure_drop_policy as 'drop_oldest' | 'block', {
       bufferedAmount: () => socket.bufferedAmount,
-      write: (frame, written) => {
-        this.corkUntilNextTick();
-        socket.send(frame, { binary: false }, written);
+      write: (frame) => {
+        if (raw) corkForThisTick(raw);
+        socket.send(frame, { binary: false });
       },
       dropped: (reason) => deps.metrics.wsDropped.inc({ session_key: this.sessionLabel, reason }),
     });
@@ -71,34 +75,16 @@ export class ClientConnection implements Session {
     return this.state === 'open';
   }
 
-  /** Frames not written to the socket yet (waiting plus handed to the socket). */
+  /** Frames waiting for room in the socket: at most app.websocket_message_buffer_size. */
   get queued(): number {
     return this.queue.length;
   }
 
-  /** Frames waiting for room in the socket: at most app.websocket_message_buffer_size. */
-  get waiting(): number {
-    return this.queue.waitingCount;
-  }
-
-  oldestQueuedAt(): number | undefined {
+  /** Since when unwritten data has been waiting; `now` also lets the queue look at the socket. */
+  oldestQueuedAt(now: number): number | undefined {
+    this.queue.observeSocket(now);
+    this.queue.drained();
     return this.queue.oldestAt();
-  }
-
-  /**
-   * Frames sent to this socket within one tick leave in one write: a burst of events costs one
-   * system call per socket instead of one per frame.
-   */
-  private corkUntilNextTick(): void {
-    if (this.corked) return;
-    const raw = (this.socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-    if (!raw) return;
-    this.corked = true;
-    raw.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      raw.uncork();
-    });
   }
 
   sendReady(): void {

@@ -53,7 +53,7 @@ export class HeartbeatSweeper {
   }
 
   private slow(c: ClientConnection, now: number, app: Config['app']): boolean {
-    const oldest = c.oldestQueuedAt();
+    const oldest = c.oldestQueuedAt(now);
     if (oldest === undefined) {
       c.slowSince = undefined;
       return false;
@@ -70,7 +70,7 @@ export class HeartbeatSweeper {
       c.kill(1008, 'slow client');
       return true;
     }
-    if (writeTimeout > 0 && age > writeTimeout && c.queued > 0) {
+    if (writeTimeout > 0 && age > writeTimeout) {
       c.kill(1011, 'write timeout');
       return true;
     }
