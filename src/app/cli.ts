@@ -88,7 +88,6 @@ async function start(): Promise<number> {
   if (!cfg.auth.token_generation_secret) {
     log.warn('auth.token_generation_secret is not set: anyone with the browser-visible client key can mint tokens for any user');
   }
-  if (dev.generated.length > 0) announceDevSecrets(store.get(), dev.generated);
   let gateway;
   try {
     gateway = await createGateway(store, log);
@@ -100,6 +99,7 @@ async function start(): Promise<number> {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') return fail(`cannot listen: ${(err as Error).message}`);
     throw err;
   }
+  if (dev.generated.length > 0) announceDevSecrets(store.get(), dev.generated);
   store.watch((source, result) => {
     if (!result.ok) log.error({ source, err: result.error }, 'configuration reload failed; keeping the previous configuration');
     else log.info({ source, restart_needed: result.restartNeeded }, 'configuration reloaded');

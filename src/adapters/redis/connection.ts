@@ -35,15 +35,17 @@ export async function connectRedis(options: RedisOptions): Promise<Redis> {
     maxRetriesPerRequest: 3,
     retryStrategy: (times) => Math.min(100 * 2 ** times, 2000),
   });
-  client.on('error', () => {
-    // Connection errors surface as state changes and failed commands; ioredis retries by itself.
-  });
+  // Connection errors surface as failed commands; ioredis retries by itself. The first one is
+  // kept to say why a start fails ("connect ECONNREFUSED …" rather than "Connection is closed.").
+  let firstError: Error | undefined;
+  client.on('error', (err: Error) => (firstError ??= err));
   try {
     await client.connect();
     await client.ping();
   } catch (err) {
     client.disconnect();
-    throw new RedisConnectionError(`redis unreachable at ${options.address} (${(err as Error).message})`, { cause: err });
+    const cause = firstError ?? (err as Error);
+    throw new RedisConnectionError(`redis unreachable at ${options.address} (${cause.message})`, { cause });
   }
   return client;
 }
