@@ -53,7 +53,8 @@ function fail(message: string, code = 1): number {
   return code;
 }
 
-function loadOrFail(env: Env): Config | number {
+/** The configuration (with `.env` read first), or the exit code after printing why it is invalid. */
+function loadOrFail(env: Env = (loadDotEnv(), process.env)): Config | number {
   try {
     return loadConfig({ env }).config;
   } catch (err) {
@@ -138,8 +139,7 @@ function announceDevSecrets(cfg: Config, generated: string[]): void {
 }
 
 async function token(args: string[]): Promise<number> {
-  loadDotEnv();
-  const cfg = loadOrFail(process.env);
+  const cfg = loadOrFail();
   if (typeof cfg === 'number') return cfg;
   const { values } = parseArgs({
     args,
@@ -174,8 +174,7 @@ async function token(args: string[]): Promise<number> {
 }
 
 async function publish(args: string[]): Promise<number> {
-  loadDotEnv();
-  const cfg = loadOrFail(process.env);
+  const cfg = loadOrFail();
   if (typeof cfg === 'number') return cfg;
   const { values } = parseArgs({
     args,

@@ -17,10 +17,6 @@ export function idProblem(value: unknown): string | undefined {
   return undefined;
 }
 
-export function isValidId(value: unknown): value is string {
-  return idProblem(value) === undefined;
-}
-
 /** The first problem among named ids, as "field must ...", or undefined when all are fine. */
 export function firstIdProblem(fields: Record<string, unknown>): string | undefined {
   for (const [name, value] of Object.entries(fields)) {

@@ -98,9 +98,3 @@ export interface Forwarder {
   forward(targetPodId: string, request: ForwardRequest): Promise<ForwardOutcome>;
   close(): Promise<void>;
 }
-
-/** Health of the engine's dependencies, for /ready. */
-export interface DependencyProbe {
-  name: string;
-  check(): Promise<string | undefined>;
-}

@@ -23,11 +23,6 @@ export class MemorySessionLocks implements SessionLocks {
   async refresh(key: string, owner: string, ttlSeconds: number): Promise<boolean> {
     return this.map.get(key) === owner && this.map.expire(key, ttlSeconds);
   }
-
-  /** Test and introspection helper: the current holder. */
-  holder(key: string): string | undefined {
-    return this.map.get(key);
-  }
 }
 
 export class MemoryRouteRegistry implements RouteRegistry {
