@@ -97,6 +97,9 @@ export class SessionManager {
     if (replaced) {
       metrics.sessionConflicts.inc({ user_type: userTypeOf(id) });
       replaced.terminate(conflictError('Session taken over by another connection'));
+      await this.dropChatRouteIfUnused(replaced).catch((err) =>
+        this.deps.log.warn({ err: (err as Error).message, session_key: replaced.key }, 'leaving the replaced session\'s chat route failed'),
+      );
     }
     if (id.kind === 'user' && !hadRoute) {
       await this.addRoute(keys.chatsRoute(id.companyId, id.agentId));
@@ -113,9 +116,7 @@ export class SessionManager {
       if (registry.agentSessions(id.companyId, id.agentId).size === 0) {
         work.push(this.deps.routes.remove(keys.chatsRoute(id.companyId, id.agentId), podId));
       }
-      if (session.chatId && registry.chatSessions(id.companyId, id.agentId, session.chatId).size === 0) {
-        work.push(this.deps.routes.remove(keys.messagesRoute(id.companyId, id.agentId, session.chatId), podId));
-      }
+      work.push(this.dropChatRouteIfUnused(session));
     }
     await Promise.all(work.map((p) => p.catch((err) => this.deps.log.warn({ err: (err as Error).message, session_key: session.key }, 'releasing session state failed'))));
   }
@@ -138,6 +139,14 @@ export class SessionManager {
     } catch (err) {
       throw new GatewayError(ErrorCodes.SubscriptionFailure, 'Could not subscribe to chat events.', 'route store unavailable', { cause: err });
     }
+  }
+
+  /** Leaves the message route of a session's chat when no other session of this pod views it. */
+  private async dropChatRouteIfUnused(session: Session): Promise<void> {
+    const id = session.identity;
+    if (id.kind !== 'user' || !session.chatId) return;
+    if (this.deps.registry.chatSessions(id.companyId, id.agentId, session.chatId).size > 0) return;
+    await this.deps.routes.remove(keys.messagesRoute(id.companyId, id.agentId, session.chatId), this.deps.podId);
   }
 
   private addRoute(routeKey: string): Promise<void> {
