@@ -22,7 +22,7 @@ const MAX_RETRY_DELAY_MS = 30_000;
 /** Events waiting for a redelivery remember which targets already have them (bounded). */
 const MAX_REMEMBERED = 10_000;
 /** How long the routing pod trusts a route set it read (joins are announced and seen at once). */
-export const ROUTE_CACHE_MS = 1000;
+const ROUTE_CACHE_MS = 1000;
 /** Event ids this pod delivered lately, per subject, so that a failover redelivery is not shown twice. */
 const RECENT_EVENT_IDS = 50_000;
 
@@ -73,7 +73,7 @@ export class EventRouter implements EventSink {
     const done = this.delivered.get(event.seq) ?? new Set<string>();
     const waits: Array<Promise<void>> = [];
     if (!done.has(this.deps.podId)) {
-      if (this.deliverLocally(address, payload.eventId, eventFrame(bytesOf(event.data)), waits) > 0) this.deps.markRoute(routeKeyOf(address));
+      if (this.deliverLocally(address, payload.eventId, () => eventFrame(bytesOf(event.data)), waits) > 0) this.deps.markRoute(routeKeyOf(address));
       done.add(this.deps.podId);
     }
     if (waits.length === 0 && !this.queue.has(event.subject) && this.noRemoteTarget(address, done)) {
@@ -91,12 +91,12 @@ export class EventRouter implements EventSink {
     const address = parseSubject(event.subject);
     const payload = this.validPayload(event, address);
     if (!address || !payload) return;
-    this.deliverLocally(address, payload.eventId, eventFrame(bytesOf(event.data)));
+    this.deliverLocally(address, payload.eventId, () => eventFrame(bytesOf(event.data)));
   }
 
   /** An event pushed by another pod (gRPC PushEvent): delivered to this pod's sessions only. */
   acceptPushed(address: EventAddress, eventId: string, payloadJson: string): number {
-    const count = this.deliverLocally(address, eventId, eventFrame(payloadJson));
+    const count = this.deliverLocally(address, eventId, () => eventFrame(payloadJson));
     if (count > 0) this.deps.markRoute(routeKeyOf(address));
     return count;
   }
@@ -144,13 +144,15 @@ export class EventRouter implements EventSink {
     return allTaken;
   }
 
-  private deliverLocally(address: EventAddress, eventId: string, frame: Buffer, waits?: Array<Promise<void>>): number {
+  /** Sends to this pod's recipients; the frame is built once, and only when someone wants it. */
+  private deliverLocally(address: EventAddress, eventId: string, makeFrame: () => Buffer, waits?: Array<Promise<void>>): number {
     const recipients = this.deps.registry.recipients(address);
     const count = 'size' in recipients ? recipients.size : recipients.length;
     if (count === 0) return 0;
     // A redelivery after a failover may bring an event this pod already delivered.
     if (eventId && this.recent.checkAndAdd(`${subjectOf(address)}\u0000${eventId}`)) return count;
     const now = Date.now();
+    const frame = makeFrame();
     for (const session of recipients) {
       const blocked = session.deliver(frame);
       if (blocked && waits) waits.push(blocked);

@@ -41,6 +41,8 @@ interface PoolEntry {
 export class GrpcForwarder implements Forwarder {
   private readonly pool = new Map<string, PoolEntry>();
   private readonly breakers = new Map<string, CircuitBreaker>();
+  /** One proto message per event, however many pods it goes to. */
+  private readonly encoded = new WeakMap<ForwardRequest, PushEventRequest>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(private readonly options: ForwarderOptions, private readonly metrics: Metrics, private readonly events: ForwarderEvents) {
@@ -52,7 +54,8 @@ export class GrpcForwarder implements Forwarder {
     const target = addressOf(targetPodId, this.options.grpcPort);
     const breaker = this.breakerOf(target);
     if (breaker.isOpen()) return 'failed';
-    const message = toPushEventRequest(request, this.options.sourcePodId);
+    let message = this.encoded.get(request);
+    if (!message) this.encoded.set(request, (message = toPushEventRequest(request, this.options.sourcePodId)));
     const md = new grpc.Metadata();
     if (request.requestId) md.set('request_id', request.requestId);
     for (let attempt = 0; ; attempt++) {
