@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { REDIS_ADDRESS, freePortNumber, uid } from '../helpers/env.js';
+import { KEYS, REDIS_ADDRESS, freePortNumber, uid } from '../helpers/env.js';
 import { adminToken, adminUrl, companyToken, spawnGateway, userUrl, type ChildGateway } from '../helpers/gateway.js';
 import { TestNatsServer } from '../helpers/nats-server.js';
 import { TestClient } from '../helpers/ws-client.js';
@@ -111,7 +111,8 @@ describe('exclusive sessions across pods (SPEC §5)', () => {
 
   it('SIGTERM: every client sees "Service shutting down" and 1001, and Redis keeps none of the pod\'s keys', async () => {
     const users = [uid('u'), uid('u'), uid('u')];
-    const clients = await Promise.all(users.map((u) => TestClient.ready(userUrl(a.ws, company, agent, companyToken(company, agent, u)))));
+    const tokens = users.map((u) => companyToken(company, agent, u));
+    const clients = await Promise.all(tokens.map((t) => TestClient.ready(userUrl(a.ws, company, agent, t))));
     clients[0]!.selectChat('chat-s');
     const admin = await TestClient.ready(adminUrl(a.ws, adminToken({ admin_id: uid('adm') })));
     await waitFor(async () => (await redis.sismember(`route:${company}:${agent}:messages:chat-s`, '127.0.0.2')) === 1);
@@ -123,6 +124,11 @@ describe('exclusive sessions across pods (SPEC §5)', () => {
       assert.equal((await c.closed).code, 1001);
     }
     for (const u of users) assert.equal(await redis.get(`session:${company}:${agent}:${u}`), null);
+    // Tokens and keys never reach a log line (the pod logged at info the whole time).
+    const logs = a.output.join('\n');
+    assert.ok(logs.includes('"session connected"'));
+    assert.ok(!logs.includes(KEYS.client) && !logs.includes('token='), 'no API key or token in the logs');
+    for (const t of tokens) assert.ok(!logs.includes(t.slice(0, 24)), 'no token in the logs');
     assert.equal(await redis.sismember(`route:${company}:${agent}:chats`, '127.0.0.2'), 0);
     assert.equal(await redis.sismember(`route:${company}:${agent}:messages:chat-s`, '127.0.0.2'), 0);
   });
