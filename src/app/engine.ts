@@ -106,6 +106,7 @@ export async function clusterEngine(cfg: Config, metrics: Metrics, log: Logger, 
     gained: () => (log.info('this pod now routes the shared stream consumers'), stream.setLeading(true)),
     lost: () => (log.warn('this pod no longer routes the shared stream consumers'), stream.setLeading(false)),
     error: (err) => log.warn({ err: (err as Error).message }, 'consumer lease renewal failed'),
+    eligible: () => supervisor.status === 'connected',
   });
   const forwarder = new GrpcForwarder(
     {

@@ -4,12 +4,15 @@ export interface LeaseHooks {
   gained(): void;
   lost(): void;
   error?(err: unknown): void;
+  /** Whether this pod can do the work now (e.g. its NATS connection is up); if not, it lets go. */
+  eligible?(): boolean;
 }
 
 /**
  * A lease on a lock with a TTL, renewed every third of it. Whoever holds it does the work only
  * one pod may do at a time. A holder that cannot confirm the lease for a whole TTL gives it up
- * before anyone else can take it over.
+ * before anyone else can take it over; one that is not eligible (its NATS connection is down)
+ * hands it back at once, so that a healthy pod takes over.
  */
 export class Lease {
   private held = false;
@@ -48,6 +51,12 @@ export class Lease {
   }
 
   private async tick(): Promise<void> {
+    if (this.hooks.eligible && !this.hooks.eligible()) {
+      if (!this.held) return;
+      this.setHeld(false);
+      await this.locks.release(this.key, this.owner).catch(() => false);
+      return;
+    }
     try {
       const ok = this.held
         ? await this.locks.refresh(this.key, this.owner, this.ttlSeconds)
