@@ -29,7 +29,7 @@ const QUICK = args.quick;
 const SCENARIOS = new Set(args.scenarios.split(','));
 const P: { connectN: number; fanoutN: number; fanoutR: number; seconds: number; maxSteps: number[]; idleNs: number[]; crossSteps: number[] } = QUICK
   ? { connectN: 500, fanoutN: 300, fanoutR: 500, seconds: 3, maxSteps: [500, 2000, 6000], idleNs: [1000], crossSteps: [500, 2000] }
-  : { connectN: 2000, fanoutN: 1000, fanoutR: 1000, seconds: 8, maxSteps: [2000, 4000, 5000, 6000, 7000, 8000, 10000, 12000], idleNs: [1000, 5000, 10000], crossSteps: [500, 1000, 1500, 2000, 3000] };
+  : { connectN: 2000, fanoutN: 1000, fanoutR: 1000, seconds: 8, maxSteps: [2000, 4000, 5000, 6000, 7000, 8000, 10000, 12000], idleNs: [1000, 5000, 10000], crossSteps: [1000, 2000, 3000, 4000, 5000] };
 const AGENTS = 100;
 const CHATS_PER_AGENT = 5;
 const KEYS = { client: 'bench-client-key', admin: 'bench-admin-key', aes: '270cec3a9081be630f5350bc42b244156615e55a2153e2652dc4f460673350c6', adminAes: '97c2f43def2596ff2d635e924f6de7918b2eb1b79b761974c2493afb597c9e1b' };
@@ -170,6 +170,8 @@ function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> 
 interface Server extends Proc {
   ws: string;
   http: string;
+  /** The second pod of the cross-pod scenario. */
+  otherPid?: number;
   heapBytes(): Promise<number>;
 }
 
@@ -214,7 +216,7 @@ const redisPid = Number(spawnSync('pgrep', ['-o', 'redis-server']).stdout.toStri
 
 /** CPU share of every process in the run, to see which one is the bottleneck. */
 function cpuShares(server: Server) {
-  const pids: Record<string, number> = { server: server.pid, nats: natsPid, redis: redisPid };
+  const pids: Record<string, number> = { server: server.pid, ...(server.otherPid ? { 'pod B': server.otherPid } : {}), nats: natsPid, redis: redisPid };
   workers.forEach((w, i) => (pids[`client${i + 1}`] = w.child.pid!));
   const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid ? cpuSeconds(pid) : 0]));
   const self0 = process.cpuUsage();
@@ -346,7 +348,7 @@ async function scenarioCrossPod() {
   const a = await startGateway('127.0.0.2', gatewayEnv());
   await waitForLease('127.0.0.2');
   const b = await startGateway('127.0.0.3', gatewayEnv());
-  const server: Server = { ...a, heapBytes: () => gatewayHeap(a.http) };
+  const server: Server = { ...a, otherPid: b.pid, heapBytes: () => gatewayHeap(a.http) };
   const tag = 'cross';
   await connectSessions('gateway', sessions('gateway', b, P.fanoutN, true, tag));
   await new Promise((r) => setTimeout(r, 1000));
