@@ -71,7 +71,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   });
   await listen(http, cfg.server.host, cfg.server.http_port);
   await sessions.listenForKills();
-  await engine.routes.onAdded((routeKey) => router!.routeAdded(routeKey));
+  await engine.routes.onAdded((routeKey, pod) => router!.routeAdded(routeKey, pod));
   await engine.stream.start(router);
   await engine.connectStream();
   renewal.start();

@@ -38,7 +38,7 @@ export interface RouteRegistry {
   /** SISMEMBER-and-EXPIRE: true when `podId` is a member and the TTL was renewed. */
   refresh(routeKey: string, podId: string, ttlSeconds: number): Promise<boolean>;
   /** Hears every add() of any pod of the fleet (daisi-ws pods announce them). */
-  onAdded(listener: (routeKey: string) => void): Promise<void>;
+  onAdded(listener: (routeKey: string, podId: string) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -91,10 +91,16 @@ export interface ForwardRequest {
   requestId: string | undefined;
 }
 
-export type ForwardOutcome = 'delivered' | 'no_session' | 'failed';
+/**
+ * `failed`: worth retrying; `unreachable`: the target's circuit is open (it is down), so the
+ * event is not held back for it — its clients reconnect to a live pod.
+ */
+export type ForwardOutcome = 'delivered' | 'no_session' | 'failed' | 'unreachable';
 
 /** Pushes an event to another pod (gRPC PushEvent, SPEC §6). */
 export interface Forwarder {
   forward(targetPodId: string, request: ForwardRequest): Promise<ForwardOutcome>;
+  /** The target showed up again (it joined a route): try it at once, whatever its circuit says. */
+  reset(targetPodId: string): void;
   close(): Promise<void>;
 }

@@ -47,7 +47,7 @@ export class EventRouter implements EventSink {
   private readonly routeCache = new RouteCache(ROUTE_CACHE_MS);
   private readonly sentEvents;
   private readonly received: Record<EventAddress['kind'] | 'invalid', { inc(): void }>;
-  private readonly settled: Record<'acked' | 'invalid' | 'retried', { inc(): void }>;
+  private readonly settled: Record<'acked' | 'invalid' | 'retried' | 'unreachable', { inc(): void }>;
 
   constructor(private readonly deps: EventRouterDeps) {
     const m = deps.metrics;
@@ -58,7 +58,12 @@ export class EventRouter implements EventSink {
       agents: m.natsMessagesReceived.labels(SUBJECT_LABEL.agents),
       invalid: m.natsMessagesReceived.labels('invalid'),
     };
-    this.settled = { acked: m.eventsSettled.labels('acked'), invalid: m.eventsSettled.labels('invalid'), retried: m.eventsSettled.labels('retried') };
+    this.settled = {
+      acked: m.eventsSettled.labels('acked'),
+      invalid: m.eventsSettled.labels('invalid'),
+      retried: m.eventsSettled.labels('retried'),
+      unreachable: m.eventsSettled.labels('target_unreachable'),
+    };
   }
 
   /**
@@ -101,9 +106,10 @@ export class EventRouter implements EventSink {
     return count;
   }
 
-  /** A pod joined a route: the next event of that route reads the set again. */
-  routeAdded(routeKey: string): void {
+  /** A pod joined a route: the next event of that route reads the set again, and the pod is live. */
+  routeAdded(routeKey: string, podId: string): void {
     this.routeCache.invalidate(routeKey);
+    if (podId !== this.deps.podId) this.deps.forwarder?.reset(podId);
   }
 
   /** Resolves when every event handed over so far has been routed. */
@@ -140,7 +146,11 @@ export class EventRouter implements EventSink {
     const request = { companyId: address.companyId, agentId: address.agentId, chatId: address.chatId ?? '', payload, requestId: event.requestId };
     const outcomes = await Promise.all(targets.map((pod) => forwarder.forward(pod, request)));
     let allTaken = true;
-    outcomes.forEach((outcome, i) => (outcome === 'failed' ? (allTaken = false) : done.add(targets[i]!)));
+    outcomes.forEach((outcome, i) => {
+      if (outcome === 'failed') allTaken = false;
+      else done.add(targets[i]!);
+      if (outcome === 'unreachable') this.settled.unreachable.inc();
+    });
     return allTaken;
   }
 

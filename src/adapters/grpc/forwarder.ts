@@ -53,7 +53,7 @@ export class GrpcForwarder implements Forwarder {
   async forward(targetPodId: string, request: ForwardRequest): Promise<ForwardOutcome> {
     const target = addressOf(targetPodId, this.options.grpcPort);
     const breaker = this.breakerOf(target);
-    if (breaker.isOpen()) return 'failed';
+    if (breaker.isOpen()) return 'unreachable';
     let message = this.encoded.get(request);
     if (!message) this.encoded.set(request, (message = toPushEventRequest(request, this.options.sourcePodId)));
     const md = new grpc.Metadata();
@@ -75,10 +75,15 @@ export class GrpcForwarder implements Forwarder {
           continue;
         }
         this.metrics.grpcRetryFailure.inc({ target_pod_id: target });
+        if (breaker.isOpen()) return 'unreachable';
         this.events.forwardFailed(target, err);
         return 'failed';
       }
     }
+  }
+
+  reset(targetPodId: string): void {
+    this.breakers.get(addressOf(targetPodId, this.options.grpcPort))?.recordSuccess();
   }
 
   async close(): Promise<void> {

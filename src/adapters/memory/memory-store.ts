@@ -26,7 +26,7 @@ export class MemorySessionLocks implements SessionLocks {
 }
 
 export class MemoryRouteRegistry implements RouteRegistry {
-  private readonly listeners: Array<(routeKey: string) => void> = [];
+  private readonly listeners: Array<(routeKey: string, podId: string) => void> = [];
 
   constructor(private readonly map = new ExpiringMap<Set<string>>()) {}
 
@@ -34,10 +34,10 @@ export class MemoryRouteRegistry implements RouteRegistry {
     const set = this.map.get(routeKey) ?? new Set<string>();
     set.add(podId);
     this.map.set(routeKey, set, ttlSeconds);
-    for (const listener of this.listeners) listener(routeKey);
+    for (const listener of this.listeners) listener(routeKey, podId);
   }
 
-  async onAdded(listener: (routeKey: string) => void): Promise<void> {
+  async onAdded(listener: (routeKey: string, podId: string) => void): Promise<void> {
     this.listeners.push(listener);
   }
 

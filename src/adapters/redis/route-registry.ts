@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { RouteRegistry } from '../../domain/ports.js';
 import { withScripts, type ScriptedRedis } from './scripts.js';
 
-/** Channel on which daisi-ws pods announce that they joined a route (not used by Go replicas). */
+/** Channel on which daisi-ws pods announce "<pod id> <route key>" when they join a route (Go replicas do not). */
 export const ROUTE_ADDED_CHANNEL = 'dws_route_added';
 
 export class RedisRouteRegistry implements RouteRegistry {
@@ -14,13 +14,16 @@ export class RedisRouteRegistry implements RouteRegistry {
   }
 
   async add(routeKey: string, podId: string, ttlSeconds: number): Promise<void> {
-    await this.redis.multi().sadd(routeKey, podId).expire(routeKey, ttlSeconds).publish(ROUTE_ADDED_CHANNEL, routeKey).exec();
+    await this.redis.multi().sadd(routeKey, podId).expire(routeKey, ttlSeconds).publish(ROUTE_ADDED_CHANNEL, `${podId} ${routeKey}`).exec();
   }
 
-  async onAdded(listener: (routeKey: string) => void): Promise<void> {
+  async onAdded(listener: (routeKey: string, podId: string) => void): Promise<void> {
     const subscriber = this.redis.duplicate({ enableAutoPipelining: false, maxRetriesPerRequest: null });
     subscriber.on('error', () => {});
-    subscriber.on('message', (_channel: string, routeKey: string) => listener(routeKey));
+    subscriber.on('message', (_channel: string, message: string) => {
+      const space = message.indexOf(' ');
+      if (space > 0) listener(message.slice(space + 1), message.slice(0, space));
+    });
     this.subscriber = subscriber;
     await subscriber.subscribe(ROUTE_ADDED_CHANNEL);
   }
