@@ -103,8 +103,14 @@ export async function clusterEngine(cfg: Config, metrics: Metrics, log: Logger, 
   );
   const supervisor = natsSupervisor(cfg, podId, stream, log);
   const lease = new Lease(locks, `dws_consumer_lease:${cfg.nats.stream_name}:${cfg.nats.consumer_name}`, podId, cfg.app.consumer_leader_ttl_seconds, {
-    gained: () => (log.info('this pod now routes the shared stream consumers'), stream.setLeading(true)),
-    lost: () => (log.warn('this pod no longer routes the shared stream consumers'), stream.setLeading(false)),
+    gained: () => {
+      log.info('this pod now routes the shared stream consumers');
+      stream.setLeading(true);
+    },
+    lost: () => {
+      log.warn('this pod no longer routes the shared stream consumers');
+      stream.setLeading(false);
+    },
     error: (err) => log.warn({ err: (err as Error).message }, 'consumer lease renewal failed'),
     eligible: () => supervisor.status === 'connected',
   });
