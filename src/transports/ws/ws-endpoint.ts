@@ -76,8 +76,11 @@ export class WsEndpoint {
       await this.deps.sessions.claim(identity);
     } catch (err) {
       const error = toGatewayError(err);
+      const fields = { request_id: requestId, path: pathOf(req), status: error.httpStatus, code: error.code };
       if (error.code === ErrorCodes.Internal && !(err instanceof AuthFailure)) {
-        this.deps.log.error({ err: (error.cause as Error | undefined)?.message, request_id: requestId, path: pathOf(req) }, 'upgrade failed');
+        this.deps.log.error({ ...fields, err: (error.cause as Error | undefined)?.message }, 'upgrade failed');
+      } else {
+        this.deps.log.info(fields, 'upgrade refused');
       }
       return rejectUpgrade(socket, error.httpStatus, error.toBody(), requestId);
     }
