@@ -109,7 +109,8 @@ export class AuthService {
       if (err instanceof TokenError) throw failure(type, err.kind);
       throw err;
     }
-    await this.cache.set(cacheKey, serialise(claims), cacheTtlSeconds || (type === 'company' ? 30 : 60)).catch((err) =>
+    // Not awaited: the handshake does not wait for the cache write.
+    void this.cache.set(cacheKey, serialise(claims), cacheTtlSeconds || (type === 'company' ? 30 : 60)).catch((err) =>
       this.log.warn({ err: (err as Error).message }, 'token cache write failed'),
     );
     return claims;

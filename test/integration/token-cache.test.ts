@@ -12,6 +12,16 @@ import { adminToken, companyToken } from '../helpers/gateway.js';
 
 const silent = pino({ level: 'silent' });
 
+/** The cache write does not hold up the handshake: wait for it to land. */
+async function written(redis: Redis, key: string): Promise<string | null> {
+  for (let i = 0; i < 50; i++) {
+    const value = await redis.get(key);
+    if (value !== null) return value;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return null;
+}
+
 describe('token cache in Redis (SPEC §3)', () => {
   let redis: Redis;
   let auth: AuthService;
@@ -34,7 +44,7 @@ describe('token cache in Redis (SPEC §3)', () => {
     made.push(key);
     assert.equal(keys.tokenCache(token), key);
     await auth.authenticateCompany(token);
-    const value = JSON.parse((await redis.get(key))!);
+    const value = JSON.parse((await written(redis, key))!);
     assert.deepEqual(Object.keys(value), ['company_id', 'agent_id', 'user_id', 'expires_at']);
     assert.deepEqual([value.company_id, value.agent_id, value.user_id], [company, 'a1', 'u1']);
     const ttl = await redis.ttl(key);
@@ -46,7 +56,7 @@ describe('token cache in Redis (SPEC §3)', () => {
     const key = `token_cache:${sha256Hex(`admin_${token}`)}`;
     made.push(key);
     await auth.authenticateAdmin(token);
-    const value = JSON.parse((await redis.get(key))!);
+    const value = JSON.parse((await written(redis, key))!);
     assert.deepEqual(Object.keys(value), ['admin_id', 'company_id_restriction', 'expires_at']);
     const ttl = await redis.ttl(key);
     assert.ok(ttl > 55 && ttl <= 60, `ttl ${ttl}`);
