@@ -75,20 +75,21 @@ export class EventRouter implements EventSink {
     const address = parseSubject(event.subject);
     const payload = this.validPayload(event, address);
     if (!address || !payload || address.kind === 'agents') return this.settle(event, 'invalid');
+    const routeKey = routeKeyOf(address);
     const done = this.delivered.get(event.seq) ?? new Set<string>();
     const waits: Array<Promise<void>> = [];
     if (!done.has(this.deps.podId)) {
-      if (this.deliverLocally(address, payload.eventId, () => eventFrame(bytesOf(event.data)), waits) > 0) this.deps.markRoute(routeKeyOf(address));
+      if (this.deliverLocally(address, payload.eventId, () => eventFrame(bytesOf(event.data)), waits) > 0) this.deps.markRoute(routeKey);
       done.add(this.deps.podId);
     }
-    if (waits.length === 0 && !this.queue.has(event.subject) && this.noRemoteTarget(address, done)) {
+    if (waits.length === 0 && !this.queue.has(event.subject) && this.noRemoteTarget(routeKey, done)) {
       return this.settle(event, 'acked'); // the common case: nothing to forward, nothing ahead of it
     }
-    return this.queue.run(event.subject, () => this.routeRemote(event, address, payload.value, done, waits));
+    return this.queue.run(event.subject, () => this.routeRemote(event, address, routeKey, payload.value, done, waits));
   }
 
-  private noRemoteTarget(address: EventAddress, done: Set<string>): boolean {
-    const members = this.routeCache.get(routeKeyOf(address));
+  private noRemoteTarget(routeKey: string, done: Set<string>): boolean {
+    const members = this.routeCache.get(routeKey);
     return members !== undefined && members.every((pod) => done.has(pod));
   }
 
@@ -117,9 +118,15 @@ export class EventRouter implements EventSink {
     return this.queue.idle();
   }
 
-  private async routeRemote(event: InboundEvent, address: EventAddress, payload: Record<string, unknown>, done: Set<string>, waits: Array<Promise<void>>): Promise<Settlement> {
+  private async routeRemote(
+    event: InboundEvent,
+    address: EventAddress,
+    routeKey: string,
+    payload: Record<string, unknown>,
+    done: Set<string>,
+    waits: Array<Promise<void>>,
+  ): Promise<Settlement> {
     if (waits.length > 0) await Promise.all(waits);
-    const routeKey = routeKeyOf(address);
     let members = this.routeCache.get(routeKey);
     if (!members) {
       const epoch = this.routeCache.epoch();
