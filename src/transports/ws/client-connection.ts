@@ -80,10 +80,17 @@ export class ClientConnection implements Session {
     return this.queue.length;
   }
 
-  /** Since when unwritten data has been waiting; `now` also lets the queue look at the socket. */
-  oldestQueuedAt(now: number): number | undefined {
+  /**
+   * Periodic look at the socket (HeartbeatSweeper): notes a socket backlog, and moves waiting
+   * frames on in case no 'drain' came (a compressing sender buffers outside the socket).
+   */
+  observe(now: number): void {
     this.queue.observeSocket(now);
     this.queue.drained();
+  }
+
+  /** Since when unwritten data has been waiting (here or in the socket), if any. */
+  oldestQueuedAt(): number | undefined {
     return this.queue.oldestAt();
   }
 

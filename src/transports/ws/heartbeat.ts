@@ -53,7 +53,8 @@ export class HeartbeatSweeper {
   }
 
   private slow(c: ClientConnection, now: number, app: Config['app']): boolean {
-    const oldest = c.oldestQueuedAt(now);
+    c.observe(now);
+    const oldest = c.oldestQueuedAt();
     if (oldest === undefined) {
       c.slowSince = undefined;
       return false;
