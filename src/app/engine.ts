@@ -8,7 +8,6 @@ import { RedisSessionLocks } from '../adapters/redis/session-locks.js';
 import { RedisTokenCache } from '../adapters/redis/token-cache.js';
 import { NatsEventStream } from '../adapters/nats/nats-event-stream.js';
 import { NatsSupervisor } from '../adapters/nats/supervisor.js';
-import { GrpcForwarder } from '../adapters/grpc/forwarder.js';
 import { MemoryEventStream } from '../adapters/memory/memory-event-stream.js';
 import {
   MemoryActivityStore,
@@ -17,12 +16,10 @@ import {
   MemorySessionLocks,
   MemoryTokenCache,
 } from '../adapters/memory/memory-store.js';
-import type { ActivityStore, EventStream, Forwarder, KillSwitch, RouteRegistry, SessionLocks, TokenCache } from '../domain/ports.js';
-import { Lease } from '../services/lease.js';
+import type { ActivityStore, EventStream, KillSwitch, RouteRegistry, SessionLocks, TokenCache } from '../domain/ports.js';
 import type { Config } from './config/schema.js';
 import { ConfigError } from './config/load.js';
 import type { Logger } from './logger.js';
-import type { Metrics } from './metrics.js';
 
 export type EngineKind = 'embedded' | 'cluster';
 
@@ -36,7 +33,6 @@ export interface Engine {
   tokenCache: TokenCache;
   killSwitch: KillSwitch;
   stream: EventStream;
-  forwarder: Forwarder | undefined;
   /** Starts consuming (after the sink is in place). */
   connectStream(): Promise<void>;
   dependencies(): Promise<Record<string, string>>;
@@ -54,7 +50,7 @@ export function engineKindOf(cfg: Config): EngineKind {
   return hasRedis ? 'cluster' : 'embedded';
 }
 
-export function embeddedEngine(cfg: Config, onGiveUp: (seq: number) => void): Engine {
+export function embeddedEngine(cfg: Config): Engine {
   return {
     kind: 'embedded',
     podId: cfg.server.pod_id || 'local',
@@ -63,16 +59,25 @@ export function embeddedEngine(cfg: Config, onGiveUp: (seq: number) => void): En
     activity: new MemoryActivityStore(),
     tokenCache: new MemoryTokenCache(),
     killSwitch: new MemoryKillSwitch(),
-    stream: new MemoryEventStream(cfg.nats.max_deliver, (e) => onGiveUp(e.seq)),
-    forwarder: undefined,
+    stream: new MemoryEventStream(),
     connectStream: async () => undefined,
     dependencies: async () => ({ nats: 'embedded', redis: 'embedded' }),
     close: async () => undefined,
   };
 }
 
-/** Connects Redis (failing fast, one line) and prepares NATS, gRPC forwarding and the lease. */
-export async function clusterEngine(cfg: Config, metrics: Metrics, log: Logger, onGiveUp: (seq: number) => void): Promise<Engine> {
+/** How often a pod's reader hears from the server when the stream is quiet (gap detection). */
+const READER_HEARTBEAT_MS = 1000;
+/** How long the server keeps the consumer of a pod that went away without a word (SIGKILL). */
+const READER_INACTIVE_MS = 10_000;
+
+export interface ClusterHooks {
+  /** The stream was recreated (its sequences restarted). */
+  epochChanged(epoch: string): void;
+}
+
+/** Connects Redis (failing fast, one line) and prepares the pod's reading of the stream. */
+export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHooks): Promise<Engine> {
   const podId = cfg.server.pod_id || hostname();
   const redis = await connectRedis({
     address: cfg.redis.address,
@@ -80,76 +85,39 @@ export async function clusterEngine(cfg: Config, metrics: Metrics, log: Logger, 
     db: cfg.redis.db,
     connectTimeoutMs: Math.max(1, cfg.nats.connect_timeout_seconds) * 1000,
   });
-  const locks = new RedisSessionLocks(redis);
   const stream = new NatsEventStream(
     {
       streamName: cfg.nats.stream_name,
-      consumerName: cfg.nats.consumer_name,
       createStream: cfg.nats.create_stream,
-      ackWaitSeconds: cfg.app.nats_ack_wait_seconds,
-      maxAckPending: cfg.app.nats_max_ack_pending,
-      maxDeliver: cfg.nats.max_deliver,
+      podId,
+      heartbeatMs: READER_HEARTBEAT_MS,
+      inactiveMs: READER_INACTIVE_MS,
     },
     {
-      consuming: (durable) => log.info({ durable }, 'consuming shared consumer'),
-      consumeStopped: (durable, err) => log.warn({ durable, err: (err as Error)?.message }, 'consumer stopped'),
-      gaveUp: (event) => {
-        metrics.eventsSettled.inc({ outcome: 'given_up' });
-        log.error({ subject: event.subject, seq: event.seq, request_id: event.requestId }, 'event given up after max deliveries');
-        onGiveUp(event.seq);
+      reading: (epoch, position) => log.info({ epoch, position }, 'reading the stream'),
+      readerReset: (reason) => log.info({ reason }, 'stream reader starts over from its position'),
+      epochChanged: (epoch) => {
+        log.warn({ epoch }, 'the stream was recreated; sequences restart');
+        hooks.epochChanged(epoch);
       },
-      setupFailed: (err) => log.error({ err: (err as Error).message }, 'stream setup failed'),
+      readerFailed: (err) => log.warn({ err: (err as Error)?.message }, 'stream reader could not start over; retrying'),
     },
   );
   const supervisor = natsSupervisor(cfg, podId, stream, log);
-  const lease = new Lease(locks, `dws_consumer_lease:${cfg.nats.stream_name}:${cfg.nats.consumer_name}`, podId, cfg.app.consumer_leader_ttl_seconds, {
-    gained: () => {
-      log.info('this pod now routes the shared stream consumers');
-      stream.setLeading(true);
-    },
-    lost: () => {
-      log.warn('this pod no longer routes the shared stream consumers');
-      stream.setLeading(false);
-    },
-    error: (err) => log.warn({ err: (err as Error).message }, 'consumer lease renewal failed'),
-    eligible: () => supervisor.status === 'connected',
-  });
-  const forwarder = new GrpcForwarder(
-    {
-      sourcePodId: podId,
-      grpcPort: cfg.server.grpc_port,
-      timeoutMs: cfg.app.grpc_client_forward_timeout_seconds * 1000,
-      idleTimeoutMs: cfg.app.grpc_pool_idle_timeout_seconds * 1000,
-      sweepIntervalMs: cfg.app.grpc_pool_health_check_interval_seconds * 1000,
-      failThreshold: cfg.app.grpc_circuitbreaker_fail_threshold,
-      openMs: cfg.app.grpc_circuitbreaker_open_duration_seconds * 1000,
-    },
-    metrics,
-    {
-      circuitTripped: (target) => log.warn({ target }, 'circuit opened for pod'),
-      forwardFailed: (target, err) => log.warn({ target, err: (err as Error).message }, 'forward failed'),
-    },
-  );
   return {
     kind: 'cluster',
     podId,
-    locks,
+    locks: new RedisSessionLocks(redis),
     routes: new RedisRouteRegistry(redis),
     activity: new RedisActivityStore(redis),
     tokenCache: new RedisTokenCache(redis),
     killSwitch: new RedisKillSwitch(redis, (channel) => log.warn({ channel }, 'malformed kill message ignored')),
     stream,
-    forwarder,
-    connectStream: async () => {
-      await supervisor.start();
-      lease.start();
-    },
+    connectStream: () => supervisor.start(),
     dependencies: async () => ({ nats: supervisor.status === 'connected' ? 'connected' : 'disconnected', redis: await pingRedis(redis) }),
     close: async () => {
-      await lease.stop();
       await stream.stop();
       await supervisor.stop();
-      await forwarder.close();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

@@ -4,7 +4,8 @@ import { checkGrpcHealth, startGrpcServer, type GrpcServer } from '../adapters/g
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import type { Session } from '../domain/session.js';
 import { AuthService } from '../services/auth-service.js';
-import { EventRouter } from '../services/event-router.js';
+import { EventDispatcher } from '../services/event-dispatcher.js';
+import { EventHistory } from '../services/event-history.js';
 import { RenewalLoop } from '../services/renewal-loop.js';
 import { SessionManager } from '../services/session-manager.js';
 import { SessionRegistry } from '../services/session-registry.js';
@@ -21,7 +22,7 @@ export interface Gateway {
   readonly engine: Engine;
   readonly metrics: Metrics;
   readonly registry: SessionRegistry;
-  readonly router: EventRouter;
+  readonly dispatcher: EventDispatcher;
   httpPort(): number;
   grpcPort(): number;
   /** Graceful shutdown (SPEC §9.12): sessions get the error frame and close 1001. */
@@ -37,14 +38,14 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   const config = () => store.get();
   const kind = engineKindOf(cfg);
   const metrics = new Metrics(cfg.app.metrics_session_labels);
-  let router: EventRouter | undefined;
-  const forget = (seq: number) => router?.forget(seq);
-  const engine = kind === 'cluster' ? await clusterEngine(cfg, metrics, log, forget) : embeddedEngine(cfg, forget);
+  let dispatcher: EventDispatcher | undefined;
+  const engine = kind === 'cluster' ? await clusterEngine(cfg, log, { epochChanged: () => dispatcher?.epochChanged() }) : embeddedEngine(cfg);
   const podId = engine.podId;
   const registry = new SessionRegistry();
   const sessions = new SessionManager({ podId, config, locks: engine.locks, killSwitch: engine.killSwitch, routes: engine.routes, registry, metrics, log });
   const renewal = new RenewalLoop({ podId, config, locks: engine.locks, routes: engine.routes, activity: engine.activity, registry, metrics, log });
-  router = new EventRouter({ podId, registry, routes: engine.routes, forwarder: engine.forwarder, metrics, log, markRoute: (k) => renewal.markRoute(k) });
+  const history = new EventHistory(cfg.app.resume_max_events, cfg.app.resume_max_age_seconds * 1000);
+  dispatcher = new EventDispatcher({ registry, history, metrics, log });
   const touch = (s: Session) => void renewal.touchNow(s);
   const ws = new WsEndpoint({ config, auth: new AuthService(config, engine.tokenCache, log), sessions, metrics, log, touch });
 
@@ -55,7 +56,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     onPush: (pushed) => {
       metrics.grpcMessagesReceived.inc({ source_pod_id: pushed.sourcePodId || 'unknown' });
       const address = { kind: pushed.chatId ? 'messages' : 'chats', companyId: pushed.companyId, agentId: pushed.agentId, chatId: pushed.chatId || undefined } as const;
-      return router!.acceptPushed(address, pushed.eventId, pushed.payloadJson);
+      return dispatcher!.acceptPushed(address, pushed.eventId, pushed.payloadJson);
     },
   });
   const readiness = readinessProbe(engine, cfg.server.host, grpc);
@@ -71,12 +72,12 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   });
   await listen(http, cfg.server.host, cfg.server.http_port);
   await sessions.listenForKills();
-  await engine.routes.onAdded((routeKey, pod) => router!.routeAdded(routeKey, pod));
-  await engine.stream.start(router);
+  await engine.stream.start(dispatcher);
   await engine.connectStream();
   renewal.start();
   store.onChange((next, previous) => {
     if (next.log.level !== previous.log.level) log.level = next.log.level;
+    history.resize(next.app.resume_max_events, next.app.resume_max_age_seconds * 1000);
   });
   log.info({ engine: kind, pod_id: podId, http_port: portOf(http), grpc_port: grpc.port, consumers: engine.stream.consumerCount() }, 'gateway started');
 
@@ -85,7 +86,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     engine,
     metrics,
     registry,
-    router,
+    dispatcher,
     httpPort: () => portOf(http),
     grpcPort: () => grpc.port,
     stop: () => (stopping ??= shutdown({ http, ws, grpc, engine, renewal, sessions: registry, log, timeoutMs: cfg.app.shutdown_timeout_seconds * 1000 })),
@@ -127,7 +128,6 @@ async function shutdown(p: ShutdownParts): Promise<void> {
   await p.ws.dropSockets(1000);
   await p.engine.stream.stop();
   await p.engine.killSwitch.close();
-  await p.engine.routes.close();
   await p.grpc.shutdown(2000);
   await p.engine.close();
   p.http.closeAllConnections();

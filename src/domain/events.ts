@@ -63,14 +63,32 @@ export function parseEventPayload(text: string): EnrichedEvent | undefined {
   return value as EnrichedEvent;
 }
 
-const FRAME_HEAD = Buffer.from('{"type":"event","payload":');
+/** The `event_id` of a payload, or undefined when it has none (or is not a JSON object). */
+export function eventIdOf(payload: Buffer | string): string | undefined {
+  const value = parseEventPayload(typeof payload === 'string' ? payload : payload.toString('utf8'));
+  return typeof value?.event_id === 'string' ? value.event_id : undefined;
+}
+
+const FRAME_HEAD = Buffer.from('{"type":"event","seq":');
+const FRAME_HEAD_NO_SEQ = Buffer.from('{"type":"event"');
+const FRAME_PAYLOAD = Buffer.from(',"payload":');
 const FRAME_TAIL = Buffer.from('}');
 
 /**
- * The `event` frame, built once per event and shared by every session that receives it. The
- * producer's JSON goes in unchanged: no parse-and-reserialise on the hot path.
+ * The `event` frame (SPEC §10), built once per event and shared by every session that receives
+ * it: `{"type":"event","seq":<stream sequence>,"payload":<the producer's JSON, byte for byte>}`.
+ * No parse-and-reserialise on the hot path. An event a Go replica pushed that this pod never
+ * read from the stream has no sequence, and its frame no `seq`.
  */
-export function eventFrame(payloadJson: Buffer | string): Buffer {
+export function eventFrame(payloadJson: Buffer | string, seq?: number): Buffer {
   const body = typeof payloadJson === 'string' ? Buffer.from(payloadJson) : payloadJson;
-  return Buffer.concat([FRAME_HEAD, body, FRAME_TAIL]);
+  const digits = seq === undefined ? '' : String(seq);
+  const head = seq === undefined ? FRAME_HEAD_NO_SEQ : FRAME_HEAD;
+  const frame = Buffer.allocUnsafe(head.length + digits.length + FRAME_PAYLOAD.length + body.length + FRAME_TAIL.length);
+  let at = head.copy(frame, 0);
+  at += frame.write(digits, at, 'latin1');
+  at += FRAME_PAYLOAD.copy(frame, at);
+  at += body.copy(frame, at);
+  FRAME_TAIL.copy(frame, at);
+  return frame;
 }

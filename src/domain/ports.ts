@@ -30,16 +30,17 @@ export interface KillSwitch {
   close(): Promise<void>;
 }
 
-/** Route sets: which pods hold sessions for an agent's chat list or a chat (SPEC §5). */
+/**
+ * Route sets: which pods hold sessions for an agent's chat list or a chat (SPEC §5). daisi-ws
+ * pods do not need them to deliver (each reads the stream itself, SPEC §10); they keep them for
+ * the Go replicas of a mixed fleet, which push events to the pods in them.
+ */
 export interface RouteRegistry {
   add(routeKey: string, podId: string, ttlSeconds: number): Promise<void>;
   remove(routeKey: string, podId: string): Promise<void>;
   members(routeKey: string): Promise<string[]>;
   /** SISMEMBER-and-EXPIRE: true when `podId` is a member and the TTL was renewed. */
   refresh(routeKey: string, podId: string, ttlSeconds: number): Promise<boolean>;
-  /** Hears every add() of any pod of the fleet (daisi-ws pods announce them). */
-  onAdded(listener: (routeKey: string, podId: string) => void): Promise<void>;
-  close(): Promise<void>;
 }
 
 /** `<key>:last_active` timestamps (unix seconds). */
@@ -53,54 +54,46 @@ export interface TokenCache {
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
 }
 
-/** One event as it comes off the stream. */
-export interface InboundEvent {
+/** One event as it comes off the stream, in stream order. */
+export interface StreamEvent {
   subject: string;
+  /** The producer's bytes, unchanged. */
   data: Uint8Array;
-  /** Stream sequence: identifies the event across redeliveries. */
+  /** Stream sequence: identifies the event (a redelivery has the same one). */
   seq: number;
-  /** 1 on first delivery. */
-  deliveryCount: number;
-  requestId: string | undefined;
-}
-
-export type Settlement = { ack: true } | { ack: false; retryInMs: number };
-
-export interface EventSink {
-  /** Events that need routing to the pods in the route sets: chats and messages (settled at once when it can be). */
-  routed(event: InboundEvent): Settlement | Promise<Settlement>;
-  /** Events every pod delivers to its own admin sessions: agents. */
-  broadcast(event: InboundEvent): void;
-}
-
-/** The event stream (NATS JetStream or the embedded one). */
-export interface EventStream {
-  start(sink: EventSink): Promise<void>;
-  publish(subject: string, data: Uint8Array, requestId?: string): Promise<{ seq: number }>;
-  /** Number of consumers this pod holds on the stream server (constant, whatever the load). */
-  consumerCount(): number;
-  stop(): Promise<void>;
-}
-
-export interface ForwardRequest {
-  companyId: string;
-  agentId: string;
-  /** Empty for chat-list events. */
-  chatId: string;
-  payload: Record<string, unknown>;
-  requestId: string | undefined;
 }
 
 /**
- * `failed`: worth retrying; `unreachable`: the target's circuit is open (it is down), so the
- * event is not held back for it — its clients reconnect to a live pod.
+ * Where a pod's reading of the stream goes. `deliver` is called once per event, in stream
+ * order; a returned promise (a full send queue under the `block` policy) holds the events
+ * after it until it settles.
  */
-export type ForwardOutcome = 'delivered' | 'no_session' | 'failed' | 'unreachable';
+export interface EventSink {
+  deliver(event: StreamEvent): void | Promise<void>;
+}
 
-/** Pushes an event to another pod (gRPC PushEvent, SPEC §6). */
-export interface Forwarder {
-  forward(targetPodId: string, request: ForwardRequest): Promise<ForwardOutcome>;
-  /** The target showed up again (it joined a route): try it at once, whatever its circuit says. */
-  reset(targetPodId: string): void;
-  close(): Promise<void>;
+/** What a resume reads from the stream's history. */
+export interface HistoryRead {
+  /** Subject filter (`wa.c.a.>`): the caller picks its own subjects out of it. */
+  filter: string;
+  /** First sequence to read. */
+  fromSeq: number;
+  /** Read up to and including this sequence. */
+  toSeq: number;
+  onEvent(event: StreamEvent): void;
+}
+
+/** The event stream (NATS JetStream or the embedded one), read by each pod for its own sessions. */
+export interface EventStream {
+  start(sink: EventSink): Promise<void>;
+  publish(subject: string, data: Uint8Array, requestId?: string): Promise<{ seq: number }>;
+  /** Changes when the stream is recreated (its sequences restart); empty before the first read. */
+  epoch(): string;
+  /** The stream's first stored sequence (what a resume can still reach), and its last. */
+  bounds(): Promise<{ first: number; last: number }>;
+  /** Reads stored events, in order, for a resume; resolves once `toSeq` was passed. */
+  readHistory(read: HistoryRead): Promise<void>;
+  /** Number of consumers this pod holds on the stream server (constant, whatever the load). */
+  consumerCount(): number;
+  stop(): Promise<void>;
 }

@@ -49,11 +49,23 @@ export interface Session {
   chatId: string | undefined;
   /** Last time the session did something (frame in, event out), for the adaptive TTLs. */
   lastActivityMs: number;
+  /** Highest stream sequence sent to this session: nothing at or below it is sent again. */
+  lastSeq: number;
   /**
-   * Queues an event frame. Under the `block` backpressure policy a full queue returns a promise
+   * Set while a resume replays history: live frames wait here, and go out after the replay
+   * (those it did not already send).
+   */
+  held: Array<{ seq: number; frame: Buffer }> | undefined;
+  /**
+   * Queues a frame. Under the `block` backpressure policy a full queue returns a promise
    * that resolves once the frame is queued; the caller holds further events of that subject.
    */
   deliver(frame: Buffer): void | Promise<void>;
+  /**
+   * Queues a frame outside the send queue's bound and drop policy: replayed history (bounded by
+   * the history itself) and the frames that report on it.
+   */
+  sendReplay(frame: Buffer, type: 'event' | 'resumed' | 'error'): void;
   /** Sends the error frame, then closes with the error's close code. */
   terminate(error: GatewayError): void;
 }

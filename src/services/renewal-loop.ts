@@ -34,7 +34,6 @@ export class RenewalLoop {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private lastTickMs = 0;
-  private readonly routeActivity = new Map<string, number>();
   private readonly now: () => number;
 
   constructor(private readonly deps: RenewalDeps) {
@@ -50,11 +49,6 @@ export class RenewalLoop {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.running;
-  }
-
-  /** Marks a route as active (an event was delivered through it). */
-  markRoute(routeKey: string): void {
-    this.routeActivity.set(routeKey, this.now());
   }
 
   tick(): Promise<void> {
@@ -107,7 +101,7 @@ export class RenewalLoop {
   }
 
   private async renewRoute(type: 'chat_route' | 'message_route', routeKey: string, sessions: ReadonlySet<Session>): Promise<void> {
-    let lastActive = this.routeActivity.get(routeKey);
+    let lastActive: number | undefined;
     for (const s of sessions) if (lastActive === undefined || s.lastActivityMs > lastActive) lastActive = s.lastActivityMs;
     const { ttlSeconds } = this.decide(type, this.deps.config().app.route_ttl_seconds, lastActive);
     const { routes, podId } = this.deps;
@@ -123,8 +117,13 @@ export class RenewalLoop {
     const cfg = config();
     const now = this.now();
     const activeSessions = sessions.filter((s) => s.lastActivityMs >= sinceMs).map((s) => s.key);
-    const activeRoutes = [...this.routeActivity].filter(([, at]) => at >= sinceMs).map(([key]) => key);
-    for (const [key, at] of this.routeActivity) if (at < sinceMs) this.routeActivity.delete(key);
+    // A route is active when one of its sessions got an event (or sent a frame) since the last tick.
+    const active = (sessions: ReadonlySet<Session>) => [...sessions].some((s) => s.lastActivityMs >= sinceMs);
+    const { registry } = this.deps;
+    const activeRoutes = [
+      ...registry.agents().filter((a) => active(a.sessions)).map((a) => keys.chatsRoute(a.companyId, a.agentId)),
+      ...registry.chats().filter((c) => active(c.sessions)).map((c) => keys.messagesRoute(c.companyId, c.agentId, c.chatId)),
+    ];
     const sessionTtl = cfg.adaptive_ttl.session_lock.max_ttl_seconds || cfg.app.session_ttl_seconds * 2;
     const routeTtl = cfg.adaptive_ttl.message_route.max_ttl_seconds || cfg.app.route_ttl_seconds * 2;
     try {

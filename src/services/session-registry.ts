@@ -1,12 +1,14 @@
-import type { EventAddress } from '../domain/events.js';
+import { parseSubject, subjects, type EventAddress } from '../domain/events.js';
 import { adminWants, type Session } from '../domain/session.js';
 
-const agentKey = (company: string, agent: string) => `${company}\u0000${agent}`;
-const chatKey = (company: string, agent: string, chat: string) => `${company}\u0000${agent}\u0000${chat}`;
+const agentKey = subjects.chats;
+const chatKey = subjects.messages;
 
 /**
- * The in-process index of this pod's live sessions: by session key, by company/agent and by
- * chat, so that fan-out of an event costs one map lookup and the sends.
+ * The in-process index of this pod's live sessions: by session key, and by the subject they
+ * receive (`wa.<c>.<a>.chats` for every session of an agent, `wa.<c>.<a>.messages.<chat>` for
+ * the viewers of a chat), so that the pod's filter over the whole stream is one map lookup on
+ * the event's subject, with no parse and no allocation, and fan-out is the sends.
  */
 export class SessionRegistry {
   private readonly byKey = new Map<string, Session>();
@@ -66,6 +68,16 @@ export class SessionRegistry {
 
   chatSessions(company: string, agent: string, chat: string): ReadonlySet<Session> {
     return this.byChat.get(chatKey(company, agent, chat)) ?? EMPTY;
+  }
+
+  /** The sessions an event of `subject` goes to on this pod; undefined when none. */
+  forSubject(subject: string): ReadonlySet<Session> | Session[] | undefined {
+    const found = this.byAgent.get(subject) ?? this.byChat.get(subject);
+    if (found !== undefined || this.admins.size === 0) return found;
+    const address = parseSubject(subject);
+    if (address?.kind !== 'agents') return undefined;
+    const admins = this.recipients(address);
+    return 'size' in admins || admins.length > 0 ? admins : undefined;
   }
 
   /** The sessions an event goes to on this pod. */

@@ -1,4 +1,4 @@
-import { REDIS_ADDRESS, uid } from '../helpers/env.js';
+import { REDIS_ADDRESS } from '../helpers/env.js';
 import { TestNatsServer } from '../helpers/nats-server.js';
 import { TestPublisher } from '../helpers/publisher.js';
 import { deliverySuite } from './delivery-suite.js';
@@ -9,13 +9,11 @@ deliverySuite({
   name: 'cluster',
   env: async () => {
     nats = await TestNatsServer.start();
-    return { DAISI_WS_REDIS_ADDRESS: REDIS_ADDRESS, DAISI_WS_NATS_URL: nats.url, DAISI_WS_NATS_CONSUMER_NAME: uid('cons'), DAISI_WS_SERVER_POD_ID: '127.0.0.1' };
+    return { DAISI_WS_REDIS_ADDRESS: REDIS_ADDRESS, DAISI_WS_NATS_URL: nats.url, DAISI_WS_SERVER_POD_ID: '127.0.0.1' };
   },
   publisher: async () => {
     const pub = await TestPublisher.connect(nats.url);
     await pub.waitForStream('wa_stream');
-    // The routing lease is taken within a tick; wait until events flow.
-    await new Promise((r) => setTimeout(r, 300));
     return { publish: (subject, data) => pub.publish(subject, data), close: () => pub.close() };
   },
   teardown: () => nats.stop(),

@@ -72,7 +72,8 @@ export function deliverySuite(setup: DeliverySetup): void {
       u.socket.on('message', (d) => frames.push(d.toString()));
       await u.waitEvents(1);
       await waitFor(() => frames.length > 0);
-      assert.equal(frames[0], `{"type":"event","payload":${raw}}`);
+      assert.match(frames[0]!, /^\{"type":"event","seq":\d+,"payload":/);
+      assert.equal(frames[0], `{"type":"event","seq":${JSON.parse(frames[0]!).seq},"payload":${raw}}`);
       assert.equal(u.events().length, 1);
       await u.close();
     });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CircuitBreaker } from '../../src/adapters/grpc/circuit-breaker.js';
-import { payloadJsonOf, toPushEventRequest } from '../../src/adapters/grpc/payload-codec.js';
-import { KeyedQueue } from '../../src/services/keyed-queue.js';
+import { payloadJsonOf } from '../../src/adapters/grpc/payload-codec.js';
+import { eventFrame } from '../../src/domain/events.js';
+import { EventHistory } from '../../src/services/event-history.js';
+import { pushRequestOf } from '../helpers/go-replica.js';
 import { SendQueue } from '../../src/transports/ws/send-queue.js';
 
 /** A socket whose buffer fills with every frame until the test lets it drain. */
@@ -95,65 +96,81 @@ describe('SendQueue', () => {
   });
 });
 
-describe('KeyedQueue', () => {
-  it('runs one task at a time per key, in order, and keys concurrently', async () => {
-    const q = new KeyedQueue();
-    const log: string[] = [];
-    const task = (name: string, ms: number) => () => new Promise<void>((r) => setTimeout(() => (log.push(name), r()), ms));
-    await Promise.all([q.run('a', task('a1', 20)), q.run('a', task('a2', 1)), q.run('b', task('b1', 5))]);
-    assert.deepEqual(log, ['b1', 'a1', 'a2']);
-    assert.equal(q.size, 0);
+describe('EventHistory', () => {
+  const visit = (h: EventHistory, after: number) => {
+    const out: Array<[number, string, string]> = [];
+    h.forEach(after, (subject, data, seq) => out.push([seq, subject, data.toString()]));
+    return out;
+  };
+
+  it('keeps the newest events up to its size, in order, and finds the ones after a sequence', () => {
+    const h = new EventHistory(3, 60_000);
+    for (let seq = 1; seq <= 5; seq++) h.append(seq * 10, `s${seq}`, Buffer.from(`d${seq}`));
+    assert.equal(h.firstSeq, 30);
+    assert.deepEqual(visit(h, 0), [[30, 's3', 'd3'], [40, 's4', 'd4'], [50, 's5', 'd5']]);
+    assert.deepEqual(visit(h, 35), [[40, 's4', 'd4'], [50, 's5', 'd5']]);
+    assert.deepEqual(visit(h, 50), []);
   });
 
-  it('keeps going after a failed task', async () => {
-    const q = new KeyedQueue();
-    await assert.rejects(q.run('a', async () => { throw new Error('boom'); }));
-    assert.equal(await q.run('a', async () => 42), 42);
+  it('forgets events older than its age limit', () => {
+    let now = 0;
+    const h = new EventHistory(10, 1000, () => now);
+    h.append(1, 's', Buffer.from('a'));
+    now = 600;
+    h.append(2, 's', Buffer.from('b'));
+    now = 1200;
+    assert.equal(h.firstSeq, 2);
+    now = 1700;
+    assert.equal(h.firstSeq, undefined);
+  });
+
+  it('copies the bytes it is given (the client library reuses its read buffer)', () => {
+    const h = new EventHistory(2, 60_000);
+    const buf = Buffer.from('abc');
+    h.append(1, 's', buf);
+    buf.write('xyz');
+    assert.deepEqual(visit(h, 0), [[1, 's', 'abc']]);
+  });
+
+  it('knows an event by subject and event_id within a window', () => {
+    let now = 0;
+    const h = new EventHistory(10, 600_000, () => now);
+    h.append(1, 'wa.c.a.chats', Buffer.from('{"event_id":"e1"}'));
+    h.append(2, 'wa.c.a.messages.k', Buffer.from('{"event_id":"e2"}'));
+    assert.equal(h.has('wa.c.a.chats', 'e1', 1000), true);
+    assert.equal(h.has('wa.c.a.chats', 'e2', 1000), false);
+    now = 2000;
+    assert.equal(h.has('wa.c.a.chats', 'e1', 1000), false);
+  });
+
+  it('keeps the newest events when it is made smaller', () => {
+    const h = new EventHistory(5, 60_000);
+    for (let seq = 1; seq <= 5; seq++) h.append(seq, 's', Buffer.from(String(seq)));
+    h.resize(2, 60_000);
+    assert.deepEqual(visit(h, 0).map(([seq]) => seq), [4, 5]);
+    h.append(6, 's', Buffer.from('6'));
+    assert.deepEqual(visit(h, 0).map(([seq]) => seq), [5, 6]);
   });
 });
 
-describe('CircuitBreaker', () => {
-  it('opens after the threshold, for the open duration, and closes on success', () => {
-    let now = 0;
-    const cb = new CircuitBreaker(3, 1000, () => now);
-    assert.equal(cb.recordFailure(), false);
-    assert.equal(cb.recordFailure(), false);
-    assert.equal(cb.recordFailure(), true);
-    assert.equal(cb.isOpen(), true);
-    now = 1001;
-    assert.equal(cb.isOpen(), false);
-    cb.recordSuccess();
-    assert.equal(cb.recordFailure(), false);
+describe('event frame', () => {
+  it('carries the sequence and the producer bytes unchanged', () => {
+    const payload = '{"event_id":"x","row_data":{"n":1.50,"s":"\u00e9"},"extra":[1]}';
+    const frame = eventFrame(Buffer.from(payload), 42).toString();
+    assert.equal(frame, `{"type":"event","seq":42,"payload":${payload}}`);
+    assert.deepEqual(JSON.parse(frame).payload, JSON.parse(payload));
+    assert.equal(eventFrame(payload).toString(), `{"type":"event","payload":${payload}}`);
   });
 });
 
 describe('PushEvent payload codec', () => {
   it('round-trips an event through the proto shape in the seed field order', () => {
     const payload = { row_data: { a: 1, b: 'x', c: [true, null], d: { e: 2.5 } }, event_id: 'e1', company_id: 'c', chat_id: 'k', event_time: 't' };
-    const req = toPushEventRequest({ companyId: 'c', agentId: 'a', chatId: 'k', payload, requestId: undefined }, 'pod-1');
+    const req = pushRequestOf({ companyId: 'c', agentId: 'a', chatId: 'k' }, payload, 'pod-1');
     assert.equal(req.source_pod_id, 'pod-1');
     assert.equal(
       payloadJsonOf(req.payload!),
       '{"event_id":"e1","event_time":"t","company_id":"c","chat_id":"k","row_data":{"a":1,"b":"x","c":[true,null],"d":{"e":2.5}}}',
     );
-  });
-});
-
-describe('RouteCache', () => {
-  it('serves members until the TTL, drops them when a join is announced, and never caches a read that overlapped one', async () => {
-    const { RouteCache } = await import('../../src/services/route-cache.js');
-    let now = 0;
-    const cache = new RouteCache(1000, () => now);
-    cache.set('r', ['a'], cache.epoch());
-    assert.deepEqual(cache.get('r'), ['a']);
-    now = 1001;
-    assert.equal(cache.get('r'), undefined);
-    cache.set('r', ['a'], cache.epoch());
-    cache.invalidate('r');
-    assert.equal(cache.get('r'), undefined);
-    const epoch = cache.epoch();
-    cache.invalidate('other'); // an announcement arrives while the read is in flight
-    cache.set('r', ['a'], epoch);
-    assert.equal(cache.get('r'), undefined);
   });
 });

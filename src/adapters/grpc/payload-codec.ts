@@ -1,32 +1,9 @@
-import type { ForwardRequest } from '../../domain/ports.js';
-import type { PushEventPayload, PushEventRequest } from './proto.js';
-import { fromStruct, toStruct } from './struct.js';
-
-const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v));
-
-export function toPushEventRequest(request: ForwardRequest, sourcePodId: string): PushEventRequest {
-  const p = request.payload;
-  const rowData = p.row_data;
-  return {
-    payload: {
-      event_id: str(p.event_id),
-      company_id: str(p.company_id),
-      agent_id: str(p.agent_id),
-      message_id: str(p.message_id),
-      chat_id: str(p.chat_id),
-      row_data: rowData && typeof rowData === 'object' && !Array.isArray(rowData) ? toStruct(rowData as Record<string, unknown>) : null,
-      event_time: str(p.event_time),
-    },
-    target_company_id: request.companyId,
-    target_agent_id: request.agentId,
-    target_chat_id: request.chatId,
-    source_pod_id: sourcePodId,
-  };
-}
+import type { PushEventPayload } from './proto.js';
+import { fromStruct } from './struct.js';
 
 /**
- * The event JSON a forwarded event is delivered as: the seed's EnrichedEventPayload field order
- * and omitempty rules, so that a client cannot tell a forwarded event from one a Go pod sends.
+ * The event JSON an event pushed by a Go replica is delivered as (when this pod did not read it
+ * itself): the seed's EnrichedEventPayload field order and omitempty rules, as a Go pod sends it.
  */
 export function payloadJsonOf(p: PushEventPayload): string {
   const out: Record<string, unknown> = { event_id: p.event_id, event_time: p.event_time, company_id: p.company_id };

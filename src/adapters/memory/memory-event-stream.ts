@@ -1,27 +1,38 @@
-import { parseSubject } from '../../domain/events.js';
-import type { EventSink, EventStream, InboundEvent, Settlement } from '../../domain/ports.js';
+import { randomBytes } from 'node:crypto';
+import type { EventSink, EventStream, HistoryRead } from '../../domain/ports.js';
 
 /**
- * The embedded engine's event stream: publish hands the event to the sink at once, in publish
- * order; an event the sink asks to retry is redelivered after the delay, up to maxDeliver times.
- * Nothing is persisted: a restart starts empty, as a single node with no broker would.
+ * The embedded engine's event stream: publish numbers the event and hands it to the pod's
+ * sink at once, in publish order — the same `seq` and order a JetStream reader gives. It stores
+ * nothing itself (the pod's recent history answers resumes); the epoch is new at every start,
+ * as a single node with no broker starts with an empty stream.
  */
 export class MemoryEventStream implements EventStream {
   private sink: EventSink | undefined;
   private seq = 0;
-  private readonly retries = new Set<NodeJS.Timeout>();
   private stopped = false;
-
-  constructor(private readonly maxDeliver: number, private readonly onGiveUp: (event: InboundEvent) => void = () => {}) {}
+  private readonly epochValue = randomBytes(9).toString('base64url');
 
   async start(sink: EventSink): Promise<void> {
     this.sink = sink;
   }
 
-  async publish(subject: string, data: Uint8Array, requestId?: string): Promise<{ seq: number }> {
-    const event: InboundEvent = { subject, data, seq: ++this.seq, deliveryCount: 1, requestId };
-    this.deliver(event);
-    return { seq: event.seq };
+  async publish(subject: string, data: Uint8Array): Promise<{ seq: number }> {
+    const seq = ++this.seq;
+    if (this.sink && !this.stopped) void this.sink.deliver({ subject, data, seq });
+    return { seq };
+  }
+
+  epoch(): string {
+    return this.epochValue;
+  }
+
+  async bounds(): Promise<{ first: number; last: number }> {
+    return { first: this.seq + 1, last: this.seq };
+  }
+
+  async readHistory(_read: HistoryRead): Promise<void> {
+    // Nothing is stored beyond the pod's own history; bounds() says so.
   }
 
   consumerCount(): number {
@@ -30,27 +41,5 @@ export class MemoryEventStream implements EventStream {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const timer of this.retries) clearTimeout(timer);
-    this.retries.clear();
-  }
-
-  private deliver(event: InboundEvent): void {
-    const sink = this.sink;
-    if (!sink || this.stopped) return;
-    if (parseSubject(event.subject)?.kind === 'agents') {
-      sink.broadcast(event);
-      return;
-    }
-    void Promise.resolve(sink.routed(event)).then((settlement) => this.settle(event, settlement));
-  }
-
-  private settle(event: InboundEvent, settlement: Settlement): void {
-    if (settlement.ack) return;
-    if (event.deliveryCount >= this.maxDeliver) return this.onGiveUp(event);
-    const timer = setTimeout(() => {
-      this.retries.delete(timer);
-      this.deliver({ ...event, deliveryCount: event.deliveryCount + 1 });
-    }, settlement.retryInMs);
-    this.retries.add(timer);
   }
 }

@@ -26,23 +26,12 @@ export class MemorySessionLocks implements SessionLocks {
 }
 
 export class MemoryRouteRegistry implements RouteRegistry {
-  private readonly listeners: Array<(routeKey: string, podId: string) => void> = [];
-
   constructor(private readonly map = new ExpiringMap<Set<string>>()) {}
 
   async add(routeKey: string, podId: string, ttlSeconds: number): Promise<void> {
     const set = this.map.get(routeKey) ?? new Set<string>();
     set.add(podId);
     this.map.set(routeKey, set, ttlSeconds);
-    for (const listener of this.listeners) listener(routeKey, podId);
-  }
-
-  async onAdded(listener: (routeKey: string, podId: string) => void): Promise<void> {
-    this.listeners.push(listener);
-  }
-
-  async close(): Promise<void> {
-    this.listeners.length = 0;
   }
 
   async remove(routeKey: string, podId: string): Promise<void> {

@@ -34,6 +34,8 @@ export class ClientConnection implements Session {
   readonly id = nextId++;
   readonly key: string;
   chatId: string | undefined;
+  lastSeq = 0;
+  held: Array<{ seq: number; frame: Buffer }> | undefined;
   lastActivityMs = Date.now();
   readonly connectedAt = Date.now();
   lastSeenMs = Date.now();
@@ -101,6 +103,12 @@ export class ClientConnection implements Session {
   deliver(frame: Buffer): void | Promise<void> {
     if (this.state !== 'open') return;
     return this.queue.push(frame);
+  }
+
+  sendReplay(frame: Buffer, type: 'event' | 'resumed' | 'error'): void {
+    if (this.state !== 'open') return;
+    this.deps.metrics.messagesSent.inc({ message_type: type });
+    this.queue.pushUrgent(frame);
   }
 
   /** Sends the error frame, then closes with `closeCode` (by default the error's own). */

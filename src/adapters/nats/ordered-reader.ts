@@ -1,0 +1,249 @@
+import { AckPolicy, DeliverPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { createInbox, Empty, nanos, nuid, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { createHash } from 'node:crypto';
+
+export interface OrderedReaderOptions {
+  stream: string;
+  /** Subject filter of the consumer (`wa.>`, or one agent's `wa.c.a.>` for a resume). */
+  filter: string;
+  /** Where to start: the stream's next event (live reading) or a given sequence (history). */
+  start: { kind: 'next' } | { kind: 'seq'; seq: number };
+  /** Idle heartbeat of the consumer; three missed ones make the reader start over. */
+  heartbeatMs: number;
+  /** How long the server keeps the consumer once nobody listens (a killed pod's goes away then). */
+  inactiveMs: number;
+  /** Shown in `nats consumer info`: which pod reads. */
+  description: string;
+  /** The epoch the position belongs to (a reader that takes over from an earlier one). */
+  epoch?: string;
+}
+
+export interface OrderedReaderEvents {
+  /** Every event, in stream order, exactly once (across resets); `pending`: how many follow it now. */
+  event(subject: string, data: Uint8Array, seq: number, pending: number): void;
+  /** The reader started over from its position (a gap, a reconnect, a lost consumer). */
+  reset(reason: string): void;
+  /** The stream was recreated: sequences restarted, `epoch` is new. */
+  epochChanged(epoch: string): void;
+  failed(err: unknown): void;
+}
+
+const RESET_MAX_DELAY_MS = 5000;
+
+/**
+ * An ordered reading of a JetStream stream through an ephemeral push consumer (flow control,
+ * idle heartbeats, no acks) read by a plain subscription callback — the cheapest way nats.js
+ * offers to see every event (about 8 µs an event against 14 µs for the library's pull-based
+ * ordered consumer, measured on nats.js 3).
+ *
+ * It keeps the position it delivered up to; whatever looks wrong — a consumer sequence that
+ * skips, a heartbeat that says the server sent more than arrived, heartbeats that stop, a
+ * reconnect, a deleted consumer — makes it drop the consumer and create a new one starting right
+ * after that position. Nothing is delivered twice and nothing is skipped.
+ */
+export class OrderedReader {
+  /** Last stream sequence delivered (or the stream's last sequence when reading started). */
+  position = 0;
+  private epochValue: string;
+  private consumerSeq = 0;
+  private inbox = '';
+  private consumerName = '';
+  private sub: Subscription | undefined;
+  private jsm: JetStreamManager | undefined;
+  private lastSignalMs = Date.now();
+  private monitor: NodeJS.Timeout | undefined;
+  private resetting: Promise<void> | undefined;
+  private resetAgain = false;
+  private stopped = false;
+  private serial = 0;
+  private readonly namePrefix = `dws_${nuid.next()}`;
+  private readonly tokenStarts = new Int32Array(16);
+
+  constructor(private readonly nc: NatsConnection, private readonly options: OrderedReaderOptions, private readonly events: OrderedReaderEvents) {
+    this.epochValue = options.epoch ?? '';
+  }
+
+  get epoch(): string {
+    return this.epochValue;
+  }
+
+  /**
+   * Creates the consumer; resolves once it exists (the position is then known) with the number
+   * of events the filter matches after the start.
+   */
+  async start(): Promise<number> {
+    this.jsm = await jetstreamManager(this.nc);
+    const pending = await this.open(true);
+    this.monitor = setInterval(() => this.checkHeartbeats(), this.options.heartbeatMs);
+    this.monitor.unref();
+    void this.watchConnection();
+    return pending;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.monitor);
+    await this.resetting;
+    this.sub?.unsubscribe();
+    this.sub = undefined;
+    await this.deleteConsumer(this.consumerName);
+  }
+
+  /** Starts over after the position: a new consumer on a new inbox, retried with backoff. */
+  reset(reason: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.resetting) {
+      this.resetAgain = true;
+      return this.resetting;
+    }
+    this.events.reset(reason);
+    this.sub?.unsubscribe();
+    this.sub = undefined;
+    void this.deleteConsumer(this.consumerName);
+    this.resetting = (async () => {
+      for (let attempt = 0; !this.stopped; attempt++) {
+        try {
+          this.resetAgain = false;
+          await this.open(false);
+          if (!this.resetAgain) break;
+        } catch (err) {
+          this.events.failed(err);
+          await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, RESET_MAX_DELAY_MS)));
+        }
+      }
+    })().finally(() => (this.resetting = undefined));
+    return this.resetting;
+  }
+
+  private async open(first: boolean): Promise<number> {
+    const jsm = this.jsm!;
+    const info = await jsm.streams.info(this.options.stream);
+    const epoch = epochOf(this.options.stream, info.created);
+    if (first) {
+      const start = this.options.start;
+      this.position = start.kind === 'next' ? info.state.last_seq : start.seq - 1;
+    }
+    if (this.epochValue && epoch !== this.epochValue) {
+      // The stream was recreated: everything in it is new to this reader.
+      this.position = Math.max(0, info.state.first_seq - 1);
+      this.events.epochChanged(epoch);
+    }
+    this.epochValue = epoch;
+    this.sub?.unsubscribe();
+    this.serial++;
+    this.inbox = createInbox();
+    this.consumerSeq = 0;
+    const inbox = this.inbox;
+    this.sub = this.nc.subscribe(inbox, { callback: (err, msg) => (err ? this.events.failed(err) : this.onMessage(inbox, msg)) });
+    const name = `${this.namePrefix}_${this.serial}`;
+    this.consumerName = name;
+    this.lastSignalMs = Date.now();
+    const created = await jsm.consumers.add(this.options.stream, {
+      name,
+      description: this.options.description,
+      filter_subject: this.options.filter,
+      deliver_subject: inbox,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: this.position + 1,
+      ack_policy: AckPolicy.None,
+      flow_control: true,
+      idle_heartbeat: nanos(this.options.heartbeatMs),
+      inactive_threshold: nanos(this.options.inactiveMs),
+      mem_storage: true,
+      num_replicas: 1,
+    });
+    return created.num_pending;
+  }
+
+  private onMessage(inbox: string, msg: Msg): void {
+    if (inbox !== this.inbox) return; // a late message of a consumer this reader dropped
+    this.lastSignalMs = Date.now();
+    const subject = msg.subject;
+    if (subject === inbox) return this.onControl(msg);
+    const reply = msg.reply ?? '';
+    const first = this.tokenize(reply);
+    const sseq = this.replyNumber(reply, first);
+    const cseq = this.replyNumber(reply, first + 1);
+    if (cseq !== this.consumerSeq + 1 || sseq <= 0) {
+      void this.reset(`consumer sequence ${cseq} after ${this.consumerSeq}`);
+      return;
+    }
+    this.consumerSeq = cseq;
+    if (sseq <= this.position) return; // already delivered before a reset
+    this.position = sseq;
+    this.events.event(subject, msg.data, sseq, this.replyNumber(reply, first + 3));
+  }
+
+  /** Flow control, heartbeats and the server's status messages, all on the inbox itself. */
+  private onControl(msg: Msg): void {
+    const h = msg.headers;
+    const code = h?.code ?? 0;
+    const description = (h?.description ?? '').toLowerCase();
+    if (code === 100 && description.startsWith('flowcontrol')) {
+      msg.respond();
+      return;
+    }
+    if (code === 100 && description.startsWith('idle')) {
+      const lastConsumer = Number(h?.get('Nats-Last-Consumer') || '0');
+      if (lastConsumer > this.consumerSeq) {
+        void this.reset(`heartbeat says consumer sequence ${lastConsumer}, delivered ${this.consumerSeq}`);
+        return;
+      }
+      const stalled = h?.get('Nats-Consumer-Stalled');
+      if (stalled) this.nc.publish(stalled, Empty);
+      return;
+    }
+    if (code === 409) void this.reset(`server says ${description || code}`);
+  }
+
+  private checkHeartbeats(): void {
+    if (this.stopped || this.resetting || this.nc.isClosed()) return;
+    if (Date.now() - this.lastSignalMs > 3 * this.options.heartbeatMs) void this.reset('heartbeats missed');
+  }
+
+  private async watchConnection(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (this.stopped) return;
+      // A server that restarted lost this (memory) consumer; one that did not may have dropped
+      // messages for a slow client. Either way a fresh consumer after the position is right.
+      if (s.type === 'reconnect') void this.reset('reconnected');
+    }
+  }
+
+  private async deleteConsumer(name: string): Promise<void> {
+    if (!name || !this.jsm || this.nc.isClosed()) return;
+    await this.jsm.consumers.delete(this.options.stream, name).catch(() => undefined);
+  }
+
+  /**
+   * Finds the tokens of an ack reply subject without splitting it; returns the index of the
+   * stream sequence token (consumer sequence, timestamp and pending follow it), -1 when the
+   * subject is not an ack reply. Old form `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.
+   * <cseq>.<ts>.<pending>`; the new form adds `<domain>.<hash>` after ACK and a token at the end.
+   */
+  private tokenize(reply: string): number {
+    const starts = this.tokenStarts;
+    let count = 0;
+    starts[count++] = 0;
+    for (let i = 0; i < reply.length && count < starts.length; i++) if (reply.charCodeAt(i) === 46) starts[count++] = i + 1;
+    return count === 9 ? 5 : count >= 11 ? 7 : -1;
+  }
+
+  /** The decimal number in token `index` of the last tokenized subject, -1 if none. */
+  private replyNumber(reply: string, index: number): number {
+    if (index < 0) return -1;
+    let value = 0;
+    for (let i = this.tokenStarts[index]!; i < reply.length; i++) {
+      const c = reply.charCodeAt(i);
+      if (c === 46) break;
+      if (c < 48 || c > 57) return -1;
+      value = value * 10 + (c - 48);
+    }
+    return value;
+  }
+}
+
+/** An opaque id of one incarnation of a stream: its name and creation time. */
+export function epochOf(stream: string, created: string): string {
+  return createHash('sha256').update(`${stream}\u0000${created}`).digest('base64url').slice(0, 12);
+}

@@ -1,0 +1,168 @@
+import type { Logger } from '../app/logger.js';
+import type { Metrics } from '../app/metrics.js';
+import { eventFrame, parseEventPayload, subjectOf, type EventAddress } from '../domain/events.js';
+import type { EventSink, StreamEvent } from '../domain/ports.js';
+import type { Session } from '../domain/session.js';
+import type { EventHistory } from './event-history.js';
+import type { SessionRegistry } from './session-registry.js';
+
+export interface EventDispatcherDeps {
+  registry: SessionRegistry;
+  history: EventHistory;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/** How long a pushed event waits for the same event to come off this pod's own reading. */
+const PUSH_HOLD_MS = 1000;
+/** How far back a pushed event is looked for among the events this pod read. */
+const PUSH_MATCH_WINDOW_MS = 60_000;
+
+type Recipients = ReadonlySet<Session> | Session[];
+
+/**
+ * Hands every event of the pod's reading of the stream to the pod's own sessions (SPEC §10),
+ * in stream order. An event nobody on the pod wants costs a map lookup on its subject and its
+ * place in the recent history; one that somebody wants is checked to be a JSON object once and
+ * framed once for all its recipients.
+ *
+ * Events a Go replica pushes over gRPC are the same events this pod reads itself: a pushed event
+ * that was already read (same subject and `event_id` within a minute) is not shown again, and
+ * one that was not is held for a second in case the reading brings it, then delivered.
+ */
+export class EventDispatcher implements EventSink {
+  private blockedBy: Promise<void> | undefined;
+  private readonly backlog: StreamEvent[] = [];
+  private readonly heldPushes = new Map<string, NodeJS.Timeout>();
+  private readonly sent;
+  private readonly received;
+  private readonly invalid;
+
+  constructor(private readonly deps: EventDispatcherDeps) {
+    const m = deps.metrics;
+    this.sent = m.messagesSent.labels('event');
+    this.received = {
+      chats: m.natsMessagesReceived.labels('wa.*.*.chats'),
+      messages: m.natsMessagesReceived.labels('wa.*.*.messages.*'),
+      agents: m.natsMessagesReceived.labels('wa.*.*.agents'),
+      other: m.natsMessagesReceived.labels('invalid'),
+    };
+    this.invalid = m.eventsSettled.labels('invalid');
+  }
+
+  deliver(event: StreamEvent): void | Promise<void> {
+    if (this.blockedBy) {
+      this.backlog.push({ subject: event.subject, data: Buffer.from(event.data), seq: event.seq });
+      return;
+    }
+    this.deps.history.append(event.seq, event.subject, event.data);
+    this.countReceived(event.subject);
+    const recipients = this.deps.registry.forSubject(event.subject);
+    if (recipients === undefined) return;
+    const data = bytesOf(event.data);
+    const text = data.toString('utf8');
+    const payload = parseEventPayload(text);
+    if (!payload) return this.dropInvalid(event);
+    if (this.heldPushes.size > 0 && typeof payload.event_id === 'string') this.releaseHeldPush(event.subject, payload.event_id);
+    const frame = eventFrame(data, event.seq);
+    const now = Date.now();
+    let waits: Array<Promise<void>> | undefined;
+    for (const session of recipients) {
+      const wait = offer(session, event.seq, frame, now);
+      if (wait) (waits ??= []).push(wait);
+    }
+    this.sent.inc(sizeOf(recipients));
+    if (waits) return this.block(Promise.all(waits).then(() => undefined));
+  }
+
+  /**
+   * An event a Go replica pushed (gRPC PushEvent): delivered to this pod's sessions unless this
+   * pod read it already. Returns how many local sessions want it.
+   */
+  acceptPushed(address: EventAddress, eventId: string, payloadJson: string): number {
+    const subject = subjectOf(address);
+    const count = sizeOf(this.deps.registry.forSubject(subject) ?? []);
+    if (count === 0) return 0;
+    if (eventId && this.deps.history.has(subject, eventId, PUSH_MATCH_WINDOW_MS)) return count;
+    const key = `${subject}\u0000${eventId}`;
+    if (!eventId || this.heldPushes.has(key)) {
+      if (!eventId) this.sendPushed(subject, payloadJson);
+      return count;
+    }
+    const timer = setTimeout(() => {
+      this.heldPushes.delete(key);
+      this.sendPushed(subject, payloadJson);
+    }, PUSH_HOLD_MS);
+    timer.unref();
+    this.heldPushes.set(key, timer);
+    return count;
+  }
+
+  /** The stream was recreated: sequences restart, so does every session's place in them. */
+  epochChanged(): void {
+    this.deps.history.clear();
+    for (const session of this.deps.registry.all()) session.lastSeq = 0;
+  }
+
+  private sendPushed(subject: string, payloadJson: string): void {
+    const recipients = this.deps.registry.forSubject(subject);
+    if (!recipients) return;
+    const frame = eventFrame(payloadJson);
+    for (const session of recipients) if (!session.held) void session.deliver(frame);
+    this.sent.inc(sizeOf(recipients));
+  }
+
+  private releaseHeldPush(subject: string, eventId: string): void {
+    const key = `${subject}\u0000${eventId}`;
+    const timer = this.heldPushes.get(key);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.heldPushes.delete(key);
+  }
+
+  /** Under the `block` policy a full send queue holds every later event until it has room. */
+  private block(wait: Promise<void>): Promise<void> {
+    const blocked = wait.then(() => {
+      this.blockedBy = undefined;
+      while (this.backlog.length > 0 && !this.blockedBy) void this.deliver(this.backlog.shift()!);
+    });
+    this.blockedBy = blocked;
+    return blocked;
+  }
+
+  private dropInvalid(event: StreamEvent): void {
+    this.invalid.inc();
+    this.deps.log.warn({ subject: event.subject, seq: event.seq }, 'event payload is not a JSON object; dropped');
+  }
+
+  private countReceived(subject: string): void {
+    if (subject.endsWith('.chats')) this.received.chats.inc();
+    else if (subject.endsWith('.agents')) this.received.agents.inc();
+    else if (subject.includes('.messages.')) this.received.messages.inc();
+    else this.received.other.inc();
+  }
+}
+
+/**
+ * One event to one session: never one it already has (a sequence at or below its last), held
+ * while the session replays history.
+ */
+export function offer(session: Session, seq: number, frame: Buffer, now: number): void | Promise<void> {
+  if (session.held) {
+    session.held.push({ seq, frame });
+    return;
+  }
+  if (seq <= session.lastSeq) return;
+  session.lastSeq = seq;
+  session.lastActivityMs = now;
+  return session.deliver(frame);
+}
+
+function sizeOf(recipients: Recipients): number {
+  return 'size' in recipients ? recipients.size : recipients.length;
+}
+
+/** A Buffer view of the event bytes, without copying them. */
+function bytesOf(data: Uint8Array): Buffer {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
