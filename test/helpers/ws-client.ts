@@ -2,18 +2,23 @@ import WebSocket from 'ws';
 
 export interface Frame {
   type: string;
+  seq?: number;
   payload?: any;
 }
 
 /** A real WebSocket client that records frames and lets a test wait for one. */
 export class TestClient {
   readonly frames: Frame[] = [];
+  /** Every text frame as it arrived, with the time it arrived. */
+  readonly raw: Array<{ text: string; at: number }> = [];
   private waiters: Array<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
   readonly closed: Promise<{ code: number; reason: string }>;
 
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data) => {
-      const frame = JSON.parse(data.toString()) as Frame;
+      const text = data.toString();
+      this.raw.push({ text, at: Date.now() });
+      const frame = JSON.parse(text) as Frame;
       this.frames.push(frame);
       this.waiters = this.waiters.filter((w) => (w.match(frame) ? (w.resolve(frame), false) : true));
     });

@@ -1,0 +1,34 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { freePortNumber } from './env.js';
+import { waitForPort } from './nats-server.js';
+
+/** A redis-server of the test's own (no persistence), to kill, pause or restart empty. */
+export class TestRedisServer {
+  private child: ChildProcess | undefined;
+
+  private constructor(readonly port: number) {}
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<TestRedisServer> {
+    const server = new TestRedisServer(freePortNumber());
+    await server.run();
+    return server;
+  }
+
+  async run(): Promise<void> {
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    await waitForPort(this.port, 10_000);
+  }
+
+  /** SIGKILL: everything in it is gone. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
