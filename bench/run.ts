@@ -7,7 +7,6 @@ import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { parseAesKey, sealToken } from '../src/domain/token-crypto.js';
@@ -18,7 +17,7 @@ import type { Mode, SessionSpec } from './client-worker.js';
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    scenarios: { type: 'string', default: 'connect,fanout,max,idle,crosspod' },
+    scenarios: { type: 'string', default: 'connect,fanout,max,idle,filter,crosspod' },
     'no-build': { type: 'boolean', default: false },
     kinds: { type: 'string', default: 'gateway,raw,sio' },
     steps: { type: 'string' },
@@ -27,9 +26,9 @@ const { values: args } = parseArgs({
 });
 const QUICK = args.quick;
 const SCENARIOS = new Set(args.scenarios.split(','));
-const P: { connectN: number; fanoutN: number; fanoutR: number; seconds: number; maxSteps: number[]; idleNs: number[]; crossSteps: number[] } = QUICK
-  ? { connectN: 500, fanoutN: 300, fanoutR: 500, seconds: 3, maxSteps: [500, 2000, 6000], idleNs: [1000], crossSteps: [500, 2000] }
-  : { connectN: 2000, fanoutN: 1000, fanoutR: 1000, seconds: 8, maxSteps: [2000, 4000, 5000, 6000, 7000, 8000, 10000, 12000], idleNs: [1000, 5000, 10000], crossSteps: [1000, 2000, 3000, 4000, 5000] };
+const P: { connectN: number; fanoutN: number; fanoutR: number; seconds: number; maxSteps: number[]; idleNs: number[] } = QUICK
+  ? { connectN: 500, fanoutN: 300, fanoutR: 500, seconds: 3, maxSteps: [500, 2000, 6000], idleNs: [1000] }
+  : { connectN: 2000, fanoutN: 1000, fanoutR: 1000, seconds: 8, maxSteps: [2000, 4000, 5000, 6000, 7000, 8000, 10000, 12000], idleNs: [1000, 5000, 10000] };
 const AGENTS = 100;
 const CHATS_PER_AGENT = 5;
 const KEYS = { client: 'bench-client-key', admin: 'bench-admin-key', aes: '270cec3a9081be630f5350bc42b244156615e55a2153e2652dc4f460673350c6', adminAes: '97c2f43def2596ff2d635e924f6de7918b2eb1b79b761974c2493afb597c9e1b' };
@@ -134,6 +133,9 @@ class Publisher {
     await Promise.all(inflight);
     return { published, count: n, rate: n / ((Date.now() - started) / 1000) };
   }
+  publishRaw(subject: string, text: string) {
+    return this.js.publish(subject, text);
+  }
   async purge(stream: string) {
     const jsm = await jetstreamManager(this.nc);
     await jsm.streams.purge(stream).catch(() => undefined);
@@ -155,7 +157,6 @@ function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> 
   return {
     DAISI_WS_REDIS_ADDRESS: REDIS,
     DAISI_WS_NATS_URL: natsUrl,
-    DAISI_WS_NATS_CONSUMER_NAME: `${RUN}_cons`,
     DAISI_WS_SERVER_GRPC_PORT: GRPC_PORT,
     DAISI_WS_AUTH_SECRET_TOKEN: KEYS.client,
     DAISI_WS_AUTH_ADMIN_SECRET_TOKEN: KEYS.admin,
@@ -170,15 +171,14 @@ function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> 
 interface Server extends Proc {
   ws: string;
   http: string;
-  /** The second pod of the cross-pod scenario. */
-  otherPid?: number;
+  /** The other pods of the fleet scenario. */
+  otherPids?: number[];
   heapBytes(): Promise<number>;
 }
 
 async function startServer(kind: Kind): Promise<Server> {
   if (kind === 'gateway') {
     const gw = await startGateway('127.0.0.2', gatewayEnv(), args.profile ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./results/prof/', import.meta.url).pathname}`] : []);
-    await waitForLease('127.0.0.2');
     return { ...gw, heapBytes: () => gatewayHeap(gw.http) };
   }
   const port = 16000 + Math.floor(Math.random() * 1000);
@@ -190,13 +190,6 @@ async function startServer(kind: Kind): Promise<Server> {
 async function gatewayHeap(http: string): Promise<number> {
   const text = await (await fetch(`${http}/metrics`)).text();
   return Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? NaN);
-}
-
-async function waitForLease(owner: string): Promise<void> {
-  const redis = new Redis(REDIS);
-  const key = `dws_consumer_lease:wa_stream:${RUN}_cons`;
-  for (let i = 0; i < 100 && (await redis.get(key)) !== owner; i++) await new Promise((r) => setTimeout(r, 100));
-  redis.disconnect();
 }
 
 // ---------- scenarios ----------
@@ -216,7 +209,8 @@ const redisPid = Number(spawnSync('pgrep', ['-o', 'redis-server']).stdout.toStri
 
 /** CPU share of every process in the run, to see which one is the bottleneck. */
 function cpuShares(server: Server) {
-  const pids: Record<string, number> = { server: server.pid, ...(server.otherPid ? { 'pod B': server.otherPid } : {}), nats: natsPid, redis: redisPid };
+  const pids: Record<string, number> = { server: server.pid, nats: natsPid, redis: redisPid };
+  (server.otherPids ?? []).forEach((pid, i) => (pids[`pod ${i + 2}`] = pid));
   workers.forEach((w, i) => (pids[`client${i + 1}`] = w.child.pid!));
   const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid ? cpuSeconds(pid) : 0]));
   const self0 = process.cpuUsage();
@@ -233,12 +227,14 @@ function cpuShares(server: Server) {
 async function measureFanout(server: Server, company: string, rate: number, seconds: number) {
   await all((w) => w.request({ cmd: 'reset' }, 'reset'));
   const shares = cpuShares(server);
-  const cpu0 = cpuSeconds(server.pid);
+  const pods = [server.pid, ...(server.otherPids ?? [])];
+  const cpu0 = pods.map(cpuSeconds);
   const t0 = Date.now();
   const out = await pub.run(company, rate, seconds);
   const reports = await all((w) => w.request({ cmd: 'report', published: out.published, since: t0 }, 'report'));
   const elapsed = (Date.now() - t0) / 1000;
-  const cpu = (cpuSeconds(server.pid) - cpu0) / elapsed;
+  const podCpuSeconds = pods.map((pid, i) => cpuSeconds(pid) - cpu0[i]!);
+  const cpu = podCpuSeconds.reduce((a, b) => a + b, 0) / elapsed;
   const delivered = reports.reduce((s, r) => s + r.delivered, 0);
   const latency = summarize(Float64Array.from(reports.flatMap((r) => r.latencies)));
   console.log(`  cpu: ${shares()}`);
@@ -250,6 +246,9 @@ async function measureFanout(server: Server, company: string, rate: number, seco
     duplicated: reports.reduce((s, r) => s + r.duplicated, 0),
     expected: reports.reduce((s, r) => s + r.expected, 0),
     cpu,
+    /** Server CPU (all pods) per delivered frame. */
+    cpuPerFrameUs: (podCpuSeconds.reduce((a, b) => a + b, 0) * 1e6) / Math.max(1, delivered),
+    podCpuPerFrameUs: podCpuSeconds.map((c) => (c * 1e6) / Math.max(1, delivered / pods.length)),
   };
 }
 
@@ -303,6 +302,7 @@ async function ramp(kind: Kind, server: Server, company: string, steps: number[]
   record(scenario, 'sustainable events/s (p99 ≤ 100 ms, no loss)', '/s', true, kind, sustainable);
   record(scenario, 'delivered events/s at that rate', '/s', true, kind, atSustainable?.deliveredPerSecond ?? 0);
   record(scenario, 'latency p99 at that rate', 'ms', false, kind, atSustainable?.latency.p99 ?? NaN);
+  record(scenario, 'server CPU per delivered frame at that rate', 'µs', false, kind, atSustainable?.cpuPerFrameUs ?? NaN);
   return { sustainable, atSustainable };
 }
 
@@ -344,20 +344,64 @@ async function scenarioIdle(kind: Kind) {
   }
 }
 
-async function scenarioCrossPod() {
-  const a = await startGateway('127.0.0.2', gatewayEnv());
-  await waitForLease('127.0.0.2');
-  const b = await startGateway('127.0.0.3', gatewayEnv());
-  const server: Server = { ...a, otherPid: b.pid, heapBytes: () => gatewayHeap(a.http) };
-  const tag = 'cross';
-  await connectSessions('gateway', sessions('gateway', b, P.fanoutN, true, tag));
-  await new Promise((r) => setTimeout(r, 1000));
-  const scenario = `cross-pod (${P.fanoutN} sessions on pod B, routed by pod A)`;
-  const r = await ramp('gateway', server, `${RUN}${tag}`, P.crossSteps, scenario);
-  console.log(`cross-pod sustainable ${r.sustainable}/s`);
+/**
+ * What a pod pays for an event none of its sessions wants (SPEC §10): 1,000 sessions of one
+ * company, 100,000 events of ~250 bytes published to another company's subjects. The pod's CPU
+ * while it reads them, less its idle CPU over the same time, divided by the events.
+ */
+async function scenarioFilter() {
+  const server = await startServer('gateway');
+  await connectSessions('gateway', sessions('gateway', server, P.fanoutN, true, 'filterviewed'));
+  await new Promise((r) => setTimeout(r, 2000));
+  const idle0 = cpuSeconds(server.pid);
+  await new Promise((r) => setTimeout(r, 3000));
+  const idlePerSecond = (cpuSeconds(server.pid) - idle0) / 3;
+  const count = QUICK ? 30_000 : 100_000;
+  const body = 'y'.repeat(150);
+  const received = async () => Number(/^dws_nats_messages_received_total\{nats_subject="wa.\*.\*.chats"\} (\S+)/m.exec(await (await fetch(`${server.http}/metrics`)).text())?.[1] ?? 0);
+  const before = await received();
+  const cpu0 = cpuSeconds(server.pid);
+  const t0 = Date.now();
+  const inflight: Array<Promise<unknown>> = [];
+  for (let i = 0; i < count; i++) {
+    const subject = `wa.${RUN}nobody.a${i % AGENTS}.chats`;
+    inflight.push(pub.publishRaw(subject, `{"event_id":"f-${i}","event_time":"2026-11-26T10:00:00Z","company_id":"${RUN}nobody","row_data":{"text":"${body}"}}`));
+    if (inflight.length >= 2000) await inflight.shift();
+  }
+  await Promise.all(inflight);
+  while ((await received()) - before < count) await new Promise((r) => setTimeout(r, 50));
+  const elapsed = (Date.now() - t0) / 1000;
+  const cpu = cpuSeconds(server.pid) - cpu0 - idlePerSecond * elapsed;
+  const us = (cpu * 1e6) / count;
+  console.log(`filter: ${count} events nobody on the pod views in ${elapsed.toFixed(1)} s (${(count / elapsed).toFixed(0)}/s): pod CPU ${us.toFixed(1)} µs per event (idle ${(idlePerSecond * 100).toFixed(1)}% subtracted)`);
+  record('filter (events no session on the pod wants)', 'pod CPU per event', 'µs', false, 'gateway', us);
   await closeSessions();
-  await b.stop();
-  await a.stop();
+  await server.stop();
+  await pub.purge('wa_stream');
+}
+
+/**
+ * The fleet (SPEC §10): three pods on the same two cores, sessions spread over all three, every
+ * pod reading every event. Sustainable rate and CPU per delivered frame, beside one pod's.
+ */
+async function scenarioFleet() {
+  const pods = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((host) => startGateway(host, gatewayEnv())));
+  const server: Server = { ...pods[0]!, otherPids: pods.slice(1).map((p) => p.pid), heapBytes: () => gatewayHeap(pods[0]!.http) };
+  const tag = 'fleet';
+  const specs = sessions('gateway', pods[0]!, P.fanoutN, true, tag).map((spec, j) => {
+    const pod = pods[Math.floor(j / AGENTS) % pods.length]!;
+    return { ...spec, url: spec.url.replace(pods[0]!.ws, pod.ws) };
+  });
+  await connectSessions('gateway', specs);
+  await new Promise((r) => setTimeout(r, 1000));
+  const scenario = `fleet (${P.fanoutN} sessions over 3 pods)`;
+  const r = await ramp('gateway', server, `${RUN}${tag}`, P.maxSteps, scenario);
+  if (r.atSustainable) {
+    const perPod = r.atSustainable.podCpuPerFrameUs.map((u) => u.toFixed(1)).join(' / ');
+    console.log(`fleet sustainable ${r.sustainable}/s; CPU per delivered frame ${r.atSustainable.cpuPerFrameUs.toFixed(1)} µs (per pod ${perPod})`);
+  }
+  await closeSessions();
+  await Promise.all(pods.map((p) => p.stop()));
   await pub.purge('wa_stream');
 }
 
@@ -365,7 +409,7 @@ async function scenarioCrossPod() {
 
 function fmt(v: number | undefined, unit: string): string {
   if (v === undefined || Number.isNaN(v)) return '—';
-  const digits = unit === 'ms' ? (v < 10 ? 2 : 1) : unit === 'KiB' ? 1 : 0;
+  const digits = unit === 'ms' ? (v < 10 ? 2 : 1) : unit === 'KiB' || unit === 'µs' ? 1 : 0;
   return `${v.toFixed(digits)}${unit && unit !== '/s' ? ` ${unit}` : ''}`;
 }
 
@@ -400,7 +444,8 @@ async function main() {
     for (const kind of KINDS) if (SCENARIOS.has('fanout')) await scenarioFanout(kind);
     for (const kind of KINDS) if (SCENARIOS.has('max')) await scenarioMax(kind);
     for (const kind of KINDS) if (SCENARIOS.has('idle')) await scenarioIdle(kind);
-    if (SCENARIOS.has('crosspod')) await scenarioCrossPod();
+    if (SCENARIOS.has('filter')) await scenarioFilter();
+    if (SCENARIOS.has('crosspod') || SCENARIOS.has('fleet')) await scenarioFleet();
   } finally {
     for (const w of workers) w.child.send({ cmd: 'exit' });
     await pub.close();
