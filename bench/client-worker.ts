@@ -48,8 +48,9 @@ function openWs(spec: SessionSpec): Promise<Client> {
     const client: Client = { spec, received: new Map(), close: () => socket.terminate() };
     socket.on('message', (data) => {
       const text = data.toString();
-      if (text.startsWith('{"type":"event"')) return onEvent(client, text.slice(26, -1));
-      if (text === '{"type":"ready"}') {
+      // {"type":"event","seq":N,"payload":<payload>} (raw ws sends it without seq)
+      if (text.startsWith('{"type":"event"')) return onEvent(client, text.slice(text.indexOf(',"payload":') + 11, -1));
+      if (text.startsWith('{"type":"ready"')) {
         if (spec.chat) socket.send(JSON.stringify({ type: 'select_chat', payload: { chat_id: spec.chat } }));
         resolve(client);
       }

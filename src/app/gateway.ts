@@ -7,6 +7,7 @@ import { AuthService } from '../services/auth-service.js';
 import { EventDispatcher } from '../services/event-dispatcher.js';
 import { EventHistory } from '../services/event-history.js';
 import { RenewalLoop } from '../services/renewal-loop.js';
+import { ResumeService } from '../services/resume.js';
 import { SessionManager } from '../services/session-manager.js';
 import { SessionRegistry } from '../services/session-registry.js';
 import { TokenMinter } from '../services/token-minter.js';
@@ -47,7 +48,8 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   const history = new EventHistory(cfg.app.resume_max_events, cfg.app.resume_max_age_seconds * 1000);
   dispatcher = new EventDispatcher({ registry, history, metrics, log });
   const touch = (s: Session) => void renewal.touchNow(s);
-  const ws = new WsEndpoint({ config, auth: new AuthService(config, engine.tokenCache, log), sessions, metrics, log, touch });
+  const resume = new ResumeService({ stream: engine.stream, history, position: () => dispatcher!.position, log });
+  const ws = new WsEndpoint({ config, auth: new AuthService(config, engine.tokenCache, log), sessions, metrics, log, touch, resume });
 
   const grpc = await startGrpcServer({
     host: cfg.server.host,

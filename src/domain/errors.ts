@@ -16,6 +16,7 @@ export const ErrorCodes = {
   Internal: 'InternalServerError',
   SubscriptionFailure: 'SubscriptionFailure',
   ServiceUnavailable: 'ServiceUnavailable',
+  ResumeUnavailable: 'ResumeUnavailable',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -51,6 +52,8 @@ const mappings: Record<ErrorCode, CodeMapping> = {
   InternalServerError: { http: 500, ws: 1011, grpc: GrpcStatus.INTERNAL },
   SubscriptionFailure: { http: 500, ws: 1011, grpc: GrpcStatus.INTERNAL },
   ServiceUnavailable: { http: 503, ws: 1013, grpc: GrpcStatus.UNAVAILABLE },
+  // Never closes anything: the session goes on with live events (SPEC §11).
+  ResumeUnavailable: { http: 410, ws: 1000, grpc: GrpcStatus.NOT_FOUND },
 };
 
 export function httpStatusOf(code: ErrorCode): number {

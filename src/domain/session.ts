@@ -1,5 +1,5 @@
 import type { GatewayError } from './errors.js';
-import type { EventAddress } from './events.js';
+import { parseSubject, subjects, type EventAddress } from './events.js';
 import { keys } from './keys.js';
 
 export interface UserIdentity {
@@ -37,6 +37,22 @@ export function adminWants(admin: AdminIdentity, address: EventAddress): boolean
   if (admin.companyIdRestriction && admin.companyIdRestriction !== address.companyId) return false;
   if (admin.subscribedCompanyId && admin.subscribedCompanyId !== address.companyId) return false;
   return !admin.subscribedAgentId || admin.subscribedAgentId === address.agentId;
+}
+
+/** Whether a session receives events of `subject` (its agent's chat list, its chat, admin scope). */
+export function wantsSubject(identity: Identity, chatId: string | undefined, subject: string): boolean {
+  if (identity.kind === 'user') {
+    return subject === subjects.chats(identity.companyId, identity.agentId) || (chatId !== undefined && subject === subjects.messages(identity.companyId, identity.agentId, chatId));
+  }
+  const address = parseSubject(subject);
+  return address?.kind === 'agents' && adminWants(identity, address);
+}
+
+/** The narrowest stream filter that holds every subject a session receives. */
+export function streamFilterOf(identity: Identity): string {
+  if (identity.kind === 'user') return `wa.${identity.companyId}.${identity.agentId}.>`;
+  const company = identity.companyIdRestriction || identity.subscribedCompanyId || '*';
+  return `wa.${company}.${identity.subscribedAgentId || '*'}.agents`;
 }
 
 /** What the services see of one live connection. */

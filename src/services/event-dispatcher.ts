@@ -31,6 +31,8 @@ type Recipients = ReadonlySet<Session> | Session[];
  * one that was not is held for a second in case the reading brings it, then delivered.
  */
 export class EventDispatcher implements EventSink {
+  /** The last sequence handed to the sessions (what a resume replays up to). */
+  position = 0;
   private blockedBy: Promise<void> | undefined;
   private readonly backlog: StreamEvent[] = [];
   private readonly heldPushes = new Map<string, NodeJS.Timeout>();
@@ -55,6 +57,7 @@ export class EventDispatcher implements EventSink {
       this.backlog.push({ subject: event.subject, data: Buffer.from(event.data), seq: event.seq });
       return;
     }
+    this.position = event.seq;
     this.deps.history.append(event.seq, event.subject, event.data);
     this.countReceived(event.subject);
     const recipients = this.deps.registry.forSubject(event.subject);
@@ -100,6 +103,7 @@ export class EventDispatcher implements EventSink {
 
   /** The stream was recreated: sequences restart, so does every session's place in them. */
   epochChanged(): void {
+    this.position = 0;
     this.deps.history.clear();
     for (const session of this.deps.registry.all()) session.lastSeq = 0;
   }

@@ -134,11 +134,11 @@ export class SessionManager {
     if (previous && registry.chatSessions(id.companyId, id.agentId, previous).size === 0) {
       work.push(routes.remove(keys.messagesRoute(id.companyId, id.agentId, previous), podId));
     }
-    try {
-      await Promise.all(work);
-    } catch (err) {
-      throw new GatewayError(ErrorCodes.SubscriptionFailure, 'Could not subscribe to chat events.', 'route store unavailable', { cause: err });
-    }
+    // The session receives the chat's events from this pod's own reading at once (SPEC §10); the
+    // route set is for Go replicas, and the renewal loop writes it again if Redis is away now.
+    await Promise.all(work).catch((err) =>
+      this.deps.log.warn({ err: (err as Error).message, session_key: session.key }, 'route set not updated; renewal will retry'),
+    );
   }
 
   /** Leaves the message route of a session's chat when no other session of this pod views it. */

@@ -4,10 +4,12 @@ import type { Config } from '../../app/config/schema.js';
 import type { Logger } from '../../app/logger.js';
 import type { Metrics } from '../../app/metrics.js';
 import { ErrorCodes, GatewayError } from '../../domain/errors.js';
+import { subjects } from '../../domain/events.js';
 import { idProblem } from '../../domain/ids.js';
 import { sessionKeyOf, type Identity, type Session } from '../../domain/session.js';
+import type { ResumeService } from '../../services/resume.js';
 import type { SessionManager } from '../../services/session-manager.js';
-import { READY_FRAME, chatIdOf, errorFrame, parseClientMessage } from './frames.js';
+import { chatIdOf, errorFrame, parseClientMessage, readyFrame } from './frames.js';
 import { corkForThisTick } from './cork.js';
 import { SendQueue } from './send-queue.js';
 
@@ -22,6 +24,7 @@ export interface ConnectionDeps {
   onClosed(connection: ClientConnection): void;
   /** Marks the session active in the renewal loop's view and writes `:last_active` now. */
   touch(session: Session): void;
+  resume: ResumeService;
 }
 
 const KNOWN_TYPES = new Set(['select_chat', 'ready']);
@@ -96,8 +99,8 @@ export class ClientConnection implements Session {
     return this.queue.oldestAt();
   }
 
-  sendReady(): void {
-    this.send(READY_FRAME, 'ready');
+  sendReady(epoch: string): void {
+    this.send(readyFrame(epoch), 'ready');
   }
 
   deliver(frame: Buffer): void | Promise<void> {
@@ -185,10 +188,18 @@ export class ClientConnection implements Session {
     if ('problem' in parsed) return this.sendError(ErrorCodes.BadRequest, 'Invalid select_chat payload', parsed.problem);
     const problem = idProblem(parsed.chatId);
     if (problem) return this.sendError(ErrorCodes.BadRequest, 'Invalid select_chat payload', `chat_id ${problem}`);
+    const { resume } = this.deps;
     try {
+      // A chat selected with `since` replays its messages first (SPEC §11): live ones wait.
+      if (parsed.since !== undefined) resume.hold(this);
       await this.deps.sessions.selectChat(this, parsed.chatId);
       this.deps.touch(this);
+      if (parsed.since !== undefined) {
+        const subject = subjects.messages(this.identity.companyId, this.identity.agentId, parsed.chatId);
+        await resume.resume(this, { since: parsed.since, epoch: resume.epoch(), subject });
+      }
     } catch (err) {
+      resume.release(this);
       const e = err instanceof GatewayError ? err : new GatewayError(ErrorCodes.SubscriptionFailure, 'Could not subscribe to chat events.');
       this.deps.log.warn({ err: (e.cause as Error | undefined)?.message ?? e.message, session_key: this.key }, 'select_chat failed');
       this.sendError(ErrorCodes.SubscriptionFailure, e.message, e.details);

@@ -1,7 +1,9 @@
 import type { ErrorBody } from '../../domain/errors.js';
 
-/** Server → client frames other than events (SPEC §4). */
-export const READY_FRAME = Buffer.from('{"type":"ready"}');
+/** Server → client frames other than events (SPEC §4, §11). */
+export function readyFrame(epoch: string): Buffer {
+  return Buffer.from(JSON.stringify({ type: 'ready', payload: { epoch } }));
+}
 
 export function errorFrame(body: ErrorBody): Buffer {
   return Buffer.from(JSON.stringify({ type: 'error', payload: body }));
@@ -28,13 +30,22 @@ export function parseClientMessage(text: string): ClientMessage {
   return { type: 'unknown', name: typeof type === 'string' ? type : '' };
 }
 
-/** The chat id of a select_chat payload, or why there is none. */
-export function chatIdOf(payload: unknown): { chatId: string } | { problem: string } {
+/** The chat id (and resume point) of a select_chat payload, or why there is none. */
+export function chatIdOf(payload: unknown): { chatId: string; since?: number } | { problem: string } {
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
     return { problem: 'Expected a JSON object as payload.' };
   }
-  const chatId = (payload as { chat_id?: unknown }).chat_id;
+  const { chat_id: chatId, since } = payload as { chat_id?: unknown; since?: unknown };
   if (chatId === undefined) return { problem: 'chat_id is missing.' };
   if (typeof chatId !== 'string' || chatId === '') return { problem: 'chat_id must be a non-empty string.' };
-  return { chatId };
+  if (since === undefined || since === null) return { chatId };
+  if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0) return { problem: 'since must be a non-negative integer (a stream sequence).' };
+  return { chatId, since };
+}
+
+/** A `since` query parameter: a non-negative integer, or why it is not one. */
+export function sinceOf(text: string): number | undefined {
+  if (!/^\d{1,16}$/.test(text)) return undefined;
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : undefined;
 }

@@ -5,12 +5,15 @@ import type { Config } from '../../app/config/schema.js';
 import type { Logger } from '../../app/logger.js';
 import type { Metrics } from '../../app/metrics.js';
 import { ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
+import { idProblem } from '../../domain/ids.js';
 import type { Identity, Session } from '../../domain/session.js';
 import { AuthFailure, type AuthService } from '../../services/auth-service.js';
+import type { ResumeService } from '../../services/resume.js';
 import type { SessionManager } from '../../services/session-manager.js';
 import { checkClientKey } from '../http/api-keys.js';
 import { headerValue, rejectUpgrade, requestIdOf } from '../http/http-io.js';
 import { ClientConnection } from './client-connection.js';
+import { sinceOf } from './frames.js';
 import { HeartbeatSweeper } from './heartbeat.js';
 
 export const SUBPROTOCOL = 'json.v1';
@@ -22,6 +25,34 @@ export interface WsEndpointDeps {
   metrics: Metrics;
   log: Logger;
   touch(session: Session): void;
+  resume: ResumeService;
+}
+
+/** What the upgrade asks for besides the session: a chat to select, a point to resume from. */
+interface SessionStart {
+  chatId?: string;
+  resume?: { since: number; epoch: string };
+}
+
+/** `since`, `epoch` and `chat_id` of the upgrade (SPEC §11); a bad one refuses it with 400. */
+function startOf(query: URLSearchParams, identity: Identity): SessionStart {
+  const start: SessionStart = {};
+  const chatId = query.get('chat_id');
+  if (chatId !== null) {
+    if (identity.kind !== 'user') throw new GatewayError(ErrorCodes.BadRequest, 'Invalid chat_id', 'chat_id is for company sessions, not admin sessions.');
+    const problem = idProblem(chatId);
+    if (problem) throw new GatewayError(ErrorCodes.BadRequest, 'Invalid chat_id', `chat_id ${problem}`);
+    start.chatId = chatId;
+  }
+  const since = query.get('since');
+  if (since !== null) {
+    const seq = sinceOf(since);
+    if (seq === undefined) throw new GatewayError(ErrorCodes.BadRequest, 'Invalid since', 'since must be a non-negative integer (the seq of the last event received).');
+    const epoch = query.get('epoch');
+    if (!epoch) throw new GatewayError(ErrorCodes.BadRequest, 'Invalid since', 'since needs the epoch of the ready frame it belongs to.');
+    start.resume = { since: seq, epoch };
+  }
+  return start;
 }
 
 type Target = { kind: 'admin' } | { kind: 'company'; companyId: string; agentId: string };
@@ -71,8 +102,10 @@ export class WsEndpoint {
     const requestId = requestIdOf(req);
     socket.on('error', () => socket.destroy());
     let identity: Identity | undefined;
+    let start: SessionStart;
     try {
       identity = await this.admit(req);
+      start = startOf(new URL(req.url ?? '/', 'http://gateway').searchParams, identity);
       await this.deps.sessions.claim(identity);
     } catch (err) {
       const error = toGatewayError(err);
@@ -89,7 +122,7 @@ export class WsEndpoint {
       if (!socket.destroyed) rejectUpgrade(socket, 503, { code: ErrorCodes.ServiceUnavailable, message: 'Service shutting down' }, requestId);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => void this.open(ws, identity, requestId));
+    this.wss.handleUpgrade(req, socket, head, (ws) => void this.open(ws, identity, start, requestId));
   }
 
   /** Closes every session with the error frame of `error` and `closeCode`. */
@@ -163,7 +196,7 @@ export class WsEndpoint {
     }
   }
 
-  private async open(ws: WebSocket, identity: Identity, requestId: string): Promise<void> {
+  private async open(ws: WebSocket, identity: Identity, start: SessionStart, requestId: string): Promise<void> {
     const { metrics, log } = this.deps;
     this.sockets.add(ws);
     ws.once('close', () => this.sockets.delete(ws));
@@ -173,20 +206,27 @@ export class WsEndpoint {
       sessions: this.deps.sessions,
       log,
       touch: this.deps.touch,
+      resume: this.deps.resume,
       onClosed: (c) => this.closed(c, requestId),
     });
     this.connections.add(connection);
     metrics.connectionsTotal.inc();
     metrics.activeConnections.inc();
+    // Events wait until `ready` is out (and a resume has replayed what the client missed).
+    const { resume } = this.deps;
+    resume.hold(connection);
     try {
       await this.deps.sessions.attach(connection);
+      if (start.chatId) await this.deps.sessions.selectChat(connection, start.chatId);
     } catch (err) {
-      log.warn({ err: (err as Error).message, session_key: connection.key }, 'chat-list route not registered');
+      log.warn({ err: (err as Error).message, session_key: connection.key }, 'route not registered');
     }
     if (!connection.isOpen) return;
     this.deps.touch(connection);
-    connection.sendReady();
-    log.info({ ...logFields(identity), request_id: requestId, connection_id: connection.id }, 'session connected');
+    connection.sendReady(resume.epoch());
+    log.info({ ...logFields(identity), request_id: requestId, connection_id: connection.id, since: start.resume?.since }, 'session connected');
+    if (start.resume) await resume.resume(connection, start.resume);
+    else resume.release(connection);
   }
 
   private closed(connection: ClientConnection, requestId: string): void {
