@@ -37,35 +37,65 @@ function wsUrl(path, token) {
   return `${scheme}://${location.host}${path}?${q}`;
 }
 
-function open(url, statusId, logId) {
-  const socket = new WebSocket(url, 'json.v1');
-  setStatus(statusId, 'connecting');
+// Resume (SPEC §11): the page keeps the epoch of `ready` and the seq of the last event; when the
+// connection is lost (not closed on purpose, not taken over, not refused) it reconnects with them
+// and the gateway replays what it missed.
+const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013]);
+
+function open(url, statusId, logId, state = { epoch: '', seq: 0 }) {
+  const resumeQuery = state.epoch ? `&since=${state.seq}&epoch=${encodeURIComponent(state.epoch)}${state.chatId ? `&chat_id=${encodeURIComponent(state.chatId)}` : ''}` : '';
+  const socket = new WebSocket(url + resumeQuery, 'json.v1');
+  socket.state = state;
+  setStatus(statusId, resumeQuery ? 'resuming' : 'connecting');
   socket.onmessage = (m) => {
     const frame = JSON.parse(m.data);
-    if (frame.type === 'ready') return setStatus(statusId, 'ready', 'ready');
+    if (frame.type === 'ready') {
+      state.epoch = frame.payload?.epoch ?? '';
+      return setStatus(statusId, 'ready', 'ready');
+    }
+    if (frame.type === 'resumed') return log(logId, 'info', `resumed ${frame.payload.count} events`);
     if (frame.type === 'error') return log(logId, 'error', `error ${frame.payload.code}: ${frame.payload.message}`);
-    if (frame.type === 'event') log(logId, 'event', `event ${JSON.stringify(frame.payload)}`);
+    if (frame.type === 'event') {
+      if (frame.seq) state.seq = frame.seq;
+      log(logId, 'event', `event ${JSON.stringify(frame.payload)}`);
+    }
   };
   socket.onclose = (e) => {
     setStatus(statusId, `closed ${e.code}${e.reason ? ` ${e.reason}` : ''}`, 'closed');
     log(logId, 'info', `closed with ${e.code} ${e.reason}`);
+    if (!socket.closedOnPurpose && RETRY_CODES.has(e.code) && state.epoch) {
+      log(logId, 'info', `reconnecting from seq ${state.seq}`);
+      setTimeout(() => socket.onreconnect?.(open(url, statusId, logId, state)), 1000);
+    }
   };
   return socket;
 }
 
+function closeOnPurpose(socket) {
+  if (!socket) return;
+  socket.closedOnPurpose = true;
+  socket.close(1000);
+}
+
 let userSocket;
+const trackUser = (socket) => {
+  userSocket = socket;
+  socket.onreconnect = trackUser;
+  return socket;
+};
 $('connect').addEventListener('click', async () => {
-  userSocket?.close();
+  closeOnPurpose(userSocket);
   const [company, agent, user] = [$('company').value, $('agent').value, $('user').value];
   try {
     const token = $('token').value || (await post('/generate-token', $('apiKey').value, { company_id: company, agent_id: agent, user_id: user, expires_in_seconds: 3600 })).token;
-    userSocket = open(wsUrl(`/ws/${encodeURIComponent(company)}/${encodeURIComponent(agent)}`, token), 'status', 'log');
+    trackUser(open(wsUrl(`/ws/${encodeURIComponent(company)}/${encodeURIComponent(agent)}`, token), 'status', 'log'));
   } catch (err) {
     log('log', 'error', err.message);
   }
 });
-$('disconnect').addEventListener('click', () => userSocket?.close(1000));
+$('disconnect').addEventListener('click', () => closeOnPurpose(userSocket));
 $('selectChat').addEventListener('click', () => {
+  if (userSocket) userSocket.state.chatId = $('chatId').value;
   userSocket?.send(JSON.stringify({ type: 'select_chat', payload: { chat_id: $('chatId').value } }));
   log('log', 'info', `selected chat ${$('chatId').value}`);
 });
@@ -89,8 +119,13 @@ $('publish').addEventListener('click', async () => {
 });
 
 let adminSocket;
+const trackAdmin = (socket) => {
+  adminSocket = socket;
+  socket.onreconnect = trackAdmin;
+  return socket;
+};
 $('adminConnect').addEventListener('click', async () => {
-  adminSocket?.close();
+  closeOnPurpose(adminSocket);
   const body = {
     admin_id: $('adminId').value,
     expires_in_seconds: 3600,
@@ -100,7 +135,7 @@ $('adminConnect').addEventListener('click', async () => {
   };
   try {
     const { token } = await post('/admin/generate-token', $('adminKey').value, body);
-    adminSocket = open(wsUrl('/ws/admin', token), 'adminStatus', 'adminLog');
+    trackAdmin(open(wsUrl('/ws/admin', token), 'adminStatus', 'adminLog'));
   } catch (err) {
     log('adminLog', 'error', err.message);
   }

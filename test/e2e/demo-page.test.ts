@@ -61,4 +61,25 @@ describe('demo page in headless Chromium', { skip: !existsSync(CHROMIUM) && `no 
     assert.match(await second.textContent('#status') ?? '', /ready/);
     await first.screenshot({ path: '/tmp/daisi-ws-demo.png' }).catch(() => undefined);
   });
+
+  it('loses its socket, reconnects with since and shows the events published in between', async () => {
+    const company = uid('c');
+    const page = await openPage(company, 'bob');
+    const publish = (text: string) =>
+      fetch(`${gw.http}/api/publish`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-API-Key': KEYS.admin },
+        body: JSON.stringify({ company_id: company, agent_id: 'agent-1', kind: 'chats', event: { event_id: uid('ev'), row_data: { text } } }),
+      });
+    await publish('seen before');
+    await page.waitForSelector('#log li.event:has-text("seen before")', { timeout: 5000 });
+    const session = gw.gateway.registry.get(`session:${company}:agent-1:bob`) as unknown as { kill(code: number, reason: string): void };
+    session.kill(1006, 'test drops the connection'); // the server drops the TCP connection
+    await page.waitForSelector('#status.closed', { timeout: 5000 });
+    for (const text of ['missed one', 'missed two', 'missed three']) assert.equal((await publish(text)).status, 200);
+    await page.waitForSelector('#log li.info:has-text("resumed 3 events")', { timeout: 5000 });
+    for (const text of ['missed one', 'missed two', 'missed three']) assert.ok(await page.isVisible(`#log li.event:has-text("${text}")`), text);
+    assert.equal(await page.locator('#log li.event:has-text("seen before")').count(), 1, 'nothing shown twice');
+    await page.screenshot({ path: '/tmp/daisi-ws-demo-resume.png' }).catch(() => undefined);
+  });
 });
