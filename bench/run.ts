@@ -17,7 +17,7 @@ import type { Mode, SessionSpec } from './client-worker.js';
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    scenarios: { type: 'string', default: 'connect,fanout,max,idle,filter,crosspod' },
+    scenarios: { type: 'string', default: 'connect,fanout,max,idle,filter,resume,fleet' },
     'no-build': { type: 'boolean', default: false },
     kinds: { type: 'string', default: 'gateway,raw,sio' },
     steps: { type: 'string' },
@@ -405,6 +405,57 @@ async function scenarioFleet() {
   await pub.purge('wa_stream');
 }
 
+/**
+ * Resume (SPEC §11): a client misses 10,000 events of its chat list and comes back with `since`;
+ * the time from its upgrade request to the `resumed` frame, served from the pod's memory and
+ * (with the memory history off) from the stream.
+ */
+async function scenarioResume() {
+  const { default: WebSocket } = await import('ws');
+  const missed = 10_000;
+  for (const source of ['memory', 'stream'] as const) {
+    const gw = await startGateway('127.0.0.2', gatewayEnv(source === 'stream' ? { DAISI_WS_APP_RESUME_MAX_EVENTS: '0' } : {}));
+    const [spec] = sessions('gateway', gw, 1, false, `resume${source}`);
+    const open = (url: string) =>
+      new Promise<{ ws: InstanceType<typeof WebSocket>; frames: string[]; resumed: Promise<number> }>((resolve, reject) => {
+        const ws = new WebSocket(url, ['json.v1'], { perMessageDeflate: false });
+        const frames: string[] = [];
+        let done!: (at: number) => void;
+        const resumed = new Promise<number>((r) => (done = r));
+        ws.on('message', (d) => {
+          const text = d.toString();
+          frames.push(text);
+          if (text.startsWith('{"type":"ready"')) resolve({ ws, frames, resumed });
+          if (text.startsWith('{"type":"resumed"') || text.startsWith('{"type":"error"')) done(nowMs());
+        });
+        ws.on('error', reject);
+      });
+    const first = await open(spec!.url);
+    const epoch = JSON.parse(first.frames[0]!).payload.epoch as string;
+    first.ws.terminate();
+    const subject = `wa.${spec!.company}.${spec!.agent}.chats`;
+    const inflight: Array<Promise<unknown>> = [];
+    let since = 0;
+    for (let i = 0; i < missed; i++) {
+      const ack = pub.publishRaw(subject, `{"event_id":"r-${i}","event_time":"2026-11-26T10:00:00Z","company_id":"${spec!.company}","row_data":{"text":"${PAD}"}}`);
+      if (i === 0) since = (await ack).seq - 1;
+      inflight.push(ack);
+      if (inflight.length >= 2000) await inflight.shift();
+    }
+    await Promise.all(inflight);
+    await new Promise((r) => setTimeout(r, 1000));
+    const t0 = nowMs();
+    const back = await open(`${spec!.url}&since=${since}&epoch=${encodeURIComponent(epoch)}`);
+    const ms = (await back.resumed) - t0;
+    const events = back.frames.filter((f) => f.startsWith('{"type":"event"')).length;
+    console.log(`resume from ${source}: ${events} missed events replayed in ${ms.toFixed(0)} ms (${back.frames.at(-1)!.slice(0, 80)})`);
+    record(`resume (${missed} missed events)`, `upgrade to "resumed", from ${source}`, 'ms', false, 'gateway', ms);
+    back.ws.terminate();
+    await gw.stop();
+    await pub.purge('wa_stream');
+  }
+}
+
 // ---------- report ----------
 
 function fmt(v: number | undefined, unit: string): string {
@@ -445,6 +496,7 @@ async function main() {
     for (const kind of KINDS) if (SCENARIOS.has('max')) await scenarioMax(kind);
     for (const kind of KINDS) if (SCENARIOS.has('idle')) await scenarioIdle(kind);
     if (SCENARIOS.has('filter')) await scenarioFilter();
+    if (SCENARIOS.has('resume')) await scenarioResume();
     if (SCENARIOS.has('crosspod') || SCENARIOS.has('fleet')) await scenarioFleet();
   } finally {
     for (const w of workers) w.child.send({ cmd: 'exit' });
