@@ -74,6 +74,7 @@ const READER_INACTIVE_MS = 10_000;
 export interface ClusterHooks {
   /** The stream was recreated (its sequences restarted). */
   epochChanged(epoch: string): void;
+  readerReset(): void;
 }
 
 /** Connects Redis (failing fast, one line) and prepares the pod's reading of the stream. */
@@ -95,7 +96,10 @@ export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHook
     },
     {
       reading: (epoch, position) => log.info({ epoch, position }, 'reading the stream'),
-      readerReset: (reason) => log.info({ reason }, 'stream reader starts over from its position'),
+      readerReset: (reason) => {
+        hooks.readerReset();
+        log.info({ reason }, 'stream reader starts over from its position');
+      },
       epochChanged: (epoch) => {
         log.warn({ epoch }, 'the stream was recreated; sequences restart');
         hooks.epochChanged(epoch);

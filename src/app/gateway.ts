@@ -40,7 +40,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   const kind = engineKindOf(cfg);
   const metrics = new Metrics(cfg.app.metrics_session_labels);
   let dispatcher: EventDispatcher | undefined;
-  const engine = kind === 'cluster' ? await clusterEngine(cfg, log, { epochChanged: () => dispatcher?.epochChanged() }) : embeddedEngine(cfg);
+  const engine = kind === 'cluster' ? await clusterEngine(cfg, log, { epochChanged: () => dispatcher?.epochChanged(), readerReset: () => metrics.readerResets.inc() }) : embeddedEngine(cfg);
   const podId = engine.podId;
   const registry = new SessionRegistry();
   const sessions = new SessionManager({ podId, config, locks: engine.locks, killSwitch: engine.killSwitch, routes: engine.routes, registry, metrics, log });
@@ -48,7 +48,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   const history = new EventHistory(cfg.app.resume_max_events, cfg.app.resume_max_age_seconds * 1000);
   dispatcher = new EventDispatcher({ registry, history, metrics, log });
   const touch = (s: Session) => void renewal.touchNow(s);
-  const resume = new ResumeService({ stream: engine.stream, history, position: () => dispatcher!.position, log });
+  const resume = new ResumeService({ stream: engine.stream, metrics, history, position: () => dispatcher!.position, log });
   const ws = new WsEndpoint({ config, auth: new AuthService(config, engine.tokenCache, log), sessions, metrics, log, touch, resume });
 
   const grpc = await startGrpcServer({

@@ -49,7 +49,9 @@ export class Metrics {
   readonly lockRenewalSuccess = this.counter('dws_session_lock_renewal_success_total', 'Total successful session lock renewals.', ['user_type']);
   readonly lockRenewalFailure = this.counter('dws_session_lock_renewal_failure_total', 'Total failed session lock renewals.', ['user_type', 'reason']);
   // Beyond the seed: what happened to events taken off the stream.
-  readonly eventsSettled = this.counter('dws_events_settled_total', 'Events taken off the stream, by outcome (acked, retried, given_up, invalid).', ['outcome']);
+  readonly eventsSettled = this.counter('dws_events_settled_total', 'Events read off the stream that could not be delivered, by outcome (invalid: not a JSON object).', ['outcome']);
+  readonly readerResets = this.counter('dws_stream_reader_resets_total', 'Times this pod\'s stream reader started over after its last sequence (gap, missed heartbeats, reconnect).', []);
+  readonly resumes = this.counter('dws_resumes_total', 'Resumes after a reconnect, by where the replay came from (memory, stream) or unavailable.', ['source']);
 
   constructor(private readonly perSessionLabels = false) {
     collectDefaultMetrics({ register: this.registry });

@@ -1,4 +1,5 @@
 import type { Logger } from '../app/logger.js';
+import type { Metrics } from '../app/metrics.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { eventFrame, parseEventPayload } from '../domain/events.js';
 import type { EventStream } from '../domain/ports.js';
@@ -7,6 +8,7 @@ import type { EventHistory } from './event-history.js';
 
 export interface ResumeDeps {
   stream: EventStream;
+  metrics: Metrics;
   history: EventHistory;
   /** The last sequence this pod's reading handed to its sessions. */
   position(): number;
@@ -81,6 +83,7 @@ export class ResumeService {
     try {
       if (request.epoch !== this.epoch()) throw unavailable('The stream was recreated since then (epoch differs); reload your state.');
       let cursor = request.since;
+      let source = 'memory';
       while (cursor < end) {
         const memoryFirst = this.deps.history.firstSeq;
         if (memoryFirst !== undefined && memoryFirst <= cursor + 1) {
@@ -88,15 +91,18 @@ export class ResumeService {
           cursor = end;
         } else {
           const upTo = Math.min(end, (memoryFirst ?? end + 1) - 1);
+          source = 'stream';
           await this.fromStream(session, cursor, upTo, request.epoch, send);
           cursor = upTo;
         }
       }
       session.lastSeq = Math.max(session.lastSeq, end, request.subject === undefined ? request.since : 0);
+      this.deps.metrics.resumes.inc({ source });
       session.sendReplay(Buffer.from(JSON.stringify({ type: 'resumed', payload: replay })), 'resumed');
     } catch (err) {
       const error = err instanceof GatewayError ? err : unavailable('The history could not be read; reload your state.');
       if (!(err instanceof GatewayError)) this.deps.log.warn({ err: (err as Error).message, session_key: session.key }, 'resume failed');
+      this.deps.metrics.resumes.inc({ source: 'unavailable' });
       session.lastSeq = Math.max(session.lastSeq, end);
       session.sendReplay(Buffer.from(JSON.stringify({ type: 'error', payload: error.toBody() })), 'error');
     } finally {
