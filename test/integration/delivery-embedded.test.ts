@@ -1,10 +1,4 @@
 import { deliverySuite } from './delivery-suite.js';
+import { embeddedSetup } from './single-node-setups.js';
 
-deliverySuite({
-  name: 'embedded',
-  env: async () => ({}),
-  publisher: async (gw) => ({
-    publish: (subject, data) => gw.gateway.engine.stream.publish(subject, Buffer.from(data)),
-    close: async () => undefined,
-  }),
-});
+deliverySuite(embeddedSetup);

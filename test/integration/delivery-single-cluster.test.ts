@@ -1,20 +1,4 @@
-import { REDIS_ADDRESS } from '../helpers/env.js';
-import { TestNatsServer } from '../helpers/nats-server.js';
-import { TestPublisher } from '../helpers/publisher.js';
 import { deliverySuite } from './delivery-suite.js';
+import { clusterSetup } from './single-node-setups.js';
 
-let nats: TestNatsServer;
-
-deliverySuite({
-  name: 'cluster',
-  env: async () => {
-    nats = await TestNatsServer.start();
-    return { DAISI_WS_REDIS_ADDRESS: REDIS_ADDRESS, DAISI_WS_NATS_URL: nats.url, DAISI_WS_SERVER_POD_ID: '127.0.0.1' };
-  },
-  publisher: async () => {
-    const pub = await TestPublisher.connect(nats.url);
-    await pub.waitForStream('wa_stream');
-    return { publish: (subject, data) => pub.publish(subject, data), close: () => pub.close() };
-  },
-  teardown: () => nats.stop(),
-});
+deliverySuite(clusterSetup());

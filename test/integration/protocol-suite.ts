@@ -41,7 +41,9 @@ export function protocolSuite(setup: EngineSetup): void {
     it('accepts good credentials with json.v1 and sends ready', async () => {
       const client = await TestClient.ready(userUrl(gw.ws, company, agent, companyToken(company, agent, uid('u'))));
       assert.equal(client.socket.protocol, 'json.v1');
-      assert.deepEqual(client.frames[0], { type: 'ready' });
+      assert.deepEqual(Object.keys(client.frames[0]!), ['type', 'payload']);
+      assert.equal(client.frames[0]!.type, 'ready');
+      assert.match(client.frames[0]!.payload.epoch, /^[\w-]{8,}$/, 'ready carries the stream epoch (SPEC §11)');
       await client.close();
     });
 

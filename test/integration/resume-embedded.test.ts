@@ -1,10 +1,4 @@
 import { resumeSuite } from './resume-suite.js';
+import { embeddedSetup } from './single-node-setups.js';
 
-resumeSuite({
-  name: 'embedded',
-  env: async () => ({}),
-  publisher: async (gw) => ({
-    publish: (subject, data) => gw.gateway.engine.stream.publish(subject, Buffer.from(data)),
-    close: async () => undefined,
-  }),
-});
+resumeSuite(embeddedSetup);
