@@ -52,6 +52,7 @@ export class OrderedReader {
   private jsm: JetStreamManager | undefined;
   private lastSignalMs = Date.now();
   private monitor: NodeJS.Timeout | undefined;
+  private statuses: (AsyncIterable<{ type: string }> & { stop?(): void }) | undefined;
   private resetting: Promise<void> | undefined;
   private resetAgain = false;
   private stopped = false;
@@ -83,6 +84,7 @@ export class OrderedReader {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.monitor);
+    this.statuses?.stop?.(); // a short-lived reader (a resume) must not leave its status listener behind
     await this.resetting;
     this.sub?.unsubscribe();
     this.sub = undefined;
@@ -202,7 +204,8 @@ export class OrderedReader {
   }
 
   private async watchConnection(): Promise<void> {
-    for await (const s of this.nc.status()) {
+    this.statuses = this.nc.status();
+    for await (const s of this.statuses) {
       if (this.stopped) return;
       // A server that restarted lost this (memory) consumer; one that did not may have dropped
       // messages for a slow client. Either way a fresh consumer after the position is right.
