@@ -77,12 +77,17 @@ function closeOnPurpose(socket) {
   socket.close(1000);
 }
 
+// Keeps `set` pointed at the live socket of a tab, also after reconnects.
+function tracked(set) {
+  const track = (socket) => {
+    set(socket);
+    socket.onreconnect = track;
+  };
+  return track;
+}
+
 let userSocket;
-const trackUser = (socket) => {
-  userSocket = socket;
-  socket.onreconnect = trackUser;
-  return socket;
-};
+const trackUser = tracked((s) => (userSocket = s));
 $('connect').addEventListener('click', async () => {
   closeOnPurpose(userSocket);
   const [company, agent, user] = [$('company').value, $('agent').value, $('user').value];
@@ -119,11 +124,7 @@ $('publish').addEventListener('click', async () => {
 });
 
 let adminSocket;
-const trackAdmin = (socket) => {
-  adminSocket = socket;
-  socket.onreconnect = trackAdmin;
-  return socket;
-};
+const trackAdmin = tracked((s) => (adminSocket = s));
 $('adminConnect').addEventListener('click', async () => {
   closeOnPurpose(adminSocket);
   const body = {

@@ -118,7 +118,7 @@ export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHook
     killSwitch: new RedisKillSwitch(redis, (channel) => log.warn({ channel }, 'malformed kill message ignored')),
     stream,
     connectStream: () => supervisor.start(),
-    dependencies: async () => ({ nats: supervisor.status === 'connected' ? 'connected' : 'disconnected', redis: await pingRedis(redis) }),
+    dependencies: async () => ({ nats: natsState(supervisor, stream), redis: await pingRedis(redis) }),
     close: async () => {
       await stream.stop();
       await supervisor.stop();
@@ -149,6 +149,12 @@ function natsSupervisor(cfg: Config, podId: string, stream: NatsEventStream, log
       attachFailed: (err) => log.error({ err: (err as Error).message }, 'nats stream setup failed'),
     },
   );
+}
+
+/** `not_reading`: connected, but this pod's reader cannot read the stream (it delivers nothing). */
+function natsState(supervisor: NatsSupervisor, stream: NatsEventStream): string {
+  if (supervisor.status !== 'connected') return 'disconnected';
+  return stream.reading() ? 'connected' : 'not_reading';
 }
 
 async function pingRedis(redis: Redis): Promise<string> {

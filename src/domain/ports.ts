@@ -38,7 +38,6 @@ export interface KillSwitch {
 export interface RouteRegistry {
   add(routeKey: string, podId: string, ttlSeconds: number): Promise<void>;
   remove(routeKey: string, podId: string): Promise<void>;
-  members(routeKey: string): Promise<string[]>;
   /** SISMEMBER-and-EXPIRE: true when `podId` is a member and the TTL was renewed. */
   refresh(routeKey: string, podId: string, ttlSeconds: number): Promise<boolean>;
 }

@@ -69,9 +69,9 @@ export interface Session {
   lastSeq: number;
   /**
    * Set while a resume replays history: live frames wait here, and go out after the replay
-   * (those it did not already send).
+   * (those it did not already send; `seq` undefined: an event a Go replica pushed).
    */
-  held: Array<{ seq: number; frame: Buffer }> | undefined;
+  held: Array<{ seq: number | undefined; frame: Buffer }> | undefined;
   /**
    * Queues a frame. Under the `block` backpressure policy a full queue returns a promise
    * that resolves once the frame is queued; the caller holds further events of that subject.
@@ -79,9 +79,9 @@ export interface Session {
   deliver(frame: Buffer): void | Promise<void>;
   /**
    * Queues a frame outside the send queue's bound and drop policy: replayed history (bounded by
-   * the history itself) and the frames that report on it.
+   * the history itself) and the protocol's own frames (ready, resumed, errors).
    */
-  sendReplay(frame: Buffer, type: 'event' | 'resumed' | 'error'): void;
+  sendUnbounded(frame: Buffer, type: 'event' | 'resumed' | 'error' | 'ready'): void;
   /** Sends the error frame, then closes with the error's close code. */
   terminate(error: GatewayError): void;
 }

@@ -112,7 +112,10 @@ export class EventDispatcher implements EventSink {
     const recipients = this.deps.registry.forSubject(subject);
     if (!recipients) return;
     const frame = eventFrame(payloadJson);
-    for (const session of recipients) if (!session.held) void session.deliver(frame);
+    for (const session of recipients) {
+      if (session.held) session.held.push({ seq: undefined, frame });
+      else void session.deliver(frame);
+    }
     this.sent.inc(sizeOf(recipients));
   }
 
@@ -151,7 +154,7 @@ export class EventDispatcher implements EventSink {
  * One event to one session: never one it already has (a sequence at or below its last), held
  * while the session replays history.
  */
-export function offer(session: Session, seq: number, frame: Buffer, now: number): void | Promise<void> {
+function offer(session: Session, seq: number, frame: Buffer, now: number): void | Promise<void> {
   if (session.held) {
     session.held.push({ seq, frame });
     return;

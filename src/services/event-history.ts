@@ -9,20 +9,16 @@ import { eventIdOf } from '../domain/events.js';
  * into its read buffer, which must not be pinned.
  */
 export class EventHistory {
-  private seqs: Float64Array;
-  private times: Float64Array;
-  private subjects: string[];
-  private data: Buffer[];
-  private ids: Array<string | null | undefined>;
+  private seqs!: Float64Array;
+  private times!: Float64Array;
+  private subjects!: string[];
+  private data!: Buffer[];
+  private ids!: Array<string | null | undefined>;
   private head = 0;
   private count = 0;
 
-  constructor(private maxEvents: number, private maxAgeMs: number, private readonly now: () => number = Date.now) {
-    this.seqs = new Float64Array(maxEvents);
-    this.times = new Float64Array(maxEvents);
-    this.subjects = new Array(maxEvents);
-    this.data = new Array(maxEvents);
-    this.ids = new Array(maxEvents);
+  constructor(maxEvents: number, private maxAgeMs: number, private readonly now: () => number = Date.now) {
+    this.allocate(maxEvents);
   }
 
   get size(): number {
@@ -42,15 +38,16 @@ export class EventHistory {
     if (maxEvents === this.seqs.length) return;
     const kept: Array<[number, number, string, Buffer]> = [];
     this.forEach(0, (subject, data, seq, i) => void kept.push([seq, this.times[i]!, subject, data]));
-    const next = new EventHistory(maxEvents, maxAgeMs, this.now);
-    for (const [seq, time, subject, data] of kept.slice(-maxEvents)) next.appendAt(seq, subject, data, time);
-    Object.assign(this, { seqs: next.seqs, times: next.times, subjects: next.subjects, data: next.data, ids: next.ids, head: next.head, count: next.count });
+    this.allocate(maxEvents);
+    if (maxEvents === 0) return;
+    for (const [seq, time, subject, data] of kept.slice(-maxEvents)) this.appendAt(seq, subject, data, time);
   }
 
   append(seq: number, subject: string, data: Uint8Array): void {
     if (this.seqs.length === 0) return;
-    this.appendAt(seq, subject, Buffer.from(data), this.now());
-    this.expire();
+    const now = this.now();
+    this.appendAt(seq, subject, Buffer.from(data), now);
+    this.expire(now);
   }
 
   /** Forgets everything (the stream was recreated: its sequences restarted). */
@@ -90,6 +87,16 @@ export class EventHistory {
     return false;
   }
 
+  private allocate(maxEvents: number): void {
+    this.seqs = new Float64Array(maxEvents);
+    this.times = new Float64Array(maxEvents);
+    this.subjects = new Array(maxEvents);
+    this.data = new Array(maxEvents);
+    this.ids = new Array(maxEvents);
+    this.head = 0;
+    this.count = 0;
+  }
+
   private appendAt(seq: number, subject: string, data: Buffer, time: number): void {
     const cap = this.seqs.length;
     const i = (this.head + this.count) % cap;
@@ -102,8 +109,8 @@ export class EventHistory {
     this.ids[i] = undefined;
   }
 
-  private expire(): void {
-    const oldest = this.now() - this.maxAgeMs;
+  private expire(now = this.now()): void {
+    const oldest = now - this.maxAgeMs;
     const cap = this.seqs.length;
     while (this.count > 0 && this.times[this.head]! < oldest) {
       this.subjects[this.head] = undefined as unknown as string;

@@ -58,9 +58,11 @@ export class ResumeService {
     session.held = undefined;
     if (!held) return;
     for (const { seq, frame } of held) {
-      if (seq <= session.lastSeq) continue;
-      session.lastSeq = seq;
-      session.sendReplay(frame, 'event');
+      if (seq !== undefined) {
+        if (seq <= session.lastSeq) continue;
+        session.lastSeq = seq;
+      }
+      session.sendUnbounded(frame, 'event');
     }
   }
 
@@ -75,7 +77,7 @@ export class ResumeService {
     const replay = { from: 0, to: 0, count: 0 };
     const send = (subject: string, data: Buffer, seq: number) => {
       if (!wants(subject) || !parseEventPayload(data.toString('utf8'))) return;
-      session.sendReplay(eventFrame(data, seq), 'event');
+      session.sendUnbounded(eventFrame(data, seq), 'event');
       replay.from ||= seq;
       replay.to = seq;
       replay.count++;
@@ -96,15 +98,17 @@ export class ResumeService {
           cursor = upTo;
         }
       }
+      // Live events from here on are above `end`; a client that resumes from further than this pod
+      // has read (it was on a pod ahead of this one) must not get those up to its `since` again.
       session.lastSeq = Math.max(session.lastSeq, end, request.subject === undefined ? request.since : 0);
       this.deps.metrics.resumes.inc({ source });
-      session.sendReplay(Buffer.from(JSON.stringify({ type: 'resumed', payload: replay })), 'resumed');
+      session.sendUnbounded(Buffer.from(JSON.stringify({ type: 'resumed', payload: replay })), 'resumed');
     } catch (err) {
       const error = err instanceof GatewayError ? err : unavailable('The history could not be read; reload your state.');
       if (!(err instanceof GatewayError)) this.deps.log.warn({ err: (err as Error).message, session_key: session.key }, 'resume failed');
       this.deps.metrics.resumes.inc({ source: 'unavailable' });
       session.lastSeq = Math.max(session.lastSeq, end);
-      session.sendReplay(Buffer.from(JSON.stringify({ type: 'error', payload: error.toBody() })), 'error');
+      session.sendUnbounded(Buffer.from(JSON.stringify({ type: 'error', payload: error.toBody() })), 'error');
     } finally {
       this.release(session);
     }

@@ -1,4 +1,4 @@
-import { parseSubject, subjects, type EventAddress } from '../domain/events.js';
+import { parseSubject, subjects } from '../domain/events.js';
 import { adminWants, type Session } from '../domain/session.js';
 
 const agentKey = subjects.chats;
@@ -76,20 +76,8 @@ export class SessionRegistry {
     if (found !== undefined || this.admins.size === 0) return found;
     const address = parseSubject(subject);
     if (address?.kind !== 'agents') return undefined;
-    const admins = this.recipients(address);
-    return 'size' in admins || admins.length > 0 ? admins : undefined;
-  }
-
-  /** The sessions an event goes to on this pod. */
-  recipients(address: EventAddress): ReadonlySet<Session> | Session[] {
-    switch (address.kind) {
-      case 'chats':
-        return this.agentSessions(address.companyId, address.agentId);
-      case 'messages':
-        return this.chatSessions(address.companyId, address.agentId, address.chatId ?? '');
-      case 'agents':
-        return [...this.admins].filter((s) => s.identity.kind === 'admin' && adminWants(s.identity, address));
-    }
+    const admins = [...this.admins].filter((s) => s.identity.kind === 'admin' && adminWants(s.identity, address));
+    return admins.length > 0 ? admins : undefined;
   }
 
   /** Company/agent pairs and chats with at least one local session: the routes this pod holds. */

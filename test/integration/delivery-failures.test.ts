@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
 import { REDIS_ADDRESS, uid } from '../helpers/env.js';
 import { companyToken, spawnGateway, startGateway, userUrl, type ChildGateway, type RunningGateway } from '../helpers/gateway.js';
@@ -143,5 +144,54 @@ describe('NATS restarts under a running pod', () => {
     }, 20_000);
     assert.equal(ids(client.events())[0], 'before');
     await client.close();
+  });
+});
+
+describe('the stream is deleted and recreated under a running pod', () => {
+  let nats: TestNatsServer;
+  let gw: RunningGateway;
+  let pub: TestPublisher;
+  const stream = uid('stream');
+  const company = uid('c');
+  const agent = uid('a');
+
+  before(async () => {
+    nats = await TestNatsServer.start();
+    pub = await TestPublisher.connect(nats.url);
+    const jsm = await jetstreamManager(pub.nc);
+    await jsm.streams.add({ name: stream, subjects: ['wa.>'] });
+    gw = await startGateway({
+      DAISI_WS_REDIS_ADDRESS: REDIS_ADDRESS,
+      DAISI_WS_NATS_URL: nats.url,
+      DAISI_WS_NATS_STREAM_NAME: stream,
+      DAISI_WS_NATS_CREATE_STREAM: 'false',
+      DAISI_WS_SERVER_POD_ID: '127.0.0.1',
+    });
+  });
+  after(async () => {
+    await gw.stop();
+    await pub.close();
+    await nats.stop();
+  });
+
+  it('/ready says the pod is not reading while the stream is gone; once it is back the pod reads its new epoch from its start', async () => {
+    const ready = async () => (await fetch(`${gw.http}/ready`)).json();
+    const client = await TestClient.ready(userUrl(gw.ws, company, agent, companyToken(company, agent, uid('u'))));
+    const oldEpoch = client.frames[0]!.payload.epoch;
+    for (let i = 0; i < 3; i++) await pub.publish(`wa.${company}.${agent}.chats`, event(`old-${i}`));
+    await client.waitEvents(3);
+    const jsm = await jetstreamManager(pub.nc);
+    await jsm.streams.delete(stream);
+    await waitFor(async () => (await ready()).dependencies.nats === 'not_reading', 10_000);
+    assert.equal((await fetch(`${gw.http}/ready`)).status, 503);
+    await jsm.streams.add({ name: stream, subjects: ['wa.>'] });
+    await pub.publish(`wa.${company}.${agent}.chats`, event('new-0')); // seq 1 of the new stream
+    await waitFor(async () => (await ready()).status === 'READY', 10_000);
+    await pub.publish(`wa.${company}.${agent}.chats`, event('new-1'));
+    const got = await client.waitEvents(5);
+    assert.deepEqual(got.map((f) => [f.payload.event_id, f.seq]), [['old-0', 1], ['old-1', 2], ['old-2', 3], ['new-0', 1], ['new-1', 2]]);
+    const again = await TestClient.ready(userUrl(gw.ws, company, agent, companyToken(company, agent, uid('u'))));
+    assert.notEqual(again.frames[0]!.payload.epoch, oldEpoch, 'a new epoch for the recreated stream');
+    await Promise.all([client.close(), again.close()]);
   });
 });

@@ -41,10 +41,6 @@ export class MemoryRouteRegistry implements RouteRegistry {
     if (set.size === 0) this.map.delete(routeKey);
   }
 
-  async members(routeKey: string): Promise<string[]> {
-    return [...(this.map.get(routeKey) ?? [])];
-  }
-
   async refresh(routeKey: string, podId: string, ttlSeconds: number): Promise<boolean> {
     return this.map.get(routeKey)?.has(podId) === true && this.map.expire(routeKey, ttlSeconds);
   }

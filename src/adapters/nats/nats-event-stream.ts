@@ -23,6 +23,8 @@ export interface NatsStreamEvents {
 }
 
 export const REQUEST_ID_HEADER = 'X-Request-ID';
+/** A reader that has not managed to start over within this is reported on /ready. */
+const READER_STUCK_MS = 2000;
 
 /**
  * The pod's own ordered reading of the whole stream (`wa.>`), for its own sessions: one
@@ -69,7 +71,11 @@ export class NatsEventStream implements EventStream {
         event: (subject, data, seq) => void this.sink?.deliver({ subject, data, seq }),
         reset: (reason) => this.events.readerReset(reason),
         epochChanged: (epoch) => this.events.epochChanged(epoch),
-        failed: (err) => this.events.readerFailed(err),
+        failed: (err) => {
+          this.events.readerFailed(err);
+          // A stream deleted under a running pod is created again (nats.create_stream) before the next try.
+          void this.ensureResources(nc).catch(() => undefined);
+        },
       },
     );
     await reader.start();
@@ -85,6 +91,12 @@ export class NatsEventStream implements EventStream {
 
   epoch(): string {
     return this.reader?.epoch ?? '';
+  }
+
+  /** False when the pod's reader is missing or has been failing to start over for a while. */
+  reading(): boolean {
+    const since = this.reader?.restartingSince;
+    return this.reader !== undefined && (since === undefined || Date.now() - since < READER_STUCK_MS);
   }
 
   async bounds(): Promise<{ first: number; last: number }> {

@@ -51,9 +51,11 @@ export class OrderedReader {
   private sub: Subscription | undefined;
   private jsm: JetStreamManager | undefined;
   private lastSignalMs = Date.now();
+  private lastCheckMs = Date.now();
   private monitor: NodeJS.Timeout | undefined;
   private statuses: (AsyncIterable<{ type: string }> & { stop?(): void }) | undefined;
   private resetting: Promise<void> | undefined;
+  private resettingSinceMs: number | undefined;
   private resetAgain = false;
   private stopped = false;
   private serial = 0;
@@ -66,6 +68,11 @@ export class OrderedReader {
 
   get epoch(): string {
     return this.epochValue;
+  }
+
+  /** Since when the reader has been trying to start over (undefined while it reads). */
+  get restartingSince(): number | undefined {
+    return this.resettingSinceMs;
   }
 
   /**
@@ -99,6 +106,7 @@ export class OrderedReader {
       return this.resetting;
     }
     this.events.reset(reason);
+    this.resettingSinceMs = Date.now();
     this.sub?.unsubscribe();
     this.sub = undefined;
     void this.deleteConsumer(this.consumerName);
@@ -113,7 +121,10 @@ export class OrderedReader {
           await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, RESET_MAX_DELAY_MS)));
         }
       }
-    })().finally(() => (this.resetting = undefined));
+    })().finally(() => {
+      this.resetting = undefined;
+      this.resettingSinceMs = undefined;
+    });
     return this.resetting;
   }
 
@@ -199,8 +210,14 @@ export class OrderedReader {
   }
 
   private checkHeartbeats(): void {
+    const now = Date.now();
+    const late = now - this.lastCheckMs > 2 * this.options.heartbeatMs;
+    this.lastCheckMs = now;
     if (this.stopped || this.resetting || this.nc.isClosed()) return;
-    if (Date.now() - this.lastSignalMs > 3 * this.options.heartbeatMs) void this.reset('heartbeats missed');
+    // A check that runs late means this process did not run (stopped, a long pause): the silence
+    // was ours, not the server's, and what it sent meanwhile is waiting in the socket.
+    if (late) this.lastSignalMs = now;
+    else if (now - this.lastSignalMs > 3 * this.options.heartbeatMs) void this.reset('heartbeats missed');
   }
 
   private async watchConnection(): Promise<void> {

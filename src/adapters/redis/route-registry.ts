@@ -18,10 +18,6 @@ export class RedisRouteRegistry implements RouteRegistry {
     await this.redis.srem(routeKey, podId);
   }
 
-  members(routeKey: string): Promise<string[]> {
-    return this.redis.smembers(routeKey);
-  }
-
   async refresh(routeKey: string, podId: string, ttlSeconds: number): Promise<boolean> {
     return (await this.redis.memberAndExpire(routeKey, podId, ttlSeconds)) === 1;
   }

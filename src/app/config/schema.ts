@@ -65,7 +65,6 @@ export const schema = {
     max_pings_out: restart(int(2, 'unanswered pings before the connection is considered stale')),
     retry_on_failed_connect: restart(bool(true, 'keep retrying the first connection for connect_timeout_seconds')),
     create_stream: extra(restart(bool(true, 'create the stream with subjects `wa.>` at start when it does not exist'))),
-    max_deliver: extra(int(10, 'unused: each pod reads the stream with an ordered consumer that needs no acknowledgements (SPEC §10)', 1)),
   },
   redis: {
     address: restart(str('', 'host:port; empty together with nats.url: embedded single-node engine')),

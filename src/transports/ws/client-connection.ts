@@ -38,7 +38,7 @@ export class ClientConnection implements Session {
   readonly key: string;
   chatId: string | undefined;
   lastSeq = 0;
-  held: Array<{ seq: number; frame: Buffer }> | undefined;
+  held: Session['held'];
   lastActivityMs = Date.now();
   readonly connectedAt = Date.now();
   lastSeenMs = Date.now();
@@ -100,7 +100,7 @@ export class ClientConnection implements Session {
   }
 
   sendReady(epoch: string): void {
-    this.send(readyFrame(epoch), 'ready');
+    this.sendUnbounded(readyFrame(epoch), 'ready');
   }
 
   deliver(frame: Buffer): void | Promise<void> {
@@ -108,7 +108,7 @@ export class ClientConnection implements Session {
     return this.queue.push(frame);
   }
 
-  sendReplay(frame: Buffer, type: 'event' | 'resumed' | 'error'): void {
+  sendUnbounded(frame: Buffer, type: 'event' | 'resumed' | 'error' | 'ready'): void {
     if (this.state !== 'open') return;
     this.deps.metrics.messagesSent.inc({ message_type: type });
     this.queue.pushUrgent(frame);
@@ -144,13 +144,8 @@ export class ClientConnection implements Session {
     this.socket.ping();
   }
 
-  private send(frame: Buffer, type: 'ready' | 'error'): void {
-    this.deps.metrics.messagesSent.inc({ message_type: type });
-    this.queue.pushUrgent(frame);
-  }
-
   private sendError(code: typeof ErrorCodes.BadRequest | typeof ErrorCodes.SubscriptionFailure | typeof ErrorCodes.RateLimitExceeded, message: string, details?: string): void {
-    this.send(errorFrame(new GatewayError(code, message, details).toBody()), 'error');
+    this.sendUnbounded(errorFrame(new GatewayError(code, message, details).toBody()), 'error');
   }
 
   private onPong(): void {
@@ -172,7 +167,7 @@ export class ClientConnection implements Session {
       case 'invalid':
         return this.sendError(ErrorCodes.BadRequest, 'Invalid message format', 'Frames must be JSON objects with a "type".');
       case 'ready':
-        return this.send(Buffer.from(text), 'ready');
+        return this.sendUnbounded(Buffer.from(text), 'ready');
       case 'select_chat':
         return void this.selectChat(message.payload);
       case 'unknown':

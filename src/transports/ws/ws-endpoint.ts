@@ -104,8 +104,9 @@ export class WsEndpoint {
     let identity: Identity | undefined;
     let start: SessionStart;
     try {
-      identity = await this.admit(req);
-      start = startOf(new URL(req.url ?? '/', 'http://gateway').searchParams, identity);
+      const url = new URL(req.url ?? '/', 'http://gateway');
+      identity = await this.admit(req, url);
+      start = startOf(url.searchParams, identity);
       await this.deps.sessions.claim(identity);
     } catch (err) {
       const error = toGatewayError(err);
@@ -147,8 +148,7 @@ export class WsEndpoint {
     for (const socket of this.sockets) socket.terminate();
   }
 
-  private async admit(req: IncomingMessage): Promise<Identity> {
-    const url = new URL(req.url ?? '/', 'http://gateway');
+  private async admit(req: IncomingMessage, url: URL): Promise<Identity> {
     const target = WsEndpoint.targetOf(url.pathname);
     if (!target) throw new GatewayError(ErrorCodes.NotFound, 'Not found', `No WebSocket endpoint at ${url.pathname}`);
     if (!this.accepting) throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Service shutting down');
