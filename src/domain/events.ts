@@ -51,8 +51,9 @@ export interface EnrichedEvent {
   [extra: string]: unknown;
 }
 
-/** Parses an event payload; undefined when it is not a JSON object. */
-export function parseEventPayload(text: string): EnrichedEvent | undefined {
+/** Parses an event payload (text, or the bytes as read); undefined when it is not a JSON object. */
+export function parseEventPayload(payload: string | Uint8Array): EnrichedEvent | undefined {
+  const text = typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -61,12 +62,6 @@ export function parseEventPayload(text: string): EnrichedEvent | undefined {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
   return value as EnrichedEvent;
-}
-
-/** The `event_id` of a payload, or undefined when it has none (or is not a JSON object). */
-export function eventIdOf(payload: Buffer | string): string | undefined {
-  const value = parseEventPayload(typeof payload === 'string' ? payload : payload.toString('utf8'));
-  return typeof value?.event_id === 'string' ? value.event_id : undefined;
 }
 
 const FRAME_HEAD = Buffer.from('{"type":"event","seq":');
@@ -80,15 +75,16 @@ const FRAME_TAIL = Buffer.from('}');
  * No parse-and-reserialise on the hot path. An event a Go replica pushed that this pod never
  * read from the stream has no sequence, and its frame no `seq`.
  */
-export function eventFrame(payloadJson: Buffer | string, seq?: number): Buffer {
+export function eventFrame(payloadJson: Uint8Array | string, seq?: number): Buffer {
   const body = typeof payloadJson === 'string' ? Buffer.from(payloadJson) : payloadJson;
   const digits = seq === undefined ? '' : String(seq);
   const head = seq === undefined ? FRAME_HEAD_NO_SEQ : FRAME_HEAD;
-  const frame = Buffer.allocUnsafe(head.length + digits.length + FRAME_PAYLOAD.length + body.length + FRAME_TAIL.length);
+  const frame = Buffer.allocUnsafe(head.length + digits.length + FRAME_PAYLOAD.length + body.byteLength + FRAME_TAIL.length);
   let at = head.copy(frame, 0);
   at += frame.write(digits, at, 'latin1');
   at += FRAME_PAYLOAD.copy(frame, at);
-  at += body.copy(frame, at);
+  frame.set(body, at);
+  at += body.byteLength;
   FRAME_TAIL.copy(frame, at);
   return frame;
 }

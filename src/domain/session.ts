@@ -39,13 +39,23 @@ export function adminWants(admin: AdminIdentity, address: EventAddress): boolean
   return !admin.subscribedAgentId || admin.subscribedAgentId === address.agentId;
 }
 
-/** Whether a session receives events of `subject` (its agent's chat list, its chat, admin scope). */
-export function wantsSubject(identity: Identity, chatId: string | undefined, subject: string): boolean {
-  if (identity.kind === 'user') {
-    return subject === subjects.chats(identity.companyId, identity.agentId) || (chatId !== undefined && subject === subjects.messages(identity.companyId, identity.agentId, chatId));
-  }
-  const address = parseSubject(subject);
-  return address?.kind === 'agents' && adminWants(identity, address);
+/** The subjects a user session receives (its agent's chat list, its chat); undefined for admins. */
+export function userSubjectsOf(identity: Identity, chatId: string | undefined): string[] | undefined {
+  if (identity.kind !== 'user') return undefined;
+  const chats = subjects.chats(identity.companyId, identity.agentId);
+  return chatId === undefined ? [chats] : [chats, subjects.messages(identity.companyId, identity.agentId, chatId)];
+}
+
+/** Which subjects a session receives, as a test a replay can run over thousands of events. */
+export function subjectFilterOf(identity: Identity, chatId: string | undefined): (subject: string) => boolean {
+  const exact = userSubjectsOf(identity, chatId);
+  if (exact) return (subject) => exact.includes(subject);
+  const admin = identity as AdminIdentity;
+  return (subject) => {
+    if (!subject.endsWith('.agents')) return false;
+    const address = parseSubject(subject);
+    return address?.kind === 'agents' && adminWants(admin, address);
+  };
 }
 
 /** The narrowest stream filter that holds every subject a session receives. */

@@ -58,16 +58,14 @@ export class EventDispatcher implements EventSink {
       return;
     }
     this.position = event.seq;
-    this.deps.history.append(event.seq, event.subject, event.data);
+    const kept = this.deps.history.append(event.seq, event.subject, event.data);
     this.countReceived(event.subject);
     const recipients = this.deps.registry.forSubject(event.subject);
     if (recipients === undefined) return;
-    const data = bytesOf(event.data);
-    const text = data.toString('utf8');
-    const payload = parseEventPayload(text);
+    const payload = parseEventPayload(event.data);
     if (!payload) return this.dropInvalid(event);
     if (this.heldPushes.size > 0 && typeof payload.event_id === 'string') this.releaseHeldPush(event.subject, payload.event_id);
-    const frame = eventFrame(data, event.seq);
+    const frame = kept ?? eventFrame(event.data, event.seq);
     const now = Date.now();
     let waits: Array<Promise<void>> | undefined;
     for (const session of recipients) {
@@ -167,9 +165,4 @@ function offer(session: Session, seq: number, frame: Buffer, now: number): void 
 
 function sizeOf(recipients: Recipients): number {
   return 'size' in recipients ? recipients.size : recipients.length;
-}
-
-/** A Buffer view of the event bytes, without copying them. */
-function bytesOf(data: Uint8Array): Buffer {
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }

@@ -1,19 +1,37 @@
-import { eventIdOf } from '../domain/events.js';
+import { eventFrame, parseEventPayload } from '../domain/events.js';
+
+/** `frame`: the event's frame, `{"type":"event","seq":…,"payload":…}`, ready to send. */
+type Visit = (subject: string, frame: Buffer, seq: number) => void;
+
+const UNKNOWN = 0;
+const DELIVERABLE = 1;
+const NOT_AN_OBJECT = 2;
 
 /**
  * The pod's recent events, as read from the stream: a ring of at most `maxEvents`, none older
  * than `maxAgeMs`. It answers most resumes without asking NATS (SPEC §11), and tells whether an
  * event a Go replica pushes was already delivered from the stream (SPEC §10).
  *
- * Each entry keeps its own copy of the producer's bytes: the client library hands out views
- * into its read buffer, which must not be pinned.
+ * Each entry links back to the previous entry of its subject, so that a resume of one session
+ * walks its own subjects' events, not the whole fleet's (a reconnect storm replays a thousand
+ * sessions at once). Each entry is kept as its event frame, built once: it copies the producer's
+ * bytes (the client library hands out views into its read buffer, which must not be pinned), live
+ * delivery sends it, and every replay of it sends the same buffer. Whether its payload is a JSON
+ * object (and its `event_id`) is found out once, the first time a replay or a push asks.
  */
 export class EventHistory {
   private seqs!: Float64Array;
   private times!: Float64Array;
+  /** Ring index of the previous entry of the same subject, -1 when none. */
+  private previous!: Int32Array;
   private subjects!: string[];
-  private data!: Buffer[];
-  private ids!: Array<string | null | undefined>;
+  private frames!: Buffer[];
+  /** Where the payload starts in the frame. */
+  private payloadAt!: Int32Array;
+  private state!: Int8Array;
+  private ids!: Array<string | undefined>;
+  /** Ring index of the newest entry of each subject held. */
+  private newest = new Map<string, number>();
   private head = 0;
   private count = 0;
 
@@ -37,91 +55,142 @@ export class EventHistory {
     this.maxAgeMs = maxAgeMs;
     if (maxEvents === this.seqs.length) return;
     const kept: Array<[number, number, string, Buffer]> = [];
-    this.forEach(0, (subject, data, seq, i) => void kept.push([seq, this.times[i]!, subject, data]));
+    this.forEachIndex(0, (i) => void kept.push([this.seqs[i]!, this.times[i]!, this.subjects[i]!, this.payloadOf(i)]));
     this.allocate(maxEvents);
     if (maxEvents === 0) return;
-    for (const [seq, time, subject, data] of kept.slice(-maxEvents)) this.appendAt(seq, subject, data, time);
+    for (const [seq, time, subject, payload] of kept.slice(-maxEvents)) this.appendAt(seq, subject, payload, time);
   }
 
-  append(seq: number, subject: string, data: Uint8Array): void {
-    if (this.seqs.length === 0) return;
+  /** Keeps an event; returns its frame (undefined when the history holds nothing). */
+  append(seq: number, subject: string, data: Uint8Array): Buffer | undefined {
+    if (this.seqs.length === 0) return undefined;
     const now = this.now();
-    this.appendAt(seq, subject, Buffer.from(data), now);
+    const frame = this.appendAt(seq, subject, data, now);
     this.expire(now);
+    return frame;
   }
 
   /** Forgets everything (the stream was recreated: its sequences restarted). */
   clear(): void {
-    this.subjects.fill(undefined as unknown as string);
-    this.data.fill(undefined as unknown as Buffer);
-    this.ids.fill(undefined);
-    this.head = 0;
-    this.count = 0;
+    this.allocate(this.seqs.length);
   }
 
-  /** Visits the events with a sequence above `afterSeq`, oldest first. */
-  forEach(afterSeq: number, visit: (subject: string, data: Buffer, seq: number, index: number) => void): void {
+  /** Visits every deliverable event with a sequence above `afterSeq`, oldest first. */
+  forEach(afterSeq: number, visit: Visit): void {
+    this.forEachIndex(afterSeq, (i) => this.deliverable(i) && visit(this.subjects[i]!, this.frames[i]!, this.seqs[i]!));
+  }
+
+  /** Visits the deliverable events of these subjects above `afterSeq`, in stream order. */
+  forEachOf(subjects: string[], afterSeq: number, visit: Visit): void {
     this.expire();
-    const cap = this.seqs.length;
-    for (let k = this.firstIndexAfter(afterSeq); k < this.count; k++) {
-      const i = (this.head + k) % cap;
-      visit(this.subjects[i]!, this.data[i]!, this.seqs[i]!, i);
-    }
+    const indexes: number[] = [];
+    for (const subject of subjects) this.walk(subject, (i) => this.seqs[i]! > afterSeq && indexes.push(i) > 0);
+    indexes.sort((x, y) => this.seqs[x]! - this.seqs[y]!);
+    for (const i of indexes) if (this.deliverable(i)) visit(this.subjects[i]!, this.frames[i]!, this.seqs[i]!);
   }
 
   /**
    * Whether an event of `subject` with this `event_id` was read within `windowMs` (newest first,
-   * the event ids are parsed only for entries of the same subject, once).
+   * along the subject's own entries; their event ids are parsed once).
    */
   has(subject: string, eventId: string, windowMs: number): boolean {
-    const cap = this.seqs.length;
+    this.expire();
     const oldest = this.now() - windowMs;
-    for (let k = this.count - 1; k >= 0; k--) {
-      const i = (this.head + k) % cap;
+    let found = false;
+    this.walk(subject, (i) => {
       if (this.times[i]! < oldest) return false;
-      if (this.subjects[i] !== subject) continue;
-      let id = this.ids[i];
-      if (id === undefined) id = this.ids[i] = eventIdOf(this.data[i]!) ?? null;
-      if (id === eventId) return true;
-    }
-    return false;
+      found = this.deliverable(i) && this.ids[i] === eventId;
+      return !found;
+    });
+    return found;
   }
 
   private allocate(maxEvents: number): void {
     this.seqs = new Float64Array(maxEvents);
     this.times = new Float64Array(maxEvents);
+    this.previous = new Int32Array(maxEvents);
     this.subjects = new Array(maxEvents);
-    this.data = new Array(maxEvents);
+    this.frames = new Array(maxEvents);
+    this.payloadAt = new Int32Array(maxEvents);
+    this.state = new Int8Array(maxEvents);
     this.ids = new Array(maxEvents);
+    this.newest = new Map();
     this.head = 0;
     this.count = 0;
   }
 
-  private appendAt(seq: number, subject: string, data: Buffer, time: number): void {
+  private appendAt(seq: number, subject: string, payload: Uint8Array, time: number): Buffer {
     const cap = this.seqs.length;
+    if (this.count === cap) this.dropOldest();
     const i = (this.head + this.count) % cap;
-    if (this.count === cap) this.head = (this.head + 1) % cap;
-    else this.count++;
+    this.count++;
+    const frame = eventFrame(payload, seq);
     this.seqs[i] = seq;
     this.times[i] = time;
     this.subjects[i] = subject;
-    this.data[i] = data;
+    this.frames[i] = frame;
+    this.payloadAt[i] = frame.length - payload.byteLength - 1;
+    this.state[i] = UNKNOWN;
     this.ids[i] = undefined;
+    this.previous[i] = this.newest.get(subject) ?? -1;
+    this.newest.set(subject, i);
+    return frame;
+  }
+
+  private payloadOf(i: number): Buffer {
+    const frame = this.frames[i]!;
+    return frame.subarray(this.payloadAt[i], frame.length - 1);
+  }
+
+  /** Whether the entry's payload is a JSON object (parsed once, with its event_id kept). */
+  private deliverable(i: number): boolean {
+    if (this.state[i] === UNKNOWN) {
+      const payload = parseEventPayload(this.payloadOf(i));
+      this.state[i] = payload ? DELIVERABLE : NOT_AN_OBJECT;
+      this.ids[i] = typeof payload?.event_id === 'string' ? payload.event_id : undefined;
+    }
+    return this.state[i] === DELIVERABLE;
   }
 
   private expire(now = this.now()): void {
     const oldest = now - this.maxAgeMs;
+    while (this.count > 0 && this.times[this.head]! < oldest) this.dropOldest();
+  }
+
+  /** Drops the oldest entry (a link to it now ends its subject's chain, see walk). */
+  private dropOldest(): void {
+    const i = this.head;
+    const subject = this.subjects[i]!;
+    if (this.newest.get(subject) === i) this.newest.delete(subject);
+    this.subjects[i] = undefined as unknown as string;
+    this.frames[i] = undefined as unknown as Buffer;
+    this.head = (this.head + 1) % this.seqs.length;
+    this.count--;
+  }
+
+  /**
+   * Walks a subject's entries from the newest back while `visit` says so. A link is followed only
+   * to a slot still held, of the same subject and older: a slot dropped or reused since the link
+   * was made ends the chain (so dropping an entry never has to find who points at it).
+   */
+  private walk(subject: string, visit: (index: number) => boolean): void {
     const cap = this.seqs.length;
-    while (this.count > 0 && this.times[this.head]! < oldest) {
-      this.subjects[this.head] = undefined as unknown as string;
-      this.data[this.head] = undefined as unknown as Buffer;
-      this.head = (this.head + 1) % cap;
-      this.count--;
+    let i = this.newest.get(subject) ?? -1;
+    while (i >= 0 && visit(i)) {
+      const p = this.previous[i]!;
+      if (p < 0 || (p - this.head + cap) % cap >= this.count || this.subjects[p] !== subject || this.seqs[p]! >= this.seqs[i]!) return;
+      i = p;
     }
   }
 
+  private forEachIndex(afterSeq: number, visit: (index: number) => void): void {
+    this.expire();
+    const cap = this.seqs.length;
+    for (let k = this.firstOffsetAfter(afterSeq); k < this.count; k++) visit((this.head + k) % cap);
+  }
+
   /** Offset (from the oldest) of the first event above `afterSeq`: a binary search. */
-  private firstIndexAfter(afterSeq: number): number {
+  private firstOffsetAfter(afterSeq: number): number {
     const cap = this.seqs.length;
     let lo = 0;
     let hi = this.count;

@@ -3,7 +3,7 @@ import type { Metrics } from '../app/metrics.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { eventFrame, parseEventPayload } from '../domain/events.js';
 import type { EventStream } from '../domain/ports.js';
-import { streamFilterOf, wantsSubject, type Session } from '../domain/session.js';
+import { streamFilterOf, subjectFilterOf, userSubjectsOf, type Session } from '../domain/session.js';
 import type { EventHistory } from './event-history.js';
 
 export interface ResumeDeps {
@@ -73,11 +73,12 @@ export class ResumeService {
   async resume(session: Session, request: ResumeRequest): Promise<void> {
     this.hold(session);
     const end = this.deps.position();
-    const wants = request.subject === undefined ? (subject: string) => wantsSubject(session.identity, session.chatId, subject) : (subject: string) => subject === request.subject;
+    // A user's subjects are known strings: the history walks just those; admins match a pattern.
+    const exact = request.subject === undefined ? userSubjectsOf(session.identity, session.chatId) : [request.subject];
+    const wants = exact ? (subject: string) => exact.includes(subject) : subjectFilterOf(session.identity, session.chatId);
     const replay = { from: 0, to: 0, count: 0 };
-    const send = (subject: string, data: Buffer, seq: number) => {
-      if (!wants(subject) || !parseEventPayload(data.toString('utf8'))) return;
-      session.sendUnbounded(eventFrame(data, seq), 'event');
+    const send = (frame: Buffer, seq: number) => {
+      session.sendUnbounded(frame, 'event');
       replay.from ||= seq;
       replay.to = seq;
       replay.count++;
@@ -89,12 +90,17 @@ export class ResumeService {
       while (cursor < end) {
         const memoryFirst = this.deps.history.firstSeq;
         if (memoryFirst !== undefined && memoryFirst <= cursor + 1) {
-          this.deps.history.forEach(cursor, (subject, data, seq) => void (seq <= end && send(subject, data, seq)));
+          // The history holds frames of payloads already known to be JSON objects.
+          const visit = (subject: string, frame: Buffer, seq: number) => void (seq <= end && wants(subject) && send(frame, seq));
+          if (exact) this.deps.history.forEachOf(exact, cursor, visit);
+          else this.deps.history.forEach(cursor, visit);
           cursor = end;
         } else {
           const upTo = Math.min(end, (memoryFirst ?? end + 1) - 1);
           source = 'stream';
-          await this.fromStream(session, cursor, upTo, request.epoch, send);
+          await this.fromStream(session, cursor, upTo, request.epoch, (subject, data, seq) => {
+            if (wants(subject) && parseEventPayload(data)) send(eventFrame(data, seq), seq);
+          });
           cursor = upTo;
         }
       }
@@ -114,7 +120,7 @@ export class ResumeService {
     }
   }
 
-  private async fromStream(session: Session, after: number, upTo: number, epoch: string, send: (subject: string, data: Buffer, seq: number) => void): Promise<void> {
+  private async fromStream(session: Session, after: number, upTo: number, epoch: string, send: (subject: string, data: Uint8Array, seq: number) => void): Promise<void> {
     await this.turn();
     try {
       const { first } = await this.deps.stream.bounds();
@@ -123,7 +129,7 @@ export class ResumeService {
         filter: streamFilterOf(session.identity),
         fromSeq: after + 1,
         toSeq: upTo,
-        onEvent: (e) => send(e.subject, Buffer.from(e.data), e.seq),
+        onEvent: (e) => send(e.subject, e.data, e.seq),
       });
       if (this.epoch() !== epoch) throw unavailable('The stream was recreated during the resume; reload your state.');
     } finally {

@@ -54,7 +54,9 @@ export async function spawnGateway(host: string, overrides: Record<string, strin
     ...baseEnv({ DAISI_WS_SERVER_HOST: host, DAISI_WS_SERVER_POD_ID: host, ...overrides }),
     DAISI_WS_LOG_LEVEL: 'info',
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // TEST_CPU_PROF_DIR: every pod writes a CPU profile there when it exits on SIGTERM.
+  const prof = process.env.TEST_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TEST_CPU_PROF_DIR}`] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', CLI, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const started = new Promise<number>((resolve, reject) => {

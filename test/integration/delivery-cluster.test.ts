@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { REDIS_ADDRESS, uid } from '../helpers/env.js';
-import { adminToken, adminUrl, companyToken, spawnGateway, userUrl, type ChildGateway } from '../helpers/gateway.js';
+import { adminToken, adminUrl, companyToken, userUrl, type ChildGateway } from '../helpers/gateway.js';
 import { assertReceived, expectedFor, publishLoad, waitForEvents } from '../helpers/load.js';
-import { TestNatsServer } from '../helpers/nats-server.js';
-import { TestPublisher, event } from '../helpers/publisher.js';
+import { useFleet } from '../helpers/fleet.js';
+import { event, type TestPublisher } from '../helpers/publisher.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
 import { waitFor } from './protocol-suite.js';
 
@@ -13,37 +13,25 @@ const ids = (frames: Frame[]) => frames.map((f) => f.payload.event_id as string)
 
 /** Every pod reads the stream for its own sessions (SPEC §10; §1, §9.1–9.4, §9.8). */
 describe('event delivery — cluster of three pods', () => {
-  let nats: TestNatsServer;
-  let pub: TestPublisher;
+  const fleet = useFleet(['127.0.0.2', '127.0.0.3', '127.0.0.4'], {
+    env: { DAISI_WS_APP_SESSION_TTL_SECONDS: '3', DAISI_WS_APP_TTL_REFRESH_INTERVAL_SECONDS: '1' },
+  });
   let redis: Redis;
   let pods: ChildGateway[];
-  const stream = uid('stream');
+  let pub: TestPublisher;
   const company = uid('c');
   const agent = uid('a');
-  const env = () => ({
-    DAISI_WS_REDIS_ADDRESS: REDIS_ADDRESS,
-    DAISI_WS_NATS_URL: nats.url,
-    DAISI_WS_NATS_STREAM_NAME: stream,
-    DAISI_WS_APP_SESSION_TTL_SECONDS: '3',
-    DAISI_WS_APP_TTL_REFRESH_INTERVAL_SECONDS: '1',
-  });
   const user = (pod: ChildGateway, u = uid('u'), ag = agent) => TestClient.ready(userUrl(pod.ws, company, ag, companyToken(company, ag, u)));
   const subject = (kind: string) => `wa.${company}.${agent}.${kind}`;
 
-  before(async () => {
-    nats = await TestNatsServer.start();
+  before(() => {
+    ({ pods, pub } = fleet);
     redis = new Redis(REDIS_ADDRESS);
-    pods = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((host) => spawnGateway(host, env())));
-    pub = await TestPublisher.connect(nats.url);
-    await pub.waitForStream(stream);
   });
   after(async () => {
-    await Promise.all(pods.map((p) => p.kill()));
-    await pub.close();
     const stale = await redis.keys(`*${company}*`);
     if (stale.length > 0) await redis.del(...stale);
     redis.disconnect();
-    await nats.stop();
   });
 
   it('admins get the agent events their patterns match, never outside their restriction', async () => {
@@ -114,15 +102,15 @@ describe('event delivery — cluster of three pods', () => {
 
   it('each pod holds one JetStream consumer whatever its sessions, and removes it when it stops', async () => {
     const ten = await Promise.all(Array.from({ length: 10 }, (_, i) => user(pods[i % 3]!)));
-    const withTen = await pub.consumerCount(stream);
+    const withTen = await pub.consumerCount(fleet.stream);
     const more = await Promise.all(Array.from({ length: 190 }, (_, i) => user(pods[i % 3]!)));
     for (const [i, c] of more.entries()) if (i % 7 === 0) c.selectChat(`chat-${i}`);
     await new Promise((r) => setTimeout(r, 300));
-    const withTwoHundred = await pub.consumerCount(stream);
+    const withTwoHundred = await pub.consumerCount(fleet.stream);
     assert.equal(withTen, 3, 'one ordered consumer per pod');
     assert.equal(withTwoHundred, 3);
     await Promise.all([...ten, ...more].map((c) => c.close()));
     assert.equal(await pods[2]!.stop(), 0);
-    assert.equal(await pub.consumerCount(stream), 2, 'a pod that stops deletes its consumer');
+    assert.equal(await pub.consumerCount(fleet.stream), 2, 'a pod that stops deletes its consumer');
   });
 });

@@ -3,7 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
 import { REDIS_ADDRESS, uid } from '../helpers/env.js';
-import { companyToken, spawnGateway, startGateway, userUrl, type ChildGateway, type RunningGateway } from '../helpers/gateway.js';
+import { companyToken, startGateway, userUrl, type ChildGateway, type RunningGateway } from '../helpers/gateway.js';
+import { useFleet } from '../helpers/fleet.js';
 import { assertReceived, expectedFor, publishLoad, waitForEvents } from '../helpers/load.js';
 import { TestNatsServer } from '../helpers/nats-server.js';
 import { TestPublisher, event } from '../helpers/publisher.js';
@@ -19,37 +20,19 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * steady load: Redis is killed and comes back empty, one pod is paused, another is killed.
  */
 describe('faults under load: Redis killed and restarted empty, a pod paused, a pod killed', () => {
-  let nats: TestNatsServer;
   let redisServer: TestRedisServer;
-  let pub: TestPublisher;
-  let pods: ChildGateway[];
-  const stream = uid('stream');
+  const fleet = useFleet(['127.0.0.2', '127.0.0.3', '127.0.0.4'], {
+    setUp: async () => void (redisServer = await TestRedisServer.start()),
+    redis: () => redisServer.address,
+    env: { DAISI_WS_APP_TTL_REFRESH_INTERVAL_SECONDS: '1' },
+    tearDown: () => redisServer.kill(),
+  });
   const company = uid('c');
   const agent = uid('a');
   const subject = (kind: string) => `wa.${company}.${agent}.${kind}`;
 
-  before(async () => {
-    nats = await TestNatsServer.start();
-    redisServer = await TestRedisServer.start();
-    const env = {
-      DAISI_WS_REDIS_ADDRESS: redisServer.address,
-      DAISI_WS_NATS_URL: nats.url,
-      DAISI_WS_NATS_STREAM_NAME: stream,
-      DAISI_WS_APP_TTL_REFRESH_INTERVAL_SECONDS: '1',
-    };
-    pods = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((host) => spawnGateway(host, env)));
-    pub = await TestPublisher.connect(nats.url);
-    await pub.waitForStream(stream);
-  });
-  after(async () => {
-    pods[1]?.process.kill('SIGCONT');
-    await Promise.all(pods.map((p) => p.kill()));
-    await pub.close();
-    await redisServer.kill();
-    await nats.stop();
-  });
-
   it('every client that stays connected gets every event once, in order; none is delayed by a fault elsewhere; /ready tells the truth', async () => {
+    const { pods, pub } = fleet;
     const [a, b, c] = pods as [ChildGateway, ChildGateway, ChildGateway];
     const user = (pod: ChildGateway) => TestClient.ready(userUrl(pod.ws, company, agent, companyToken(company, agent, uid('u'))));
     const viewers = await Promise.all([a, b, c].map(user));

@@ -1,46 +1,28 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { uid } from '../helpers/env.js';
-import { adminToken, adminUrl, companyToken, startGateway, userUrl, type RunningGateway } from '../helpers/gateway.js';
+import { adminToken, adminUrl, companyToken, userUrl } from '../helpers/gateway.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
 import { waitFor } from './protocol-suite.js';
-
-export interface DeliverySetup {
-  name: string;
-  env(): Promise<Record<string, string>>;
-  /** Publishes raw bytes to a subject the way the engine's producers do. */
-  publisher(gw: RunningGateway): Promise<{ publish(subject: string, data: string): Promise<unknown>; close(): Promise<void> }>;
-  teardown?(): Promise<void>;
-}
+import { useSingleNode, type SingleNodeSetup } from './single-node-setups.js';
 
 const ids = (frames: Frame[]) => frames.map((f) => f.payload.event_id as string);
 
 /** Single-node delivery (SPEC §1, §4, §9.1, §9.4, §9.8), the same for every engine. */
-export function deliverySuite(setup: DeliverySetup): void {
+export function deliverySuite(setup: SingleNodeSetup): void {
   describe(`single-node delivery — ${setup.name} engine`, () => {
-    let gw: RunningGateway;
-    let pub: Awaited<ReturnType<DeliverySetup['publisher']>>;
+    const node = useSingleNode(setup);
     const company = uid('c');
     const agent = uid('a');
-    const user = () => TestClient.ready(userUrl(gw.ws, company, agent, companyToken(company, agent, uid('u'))));
+    const user = () => TestClient.ready(userUrl(node.gw.ws, company, agent, companyToken(company, agent, uid('u'))));
     const ev = (id: string) => JSON.stringify({ event_id: id, company_id: company, row_data: { id } });
-
-    before(async () => {
-      gw = await startGateway(await setup.env());
-      pub = await setup.publisher(gw);
-    });
-    after(async () => {
-      await pub.close();
-      await gw.stop();
-      await setup.teardown?.();
-    });
 
     it('every session of the agent gets every chat-list event in order, also after select_chat', async () => {
       const [a, b] = await Promise.all([user(), user()]);
       b.selectChat('open-chat');
-      await waitFor(() => gw.gateway.registry.chatSessions(company, agent, 'open-chat').size === 1);
+      await waitFor(() => node.gw.gateway.registry.chatSessions(company, agent, 'open-chat').size === 1);
       const expected = Array.from({ length: 200 }, (_, i) => `l-${i}`);
-      for (const id of expected) await pub.publish(`wa.${company}.${agent}.chats`, ev(id));
+      for (const id of expected) await node.pub.publish(`wa.${company}.${agent}.chats`, ev(id));
       assert.deepEqual(ids(await a.waitEvents(200)), expected);
       assert.deepEqual(ids(await b.waitEvents(200)), expected);
       await Promise.all([a.close(), b.close()]);
@@ -49,13 +31,13 @@ export function deliverySuite(setup: DeliverySetup): void {
     it('message events follow select_chat', async () => {
       const u = await user();
       u.selectChat('x');
-      await waitFor(() => gw.gateway.registry.chatSessions(company, agent, 'x').size === 1);
-      await pub.publish(`wa.${company}.${agent}.messages.x`, ev('x-1'));
+      await waitFor(() => node.gw.gateway.registry.chatSessions(company, agent, 'x').size === 1);
+      await node.pub.publish(`wa.${company}.${agent}.messages.x`, ev('x-1'));
       await u.waitEvents(1);
       u.selectChat('y');
-      await waitFor(() => gw.gateway.registry.chatSessions(company, agent, 'y').size === 1);
-      await pub.publish(`wa.${company}.${agent}.messages.x`, ev('x-2'));
-      await pub.publish(`wa.${company}.${agent}.messages.y`, ev('y-1'));
+      await waitFor(() => node.gw.gateway.registry.chatSessions(company, agent, 'y').size === 1);
+      await node.pub.publish(`wa.${company}.${agent}.messages.x`, ev('x-2'));
+      await node.pub.publish(`wa.${company}.${agent}.messages.y`, ev('y-1'));
       await u.waitEvents(2);
       await new Promise((r) => setTimeout(r, 200));
       assert.deepEqual(ids(u.events()), ['x-1', 'y-1']);
@@ -65,9 +47,9 @@ export function deliverySuite(setup: DeliverySetup): void {
     it('passes the payload through unchanged and survives payloads that are not JSON objects', async () => {
       const u = await user();
       const raw = '{"event_id":"raw-1","row_data":{"big":12345678901234567890,"nested":{"a":[1,2]}},"extra":"kept"}';
-      await pub.publish(`wa.${company}.${agent}.chats`, 'not json at all');
-      await pub.publish(`wa.${company}.${agent}.chats`, '[1,2,3]');
-      await pub.publish(`wa.${company}.${agent}.chats`, raw);
+      await node.pub.publish(`wa.${company}.${agent}.chats`, 'not json at all');
+      await node.pub.publish(`wa.${company}.${agent}.chats`, '[1,2,3]');
+      await node.pub.publish(`wa.${company}.${agent}.chats`, raw);
       const frames: string[] = [];
       u.socket.on('message', (d) => frames.push(d.toString()));
       await u.waitEvents(1);
@@ -80,12 +62,12 @@ export function deliverySuite(setup: DeliverySetup): void {
 
     it('admins get the agent events of their scope only', async () => {
       const other = uid('c');
-      const scoped = await TestClient.ready(adminUrl(gw.ws, adminToken({ admin_id: uid('adm'), subscribed_company_id: company, subscribed_agent_id: agent })));
-      const restricted = await TestClient.ready(adminUrl(gw.ws, adminToken({ admin_id: uid('adm'), company_id_restriction: other })));
+      const scoped = await TestClient.ready(adminUrl(node.gw.ws, adminToken({ admin_id: uid('adm'), subscribed_company_id: company, subscribed_agent_id: agent })));
+      const restricted = await TestClient.ready(adminUrl(node.gw.ws, adminToken({ admin_id: uid('adm'), company_id_restriction: other })));
       await new Promise((r) => setTimeout(r, 200));
-      await pub.publish(`wa.${company}.${agent}.agents`, ev('ag-1'));
-      await pub.publish(`wa.${company}.other.agents`, ev('ag-2'));
-      await pub.publish(`wa.${other}.${agent}.agents`, ev('ag-3'));
+      await node.pub.publish(`wa.${company}.${agent}.agents`, ev('ag-1'));
+      await node.pub.publish(`wa.${company}.other.agents`, ev('ag-2'));
+      await node.pub.publish(`wa.${other}.${agent}.agents`, ev('ag-3'));
       await scoped.waitEvents(1);
       await restricted.waitEvents(1);
       await new Promise((r) => setTimeout(r, 200));

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { REDIS_ADDRESS, uid } from '../helpers/env.js';
-import { companyToken, spawnGateway, userUrl, type ChildGateway } from '../helpers/gateway.js';
+import { uid } from '../helpers/env.js';
+import { companyToken, userUrl, type ChildGateway } from '../helpers/gateway.js';
 import { assertReceived, expectedFor, publishLoad, waitForEvents } from '../helpers/load.js';
-import { TestNatsServer } from '../helpers/nats-server.js';
-import { TestPublisher } from '../helpers/publisher.js';
+import { useFleet } from '../helpers/fleet.js';
 import { TestClient } from '../helpers/ws-client.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -16,32 +15,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * 100 events in memory).
  */
 describe('resume on another pod under 1,000 events/s', () => {
-  let nats: TestNatsServer;
-  let pub: TestPublisher;
-  let pods: ChildGateway[];
-  const stream = uid('stream');
+  const fleet = useFleet(['127.0.0.2', '127.0.0.3', '127.0.0.4'], { podEnv: [{}, {}, { DAISI_WS_APP_RESUME_MAX_EVENTS: '100' }] });
   const company = uid('c');
   const agent = uid('a');
   const subject = (kind: string) => `wa.${company}.${agent}.${kind}`;
 
-  before(async () => {
-    nats = await TestNatsServer.start();
-    const env = { DAISI_WS_REDIS_ADDRESS: REDIS_ADDRESS, DAISI_WS_NATS_URL: nats.url, DAISI_WS_NATS_STREAM_NAME: stream };
-    pods = await Promise.all([
-      spawnGateway('127.0.0.2', env),
-      spawnGateway('127.0.0.3', env),
-      spawnGateway('127.0.0.4', { ...env, DAISI_WS_APP_RESUME_MAX_EVENTS: '100' }),
-    ]);
-    pub = await TestPublisher.connect(nats.url);
-    await pub.waitForStream(stream);
-  });
-  after(async () => {
-    await Promise.all(pods.map((p) => p.kill()));
-    await pub.close();
-    await nats.stop();
-  });
-
   it('socket destroyed, 3 s away, back on another pod with since and chat_id: every event once, in order, nothing of other chats (from memory and from the stream)', async () => {
+    const { pods, pub } = fleet;
     const [a, b, c] = pods as [ChildGateway, ChildGateway, ChildGateway];
     const users = [uid('u'), uid('u')];
     const url = (pod: ChildGateway, user: string, query: string) => `${userUrl(pod.ws, company, agent, companyToken(company, agent, user))}${query}`;
@@ -71,6 +51,7 @@ describe('resume on another pod under 1,000 events/s', () => {
   });
 
   it('ResumeUnavailable when the stream no longer reaches back to since, then live events', async () => {
+    const { pods, pub, stream } = fleet;
     const c = pods[2]!;
     const user = uid('u');
     const first = await TestClient.ready(userUrl(c.ws, company, agent, companyToken(company, agent, user)));

@@ -1,55 +1,44 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { uid } from '../helpers/env.js';
-import { adminToken, adminUrl, companyToken, startGateway, userUrl, type RunningGateway } from '../helpers/gateway.js';
+import { adminToken, adminUrl, companyToken, userUrl } from '../helpers/gateway.js';
 import { TestClient, refusal, type Frame } from '../helpers/ws-client.js';
-import type { DeliverySetup } from './delivery-suite.js';
 import { waitFor } from './protocol-suite.js';
+import { useSingleNode, type SingleNodeSetup } from './single-node-setups.js';
 
 const ids = (frames: Frame[]) => frames.map((f) => f.payload.event_id as string);
 
 /** Resume after a reconnect (SPEC §11) on one node, the same for every engine. */
-export function resumeSuite(setup: DeliverySetup): void {
+export function resumeSuite(setup: SingleNodeSetup): void {
   describe(`resume — ${setup.name} engine`, () => {
-    let gw: RunningGateway;
-    let pub: Awaited<ReturnType<DeliverySetup['publisher']>>;
+    const node = useSingleNode(setup);
     const company = uid('c');
     const agent = uid('a');
     const subject = (kind: string) => `wa.${company}.${agent}.${kind}`;
     const ev = (id: string) => JSON.stringify({ event_id: id, company_id: company, row_data: { id, nested: { k: [1, 2] } }, extra: 'kept' });
-    const url = (user: string, query = '') => `${userUrl(gw.ws, company, agent, companyToken(company, agent, user))}${query}`;
-
-    before(async () => {
-      gw = await startGateway(await setup.env());
-      pub = await setup.publisher(gw);
-    });
-    after(async () => {
-      await pub.close();
-      await gw.stop();
-      await setup.teardown?.();
-    });
+    const url = (user: string, query = '') => `${userUrl(node.gw.ws, company, agent, companyToken(company, agent, user))}${query}`;
 
     it('ready carries the epoch; a client that comes back with since gets what it missed, in order, once, then live events', async () => {
       const user = uid('u');
       const first = await TestClient.ready(url(user, '&chat_id=k'));
       const epoch = first.frames[0]!.payload.epoch as string;
       assert.match(epoch, /^\S+$/);
-      await pub.publish(subject('chats'), ev('before-1'));
-      await pub.publish(subject('messages.k'), ev('before-2'));
+      await node.pub.publish(subject('chats'), ev('before-1'));
+      await node.pub.publish(subject('messages.k'), ev('before-2'));
       const seen = await first.waitEvents(2);
       const since = seen[1]!.seq!;
       assert.ok(seen[1]!.seq! > seen[0]!.seq!);
       first.socket.terminate(); // gone without a close frame
       await first.closed;
       for (let i = 0; i < 5; i++) {
-        await pub.publish(subject('chats'), ev(`missed-c${i}`));
-        await pub.publish(subject('messages.k'), ev(`missed-m${i}`));
-        await pub.publish(subject('messages.other'), ev(`not-mine-${i}`));
-        await pub.publish(`wa.${company}.other-agent.chats`, ev(`not-mine-agent-${i}`));
+        await node.pub.publish(subject('chats'), ev(`missed-c${i}`));
+        await node.pub.publish(subject('messages.k'), ev(`missed-m${i}`));
+        await node.pub.publish(subject('messages.other'), ev(`not-mine-${i}`));
+        await node.pub.publish(`wa.${company}.other-agent.chats`, ev(`not-mine-agent-${i}`));
       }
       const back = await TestClient.ready(url(user, `&since=${since}&epoch=${encodeURIComponent(epoch)}&chat_id=k`));
       const resumed = await back.next((f) => f.type === 'resumed');
-      await pub.publish(subject('messages.k'), ev('live-1'));
+      await node.pub.publish(subject('messages.k'), ev('live-1'));
       await back.waitEvents(11);
       await new Promise((r) => setTimeout(r, 200));
       const missed = Array.from({ length: 5 }, (_, i) => [`missed-c${i}`, `missed-m${i}`]).flat();
@@ -66,13 +55,13 @@ export function resumeSuite(setup: DeliverySetup): void {
     it('select_chat with since replays that chat\'s messages', async () => {
       const user = uid('u');
       const client = await TestClient.ready(url(user));
-      await pub.publish(subject('messages.z'), ev('z-0'));
-      await pub.publish(subject('chats'), ev('list-0'));
+      await node.pub.publish(subject('messages.z'), ev('z-0'));
+      await node.pub.publish(subject('chats'), ev('list-0'));
       const [listEvent] = await client.waitEvents(1);
-      await pub.publish(subject('messages.z'), ev('z-1'));
+      await node.pub.publish(subject('messages.z'), ev('z-1'));
       client.send({ type: 'select_chat', payload: { chat_id: 'z', since: listEvent!.seq! - 2 } });
       await client.next((f) => f.type === 'resumed');
-      await pub.publish(subject('messages.z'), ev('z-2'));
+      await node.pub.publish(subject('messages.z'), ev('z-2'));
       await client.waitEvents(4);
       await new Promise((r) => setTimeout(r, 200));
       assert.deepEqual(ids(client.events()), ['list-0', 'z-0', 'z-1', 'z-2']);
@@ -83,7 +72,7 @@ export function resumeSuite(setup: DeliverySetup): void {
       const client = await TestClient.ready(url(uid('u'), '&since=1&epoch=not-this-one'));
       const error = await client.next((f) => f.type === 'error');
       assert.equal(error.payload.code, 'ResumeUnavailable');
-      await pub.publish(subject('chats'), ev('after-error'));
+      await node.pub.publish(subject('chats'), ev('after-error'));
       assert.deepEqual(ids(await client.waitEvents(1)), ['after-error']);
       await client.close();
       for (const bad of ['-1', 'abc', '1.5', '99999999999999999999']) {
@@ -96,16 +85,16 @@ export function resumeSuite(setup: DeliverySetup): void {
 
     it('admins replay the agent events of their scope', async () => {
       const token = adminToken({ admin_id: uid('adm'), subscribed_company_id: company });
-      const first = await TestClient.ready(adminUrl(gw.ws, token));
+      const first = await TestClient.ready(adminUrl(node.gw.ws, token));
       const epoch = first.frames[0]!.payload.epoch as string;
-      await pub.publish(subject('agents'), ev('ag-0'));
+      await node.pub.publish(subject('agents'), ev('ag-0'));
       const [seen] = await first.waitEvents(1);
       first.socket.terminate();
       await first.closed;
-      await pub.publish(subject('agents'), ev('ag-1'));
-      await pub.publish(`wa.${uid('c')}.x.agents`, ev('ag-other-company'));
-      await pub.publish(`wa.${company}.a9.agents`, ev('ag-2'));
-      const back = await TestClient.ready(`${adminUrl(gw.ws, token)}&since=${seen!.seq}&epoch=${epoch}`);
+      await node.pub.publish(subject('agents'), ev('ag-1'));
+      await node.pub.publish(`wa.${uid('c')}.x.agents`, ev('ag-other-company'));
+      await node.pub.publish(`wa.${company}.a9.agents`, ev('ag-2'));
+      const back = await TestClient.ready(`${adminUrl(node.gw.ws, token)}&since=${seen!.seq}&epoch=${epoch}`);
       await back.next((f) => f.type === 'resumed');
       await waitFor(() => back.events().length >= 2);
       await new Promise((r) => setTimeout(r, 200));

@@ -1,10 +1,41 @@
+import { after, before } from 'node:test';
 import { REDIS_ADDRESS } from '../helpers/env.js';
+import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { TestNatsServer } from '../helpers/nats-server.js';
 import { TestPublisher } from '../helpers/publisher.js';
-import type { DeliverySetup } from './delivery-suite.js';
+
+/** How a suite gets one gateway and publishes to it, per engine. */
+export interface SingleNodeSetup {
+  name: string;
+  env(): Promise<Record<string, string>>;
+  /** Publishes raw bytes to a subject the way the engine's producers do. */
+  publisher(gw: RunningGateway): Promise<{ publish(subject: string, data: string): Promise<unknown>; close(): Promise<void> }>;
+  teardown?(): Promise<void>;
+}
+
+/** The node of a suite, filled in once `before` has run. */
+export interface SingleNode {
+  gw: RunningGateway;
+  pub: Awaited<ReturnType<SingleNodeSetup['publisher']>>;
+}
+
+/** Registers before/after hooks that start one gateway with `setup` and stop it. */
+export function useSingleNode(setup: SingleNodeSetup): SingleNode {
+  const node = {} as SingleNode;
+  before(async () => {
+    node.gw = await startGateway(await setup.env());
+    node.pub = await setup.publisher(node.gw);
+  });
+  after(async () => {
+    await node.pub?.close();
+    await node.gw?.stop();
+    await setup.teardown?.();
+  });
+  return node;
+}
 
 /** One node on the embedded engine: events go in through its own stream. */
-export const embeddedSetup: DeliverySetup = {
+export const embeddedSetup: SingleNodeSetup = {
   name: 'embedded',
   env: async () => ({}),
   publisher: async (gw) => ({
@@ -14,7 +45,7 @@ export const embeddedSetup: DeliverySetup = {
 };
 
 /** One node on the cluster engine: the real Redis, a nats-server of its own, a JetStream publisher. */
-export function clusterSetup(): DeliverySetup {
+export function clusterSetup(): SingleNodeSetup {
   let nats: TestNatsServer;
   return {
     name: 'cluster',

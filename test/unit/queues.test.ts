@@ -97,27 +97,43 @@ describe('SendQueue', () => {
 });
 
 describe('EventHistory', () => {
+  const p = (d: string) => Buffer.from(JSON.stringify({ d }));
+  /** What a replay sees: [seq, subject, payload.d], each frame carrying its own seq. */
   const visit = (h: EventHistory, after: number) => {
     const out: Array<[number, string, string]> = [];
-    h.forEach(after, (subject, data, seq) => out.push([seq, subject, data.toString()]));
+    h.forEach(after, (subject, frame, seq) => {
+      const parsed = JSON.parse(frame.toString());
+      assert.equal(parsed.seq, seq);
+      out.push([seq, subject, parsed.payload.d]);
+    });
     return out;
   };
 
   it('keeps the newest events up to its size, in order, and finds the ones after a sequence', () => {
     const h = new EventHistory(3, 60_000);
-    for (let seq = 1; seq <= 5; seq++) h.append(seq * 10, `s${seq}`, Buffer.from(`d${seq}`));
+    for (let seq = 1; seq <= 5; seq++) h.append(seq * 10, `s${seq}`, p(`d${seq}`));
     assert.equal(h.firstSeq, 30);
     assert.deepEqual(visit(h, 0), [[30, 's3', 'd3'], [40, 's4', 'd4'], [50, 's5', 'd5']]);
     assert.deepEqual(visit(h, 35), [[40, 's4', 'd4'], [50, 's5', 'd5']]);
     assert.deepEqual(visit(h, 50), []);
   });
 
+  it('hands out the event frame it built on append, and skips payloads that are not JSON objects', () => {
+    const h = new EventHistory(5, 60_000);
+    const frame = h.append(7, 's', p('x'));
+    assert.equal(frame!.toString(), '{"type":"event","seq":7,"payload":{"d":"x"}}');
+    h.append(8, 's', Buffer.from('[1,2]'));
+    h.append(9, 's', Buffer.from('not json'));
+    assert.deepEqual(visit(h, 0), [[7, 's', 'x']]);
+    assert.equal(h.size, 3);
+  });
+
   it('forgets events older than its age limit', () => {
     let now = 0;
     const h = new EventHistory(10, 1000, () => now);
-    h.append(1, 's', Buffer.from('a'));
+    h.append(1, 's', p('a'));
     now = 600;
-    h.append(2, 's', Buffer.from('b'));
+    h.append(2, 's', p('b'));
     now = 1200;
     assert.equal(h.firstSeq, 2);
     now = 1700;
@@ -126,9 +142,9 @@ describe('EventHistory', () => {
 
   it('copies the bytes it is given (the client library reuses its read buffer)', () => {
     const h = new EventHistory(2, 60_000);
-    const buf = Buffer.from('abc');
+    const buf = p('abc');
     h.append(1, 's', buf);
-    buf.write('xyz');
+    buf.write('{"d":"xyz"}');
     assert.deepEqual(visit(h, 0), [[1, 's', 'abc']]);
   });
 
@@ -143,12 +159,30 @@ describe('EventHistory', () => {
     assert.equal(h.has('wa.c.a.chats', 'e1', 1000), false);
   });
 
+  it('walks one subject\'s events in stream order, also after its older ones were dropped and their slots reused', () => {
+    const h = new EventHistory(6, 60_000);
+    const of = (subjects: string[], after: number) => {
+      const out: number[] = [];
+      h.forEachOf(subjects, after, (_s, _d, seq) => out.push(seq));
+      return out;
+    };
+    for (let seq = 1; seq <= 10; seq++) h.append(seq, seq % 3 === 0 ? 'x' : 'y', p(String(seq)));
+    // held: 5..10; x at 6 and 9, y at 5, 7, 8, 10
+    assert.deepEqual(of(['x'], 0), [6, 9]);
+    assert.deepEqual(of(['y'], 6), [7, 8, 10]);
+    assert.deepEqual(of(['x', 'y'], 4), [5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(of(['z'], 0), []);
+    for (let seq = 11; seq <= 16; seq++) h.append(seq, 'y', p(String(seq)));
+    assert.deepEqual(of(['x'], 0), [], 'x\'s slots were reused by y');
+    assert.deepEqual(of(['y'], 0), [11, 12, 13, 14, 15, 16]);
+  });
+
   it('keeps the newest events when it is made smaller', () => {
     const h = new EventHistory(5, 60_000);
-    for (let seq = 1; seq <= 5; seq++) h.append(seq, 's', Buffer.from(String(seq)));
+    for (let seq = 1; seq <= 5; seq++) h.append(seq, 's', p(String(seq)));
     h.resize(2, 60_000);
-    assert.deepEqual(visit(h, 0).map(([seq]) => seq), [4, 5]);
-    h.append(6, 's', Buffer.from('6'));
+    assert.deepEqual(visit(h, 0), [[4, 's', '4'], [5, 's', '5']]);
+    h.append(6, 's', p('6'));
     assert.deepEqual(visit(h, 0).map(([seq]) => seq), [5, 6]);
   });
 });

@@ -15,6 +15,7 @@ import { headerValue, rejectUpgrade, requestIdOf } from '../http/http-io.js';
 import { ClientConnection } from './client-connection.js';
 import { sinceOf } from './frames.js';
 import { HeartbeatSweeper } from './heartbeat.js';
+import { Turns } from './turns.js';
 
 export const SUBPROTOCOL = 'json.v1';
 
@@ -68,6 +69,7 @@ export class WsEndpoint {
   private readonly wss: WebSocketServer;
   private readonly heartbeat: HeartbeatSweeper;
   private accepting = true;
+  private readonly turns = new Turns();
 
   constructor(private readonly deps: WsEndpointDeps) {
     const app = deps.config().app;
@@ -118,12 +120,16 @@ export class WsEndpoint {
       }
       return rejectUpgrade(socket, error.httpStatus, error.toBody(), requestId);
     }
-    if (socket.destroyed || !this.accepting) {
-      await this.deps.sessions.unclaim(identity);
-      if (!socket.destroyed) rejectUpgrade(socket, 503, { code: ErrorCodes.ServiceUnavailable, message: 'Service shutting down' }, requestId);
-      return;
-    }
-    this.wss.handleUpgrade(req, socket, head, (ws) => void this.open(ws, identity, start, requestId));
+    // The upgrade (accept key, 101) and the session's start take their turn (see Turns).
+    const id = identity;
+    this.turns.run(() => {
+      if (socket.destroyed || !this.accepting) {
+        void this.deps.sessions.unclaim(id);
+        if (!socket.destroyed) rejectUpgrade(socket, 503, { code: ErrorCodes.ServiceUnavailable, message: 'Service shutting down' }, requestId);
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => void this.open(ws, id, start, requestId));
+    });
   }
 
   /** Closes every session with the error frame of `error` and `closeCode`. */
@@ -221,12 +227,16 @@ export class WsEndpoint {
     } catch (err) {
       log.warn({ err: (err as Error).message, session_key: connection.key }, 'route not registered');
     }
-    if (!connection.isOpen) return;
-    this.deps.touch(connection);
-    connection.sendReady(resume.epoch());
-    log.info({ ...logFields(identity), request_id: requestId, connection_id: connection.id, since: start.resume?.since }, 'session connected');
-    if (start.resume) await resume.resume(connection, start.resume);
-    else resume.release(connection);
+    // The rest (ready, the replay) waits for its turn, so that a burst of sessions does not hold
+    // up live events (see Turns); a memory replay runs within the turn, a stream read after it.
+    this.turns.run(() => {
+      if (!connection.isOpen) return;
+      this.deps.touch(connection);
+      connection.sendReady(resume.epoch());
+      log.info({ ...logFields(identity), request_id: requestId, connection_id: connection.id, since: start.resume?.since }, 'session connected');
+      if (start.resume) void resume.resume(connection, start.resume);
+      else resume.release(connection);
+    });
   }
 
   private closed(connection: ClientConnection, requestId: string): void {
