@@ -58,14 +58,15 @@ export class EventDispatcher implements EventSink {
       return;
     }
     this.position = event.seq;
-    const kept = this.deps.history.append(event.seq, event.subject, event.data);
+    this.deps.history.append(event.seq, event.subject, event.data);
     this.countReceived(event.subject);
     const recipients = this.deps.registry.forSubject(event.subject);
     if (recipients === undefined) return;
     const payload = parseEventPayload(event.data);
     if (!payload) return this.dropInvalid(event);
     if (this.heldPushes.size > 0 && typeof payload.event_id === 'string') this.releaseHeldPush(event.subject, payload.event_id);
-    const frame = kept ?? eventFrame(event.data, event.seq);
+    // Built once, kept in the history for replays of this event.
+    const frame = this.deps.history.newestFrame() ?? eventFrame(event.data, event.seq);
     const now = Date.now();
     let waits: Array<Promise<void>> | undefined;
     for (const session of recipients) {

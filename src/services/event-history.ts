@@ -14,10 +14,11 @@ const NOT_AN_OBJECT = 2;
  *
  * Each entry links back to the previous entry of its subject, so that a resume of one session
  * walks its own subjects' events, not the whole fleet's (a reconnect storm replays a thousand
- * sessions at once). Each entry is kept as its event frame, built once: it copies the producer's
- * bytes (the client library hands out views into its read buffer, which must not be pinned), live
- * delivery sends it, and every replay of it sends the same buffer. Whether its payload is a JSON
- * object (and its `event_id`) is found out once, the first time a replay or a push asks.
+ * sessions at once). Each entry keeps a copy of the producer's bytes (the client library hands
+ * out views into its read buffer, which must not be pinned); its frame is built the first time
+ * someone sends it — live delivery or a replay — and every later send reuses it. Whether its
+ * payload is a JSON object (and its `event_id`) is found out once, the first time a replay or a
+ * push asks. An event nobody on the pod wants costs the copy and two array writes.
  */
 export class EventHistory {
   private seqs!: Float64Array;
@@ -25,9 +26,8 @@ export class EventHistory {
   /** Ring index of the previous entry of the same subject, -1 when none. */
   private previous!: Int32Array;
   private subjects!: string[];
-  private frames!: Buffer[];
-  /** Where the payload starts in the frame. */
-  private payloadAt!: Int32Array;
+  private payloads!: Buffer[];
+  private frames!: Array<Buffer | undefined>;
   private state!: Int8Array;
   private ids!: Array<string | undefined>;
   /** Ring index of the newest entry of each subject held. */
@@ -55,19 +55,22 @@ export class EventHistory {
     this.maxAgeMs = maxAgeMs;
     if (maxEvents === this.seqs.length) return;
     const kept: Array<[number, number, string, Buffer]> = [];
-    this.forEachIndex(0, (i) => void kept.push([this.seqs[i]!, this.times[i]!, this.subjects[i]!, this.payloadOf(i)]));
+    this.forEachIndex(0, (i) => void kept.push([this.seqs[i]!, this.times[i]!, this.subjects[i]!, this.payloads[i]!]));
     this.allocate(maxEvents);
     if (maxEvents === 0) return;
     for (const [seq, time, subject, payload] of kept.slice(-maxEvents)) this.appendAt(seq, subject, payload, time);
   }
 
-  /** Keeps an event; returns its frame (undefined when the history holds nothing). */
-  append(seq: number, subject: string, data: Uint8Array): Buffer | undefined {
-    if (this.seqs.length === 0) return undefined;
+  append(seq: number, subject: string, data: Uint8Array): void {
+    if (this.seqs.length === 0) return;
     const now = this.now();
-    const frame = this.appendAt(seq, subject, data, now);
+    this.appendAt(seq, subject, Buffer.from(data), now);
     this.expire(now);
-    return frame;
+  }
+
+  /** The frame of the event appended last, built now and kept for replays (undefined when none). */
+  newestFrame(): Buffer | undefined {
+    return this.count === 0 ? undefined : this.frameOf((this.head + this.count - 1) % this.seqs.length);
   }
 
   /** Forgets everything (the stream was recreated: its sequences restarted). */
@@ -77,7 +80,7 @@ export class EventHistory {
 
   /** Visits every deliverable event with a sequence above `afterSeq`, oldest first. */
   forEach(afterSeq: number, visit: Visit): void {
-    this.forEachIndex(afterSeq, (i) => this.deliverable(i) && visit(this.subjects[i]!, this.frames[i]!, this.seqs[i]!));
+    this.forEachIndex(afterSeq, (i) => this.deliverable(i) && visit(this.subjects[i]!, this.frameOf(i), this.seqs[i]!));
   }
 
   /** Visits the deliverable events of these subjects above `afterSeq`, in stream order. */
@@ -86,7 +89,7 @@ export class EventHistory {
     const indexes: number[] = [];
     for (const subject of subjects) this.walk(subject, (i) => this.seqs[i]! > afterSeq && indexes.push(i) > 0);
     indexes.sort((x, y) => this.seqs[x]! - this.seqs[y]!);
-    for (const i of indexes) if (this.deliverable(i)) visit(this.subjects[i]!, this.frames[i]!, this.seqs[i]!);
+    for (const i of indexes) if (this.deliverable(i)) visit(this.subjects[i]!, this.frameOf(i), this.seqs[i]!);
   }
 
   /**
@@ -110,8 +113,8 @@ export class EventHistory {
     this.times = new Float64Array(maxEvents);
     this.previous = new Int32Array(maxEvents);
     this.subjects = new Array(maxEvents);
+    this.payloads = new Array(maxEvents);
     this.frames = new Array(maxEvents);
-    this.payloadAt = new Int32Array(maxEvents);
     this.state = new Int8Array(maxEvents);
     this.ids = new Array(maxEvents);
     this.newest = new Map();
@@ -119,33 +122,30 @@ export class EventHistory {
     this.count = 0;
   }
 
-  private appendAt(seq: number, subject: string, payload: Uint8Array, time: number): Buffer {
+  private appendAt(seq: number, subject: string, payload: Buffer, time: number): void {
     const cap = this.seqs.length;
     if (this.count === cap) this.dropOldest();
     const i = (this.head + this.count) % cap;
     this.count++;
-    const frame = eventFrame(payload, seq);
     this.seqs[i] = seq;
     this.times[i] = time;
     this.subjects[i] = subject;
-    this.frames[i] = frame;
-    this.payloadAt[i] = frame.length - payload.byteLength - 1;
+    this.payloads[i] = payload;
+    this.frames[i] = undefined;
     this.state[i] = UNKNOWN;
     this.ids[i] = undefined;
     this.previous[i] = this.newest.get(subject) ?? -1;
     this.newest.set(subject, i);
-    return frame;
   }
 
-  private payloadOf(i: number): Buffer {
-    const frame = this.frames[i]!;
-    return frame.subarray(this.payloadAt[i], frame.length - 1);
+  private frameOf(i: number): Buffer {
+    return (this.frames[i] ??= eventFrame(this.payloads[i]!, this.seqs[i]));
   }
 
   /** Whether the entry's payload is a JSON object (parsed once, with its event_id kept). */
   private deliverable(i: number): boolean {
     if (this.state[i] === UNKNOWN) {
-      const payload = parseEventPayload(this.payloadOf(i));
+      const payload = parseEventPayload(this.payloads[i]!);
       this.state[i] = payload ? DELIVERABLE : NOT_AN_OBJECT;
       this.ids[i] = typeof payload?.event_id === 'string' ? payload.event_id : undefined;
     }
@@ -163,7 +163,8 @@ export class EventHistory {
     const subject = this.subjects[i]!;
     if (this.newest.get(subject) === i) this.newest.delete(subject);
     this.subjects[i] = undefined as unknown as string;
-    this.frames[i] = undefined as unknown as Buffer;
+    this.payloads[i] = undefined as unknown as Buffer;
+    this.frames[i] = undefined;
     this.head = (this.head + 1) % this.seqs.length;
     this.count--;
   }

@@ -118,10 +118,11 @@ describe('EventHistory', () => {
     assert.deepEqual(visit(h, 50), []);
   });
 
-  it('hands out the event frame it built on append, and skips payloads that are not JSON objects', () => {
+  it('builds an event\'s frame once, and skips payloads that are not JSON objects', () => {
     const h = new EventHistory(5, 60_000);
-    const frame = h.append(7, 's', p('x'));
-    assert.equal(frame!.toString(), '{"type":"event","seq":7,"payload":{"d":"x"}}');
+    h.append(7, 's', p('x'));
+    assert.equal(h.newestFrame()!.toString(), '{"type":"event","seq":7,"payload":{"d":"x"}}');
+    assert.equal(h.newestFrame(), h.newestFrame(), 'built once');
     h.append(8, 's', Buffer.from('[1,2]'));
     h.append(9, 's', Buffer.from('not json'));
     assert.deepEqual(visit(h, 0), [[7, 's', 'x']]);
