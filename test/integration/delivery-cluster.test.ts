@@ -100,7 +100,7 @@ describe('event delivery — cluster of three pods', () => {
     await Promise.all([first.close(), late.close()]);
   });
 
-  it('each pod holds one JetStream consumer whatever its sessions, and removes it when it stops', async () => {
+  it('each pod holds one JetStream consumer whatever its sessions; it goes when the pod stops, or 10 s after the pod is killed', async () => {
     const ten = await Promise.all(Array.from({ length: 10 }, (_, i) => user(pods[i % 3]!)));
     const withTen = await pub.consumerCount(fleet.stream);
     const more = await Promise.all(Array.from({ length: 190 }, (_, i) => user(pods[i % 3]!)));
@@ -112,5 +112,10 @@ describe('event delivery — cluster of three pods', () => {
     await Promise.all([...ten, ...more].map((c) => c.close()));
     assert.equal(await pods[2]!.stop(), 0);
     assert.equal(await pub.consumerCount(fleet.stream), 2, 'a pod that stops deletes its consumer');
+    const killedAt = Date.now();
+    await pods[1]!.kill();
+    await waitFor(async () => (await pub.consumerCount(fleet.stream)) === 1, 15_000);
+    const gone = Date.now() - killedAt;
+    assert.ok(gone >= 5000 && gone <= 13_000, `a SIGKILLed pod's consumer went away ${gone} ms later (inactive_threshold 10 s)`);
   });
 });
