@@ -87,7 +87,8 @@ async function start(): Promise<number> {
   const log = createLogger(cfg.log.level, cfg.app.service_name);
   for (const warning of store.warnings) log.warn(warning);
   if (!cfg.auth.token_generation_secret) {
-    log.warn('auth.token_generation_secret is not set: anyone with the browser-visible client key can mint tokens for any user');
+    if (store.production && !cfg.auth.allow_client_key_minting) log.warn('auth.token_generation_secret is not set: /generate-token answers 403 (production)');
+    else log.warn('auth.token_generation_secret is not set: anyone with the browser-visible client key can mint tokens for any user');
   }
   let gateway;
   try {

@@ -11,12 +11,15 @@ import { ResumeService } from '../services/resume.js';
 import { SessionManager } from '../services/session-manager.js';
 import { SessionRegistry } from '../services/session-registry.js';
 import { TokenMinter } from '../services/token-minter.js';
-import { createHttpServer, type Readiness } from '../transports/http/http-server.js';
+import { AbuseLimits } from '../services/abuse-limits.js';
+import { PushPeers } from '../services/push-peers.js';
+import { applyLimits, createHttpServer, type Readiness } from '../transports/http/http-server.js';
 import { WsEndpoint } from '../transports/ws/ws-endpoint.js';
 import type { ConfigStore } from './config/store.js';
 import { clusterEngine, embeddedEngine, engineKindOf, type Engine } from './engine.js';
 import type { Logger } from './logger.js';
 import { Metrics } from './metrics.js';
+import { RefusalLog } from './refusal-log.js';
 import { staticFiles } from './static-files.js';
 
 export interface Gateway {
@@ -25,6 +28,7 @@ export interface Gateway {
   readonly registry: SessionRegistry;
   readonly dispatcher: EventDispatcher;
   httpPort(): number;
+  /** 0 when no gRPC server runs (server.grpc_listener). */
   grpcPort(): number;
   /** Graceful shutdown (SPEC §9.12): sessions get the error frame and close 1001. */
   stop(): Promise<void>;
@@ -49,18 +53,28 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   dispatcher = new EventDispatcher({ registry, history, metrics, log });
   const touch = (s: Session) => void renewal.touchNow(s);
   const resume = new ResumeService({ stream: engine.stream, metrics, history, position: () => dispatcher!.position, log });
-  const ws = new WsEndpoint({ config, auth: new AuthService(config, engine.tokenCache, log), sessions, metrics, log, touch, resume });
+  const limits = new AbuseLimits(config);
+  const refusals = new RefusalLog(log, metrics);
+  const ws = new WsEndpoint({ config, auth: new AuthService(config, engine.tokenCache, log), sessions, metrics, log, touch, resume, limits, refusals });
 
-  const grpc = await startGrpcServer({
-    host: cfg.server.host,
-    port: cfg.server.grpc_port,
-    reflection: cfg.server.enable_reflection,
-    onPush: (pushed) => {
-      metrics.grpcMessagesReceived.inc({ source_pod_id: pushed.sourcePodId || 'unknown' });
-      const address = { kind: pushed.chatId ? 'messages' : 'chats', companyId: pushed.companyId, agentId: pushed.agentId, chatId: pushed.chatId || undefined } as const;
-      return dispatcher!.acceptPushed(address, pushed.eventId, pushed.payloadJson);
-    },
-  });
+  // Embedded mode has no Go replicas to push to it: no gRPC port is opened unless asked for.
+  const listener = cfg.server.grpc_listener;
+  const peers = new PushPeers(config, engine.routes);
+  const grpc =
+    listener === 'on' || (listener === 'auto' && kind === 'cluster')
+      ? await startGrpcServer({
+          host: cfg.server.host,
+          port: cfg.server.grpc_port,
+          reflection: cfg.server.enable_reflection,
+          allowsPeer: (address) => peers.allows(address),
+          onRefused: (address) => refusals.refused('grpc', ErrorCodes.Forbidden, address, { method: 'PushEvent' }),
+          onPush: (pushed) => {
+            metrics.grpcMessagesReceived.inc({ source_pod_id: metrics.sourcePodLabel(pushed.sourcePodId) });
+            const address = { kind: pushed.chatId ? 'messages' : 'chats', companyId: pushed.companyId, agentId: pushed.agentId, chatId: pushed.chatId || undefined } as const;
+            return dispatcher!.acceptPushed(address, pushed.eventId, pushed.payloadJson);
+          },
+        })
+      : undefined;
   const readiness = readinessProbe(engine, cfg.server.host, grpc);
   const http = createHttpServer({
     config,
@@ -68,6 +82,9 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     metrics,
     log,
     ws,
+    limits,
+    refusals,
+    production: store.production,
     readiness,
     publish: (subject, payload, requestId) => engine.stream.publish(subject, Buffer.from(payload), requestId),
     staticFile: staticFiles(),
@@ -80,8 +97,9 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   store.onChange((next, previous) => {
     if (next.log.level !== previous.log.level) log.level = next.log.level;
     history.resize(next.app.resume_max_events, next.app.resume_max_age_seconds * 1000);
+    applyLimits(http, next);
   });
-  log.info({ engine: kind, pod_id: podId, http_port: portOf(http), grpc_port: grpc.port, consumers: engine.stream.consumerCount() }, 'gateway started');
+  log.info({ engine: kind, pod_id: podId, http_port: portOf(http), grpc_port: grpc?.port ?? null, consumers: engine.stream.consumerCount() }, 'gateway started');
 
   let stopping: Promise<void> | undefined;
   return {
@@ -90,16 +108,17 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     registry,
     dispatcher,
     httpPort: () => portOf(http),
-    grpcPort: () => grpc.port,
-    stop: () => (stopping ??= shutdown({ http, ws, grpc, engine, renewal, sessions: registry, log, timeoutMs: cfg.app.shutdown_timeout_seconds * 1000 })),
+    grpcPort: () => grpc?.port ?? 0,
+    stop: () =>
+      (stopping ??= shutdown({ http, ws, grpc, engine, renewal, sessions: registry, log, timeoutMs: cfg.app.shutdown_timeout_seconds * 1000 }).finally(() => limits.close())),
   };
 }
 
-function readinessProbe(engine: Engine, host: string, grpc: GrpcServer): () => Promise<Readiness> {
-  const target = `${!host || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${grpc.port}`;
+function readinessProbe(engine: Engine, host: string, grpc: GrpcServer | undefined): () => Promise<Readiness> {
+  const target = `${!host || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${grpc?.port}`;
   return async () => {
     const dependencies = await engine.dependencies();
-    dependencies.grpc = await checkGrpcHealth(target, 1000).then(
+    if (grpc) dependencies.grpc = await checkGrpcHealth(target, 1000).then(
       (status) => (status === 'SERVING' ? 'serving' : 'not_serving'),
       () => 'health_check_error',
     );
@@ -111,7 +130,7 @@ function readinessProbe(engine: Engine, host: string, grpc: GrpcServer): () => P
 interface ShutdownParts {
   http: Server;
   ws: WsEndpoint;
-  grpc: GrpcServer;
+  grpc: GrpcServer | undefined;
   engine: Engine;
   renewal: RenewalLoop;
   sessions: SessionRegistry;
@@ -122,7 +141,7 @@ interface ShutdownParts {
 async function shutdown(p: ShutdownParts): Promise<void> {
   const started = Date.now();
   const count = p.ws.connections.size;
-  p.grpc.setServing(false);
+  p.grpc?.setServing(false);
   p.http.close();
   await p.renewal.stop();
   p.ws.closeAll(new GatewayError(ErrorCodes.Internal, 'Service shutting down', 'The WebSocket service is being gracefully terminated.'), 1001);
@@ -130,7 +149,7 @@ async function shutdown(p: ShutdownParts): Promise<void> {
   await p.ws.dropSockets(1000);
   await p.engine.stream.stop();
   await p.engine.killSwitch.close();
-  await p.grpc.shutdown(2000);
+  await p.grpc?.shutdown(2000);
   await p.engine.close();
   p.http.closeAllConnections();
   p.log.info({ sessions_closed: count, ms: Date.now() - started }, 'gateway stopped');

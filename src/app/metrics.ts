@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
 
+const MAX_SOURCE_POD_LABELS = 100;
+
 /**
  * The seed's Prometheus metrics (SPEC §7): same names, types, labels and buckets. One registry
  * per gateway, so that several gateways can live in one process (tests, benchmarks).
@@ -51,10 +53,25 @@ export class Metrics {
   // Beyond the seed: what happened to events taken off the stream.
   readonly eventsSettled = this.counter('dws_events_settled_total', 'Events read off the stream that could not be delivered, by outcome (invalid: not a JSON object).', ['outcome']);
   readonly readerResets = this.counter('dws_stream_reader_resets_total', 'Times this pod\'s stream reader started over after its last sequence (gap, missed heartbeats, reconnect).', []);
+  readonly refusals = this.counter('dws_refusals_total', 'Requests, upgrades and pushes refused, by surface (http, websocket, grpc) and error code (limits: RateLimitExceeded, ServiceUnavailable; gRPC peers: E4003).', ['surface', 'code']);
   readonly resumes = this.counter('dws_resumes_total', 'Resumes after a reconnect, by where the replay came from (memory, stream) or unavailable.', ['source']);
+
+  private readonly sourcePods = new Set<string>();
 
   constructor(private readonly perSessionLabels = false) {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * The `source_pod_id` label of a push from an allowed peer: the first 100 values, then
+   * "other", so that invented pod ids cannot grow the series without bound.
+   */
+  sourcePodLabel(podId: string): string {
+    const value = podId || 'unknown';
+    if (this.sourcePods.has(value)) return value;
+    if (this.sourcePods.size >= MAX_SOURCE_POD_LABELS) return 'other';
+    this.sourcePods.add(value);
+    return value;
   }
 
   /** The `session_key` label value: the key itself only when per-session labels are enabled. */

@@ -17,6 +17,7 @@ export const ErrorCodes = {
   SubscriptionFailure: 'SubscriptionFailure',
   ServiceUnavailable: 'ServiceUnavailable',
   ResumeUnavailable: 'ResumeUnavailable',
+  PayloadTooLarge: 'PayloadTooLarge',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -54,6 +55,7 @@ const mappings: Record<ErrorCode, CodeMapping> = {
   ServiceUnavailable: { http: 503, ws: 1013, grpc: GrpcStatus.UNAVAILABLE },
   // Never closes anything: the session goes on with live events (SPEC §11).
   ResumeUnavailable: { http: 410, ws: 1000, grpc: GrpcStatus.NOT_FOUND },
+  PayloadTooLarge: { http: 413, ws: 1009, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
 };
 
 export function httpStatusOf(code: ErrorCode): number {
@@ -98,6 +100,23 @@ export class GatewayError extends Error {
     const body: ErrorBody = { code: this.code, message: this.message };
     if (this.details) body.details = this.details;
     return body;
+  }
+}
+
+/**
+ * A failed authentication (a missing or wrong API key or token): the client-facing error plus
+ * the `reason` label of dws_auth_failure_total. Those with a 4xx status count towards
+ * auth.max_failures_per_ip_per_minute.
+ */
+export class AuthFailure extends GatewayError {
+  override name = 'AuthFailure';
+  constructor(error: GatewayError, readonly reason: string) {
+    super(error.code, error.message, error.details, { cause: error.cause });
+  }
+
+  /** The client's fault (not the server's configuration). */
+  get countsAgainstClient(): boolean {
+    return this.httpStatus < 500;
   }
 }
 

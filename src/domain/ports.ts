@@ -40,6 +40,8 @@ export interface RouteRegistry {
   remove(routeKey: string, podId: string): Promise<void>;
   /** SISMEMBER-and-EXPIRE: true when `podId` is a member and the TTL was renewed. */
   refresh(routeKey: string, podId: string, ttlSeconds: number): Promise<boolean>;
+  /** Every pod id found in any route set (the Go replicas and daisi-ws pods of the fleet). */
+  podIds(): Promise<Set<string>>;
 }
 
 /** `<key>:last_active` timestamps (unix seconds). */

@@ -9,7 +9,7 @@ import {
   type AdminClaims,
   type CompanyClaims,
 } from '../domain/claims.js';
-import { ErrorCodes, GatewayError } from '../domain/errors.js';
+import { AuthFailure, ErrorCodes, GatewayError } from '../domain/errors.js';
 import { firstIdProblem } from '../domain/ids.js';
 import { keys } from '../domain/keys.js';
 import type { TokenCache } from '../domain/ports.js';
@@ -17,13 +17,7 @@ import { TokenError, openToken, parseAesKey, type TokenFailure } from '../domain
 
 export type TokenType = 'company' | 'admin';
 
-/** An authentication failure: the client-facing error plus the reason label of the metric. */
-export class AuthFailure extends GatewayError {
-  override name = 'AuthFailure';
-  constructor(error: GatewayError, readonly reason: string) {
-    super(error.code, error.message, error.details, { cause: error.cause });
-  }
-}
+export { AuthFailure };
 
 const LABEL: Record<TokenType, string> = { company: 'Company token', admin: 'Admin token' };
 
@@ -68,7 +62,7 @@ export class AuthService {
   async authenticateCompany(token: string | undefined): Promise<CompanyClaims> {
     if (!token) throw failure('company', 'missing');
     const auth = this.config().auth;
-    const claims = await this.resolve('company', token, auth.token_aes_key, auth.token_cache_ttl_seconds, keys.tokenCache(token), parseCompanyClaims, companyClaimsJson);
+    const claims = await this.resolve('company', token, [auth.token_aes_key, ...auth.previous_token_aes_keys], auth.token_cache_ttl_seconds, keys.tokenCache(token), parseCompanyClaims, companyClaimsJson);
     const problem = firstIdProblem({ company_id: claims.companyId, agent_id: claims.agentId, user_id: claims.userId });
     if (problem) throw failure('company', 'invalid_id', problem);
     return claims;
@@ -77,7 +71,7 @@ export class AuthService {
   async authenticateAdmin(token: string | undefined): Promise<AdminClaims> {
     if (!token) throw failure('admin', 'missing');
     const auth = this.config().auth;
-    const claims = await this.resolve('admin', token, auth.admin_token_aes_key, auth.admin_token_cache_ttl_seconds, keys.adminTokenCache(token), parseAdminClaims, adminClaimsJson);
+    const claims = await this.resolve('admin', token, [auth.admin_token_aes_key, ...auth.previous_admin_token_aes_keys], auth.admin_token_cache_ttl_seconds, keys.adminTokenCache(token), parseAdminClaims, adminClaimsJson);
     const optional = {
       company_id_restriction: claims.companyIdRestriction,
       subscribed_company_id: claims.subscribedCompanyId,
@@ -93,7 +87,8 @@ export class AuthService {
   private async resolve<C>(
     type: TokenType,
     token: string,
-    aesKeyHex: string,
+    /** The current key, then the previous ones still accepted during a rotation. */
+    aesKeysHex: readonly string[],
     cacheTtlSeconds: number,
     cacheKey: string,
     parse: (plaintext: string | Buffer, nowMs: number) => C,
@@ -101,10 +96,10 @@ export class AuthService {
   ): Promise<C> {
     const cached = await this.readCache(cacheKey, (text) => parse(text, this.now()));
     if (cached) return cached;
-    if (!aesKeyHex) throw notConfigured(type);
+    if (!aesKeysHex[0]) throw notConfigured(type);
     let claims: C;
     try {
-      claims = parse(openToken(parseAesKey(aesKeyHex), token), this.now());
+      claims = parse(openWithAny(aesKeysHex, token), this.now());
     } catch (err) {
       if (err instanceof TokenError) throw failure(type, err.kind);
       throw err;
@@ -131,6 +126,20 @@ export class AuthService {
       return undefined; // expired or unreadable cache entries are not trusted
     }
   }
+}
+
+/** Opens `token` with the first key that authenticates it. */
+function openWithAny(keysHex: readonly string[], token: string): Buffer {
+  let failure: unknown;
+  for (const hex of keysHex) {
+    try {
+      return openToken(parseAesKey(hex), token);
+    } catch (err) {
+      if (!(err instanceof TokenError) || err.kind !== 'decryption_failed') throw err;
+      failure = err;
+    }
+  }
+  throw failure;
 }
 
 function nonEmpty(fields: Record<string, string>): Record<string, string> {

@@ -11,10 +11,11 @@ function requireObject(body: unknown): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
-function positiveSeconds(value: unknown): number {
+function positiveSeconds(value: unknown, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
     throw bad('expires_in_seconds must be a positive whole number');
   }
+  if (value > max) throw bad(`expires_in_seconds must be at most ${max} (auth.max_token_ttl_seconds)`);
   return value;
 }
 
@@ -46,7 +47,7 @@ export class TokenMinter {
       companyId: fields.company_id as string,
       agentId: fields.agent_id as string,
       userId: fields.user_id as string,
-      expiresAt: expiryIn(positiveSeconds(body.expires_in_seconds), this.now()),
+      expiresAt: expiryIn(positiveSeconds(body.expires_in_seconds, this.config().auth.max_token_ttl_seconds), this.now()),
     };
     return sealToken(keyOf(this.config().auth.token_aes_key, 'Token'), companyClaimsJson(claims));
   }
@@ -61,7 +62,7 @@ export class TokenMinter {
       subscribedCompanyId: optionalString(body, 'subscribed_company_id'),
       subscribedAgentId: optionalString(body, 'subscribed_agent_id'),
       companyIdRestriction: optionalString(body, 'company_id_restriction'),
-      expiresAt: expiryIn(positiveSeconds(body.expires_in_seconds), this.now()),
+      expiresAt: expiryIn(positiveSeconds(body.expires_in_seconds, this.config().auth.max_token_ttl_seconds), this.now()),
     };
     const optional = Object.fromEntries(
       Object.entries({

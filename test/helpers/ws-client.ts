@@ -81,9 +81,13 @@ export class TestClient {
 }
 
 /** The HTTP answer to a refused upgrade. */
-export function refusal(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any; requestId: string | undefined }> {
+export function refusal(
+  url: string,
+  headers: Record<string, string> = {},
+  options: WebSocket.ClientOptions = {},
+): Promise<{ status: number; body: any; requestId: string | undefined }> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { headers });
+    const socket = new WebSocket(url, { ...options, headers });
     socket.once('open', () => {
       socket.close();
       reject(new Error('upgrade was accepted'));

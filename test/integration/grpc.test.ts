@@ -37,10 +37,15 @@ describe('gRPC between pods (SPEC §6)', () => {
   const agent = uid('a');
 
   before(async () => {
-    gw = await startGateway({ DAISI_WS_SERVER_ENABLE_REFLECTION: 'true', DAISI_WS_SERVER_HOST: '127.0.0.1' });
+    gw = await startGateway({ DAISI_WS_SERVER_ENABLE_REFLECTION: 'true', DAISI_WS_SERVER_HOST: '127.0.0.1', DAISI_WS_SERVER_GRPC_LISTENER: 'on' });
     c = clients(`127.0.0.1:${gw.gateway.grpcPort()}`);
   });
   after(() => gw.stop());
+
+  it('GET /ready checks the gRPC health service of this process', async () => {
+    const r = await fetch(`${gw.http}/ready`);
+    assert.deepEqual(await r.json(), { status: 'READY', dependencies: { nats: 'embedded', redis: 'embedded', grpc: 'serving' } });
+  });
 
   it('PushEvent delivers to every local session viewing the chat (SPEC §9.2)', async () => {
     const [v1, v2, other] = await Promise.all([uid('u'), uid('u'), uid('u')].map((u) => TestClient.ready(userUrl(gw.ws, company, agent, companyToken(company, agent, u)))));

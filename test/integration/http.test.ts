@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { parseCompanyClaims, parseAdminClaims } from '../../src/domain/claims.js';
 import { openToken, parseAesKey } from '../../src/domain/token-crypto.js';
+import WebSocket from 'ws';
 import { KEYS } from '../helpers/env.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 
@@ -37,10 +38,11 @@ describe('HTTP surface (SPEC §2)', () => {
     assert.equal(echoed.headers.get('x-request-id'), 'req-42');
   });
 
-  it('GET /ready checks the gRPC health service of this process', async () => {
+  it('GET /ready in embedded mode: no gRPC server unless asked for (SPEC §12)', async () => {
     const r = await call(gw, '/ready');
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body, { status: 'READY', dependencies: { nats: 'embedded', redis: 'embedded', grpc: 'serving' } });
+    assert.deepEqual(r.body, { status: 'READY', dependencies: { nats: 'embedded', redis: 'embedded' } });
+    assert.equal(gw.gateway.grpcPort(), 0);
   });
 
   it('GET /metrics lists every metric of SPEC §7', async () => {
@@ -125,6 +127,43 @@ describe('HTTP surface (SPEC §2)', () => {
     assert.deepEqual([p.status, p.body.code], [405, 'E4005']);
     const nf = await call(gw, '/nope');
     assert.deepEqual([nf.status, nf.body.code], [404, 'NotFound']);
+  });
+
+  it('POST /api/publish applies the id rules to every form: wildcards, separators, spaces and long ids are 400 (SPEC §12)', async () => {
+    const admin = { 'X-API-Key': KEYS.admin };
+    for (const subject of ['wa.*.a1.chats', 'wa.c1.a1.messages.>', 'wa.c:1.a1.chats', 'wa.c 1.a1.chats', `wa.${'x'.repeat(300)}.a1.chats`, 'wa.c1.a1.messages']) {
+      const r = await call(gw, '/api/publish', { method: 'POST', headers: admin, json: { subject, event: { n: 1 } } });
+      assert.deepEqual([r.status, r.body.code], [400, 'BadRequest'], subject);
+    }
+    const kind = await call(gw, '/api/publish', { method: 'POST', headers: admin, json: { company_id: 'c 1', agent_id: 'a1', kind: 'chats', event: {} } });
+    assert.deepEqual([kind.status, kind.body.code], [400, 'BadRequest']);
+    const ok = await call(gw, '/api/publish', { method: 'POST', headers: admin, json: { subject: 'wa.c1.a1.messages.k1', event: { n: 1 } } });
+    assert.equal(ok.status, 200);
+  });
+
+  it('a body over the limit gets 413 PayloadTooLarge, with or without Content-Length', async () => {
+    const big = JSON.stringify({ company_id: 'c', agent_id: 'a', user_id: 'u', expires_in_seconds: 60, pad: 'x'.repeat(1024 * 1024) });
+    const declared = await call(gw, '/generate-token', { method: 'POST', headers: { 'X-API-Key': KEYS.client, 'Content-Type': 'application/json' }, body: big });
+    assert.deepEqual([declared.status, declared.body.code], [413, 'PayloadTooLarge']);
+    const stream = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(big));
+        controller.close();
+      },
+    });
+    const chunked = await call(gw, '/admin/generate-token', { method: 'POST', headers: { 'X-API-Key': KEYS.admin }, body: stream, duplex: 'half' } as RequestInit);
+    assert.deepEqual([chunked.status, chunked.body.code], [413, 'PayloadTooLarge']);
+  });
+
+  it('the 101 of a WebSocket upgrade carries X-Request-ID', async () => {
+    const token = (await call(gw, '/generate-token', { method: 'POST', headers: { 'X-API-Key': KEYS.client }, json: companyBody })).body.token;
+    const socket = new WebSocket(`${gw.ws}/ws/c1/a1?token=${encodeURIComponent(token)}&x-api-key=${KEYS.client}`, ['json.v1'], { headers: { 'X-Request-ID': 'req-upgrade-7' } });
+    const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      socket.once('upgrade', (res) => resolve(res.headers));
+      socket.once('error', reject);
+    });
+    assert.equal(headers['x-request-id'], 'req-upgrade-7');
+    socket.close();
   });
 });
 

@@ -75,6 +75,36 @@ describe('configuration', () => {
     assert.ok(allKeys().length > 60);
   });
 
+  it('an empty environment variable is unset: the file keeps its value (as viper does)', () => {
+    const dir = dirWith('auth:\n  secret_token: from-file\nserver:\n  http_port: 9000\n');
+    const { config } = loadConfig({ env: { DAISI_WS_CONFIG_PATH: dir, DAISI_WS_AUTH_SECRET_TOKEN: '', DAISI_WS_SERVER_HTTP_PORT: '' } });
+    assert.equal(config.auth.secret_token, 'from-file');
+    assert.equal(config.server.http_port, 9000);
+  });
+
+  it('reads lists from YAML and comma-separated variables, and refuses addresses that are not IPs or CIDRs', () => {
+    const dir = dirWith('grpc:\n  allowed_peers: ["10.0.0.0/8", "192.168.1.7", "fd00::/8"]\n');
+    assert.deepEqual(loadConfig({ env: { DAISI_WS_CONFIG_PATH: dir } }).config.grpc.allowed_peers, ['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);
+    const env = { DAISI_WS_CONFIG_PATH: dir, DAISI_WS_AUTH_PREVIOUS_SECRET_TOKENS: 'old-1, old-2' };
+    assert.deepEqual(loadConfig({ env }).config.auth.previous_secret_tokens, ['old-1', 'old-2']);
+    assert.deepEqual(loadConfig({ env: {} }).config.auth.previous_token_aes_keys, []);
+    const problems = problemsOf(() => loadConfig({ env: { DAISI_WS_CONFIG_PATH: dir, DAISI_WS_GRPC_ALLOWED_PEERS: '10.0.0.0/33,pod-a', DAISI_WS_AUTH_PREVIOUS_TOKEN_AES_KEYS: 'abc' } }));
+    assert.deepEqual(problems, [
+      'DAISI_WS_GRPC_ALLOWED_PEERS[0] must be an IP address or a CIDR (got "10.0.0.0/33")',
+      'DAISI_WS_GRPC_ALLOWED_PEERS[1] must be an IP address or a CIDR (got "pod-a")',
+      'DAISI_WS_AUTH_PREVIOUS_TOKEN_AES_KEYS[0] must be 64 hexadecimal characters (got 3 characters)',
+    ]);
+  });
+
+  it('turns the publish API and the demo page off by default when NODE_ENV=production', () => {
+    const dev = loadConfig({ env: {} }).config.app;
+    const prod = loadConfig({ env: { NODE_ENV: 'production' } }).config.app;
+    assert.deepEqual([dev.enable_publish_api, dev.enable_demo_page], [true, true]);
+    assert.deepEqual([prod.enable_publish_api, prod.enable_demo_page], [false, false]);
+    const asked = loadConfig({ env: { NODE_ENV: 'production', DAISI_WS_APP_ENABLE_DEMO_PAGE: 'true' } }).config.app;
+    assert.equal(asked.enable_demo_page, true);
+  });
+
   it('reports every problem at once, naming the key', () => {
     const dir = dirWith('app:\n  ping_interval_seconds: "soon"\n  websocket_backpressure_drop_policy: spill\n');
     const problems = problemsOf(() =>

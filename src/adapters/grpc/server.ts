@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
+import { addressOfPeer } from '../../domain/addresses.js';
 import { GrpcStatus } from '../../domain/errors.js';
 import { packageDefinition, packages, type PushEventRequest, type PushEventResponse } from './proto.js';
 import { payloadJsonOf } from './payload-codec.js';
@@ -18,6 +19,10 @@ export interface GrpcServerOptions {
   host: string;
   port: number;
   reflection: boolean;
+  /** Whether PushEvent is accepted from this peer address (SPEC §12). */
+  allowsPeer(address: string): Promise<boolean>;
+  /** A PushEvent refused with PERMISSION_DENIED. */
+  onRefused(address: string): void;
   /** Delivers to local sessions; returns how many received the event. */
   onPush(event: PushedEvent): number;
 }
@@ -62,7 +67,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
 }
 
 function pushEventHandler(options: GrpcServerOptions) {
-  return (call: grpc.ServerUnaryCall<PushEventRequest, PushEventResponse>, callback: grpc.sendUnaryData<PushEventResponse>) => {
+  return async (call: grpc.ServerUnaryCall<PushEventRequest, PushEventResponse>, callback: grpc.sendUnaryData<PushEventResponse>) => {
+    const peer = addressOfPeer(call.getPeer());
+    if (!(await options.allowsPeer(peer))) {
+      options.onRefused(peer);
+      return callback({ code: GrpcStatus.PERMISSION_DENIED, details: `PushEvent is not accepted from ${peer} (grpc.allowed_peers)` });
+    }
     const req = call.request;
     if (!req.payload) {
       return callback({ code: GrpcStatus.INVALID_ARGUMENT, details: 'payload is required' });

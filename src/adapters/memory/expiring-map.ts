@@ -33,6 +33,12 @@ export class ExpiringMap<V> {
     return true;
   }
 
+  /** The live values. */
+  *values(): IterableIterator<V> {
+    const now = this.now();
+    for (const entry of this.entries.values()) if (entry.expiresAt > now) yield entry.value;
+  }
+
   delete(key: string): boolean {
     return this.entries.delete(key);
   }

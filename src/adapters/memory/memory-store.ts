@@ -44,6 +44,12 @@ export class MemoryRouteRegistry implements RouteRegistry {
   async refresh(routeKey: string, podId: string, ttlSeconds: number): Promise<boolean> {
     return this.map.get(routeKey)?.has(podId) === true && this.map.expire(routeKey, ttlSeconds);
   }
+
+  async podIds(): Promise<Set<string>> {
+    const ids = new Set<string>();
+    for (const set of this.map.values()) for (const id of set) ids.add(id);
+    return ids;
+  }
 }
 
 export class MemoryActivityStore implements ActivityStore {

@@ -18,6 +18,20 @@ export class RedisRouteRegistry implements RouteRegistry {
     await this.redis.srem(routeKey, podId);
   }
 
+  async podIds(): Promise<Set<string>> {
+    const ids = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', 'route:*', 'COUNT', 1000, 'TYPE', 'set');
+      cursor = next;
+      if (keys.length === 0) continue;
+      const pipeline = this.redis.pipeline();
+      for (const key of keys) pipeline.smembers(key);
+      for (const [, members] of (await pipeline.exec()) ?? []) for (const m of (members as string[] | null) ?? []) ids.add(m);
+    } while (cursor !== '0');
+    return ids;
+  }
+
   async refresh(routeKey: string, podId: string, ttlSeconds: number): Promise<boolean> {
     return (await this.redis.memberAndExpire(routeKey, podId, ttlSeconds)) === 1;
   }

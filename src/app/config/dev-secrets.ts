@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Env } from './load.js';
+export { isProduction } from './load.js';
 import type { Config } from './schema.js';
 
 export interface DevSecrets {
@@ -38,6 +39,3 @@ export function missingSecrets(cfg: Config): string[] {
     .map(([k]) => k);
 }
 
-export function isProduction(env: Env): boolean {
-  return env.NODE_ENV === 'production';
-}

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { allKeys, envNameOf, type Config, type KeySpec } from './schema.js';
@@ -53,16 +54,27 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   if (!file) warnings.push('no config file found; using defaults and DAISI_WS_* environment variables');
   warnUnknownKeys(yaml, warnings);
   const config: Record<string, unknown> = {};
+  const production = isProduction(env);
   for (const [path, spec] of allKeys()) {
     const envName = envNameOf(path);
-    const fromEnv = env[envName];
+    // An empty variable counts as unset (as viper does): `FOO=` must not wipe the file's value.
+    const fromEnv = env[envName] === '' ? undefined : env[envName];
     const raw = fromEnv !== undefined ? fromEnv : lookup(yaml, path);
     const where = fromEnv !== undefined ? envName : path.join('.');
-    const value = raw === undefined || raw === null ? spec.default : coerce(raw, spec, where, problems, warnings);
+    const value = raw === undefined || raw === null ? defaultOf(spec, production) : coerce(raw, spec, where, problems, warnings);
     assign(config, path, value);
   }
   if (problems.length) throw new ConfigError(problems);
   return { config: deepFreeze(config) as unknown as Config, file, warnings };
+}
+
+export function isProduction(env: Env): boolean {
+  return env.NODE_ENV === 'production';
+}
+
+function defaultOf(spec: KeySpec, production: boolean): unknown {
+  if (spec.type.kind === 'list') return [];
+  return production && spec.productionDefault !== undefined ? spec.productionDefault : spec.default;
 }
 
 /** Reads `.env` into the process environment when present (values already set win). */
@@ -147,17 +159,48 @@ function coerce(raw: unknown, spec: KeySpec, where: string, problems: string[], 
     case 'secret':
     case 'aesKey': {
       if (typeof raw === 'object') return fail(problems, `${where} must be a string`, spec);
-      const s = String(raw).trim();
-      if (PLACEHOLDER.test(s)) {
-        warnings.push(`${where} is a placeholder; treated as not configured`);
-        return '';
+      return secretOf(String(raw), type.kind, where, problems, warnings);
+    }
+    case 'list': {
+      const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : undefined;
+      if (!items || items.some((i) => i !== null && typeof i === 'object')) {
+        return fail(problems, `${where} must be a list (YAML) or comma-separated values (environment)`, spec);
       }
-      if (type.kind === 'aesKey' && s !== '' && !/^[0-9a-fA-F]{64}$/.test(s)) {
-        return fail(problems, `${where} must be 64 hexadecimal characters (got ${s.length} characters)`, spec);
+      const out: string[] = [];
+      for (const [i, item] of items.entries()) {
+        const at = `${where}[${i}]`;
+        const value = type.item === 'address' ? addressOf(String(item).trim(), at, problems) : secretOf(String(item), type.item, at, problems, warnings);
+        if (value) out.push(value);
       }
-      return s;
+      return out;
     }
   }
+}
+
+function secretOf(raw: string, kind: 'secret' | 'aesKey', where: string, problems: string[], warnings: string[]): string {
+  const s = raw.trim();
+  if (PLACEHOLDER.test(s)) {
+    warnings.push(`${where} is a placeholder; treated as not configured`);
+    return '';
+  }
+  if (kind === 'aesKey' && s !== '' && !/^[0-9a-fA-F]{64}$/.test(s)) {
+    problems.push(`${where} must be 64 hexadecimal characters (got ${s.length} characters)`);
+    return '';
+  }
+  return s;
+}
+
+/** An IP address or a CIDR (`10.0.0.0/8`, `fd00::/8`). */
+function addressOf(s: string, where: string, problems: string[]): string {
+  if (s === '') return '';
+  const [ip, bits, more] = s.split('/');
+  const family = isIP(ip!);
+  const max = family === 4 ? 32 : 128;
+  if (!family || more !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
+    problems.push(`${where} must be an IP address or a CIDR (got ${show(s)})`);
+    return '';
+  }
+  return s;
 }
 
 function fail(problems: string[], message: string, spec: KeySpec): unknown {

@@ -9,13 +9,17 @@ export type KeyType =
   | { kind: 'secret' }
   | { kind: 'aesKey' }
   | { kind: 'bool' }
-  | { kind: 'enum'; values: readonly string[] };
+  | { kind: 'enum'; values: readonly string[] }
+  /** A YAML list, or a comma-separated environment variable. */
+  | { kind: 'list'; item: 'secret' | 'aesKey' | 'address' };
 
 export interface KeySpec {
   type: KeyType;
   default: string | number | boolean;
   doc: string;
   extra?: true;
+  /** The default when NODE_ENV=production, when it differs. */
+  productionDefault?: boolean;
   /** Read at start only: a reload that changes it logs that a restart is needed. */
   restart?: true;
 }
@@ -32,6 +36,13 @@ const oneOf = (values: readonly string[], def: string, doc: string): Spec<'enum'
   default: def,
   doc,
 });
+const list = (item: 'secret' | 'aesKey' | 'address', doc: string): KeySpec & { type: { kind: 'list' } } => ({
+  type: { kind: 'list', item },
+  default: '',
+  doc,
+});
+/** On in development, off when NODE_ENV=production. */
+const devOnly = (doc: string): Spec<'bool'> => ({ ...bool(true, `${doc} (default: true in development, false when NODE_ENV=production)`), productionDefault: false });
 const extra = <S extends KeySpec>(spec: S): S => ({ ...spec, extra: true });
 const restart = <S extends KeySpec>(spec: S): S => ({ ...spec, restart: true });
 
@@ -53,6 +64,13 @@ export const schema = {
     pod_id: restart(str('', 'this pod\'s id and gRPC address; empty: the host name (embedded mode: "local")')),
     enable_reflection: restart(bool(false, 'register gRPC server reflection')),
     host: extra(restart(str('', 'address the HTTP and gRPC servers bind to; empty: all interfaces'))),
+    grpc_listener: extra(restart(oneOf(['auto', 'on', 'off'], 'auto', 'start the gRPC server (PushEvent from Go replicas); auto: in the cluster engine only'))),
+    max_connections: extra(int(0, 'WebSocket sessions this pod accepts; more: 503 ServiceUnavailable (0: no limit)')),
+    handshake_rate_per_ip: extra(int(0, 'WebSocket upgrades per second per client address, burst twice that; more: 429 RateLimitExceeded (0: no limit)')),
+    trust_proxy: extra(bool(false, 'take the client address from the first X-Forwarded-For entry (only behind a proxy that sets it)')),
+  },
+  grpc: {
+    allowed_peers: extra(list('address', 'addresses or CIDRs whose PushEvent is accepted; empty: loopback and the pod ids found in route sets')),
   },
   nats: {
     url: restart(str('', 'NATS server URL; empty together with redis.address: embedded single-node engine')),
@@ -85,6 +103,13 @@ export const schema = {
     admin_token_aes_key: aesKey('64 hex chars: AES-256 key of admin tokens'),
     admin_token_cache_ttl_seconds: int(60, 'Redis cache TTL of validated admin tokens'),
     token_generation_secret: extra(secret('when set, /generate-token requires this key instead of the browser-visible client key')),
+    allow_client_key_minting: extra(bool(false, 'with NODE_ENV=production and no token_generation_secret, let the client key mint tokens (the Go behaviour)')),
+    max_token_ttl_seconds: extra(int(2592000, 'longest expires_in_seconds /generate-token and /admin/generate-token accept', 1)),
+    max_failures_per_ip_per_minute: extra(int(0, 'failed authentications (bad key or token, any endpoint) from one address in a minute before it gets 429 until the minute is over (0: no limit)')),
+    previous_secret_tokens: extra(list('secret', 'client API keys still accepted during a rotation')),
+    previous_admin_secret_tokens: extra(list('secret', 'admin API keys still accepted during a rotation')),
+    previous_token_aes_keys: extra(list('aesKey', 'company token keys still accepted when opening tokens (rotation); minting uses token_aes_key')),
+    previous_admin_token_aes_keys: extra(list('aesKey', 'admin token keys still accepted when opening tokens (rotation)')),
   },
   app: {
     service_name: str('daisi-ws-service', 'service name in logs'),
@@ -119,6 +144,8 @@ export const schema = {
     metrics_session_labels: extra(bool(false, 'label per-connection metrics with the session key (unbounded cardinality)')),
     resume_max_events: extra(int(50000, 'recent events each pod keeps in memory to answer resumes without NATS (0: every resume reads the stream)')),
     resume_max_age_seconds: extra(int(300, 'oldest event kept in that memory')),
+    enable_publish_api: extra(devOnly('serve POST /api/publish')),
+    enable_demo_page: extra(devOnly('serve the demo page at /')),
   },
   adaptive_ttl: {
     session_lock: adaptive(false, 15, 30, 120, 30, 15),
@@ -127,7 +154,13 @@ export const schema = {
   },
 };
 
-type ValueOf<S> = S extends { type: { kind: 'int' } } ? number : S extends { type: { kind: 'bool' } } ? boolean : string;
+type ValueOf<S> = S extends { type: { kind: 'int' } }
+  ? number
+  : S extends { type: { kind: 'bool' } }
+    ? boolean
+    : S extends { type: { kind: 'list' } }
+      ? readonly string[]
+      : string;
 type ConfigOf<T> = { readonly [K in keyof T]: T[K] extends KeySpec ? ValueOf<T[K]> : ConfigOf<T[K]> };
 
 export type Config = ConfigOf<typeof schema>;

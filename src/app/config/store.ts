@@ -1,6 +1,6 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { loadConfig, type LoadOptions, type LoadedConfig } from './load.js';
+import { isProduction, loadConfig, type LoadOptions, type LoadedConfig } from './load.js';
 import { allKeys, type Config } from './schema.js';
 
 export type ConfigListener = (next: Config, previous: Config) => void;
@@ -34,6 +34,11 @@ export class ConfigStore {
 
   get file(): string | undefined {
     return this.current.file;
+  }
+
+  /** NODE_ENV=production in the environment the configuration is read from. */
+  get production(): boolean {
+    return isProduction(this.options.env ?? process.env);
   }
 
   get warnings(): string[] {

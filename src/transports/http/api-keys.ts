@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ErrorCodes, GatewayError } from '../../domain/errors.js';
+import type { Config } from '../../app/config/schema.js';
+import { AuthFailure, ErrorCodes, GatewayError } from '../../domain/errors.js';
 
 /** Constant-time comparison (SPEC §9.9): both sides hashed so that lengths leak nothing either. */
 export function keysEqual(given: string, expected: string): boolean {
@@ -8,18 +9,31 @@ export function keysEqual(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+/** The current key first, then those still accepted during a rotation (SPEC §12). */
+export type KeyRing = readonly [current: string, ...previous: string[]];
+
+export const clientKeys = (auth: Config['auth']): KeyRing => [auth.secret_token, ...auth.previous_secret_tokens];
+export const adminKeys = (auth: Config['auth']): KeyRing => [auth.admin_secret_token, ...auth.previous_admin_secret_tokens];
+
+function matches(given: string, ring: KeyRing): boolean {
+  let found = false;
+  // Every key is compared, so that the time taken says nothing about which one matched.
+  for (const key of ring) if (key && keysEqual(given, key)) found = true;
+  return found;
+}
+
 /** The client key check of /ws and /generate-token: missing or wrong → 401 InvalidAPIKey. */
-export function checkClientKey(given: string | undefined, expected: string): void {
-  if (!expected) throw new GatewayError(ErrorCodes.Internal, 'Server configuration error', 'API authentication cannot be performed.');
+export function checkClientKey(given: string | undefined, ring: KeyRing): void {
+  if (!ring[0]) throw new GatewayError(ErrorCodes.Internal, 'Server configuration error', 'API authentication cannot be performed.');
   if (!given) {
-    throw new GatewayError(ErrorCodes.InvalidAPIKey, 'API key is required', 'Provide API key in X-API-Key header or x-api-key query parameter.');
+    throw new AuthFailure(new GatewayError(ErrorCodes.InvalidAPIKey, 'API key is required', 'Provide API key in X-API-Key header or x-api-key query parameter.'), 'missing_api_key');
   }
-  if (!keysEqual(given, expected)) throw new GatewayError(ErrorCodes.InvalidAPIKey, 'Invalid API key', 'The provided API key is not valid.');
+  if (!matches(given, ring)) throw new AuthFailure(new GatewayError(ErrorCodes.InvalidAPIKey, 'Invalid API key', 'The provided API key is not valid.'), 'invalid_api_key');
 }
 
 /** The admin key check: missing → 401 E4001, wrong → 403 E4003. */
-export function checkAdminKey(given: string | undefined, expected: string): void {
-  if (!expected) throw new GatewayError(ErrorCodes.Internal, 'Server configuration error', 'Token generation auth cannot be performed.');
-  if (!given) throw new GatewayError(ErrorCodes.Unauthorized, 'Admin API key is required', 'Provide admin API key in X-API-Key header.');
-  if (!keysEqual(given, expected)) throw new GatewayError(ErrorCodes.Forbidden, 'Invalid admin API key', 'The provided admin API key is not valid.');
+export function checkAdminKey(given: string | undefined, ring: KeyRing): void {
+  if (!ring[0]) throw new GatewayError(ErrorCodes.Internal, 'Server configuration error', 'Token generation auth cannot be performed.');
+  if (!given) throw new AuthFailure(new GatewayError(ErrorCodes.Unauthorized, 'Admin API key is required', 'Provide admin API key in X-API-Key header.'), 'missing_api_key');
+  if (!matches(given, ring)) throw new AuthFailure(new GatewayError(ErrorCodes.Forbidden, 'Invalid admin API key', 'The provided admin API key is not valid.'), 'invalid_api_key');
 }

@@ -20,8 +20,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, error: GatewayError): void {
-  sendJson(res, error.httpStatus, error.toBody());
+export function sendError(res: ServerResponse, error: GatewayError, headers: Record<string, string> = {}): void {
+  sendJson(res, error.httpStatus, error.toBody(), headers);
 }
 
 /** Answers an upgrade request that is refused: a plain HTTP response on the raw socket. */
@@ -37,12 +37,15 @@ export function rejectUpgrade(socket: Duplex, status: number, body: ErrorBody, r
   );
 }
 
+const tooLarge = () => new GatewayError(ErrorCodes.PayloadTooLarge, 'Request body too large', `The body must be at most ${MAX_BODY_BYTES} bytes.`);
+
 export async function readJson(req: IncomingMessage): Promise<unknown> {
+  if (Number(headerValue(req, 'content-length')) > MAX_BODY_BYTES) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new GatewayError(ErrorCodes.BadRequest, 'Invalid request payload', `body larger than ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
   try {

@@ -2,10 +2,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Config } from '../../app/config/schema.js';
 import type { Logger } from '../../app/logger.js';
 import type { Metrics } from '../../app/metrics.js';
+import type { RefusalLog } from '../../app/refusal-log.js';
 import { ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
+import type { AbuseLimits } from '../../services/abuse-limits.js';
 import type { TokenMinter } from '../../services/token-minter.js';
 import { WsEndpoint } from '../ws/ws-endpoint.js';
-import { checkAdminKey, checkClientKey } from './api-keys.js';
+import { adminKeys, checkAdminKey, checkClientKey, clientKeys } from './api-keys.js';
+import { clientAddressOf } from './client-address.js';
 import { headerValue, readJson, requestIdOf, sendError, sendJson } from './http-io.js';
 import { parsePublishRequest } from './publish-request.js';
 
@@ -20,13 +23,24 @@ export interface HttpDeps {
   metrics: Metrics;
   log: Logger;
   ws: WsEndpoint;
+  limits: AbuseLimits;
+  refusals: RefusalLog;
+  /** NODE_ENV=production: the client key mints only when auth.allow_client_key_minting. */
+  production: boolean;
   readiness(): Promise<Readiness>;
   publish(subject: string, payload: string, requestId: string): Promise<{ seq: number }>;
   /** Static files (the demo page); undefined when there is none. */
   staticFile?(path: string): { type: string; body: Buffer } | undefined;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, ctx: { requestId: string; url: URL }) => Promise<void> | void;
+interface RequestContext {
+  requestId: string;
+  url: URL;
+  /** The client address limits are counted against. */
+  address: string;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => Promise<void> | void;
 
 interface Route {
   method: string;
@@ -41,37 +55,59 @@ export function createHttpServer(deps: HttpDeps): Server {
     ['/health', { method: 'GET', handler: (_q, res) => sendJson(res, 200, { status: 'OK' }) }],
     ['/ready', { method: 'GET', handler: (_q, res) => ready(deps, res) }],
     ['/metrics', { method: 'GET', handler: (_q, res) => metrics(deps, res) }],
-    ['/generate-token', { method: 'POST', handler: (req, res, ctx) => generateToken(deps, req, res, ctx.url) }],
-    ['/admin/generate-token', { method: 'POST', handler: (req, res) => generateAdminToken(deps, req, res) }],
-    ['/api/publish', { method: 'POST', handler: (req, res, ctx) => publish(deps, req, res, ctx.requestId) }],
+    ['/generate-token', { method: 'POST', handler: (req, res, ctx) => generateToken(deps, req, res, ctx) }],
+    ['/admin/generate-token', { method: 'POST', handler: (req, res, ctx) => generateAdminToken(deps, req, res, ctx) }],
+    ['/api/publish', { method: 'POST', handler: (req, res, ctx) => publish(deps, req, res, ctx) }],
   ]);
   const server = createServer((req, res) => void handle(deps, routes, req, res));
   server.on('upgrade', (req, socket, head) => void deps.ws.handleUpgrade(req, socket, head));
-  const app = deps.config().app;
+  applyLimits(server, deps.config());
+  return server;
+}
+
+/** Server-level limits; called again on every reload. */
+export function applyLimits(server: Server, cfg: Config): void {
+  const app = cfg.app;
   server.keepAliveTimeout = app.idle_timeout_seconds * 1000;
   server.headersTimeout = Math.max(1, app.read_timeout_seconds) * 1000;
   server.requestTimeout = Math.max(1, app.read_timeout_seconds) * 1000;
-  return server;
+  // Room above the session limit for probes, token requests and upgrades being refused: TCP
+  // connections that never become sessions cannot use up the descriptors the sessions need.
+  const max = cfg.server.max_connections;
+  server.maxConnections = max > 0 ? max + Math.max(100, Math.ceil(max / 10)) : Infinity;
 }
 
 async function handle(deps: HttpDeps, routes: Map<string, Route>, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = process.hrtime.bigint();
   const requestId = requestIdOf(req);
   res.setHeader('X-Request-ID', requestId);
-  const url = new URL(req.url ?? '/', 'http://gateway');
+  const url = urlOf(req);
+  const address = clientAddressOf(req, deps.config().server.trust_proxy);
+  let refusal: GatewayError | undefined;
   try {
-    await dispatch(deps, routes, req, res, { requestId, url });
+    await dispatch(deps, routes, req, res, { requestId, url, address });
   } catch (err) {
     const error = toGatewayError(err);
     if (error.httpStatus >= 500) deps.log.error({ err: (err as Error).message, request_id: requestId, path: url.pathname }, 'request failed');
-    if (!res.headersSent) sendError(res, error);
+    else refusal = error;
+    if (!res.headersSent) sendError(res, error, error.code === ErrorCodes.PayloadTooLarge ? { Connection: 'close' } : {});
   }
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  const level = res.statusCode >= 500 ? 'error' : QUIET_PATHS.has(url.pathname) ? 'debug' : 'info';
-  deps.log[level]({ request_id: requestId, method: req.method, path: url.pathname, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'http request');
+  const ms = Math.round((Number(process.hrtime.bigint() - started) / 1e6) * 10) / 10;
+  const fields = { request_id: requestId, method: req.method, path: url.pathname, status: res.statusCode, ms };
+  if (refusal) return deps.refusals.refused('http', refusal.code, address, fields);
+  deps.log[res.statusCode >= 500 ? 'error' : QUIET_PATHS.has(url.pathname) ? 'debug' : 'info'](fields, 'http request');
 }
 
-async function dispatch(deps: HttpDeps, routes: Map<string, Route>, req: IncomingMessage, res: ServerResponse, ctx: { requestId: string; url: URL }): Promise<void> {
+/** The request's URL; a target that is not a path (`GET http://x/`, `GET *`) is a path of its own. */
+function urlOf(req: IncomingMessage): URL {
+  try {
+    return new URL(req.url ?? '/', 'http://gateway');
+  } catch {
+    return new URL('http://gateway/');
+  }
+}
+
+async function dispatch(deps: HttpDeps, routes: Map<string, Route>, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   const route = routes.get(ctx.url.pathname);
   if (route) {
     if (req.method !== route.method && !(route.method === 'GET' && req.method === 'HEAD')) {
@@ -83,7 +119,7 @@ async function dispatch(deps: HttpDeps, routes: Map<string, Route>, req: Incomin
   if (WsEndpoint.targetOf(ctx.url.pathname)) {
     throw new GatewayError(ErrorCodes.BadRequest, 'WebSocket upgrade required', 'Connect with a WebSocket client.');
   }
-  const file = req.method === 'GET' ? deps.staticFile?.(ctx.url.pathname) : undefined;
+  const file = req.method === 'GET' && deps.config().app.enable_demo_page ? deps.staticFile?.(ctx.url.pathname) : undefined;
   if (file) {
     res.writeHead(200, { 'Content-Type': file.type, 'Content-Length': file.body.length, 'Cache-Control': 'no-cache' });
     return void res.end(file.body);
@@ -102,26 +138,35 @@ async function metrics(deps: HttpDeps, res: ServerResponse): Promise<void> {
   res.end(text);
 }
 
-async function generateToken(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+async function generateToken(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   const auth = deps.config().auth;
-  const given = headerValue(req, 'x-api-key') || url.searchParams.get('x-api-key') || undefined;
-  checkClientKey(given, auth.token_generation_secret || auth.secret_token);
+  if (!auth.token_generation_secret && deps.production && !auth.allow_client_key_minting) {
+    throw new GatewayError(
+      ErrorCodes.Forbidden,
+      'Token minting is disabled',
+      'In production /generate-token needs auth.token_generation_secret (or auth.allow_client_key_minting: true).',
+    );
+  }
+  const given = headerValue(req, 'x-api-key') || ctx.url.searchParams.get('x-api-key') || undefined;
+  const ring = auth.token_generation_secret ? ([auth.token_generation_secret] as const) : clientKeys(auth);
+  await deps.limits.authenticate(ctx.address, () => checkClientKey(given, ring));
   const token = deps.minter.mintCompany(await readJson(req));
   sendJson(res, 200, { token });
 }
 
-async function generateAdminToken(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  checkAdminKey(headerValue(req, 'x-api-key'), deps.config().auth.admin_secret_token);
+async function generateAdminToken(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+  await deps.limits.authenticate(ctx.address, () => checkAdminKey(headerValue(req, 'x-api-key'), adminKeys(deps.config().auth)));
   const token = deps.minter.mintAdmin(await readJson(req));
   sendJson(res, 200, { token });
 }
 
-async function publish(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-  checkAdminKey(headerValue(req, 'x-api-key'), deps.config().auth.admin_secret_token);
+async function publish(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+  if (!deps.config().app.enable_publish_api) throw new GatewayError(ErrorCodes.NotFound, 'Not found', 'The publish API is disabled (app.enable_publish_api).');
+  await deps.limits.authenticate(ctx.address, () => checkAdminKey(headerValue(req, 'x-api-key'), adminKeys(deps.config().auth)));
   const request = parsePublishRequest(await readJson(req));
   let seq: number;
   try {
-    ({ seq } = await deps.publish(request.subject, request.payload, requestId));
+    ({ seq } = await deps.publish(request.subject, request.payload, ctx.requestId));
   } catch (err) {
     throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Event stream unavailable', 'The event could not be published; try again.', { cause: err });
   }

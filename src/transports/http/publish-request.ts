@@ -24,10 +24,12 @@ export function parsePublishRequest(body: unknown): PublishRequest {
 
 function subjectFrom(b: Record<string, unknown>): string {
   if (b.subject !== undefined) {
-    if (typeof b.subject !== 'string' || !parseSubject(b.subject)) {
-      throw bad('subject must be wa.<company>.<agent>.chats, wa.<company>.<agent>.messages.<chat_id> or wa.<company>.<agent>.agents');
-    }
-    return b.subject;
+    const address = typeof b.subject === 'string' ? parseSubject(b.subject) : undefined;
+    if (!address) throw bad('subject must be wa.<company>.<agent>.chats, wa.<company>.<agent>.messages.<chat_id> or wa.<company>.<agent>.agents');
+    // The same id rules as the kind form: no wildcards, separators or oversized ids in a subject.
+    const problem = firstIdProblem({ company_id: address.companyId, agent_id: address.agentId, ...(address.kind === 'messages' ? { chat_id: address.chatId } : {}) });
+    if (problem) throw bad(problem);
+    return b.subject as string;
   }
   if (!KINDS.includes(b.kind as EventKind)) throw bad('kind must be one of chats, messages, agents');
   const kind = b.kind as EventKind;

@@ -4,13 +4,16 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../../app/config/schema.js';
 import type { Logger } from '../../app/logger.js';
 import type { Metrics } from '../../app/metrics.js';
-import { ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
+import type { RefusalLog } from '../../app/refusal-log.js';
+import { AuthFailure, ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
 import { idProblem } from '../../domain/ids.js';
 import type { Identity, Session } from '../../domain/session.js';
-import { AuthFailure, type AuthService } from '../../services/auth-service.js';
+import type { AbuseLimits } from '../../services/abuse-limits.js';
+import type { AuthService } from '../../services/auth-service.js';
 import type { ResumeService } from '../../services/resume.js';
 import type { SessionManager } from '../../services/session-manager.js';
-import { checkClientKey } from '../http/api-keys.js';
+import { checkClientKey, clientKeys } from '../http/api-keys.js';
+import { clientAddressOf } from '../http/client-address.js';
 import { headerValue, rejectUpgrade, requestIdOf } from '../http/http-io.js';
 import { ClientConnection } from './client-connection.js';
 import { sinceOf } from './frames.js';
@@ -27,6 +30,8 @@ export interface WsEndpointDeps {
   log: Logger;
   touch(session: Session): void;
   resume: ResumeService;
+  limits: AbuseLimits;
+  refusals: RefusalLog;
 }
 
 /** What the upgrade asks for besides the session: a chat to select, a point to resume from. */
@@ -70,6 +75,9 @@ export class WsEndpoint {
   private readonly heartbeat: HeartbeatSweeper;
   private accepting = true;
   private readonly turns = new Turns();
+  /** Upgrades admitted whose session is not open yet: they count towards server.max_connections. */
+  private pending = 0;
+  private readonly requestIds = new WeakMap<IncomingMessage, string>();
 
   constructor(private readonly deps: WsEndpointDeps) {
     const app = deps.config().app;
@@ -84,6 +92,7 @@ export class WsEndpoint {
           ? false
           : { threshold: app.websocket_compression_threshold, serverNoContextTakeover: mode === 'no_context_takeover', clientNoContextTakeover: mode === 'no_context_takeover' },
     });
+    this.wss.on('headers', (headers, req) => headers.push(`X-Request-ID: ${this.requestIds.get(req)}`));
     this.heartbeat = new HeartbeatSweeper(() => this.connections, deps.config, deps.metrics, deps.log);
     this.heartbeat.start();
   }
@@ -102,21 +111,34 @@ export class WsEndpoint {
 
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const requestId = requestIdOf(req);
+    this.requestIds.set(req, requestId);
     socket.on('error', () => socket.destroy());
+    const address = clientAddressOf(req, this.deps.config().server.trust_proxy);
     let identity: Identity | undefined;
     let start: SessionStart;
+    let released = true;
+    // Counted from admission until the session opens or the socket is gone, whichever is first.
+    const release = () => {
+      if (!released) this.pending -= 1;
+      released = true;
+    };
+    socket.once('close', release);
     try {
       const url = new URL(req.url ?? '/', 'http://gateway');
-      identity = await this.admit(req, url);
+      this.checkCapacity(address);
+      this.pending += 1;
+      released = false;
+      identity = await this.deps.limits.authenticate(address, () => this.admit(req, url));
       start = startOf(url.searchParams, identity);
       await this.deps.sessions.claim(identity);
     } catch (err) {
+      release();
       const error = toGatewayError(err);
-      const fields = { request_id: requestId, path: pathOf(req), status: error.httpStatus, code: error.code };
+      const fields = { request_id: requestId, path: pathOf(req), status: error.httpStatus };
       if (error.code === ErrorCodes.Internal && !(err instanceof AuthFailure)) {
-        this.deps.log.error({ ...fields, err: (error.cause as Error | undefined)?.message }, 'upgrade failed');
+        this.deps.log.error({ ...fields, code: error.code, err: (error.cause as Error | undefined)?.message }, 'upgrade failed');
       } else {
-        this.deps.log.info(fields, 'upgrade refused');
+        this.deps.refusals.refused('websocket', error.code, address, fields);
       }
       return rejectUpgrade(socket, error.httpStatus, error.toBody(), requestId);
     }
@@ -124,12 +146,25 @@ export class WsEndpoint {
     const id = identity;
     this.turns.run(() => {
       if (socket.destroyed || !this.accepting) {
+        release();
         void this.deps.sessions.unclaim(id);
         if (!socket.destroyed) rejectUpgrade(socket, 503, { code: ErrorCodes.ServiceUnavailable, message: 'Service shutting down' }, requestId);
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => void this.open(ws, id, start, requestId));
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        release();
+        void this.open(ws, id, start, requestId);
+      });
     });
+  }
+
+  /** server.max_connections (503) and server.handshake_rate_per_ip (429), before any work is done. */
+  private checkCapacity(address: string): void {
+    const max = this.deps.config().server.max_connections;
+    if (max > 0 && this.connections.size + this.pending >= max) {
+      throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Too many connections', `This pod holds its limit of ${max} sessions; try again later or another pod.`);
+    }
+    this.deps.limits.takeHandshake(address);
   }
 
   /** Closes every session with the error frame of `error` and `closeCode`. */
@@ -159,7 +194,7 @@ export class WsEndpoint {
     if (!target) throw new GatewayError(ErrorCodes.NotFound, 'Not found', `No WebSocket endpoint at ${url.pathname}`);
     if (!this.accepting) throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Service shutting down');
     const cfg = this.deps.config();
-    checkClientKey(headerValue(req, 'x-api-key') || url.searchParams.get('x-api-key') || undefined, cfg.auth.secret_token);
+    checkClientKey(headerValue(req, 'x-api-key') || url.searchParams.get('x-api-key') || undefined, clientKeys(cfg.auth));
     this.checkUpgradeHeaders(req, cfg);
     const token = url.searchParams.get('token') ?? undefined;
     return target.kind === 'admin' ? this.admitAdmin(token) : this.admitCompany(token, target);

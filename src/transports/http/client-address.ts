@@ -1,0 +1,15 @@
+import type { IncomingMessage } from 'node:http';
+import { plainAddress } from '../../domain/addresses.js';
+
+/**
+ * The address limits are counted against (SPEC §12): the socket's peer, or the first entry of
+ * X-Forwarded-For when `trustProxy` (only behind a proxy that sets it; anyone can send one).
+ */
+export function clientAddressOf(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const header = req.headers['x-forwarded-for'];
+    const first = (Array.isArray(header) ? header[0] : header)?.split(',')[0]?.trim();
+    if (first) return plainAddress(first.slice(0, 64));
+  }
+  return plainAddress(req.socket.remoteAddress ?? 'unknown');
+}

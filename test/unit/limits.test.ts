@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../src/app/config/load.js';
+import type { Config } from '../../src/app/config/schema.js';
+import { AddressList, addressOfPeer, isLoopback } from '../../src/domain/addresses.js';
+import { BoundedMap } from '../../src/domain/bounded-map.js';
+import { AuthFailure, ErrorCodes, GatewayError } from '../../src/domain/errors.js';
+import { AbuseLimits } from '../../src/services/abuse-limits.js';
+
+function limitsWith(env: Record<string, string>) {
+  let now = 1_000_000;
+  const cfg: Config = loadConfig({ env }).config;
+  const limits = new AbuseLimits(() => cfg, () => now);
+  return { limits, advance: (ms: number) => (now += ms) };
+}
+
+const code = (fn: () => void): string | undefined => {
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    return (err as GatewayError).code;
+  }
+};
+
+describe('abuse limits (SPEC §12)', () => {
+  it('handshakes: a burst of twice the rate, then the rate per second, per address', () => {
+    const { limits, advance } = limitsWith({ DAISI_WS_SERVER_HANDSHAKE_RATE_PER_IP: '5' });
+    for (let i = 0; i < 10; i++) assert.equal(code(() => limits.takeHandshake('10.0.0.1')), undefined);
+    assert.equal(code(() => limits.takeHandshake('10.0.0.1')), ErrorCodes.RateLimitExceeded);
+    assert.equal(code(() => limits.takeHandshake('10.0.0.2')), undefined);
+    advance(200); // one token back at 5/s
+    assert.equal(code(() => limits.takeHandshake('10.0.0.1')), undefined);
+    assert.equal(code(() => limits.takeHandshake('10.0.0.1')), ErrorCodes.RateLimitExceeded);
+    limits.close();
+  });
+
+  it('failed authentications: blocked after the limit until the minute from the first failure is over', async () => {
+    const { limits, advance } = limitsWith({ DAISI_WS_AUTH_MAX_FAILURES_PER_IP_PER_MINUTE: '2' });
+    const bad = () => {
+      throw new AuthFailure(new GatewayError(ErrorCodes.InvalidAPIKey, 'Invalid API key'), 'invalid_api_key');
+    };
+    const serverFault = () => {
+      throw new AuthFailure(new GatewayError(ErrorCodes.Internal, 'Server configuration error'), 'config_error_aes_key');
+    };
+    await assert.rejects(limits.authenticate('a', serverFault)); // not the client's fault: not counted
+    await assert.rejects(limits.authenticate('a', bad));
+    await assert.rejects(limits.authenticate('a', bad));
+    await assert.rejects(limits.authenticate('a', () => 'ok'), (e: GatewayError) => e.code === ErrorCodes.RateLimitExceeded);
+    assert.equal(await limits.authenticate('b', () => 'ok'), 'ok');
+    advance(59_000);
+    assert.equal(code(() => limits.checkFailures('a')), ErrorCodes.RateLimitExceeded);
+    advance(1_000);
+    assert.equal(await limits.authenticate('a', () => 'ok'), 'ok');
+    limits.close();
+  });
+
+  it('per-address tables forget their oldest entry when full', () => {
+    const map = new BoundedMap<number>(3);
+    for (const k of ['a', 'b', 'c', 'd']) map.set(k, 1);
+    assert.deepEqual([...map.keys()], ['b', 'c', 'd']);
+  });
+
+  it('address lists match addresses and CIDRs, IPv4-mapped peers included', () => {
+    const list = new AddressList(['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);
+    assert.ok(list.has('10.2.3.4') && list.has('::ffff:10.2.3.4') && list.has('192.168.1.7') && list.has('fd00::1'));
+    assert.ok(!list.has('192.168.1.8') && !list.has('127.0.0.1') && !list.has('not-an-ip'));
+    assert.deepEqual(['127.0.0.1:5000', '::ffff:10.0.0.1:5000', '[::1]:5000', '::1:5000'].map(addressOfPeer), ['127.0.0.1', '10.0.0.1', '::1', '::1']);
+    assert.ok(isLoopback('127.0.0.9') && isLoopback('::1') && isLoopback('::ffff:127.0.0.1') && !isLoopback('10.0.0.1'));
+  });
+});
