@@ -84,7 +84,7 @@ async function start(): Promise<number> {
     throw err;
   }
   const cfg = store.get();
-  const log = createLogger(cfg.log.level, cfg.app.service_name);
+  const log = createLogger(cfg.log.level, { service: cfg.app.service_name, version: cfg.app.version });
   for (const warning of store.warnings) log.warn(warning);
   if (!cfg.auth.token_generation_secret) {
     if (store.production && !cfg.auth.allow_client_key_minting) log.warn('auth.token_generation_secret is not set: /generate-token answers 403 (production)');
@@ -102,14 +102,15 @@ async function start(): Promise<number> {
     throw err;
   }
   if (dev.generated.length > 0) announceDevSecrets(store.get(), dev.generated);
-  store.watch((source, result) => {
+  store.onReload((source, result) => {
     if (!result.ok) log.error({ source, err: result.error }, 'configuration reload failed; keeping the previous configuration');
     else log.info({ source, restart_needed: result.restartNeeded }, 'configuration reloaded');
   });
+  store.watch();
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down');
-      const timer = setTimeout(() => resolve(fail('shutdown timed out')), cfg.app.shutdown_timeout_seconds * 1000);
+      const timer = setTimeout(() => resolve(fail('shutdown timed out')), store.get().app.shutdown_timeout_seconds * 1000);
       timer.unref();
       void gateway.stop().then(() => {
         clearTimeout(timer);

@@ -98,7 +98,9 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     if (next.log.level !== previous.log.level) log.level = next.log.level;
     history.resize(next.app.resume_max_events, next.app.resume_max_age_seconds * 1000);
     applyLimits(http, next);
+    if (next.app.ttl_refresh_interval_seconds !== previous.app.ttl_refresh_interval_seconds) renewal.reschedule();
   });
+  store.onReload((_source, result) => metrics.configReloads.inc({ result: result.ok ? 'ok' : 'failed' }));
   log.info({ engine: kind, pod_id: podId, http_port: portOf(http), grpc_port: grpc?.port ?? null, consumers: engine.stream.consumerCount() }, 'gateway started');
 
   let stopping: Promise<void> | undefined;
@@ -110,7 +112,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     httpPort: () => portOf(http),
     grpcPort: () => grpc?.port ?? 0,
     stop: () =>
-      (stopping ??= shutdown({ http, ws, grpc, engine, renewal, sessions: registry, log, timeoutMs: cfg.app.shutdown_timeout_seconds * 1000 }).finally(() => limits.close())),
+      (stopping ??= shutdown({ http, ws, grpc, engine, renewal, sessions: registry, log, timeoutMs: config().app.shutdown_timeout_seconds * 1000 }).finally(() => limits.close())),
   };
 }
 

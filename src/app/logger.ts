@@ -27,12 +27,13 @@ export const REDACTED_PATHS = [
   'config.redis.password',
 ];
 
-export function createLogger(level: string, service: string, destination?: DestinationStream): Logger {
+/** `base`: the fields of every line (service, version). */
+export function createLogger(level: string, base: { service: string; version?: string }, destination?: DestinationStream): Logger {
   return pino(
     {
       level,
       messageKey: 'message',
-      base: { service },
+      base,
       timestamp: () => `,"timestamp":"${new Date().toISOString()}"`,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },

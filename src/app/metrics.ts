@@ -54,6 +54,7 @@ export class Metrics {
   readonly eventsSettled = this.counter('dws_events_settled_total', 'Events read off the stream that could not be delivered, by outcome (invalid: not a JSON object).', ['outcome']);
   readonly readerResets = this.counter('dws_stream_reader_resets_total', 'Times this pod\'s stream reader started over after its last sequence (gap, missed heartbeats, reconnect).', []);
   readonly refusals = this.counter('dws_refusals_total', 'Requests, upgrades and pushes refused, by surface (http, websocket, grpc) and error code (limits: RateLimitExceeded, ServiceUnavailable; gRPC peers: E4003).', ['surface', 'code']);
+  readonly configReloads = this.counter('dws_config_reload_total', 'Configuration reloads (SIGHUP or a change of the file), by result: ok, or failed (invalid, empty or missing file: the running configuration stays).', ['result']);
   readonly resumes = this.counter('dws_resumes_total', 'Resumes after a reconnect, by where the replay came from (memory, stream) or unavailable.', ['source']);
 
   private readonly sourcePods = new Set<string>();

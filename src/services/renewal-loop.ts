@@ -33,6 +33,7 @@ type KeyType = 'session_lock' | 'chat_route' | 'message_route';
 export class RenewalLoop {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private stopped = false;
   private lastTickMs = 0;
   private readonly now: () => number;
 
@@ -42,13 +43,29 @@ export class RenewalLoop {
 
   start(): void {
     this.lastTickMs = this.now();
-    this.timer = setInterval(() => void this.tick(), this.deps.config().app.ttl_refresh_interval_seconds * 1000);
-    this.timer.unref();
+    this.schedule();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
     await this.running;
+  }
+
+  /** One tick after another, each interval read when it is scheduled: a reload changes it at once. */
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.tick();
+      this.schedule();
+    }, this.deps.config().app.ttl_refresh_interval_seconds * 1000);
+    this.timer.unref();
+  }
+
+  /** A changed interval takes effect now rather than after the tick already waiting. */
+  reschedule(): void {
+    clearTimeout(this.timer);
+    this.schedule();
   }
 
   tick(): Promise<void> {

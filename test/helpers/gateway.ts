@@ -12,6 +12,8 @@ export interface RunningGateway {
   ws: string;
   host: string;
   gateway: Gateway;
+  /** Its configuration: tests rewrite the file and call `store.reload()`. */
+  store: ConfigStore;
   stop(): Promise<void>;
 }
 
@@ -20,7 +22,7 @@ export async function startGateway(overrides: Record<string, string> = {}): Prom
   const env = baseEnv(overrides);
   const store = new ConfigStore({ env });
   const cfg = store.get();
-  const log = process.env.TEST_LOG_LEVEL ? createLogger(cfg.log.level, 'test') : pino({ level: 'silent' });
+  const log = process.env.TEST_LOG_LEVEL ? createLogger(cfg.log.level, { service: 'test' }) : pino({ level: 'silent' });
   const gateway = await createGateway(store, log);
   const host = cfg.server.host || '127.0.0.1';
   return {
@@ -28,6 +30,7 @@ export async function startGateway(overrides: Record<string, string> = {}): Prom
     ws: `ws://${host}:${gateway.httpPort()}`,
     host,
     gateway,
+    store,
     stop: () => gateway.stop(),
   };
 }

@@ -56,7 +56,7 @@ describe('backpressure (SPEC §4)', () => {
     assert.equal((await fast.waitEvents(300)).length, 300, 'a reading client of the same agent misses nothing');
     const closedAfter = await closedWithin(connection, 6000);
     assert.ok(closedAfter - started > 1000, `slow client closed after ${closedAfter - started} ms`);
-    assert.equal(connection.closeReason, 'slow client');
+    assert.equal(connection.closeReason, 'Slow client');
     assert.equal(await metric(gw.http, /^dws_websocket_slow_clients_disconnected_total /), 1);
     await fast.close();
     await gw.stop();
@@ -69,7 +69,7 @@ describe('backpressure (SPEC §4)', () => {
     }
     assert.equal(await metric(gw.http, /^dws_websocket_messages_dropped_total\{.*reason="buffer_full_dropped_oldest"/), 0);
     await closedWithin(connection, 6000);
-    assert.equal(connection.closeReason, 'slow client');
+    assert.equal(connection.closeReason, 'Slow client');
     assert.equal((await fast.waitEvents(200, 10_000)).length, 200, 'the producer resumed once the slow client was gone');
     assert.equal(await metric(gw.http, /^dws_websocket_slow_clients_disconnected_total /), 1);
     await fast.close();

@@ -27,6 +27,9 @@ describe('pings, pongs and compression (SPEC §4)', () => {
     const closed = await Promise.race([silent.closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 6000))]);
     assert.ok(closed, 'the silent client was closed');
     assert.ok(pings >= 3, `it got ${pings} pings first`);
+    // The seed's close: an error frame, then close 1011 (not a dropped socket, 1006).
+    assert.equal(closed.code, 1011);
+    assert.deepEqual(silent.frames.at(-1), { type: 'error', payload: { code: 'InternalServerError', message: 'Pong timeout', details: 'No pong or message received within the configured time.' } });
     answers.send({ type: 'ready', still: 'here' });
     await answers.next((f) => (f as any).still === 'here');
     await answers.close();

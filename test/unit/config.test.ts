@@ -144,7 +144,8 @@ describe('configuration', () => {
     const dir = dirWith('log:\n  level: info\n');
     copyFileSync(join(dir, 'config.yaml'), join(dir, 'config.yaml.bak'));
     const store = new ConfigStore({ env: { DAISI_WS_CONFIG_PATH: dir } });
-    const reloaded = new Promise<string>((resolve) => store.watch((source) => resolve(source)));
+    const reloaded = new Promise<string>((resolve) => store.onReload((source) => resolve(source)));
+    store.watch();
     writeFileSync(join(dir, 'config.yaml'), 'log:\n  level: warn\n');
     process.kill(process.pid, 'SIGHUP');
     const source = await reloaded;

@@ -32,7 +32,7 @@ function fakeSocket(bytesPerFrame = 70 * 1024) {
 describe('SendQueue', () => {
   it('writes straight through while the socket has room', () => {
     const socket = fakeSocket(10);
-    const q = new SendQueue(2, 'drop_oldest', socket.sink);
+    const q = new SendQueue(() => 2, () => 'drop_oldest', socket.sink);
     for (const n of [1, 2, 3, 4, 5]) q.push(Buffer.from(String(n)));
     assert.deepEqual(socket.written, ['1', '2', '3', '4', '5']);
     assert.equal(q.length, 0);
@@ -40,7 +40,7 @@ describe('SendQueue', () => {
 
   it('drops the oldest waiting frame when full (drop_oldest)', () => {
     const socket = fakeSocket();
-    const q = new SendQueue(3, 'drop_oldest', socket.sink);
+    const q = new SendQueue(() => 3, () => 'drop_oldest', socket.sink);
     for (const n of [1, 2, 3, 4, 5, 6]) q.push(Buffer.from(String(n)));
     // 1 went to the socket and filled it; 2 and 3 were dropped to make room for 5 and 6.
     assert.equal(q.length, 3);
@@ -52,7 +52,7 @@ describe('SendQueue', () => {
 
   it('makes the producer wait when full (block) and keeps every frame in order', async () => {
     const socket = fakeSocket();
-    const q = new SendQueue(1, 'block', socket.sink);
+    const q = new SendQueue(() => 1, () => 'block', socket.sink);
     q.push(Buffer.from('1'));
     q.push(Buffer.from('2'));
     const blocked = q.push(Buffer.from('3'));
@@ -70,7 +70,7 @@ describe('SendQueue', () => {
 
   it('reports since when data has been waiting, here or in the socket', () => {
     const socket = fakeSocket();
-    const q = new SendQueue(10, 'drop_oldest', socket.sink);
+    const q = new SendQueue(() => 10, () => 'drop_oldest', socket.sink);
     assert.equal(q.oldestAt(), undefined);
     q.push(Buffer.from('a'));
     q.observeSocket(1000);
@@ -86,7 +86,7 @@ describe('SendQueue', () => {
 
   it('releases blocked producers when closed', async () => {
     const socket = fakeSocket();
-    const q = new SendQueue(1, 'block', socket.sink);
+    const q = new SendQueue(() => 1, () => 'block', socket.sink);
     q.push(Buffer.from('1'));
     q.push(Buffer.from('2'));
     const blocked = q.push(Buffer.from('3'))!;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -15,6 +16,10 @@ export interface LoadedConfig {
   config: Config;
   /** The YAML file read, when one was found. */
   file: string | undefined;
+  /** A digest of the file's bytes (a reload of the same bytes changes nothing). */
+  digest: string | undefined;
+  /** The file holds no settings (empty, or comments only). */
+  empty: boolean;
   /** Things worth a warning line that do not stop the start (placeholders, unknown keys). */
   warnings: string[];
 }
@@ -50,9 +55,10 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const file = findConfigFile(env, cwd);
   const problems: string[] = [];
   const warnings: string[] = [];
-  const yaml = file ? readYaml(file, problems) : {};
+  const text = file ? readFileSync(file, 'utf8') : '';
+  const yaml = file ? parseDocument(file, text, problems) : {};
   if (!file) warnings.push('no config file found; using defaults and DAISI_WS_* environment variables');
-  warnUnknownKeys(yaml, warnings);
+  checkKeys(yaml, warnings, problems);
   const config: Record<string, unknown> = {};
   const production = isProduction(env);
   for (const [path, spec] of allKeys()) {
@@ -65,7 +71,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     assign(config, path, value);
   }
   if (problems.length) throw new ConfigError(problems);
-  return { config: deepFreeze(config) as unknown as Config, file, warnings };
+  const digest = file ? createHash('sha256').update(text).digest('hex') : undefined;
+  return { config: deepFreeze(config) as unknown as Config, file, digest, empty: Object.keys(yaml).length === 0, warnings };
 }
 
 export function isProduction(env: Env): boolean {
@@ -85,9 +92,18 @@ export function loadDotEnv(cwd = process.cwd()): string | undefined {
   return file;
 }
 
-function readYaml(file: string, problems: string[]): Record<string, unknown> {
+/** The digest of the file's current bytes, or undefined when it cannot be read. */
+export function digestOf(file: string): string | undefined {
   try {
-    const doc = parseYaml(readFileSync(file, 'utf8')) as unknown;
+    return createHash('sha256').update(readFileSync(file, 'utf8')).digest('hex');
+  } catch {
+    return undefined;
+  }
+}
+
+function parseDocument(file: string, text: string, problems: string[]): Record<string, unknown> {
+  try {
+    const doc = parseYaml(text) as unknown;
     if (doc === null || doc === undefined) return {};
     if (typeof doc !== 'object' || Array.isArray(doc)) {
       problems.push(`${file} must hold a mapping of sections`);
@@ -115,16 +131,17 @@ function assign(tree: Record<string, unknown>, path: string[], value: unknown): 
   node[path[path.length - 1]!] = value;
 }
 
-function warnUnknownKeys(yaml: Record<string, unknown>, warnings: string[]): void {
+/** Unknown keys are worth a warning; a section that is not a mapping is a problem. */
+function checkKeys(yaml: Record<string, unknown>, warnings: string[], problems: string[]): void {
   const known = new Set(allKeys().map(([p]) => p.join('.')));
   const prefixes = new Set(allKeys().flatMap(([p]) => p.slice(0, -1).map((_, i) => p.slice(0, i + 1).join('.'))));
-  const walk = (node: unknown, prefix: string) => {
-    if (node === null || typeof node !== 'object' || Array.isArray(node)) return;
+  const walk = (node: Record<string, unknown>, prefix: string) => {
     for (const [k, v] of Object.entries(node)) {
       const path = prefix ? `${prefix}.${k}` : k;
       if (known.has(path)) continue;
-      if (prefixes.has(path)) walk(v, path);
-      else warnings.push(`unknown configuration key ${path} ignored`);
+      if (!prefixes.has(path)) warnings.push(`unknown configuration key ${path} ignored`);
+      else if (v !== null && (typeof v !== 'object' || Array.isArray(v))) problems.push(`${path} must be a mapping of keys (got ${show(v)})`);
+      else if (v) walk(v as Record<string, unknown>, path);
     }
   };
   walk(yaml, '');

@@ -1,6 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
-import { isProduction, loadConfig, type LoadOptions, type LoadedConfig } from './load.js';
+import { dirname } from 'node:path';
+import { missingSecrets } from './dev-secrets.js';
+import { digestOf, isProduction, loadConfig, type LoadOptions, type LoadedConfig } from './load.js';
 import { allKeys, type Config } from './schema.js';
 
 export type ConfigListener = (next: Config, previous: Config) => void;
@@ -12,20 +13,26 @@ export interface ReloadResult {
   restartNeeded: string[];
 }
 
+export type ReloadListener = (source: string, result: ReloadResult) => void;
+
 /**
  * The live configuration: frozen snapshots, replaced whole on SIGHUP or when the file changes.
- * An invalid new file keeps the old snapshot.
+ * A new file that is invalid, empty or gone keeps the running snapshot (as viper does): a
+ * truncated ConfigMap must not wipe every secret.
  */
 export class ConfigStore {
   private current: LoadedConfig;
   private readonly listeners = new Set<ConfigListener>();
+  private readonly reloadListeners = new Set<ReloadListener>();
   private watcher: FSWatcher | undefined;
   private debounce: NodeJS.Timeout | undefined;
+  /** The digest of the file as last seen by the watcher ('gone' when it could not be read). */
+  private seenDigest: string | undefined;
   private readonly onSighup = () => this.emitReload('SIGHUP');
-  private reloadObserver: ((source: string, result: ReloadResult) => void) | undefined;
 
   constructor(private readonly options: LoadOptions = {}, initial?: LoadedConfig) {
     this.current = initial ?? loadConfig(options);
+    this.seenDigest = this.current.digest;
   }
 
   get(): Config {
@@ -50,6 +57,12 @@ export class ConfigStore {
     return () => this.listeners.delete(listener);
   }
 
+  /** Hears the outcome of every reload triggered by SIGHUP or the file (see watch()). */
+  onReload(listener: ReloadListener): () => void {
+    this.reloadListeners.add(listener);
+    return () => this.reloadListeners.delete(listener);
+  }
+
   reload(): ReloadResult {
     let next: LoadedConfig;
     try {
@@ -57,23 +70,30 @@ export class ConfigStore {
     } catch (err) {
       return { ok: false, error: (err as Error).message, restartNeeded: [] };
     }
+    const had = this.current.file;
+    if (had && !next.file) return { ok: false, error: `${had} is gone; keeping the running configuration`, restartNeeded: [] };
+    if (had && next.empty && !this.current.empty) return { ok: false, error: `${next.file} is empty; keeping the running configuration`, restartNeeded: [] };
+    const lost = missingSecrets(next.config).filter((k) => !missingSecrets(this.current.config).includes(k));
+    if (lost.length > 0) return { ok: false, error: `the new configuration has no ${lost.join(', ')}; keeping the running configuration`, restartNeeded: [] };
     const previous = this.current.config;
     this.current = next;
+    this.seenDigest = next.digest;
     for (const listener of this.listeners) listener(next.config, previous);
     return { ok: true, restartNeeded: restartKeysChanged(previous, next.config) };
   }
 
-  /** Reloads on SIGHUP and on changes of the config file; `observer` hears every outcome. */
-  watch(observer: (source: string, result: ReloadResult) => void): void {
-    this.reloadObserver = observer;
+  /**
+   * Reloads on SIGHUP and whenever the file's bytes change. The directory is watched, not the
+   * file: editors replace the file, and a Kubernetes ConfigMap update swaps the `..data` symlink
+   * the file points through, so any event in the directory makes the file be read again.
+   */
+  watch(): void {
     process.on('SIGHUP', this.onSighup);
     const file = this.current.file;
     if (!file) return;
-    // Watch the directory: editors and ConfigMaps replace the file rather than write into it.
-    this.watcher = watch(dirname(file), (_event, name) => {
-      if (name && name.toString() !== basename(file)) return;
+    this.watcher = watch(dirname(file), () => {
       clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => this.emitReload('file change'), 100);
+      this.debounce = setTimeout(() => this.fileEvent(file), 100);
     });
   }
 
@@ -83,13 +103,21 @@ export class ConfigStore {
     this.watcher?.close();
   }
 
+  private fileEvent(file: string): void {
+    const digest = digestOf(file) ?? 'gone';
+    if (digest === this.seenDigest) return;
+    this.seenDigest = digest;
+    this.emitReload('file change');
+  }
+
   private emitReload(source: string): void {
-    this.reloadObserver?.(source, this.reload());
+    const result = this.reload();
+    for (const listener of this.reloadListeners) listener(source, result);
   }
 }
 
 function restartKeysChanged(a: Config, b: Config): string[] {
-  const get = (c: Config, path: string[]) => path.reduce<unknown>((n, k) => (n as Record<string, unknown>)[k], c);
+  const get = (c: Config, path: string[]) => JSON.stringify(path.reduce<unknown>((n, k) => (n as Record<string, unknown>)[k], c));
   return allKeys()
     .filter(([path, spec]) => spec.restart && get(a, path) !== get(b, path))
     .map(([path]) => path.join('.'));

@@ -11,12 +11,14 @@ import type { ResumeService } from '../../services/resume.js';
 import type { SessionManager } from '../../services/session-manager.js';
 import { chatIdOf, errorFrame, parseClientMessage, readyFrame } from './frames.js';
 import { corkForThisTick } from './cork.js';
-import { SendQueue } from './send-queue.js';
+import { SendQueue, type BackpressurePolicy } from './send-queue.js';
 
 let nextId = 1;
+const CLOSE_GRACE_MS = 2000;
 
 export interface ConnectionDeps {
-  config: Config;
+  /** The live configuration: limits and queue settings apply to open connections on reload. */
+  config: () => Config;
   metrics: Metrics;
   sessions: SessionManager;
   log: Logger;
@@ -56,12 +58,12 @@ export class ClientConnection implements Session {
 
   constructor(readonly socket: WebSocket, readonly identity: Identity, private readonly deps: ConnectionDeps) {
     this.key = sessionKeyOf(identity);
-    const app = deps.config.app;
     this.sessionLabel = deps.metrics.sessionLabel(this.key);
     // The TCP socket under the WebSocket: its 'drain' moves waiting frames on.
     const raw = (socket as unknown as { _socket?: Socket })._socket;
     raw?.on('drain', () => this.queue.drained());
-    this.queue = new SendQueue(app.websocket_message_buffer_size, app.websocket_backpressure_drop_policy as 'drop_oldest' | 'block', {
+    const app = () => deps.config().app;
+    this.queue = new SendQueue(() => app().websocket_message_buffer_size, () => app().websocket_backpressure_drop_policy as BackpressurePolicy, {
       bufferedAmount: () => socket.bufferedAmount,
       write: (frame) => {
         if (raw) corkForThisTick(raw);
@@ -69,7 +71,6 @@ export class ClientConnection implements Session {
       },
       dropped: (reason) => deps.metrics.wsDropped.inc({ session_key: this.sessionLabel, reason }),
     });
-    deps.metrics.wsBufferCapacity.inc({ session_key: this.sessionLabel }, app.websocket_message_buffer_size);
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     socket.on('pong', () => this.onPong());
     socket.on('close', (code, reason) => this.finish(code, reason.toString()));
@@ -114,12 +115,19 @@ export class ClientConnection implements Session {
     this.queue.pushUrgent(frame);
   }
 
-  /** Sends the error frame, then closes with `closeCode` (by default the error's own). */
+  /**
+   * Sends the error frame and the close frame (`closeCode`, by default the error's own), ahead of
+   * any frames still waiting; a peer that does not complete the close handshake within
+   * CLOSE_GRACE_MS is dropped (a half-open or stalled client cannot hold the socket).
+   */
   terminate(error: GatewayError, closeCode = error.wsCloseCode): void {
     if (this.state !== 'open') return;
-    this.queue.pushUrgent(errorFrame(error.toBody()));
+    this.socket.send(errorFrame(error.toBody()), { binary: false });
     this.deps.metrics.messagesSent.inc({ message_type: 'error' });
     this.close(closeCode, error.message);
+    const drop = setTimeout(() => this.socket.terminate(), CLOSE_GRACE_MS);
+    drop.unref();
+    this.socket.once('close', () => clearTimeout(drop));
   }
 
   /** Closes with a close code (no error frame); the session is released at once. */
@@ -203,7 +211,7 @@ export class ClientConnection implements Session {
 
   /** Fixed one-second windows: over the limit → error frame; over twice the limit → close 4429. */
   private withinRate(now: number): boolean {
-    const limit = this.deps.config.app.max_client_frames_per_second;
+    const limit = this.deps.config().app.max_client_frames_per_second;
     if (now - this.windowStart >= 1000) {
       this.windowStart = now;
       this.windowFrames = 0;
@@ -229,8 +237,6 @@ export class ClientConnection implements Session {
     this.closeCode = code;
     this.closeReason = reason;
     this.queue.close();
-    this.deps.metrics.wsBufferCapacity.dec({ session_key: this.sessionLabel }, this.deps.config.app.websocket_message_buffer_size);
-    if (this.sessionLabel !== 'all') this.deps.metrics.wsBufferCapacity.remove({ session_key: this.sessionLabel });
     this.deps.onClosed(this);
   }
 

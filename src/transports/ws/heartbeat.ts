@@ -1,7 +1,13 @@
 import type { Config } from '../../app/config/schema.js';
 import type { Metrics } from '../../app/metrics.js';
 import type { Logger } from '../../app/logger.js';
+import { ErrorCodes, GatewayError } from '../../domain/errors.js';
 import type { ClientConnection } from './client-connection.js';
+
+/** The seed's pong timeout: an InternalServerError frame, close 1011 (CloseWithError). */
+const pongTimeout = () => new GatewayError(ErrorCodes.Internal, 'Pong timeout', 'No pong or message received within the configured time.');
+const slowClient = () => new GatewayError(ErrorCodes.Internal, 'Slow client', 'Frames waited longer than websocket_slow_client_disconnect_threshold_ms.');
+const writeTimedOut = () => new GatewayError(ErrorCodes.Internal, 'Write timeout', 'A frame was not written within write_timeout_seconds.');
 
 const SWEEP_EVERY_MS = 1000;
 
@@ -33,22 +39,26 @@ export class HeartbeatSweeper {
   sweep(now: number): void {
     const app = this.config().app;
     const queued = new Map<string, number>();
+    const sessions = new Map<string, number>();
     for (const c of this.connections()) {
       queued.set(c.sessionLabel, (queued.get(c.sessionLabel) ?? 0) + c.queued);
+      sessions.set(c.sessionLabel, (sessions.get(c.sessionLabel) ?? 0) + 1);
       if (!c.isOpen) continue;
       if (this.silent(c, now, app)) continue;
       if (this.slow(c, now, app)) continue;
       if (app.ping_interval_seconds > 0 && now - c.lastPingMs >= app.ping_interval_seconds * 1000) c.ping(now);
     }
     this.metrics.wsBufferUsed.reset();
+    this.metrics.wsBufferCapacity.reset();
     for (const [label, count] of queued) this.metrics.wsBufferUsed.set({ session_key: label }, count);
+    for (const [label, count] of sessions) this.metrics.wsBufferCapacity.set({ session_key: label }, count * app.websocket_message_buffer_size);
   }
 
   private silent(c: ClientConnection, now: number, app: Config['app']): boolean {
     const noPong = app.max_missed_pongs > 0 && c.unansweredPings > app.max_missed_pongs;
     const quiet = app.pong_wait_seconds > 0 && now - c.lastSeenMs > app.pong_wait_seconds * 1000;
     if (!noPong && !quiet) return false;
-    c.kill(1001, 'pong timeout');
+    c.terminate(pongTimeout(), 1011);
     return true;
   }
 
@@ -68,11 +78,11 @@ export class HeartbeatSweeper {
     const writeTimeout = app.write_timeout_seconds * 1000;
     if (threshold > 0 && age > threshold) {
       this.metrics.wsSlowDisconnected.inc();
-      c.kill(1008, 'slow client');
+      c.terminate(slowClient(), 1008);
       return true;
     }
     if (writeTimeout > 0 && age > writeTimeout) {
-      c.kill(1011, 'write timeout');
+      c.terminate(writeTimedOut(), 1011);
       return true;
     }
     return false;

@@ -30,7 +30,8 @@ export class SendQueue {
   private backlogSince: number | undefined;
   private closed = false;
 
-  constructor(private readonly capacity: number, private readonly policy: BackpressurePolicy, private readonly sink: SendQueueSink) {}
+  /** `capacity` and `policy` are read at each use: a configuration reload applies to open queues. */
+  constructor(private readonly capacity: () => number, private readonly policy: () => BackpressurePolicy, private readonly sink: SendQueueSink) {}
 
   /** Frames waiting for room in the socket (at most `capacity`). */
   get length(): number {
@@ -51,8 +52,8 @@ export class SendQueue {
       this.sink.write(frame);
       return undefined;
     }
-    if (this.length >= this.capacity) {
-      if (this.policy === 'block') return new Promise((resolve) => this.blocked.push({ frame, resolve }));
+    if (this.length >= this.capacity()) {
+      if (this.policy() === 'block') return new Promise((resolve) => this.blocked.push({ frame, resolve }));
       this.head++;
       this.compact();
       this.sink.dropped('buffer_full_dropped_oldest');
@@ -73,7 +74,7 @@ export class SendQueue {
   drained(): void {
     if (this.closed) return;
     this.flush();
-    while (this.blocked.length > 0 && this.length < this.capacity) {
+    while (this.blocked.length > 0 && this.length < this.capacity()) {
       const b = this.blocked.shift()!;
       this.waiting.push({ frame: b.frame, at: Date.now() });
       b.resolve();

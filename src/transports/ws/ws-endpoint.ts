@@ -242,7 +242,7 @@ export class WsEndpoint {
     this.sockets.add(ws);
     ws.once('close', () => this.sockets.delete(ws));
     const connection = new ClientConnection(ws, identity, {
-      config: this.deps.config(),
+      config: this.deps.config,
       metrics,
       sessions: this.deps.sessions,
       log,
