@@ -33,6 +33,11 @@ export class TestNatsServer {
     await waitForPort(this.port, 10_000);
   }
 
+  /** SIGSTOP / SIGCONT: the process is there but answers nothing (a paused VM, a GC storm). */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    this.child?.kill(signal);
+  }
+
   async kill(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null) return;

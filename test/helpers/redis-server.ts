@@ -23,6 +23,11 @@ export class TestRedisServer {
     await waitForPort(this.port, 10_000);
   }
 
+  /** SIGSTOP / SIGCONT: the process is there but answers nothing (a paused VM, a GC storm). */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void {
+    this.child?.kill(signal);
+  }
+
   /** SIGKILL: everything in it is gone. */
   async kill(): Promise<void> {
     const child = this.child;

@@ -1,0 +1,313 @@
+import { GoReplicaClient, pushRequestOf } from '../test/helpers/go-replica.js';
+import type { ClientReport } from './client-host.js';
+import { Clients, FaultEnv, Load, sessionsFor, sleep, type Published, type Session } from './harness.js';
+import { BlackHoleProxy } from './proxy.js';
+
+/** What a row does to the fleet while the load runs; resolves with when the fault was over. */
+interface FaultContext {
+  env: FaultEnv;
+  clients: Clients;
+  sessions: Session[];
+  short: boolean;
+  /** Sessions whose home pod is `i`. */
+  on(i: number): Session[];
+}
+
+export interface Row {
+  name: string;
+  title: string;
+  /** Part of the short run (CI). */
+  short?: boolean;
+  /** Sessions homed on the first pod, besides the 12 spread over every pod. */
+  crowd?: number;
+  /** Events per second of the load. */
+  rate?: number;
+  padBytes?: number;
+  /** Set-up before the sessions open (a proxy in front of a pod). */
+  prepare?(env: FaultEnv): Promise<Prepared>;
+  fault(ctx: FaultContext, extra: Record<string, unknown>): Promise<{ endedAt: number; note?: string; problems?: string[] }>;
+}
+
+/** What a row set up: sessions' routes through a proxy, a hook on each acknowledged event, and more for its fault. */
+interface Prepared {
+  via?: (pod: number) => string | undefined;
+  onAck?: (p: Published) => void;
+  cleanup?: () => void;
+  [more: string]: unknown;
+}
+
+export interface RowResult {
+  row: string;
+  title: string;
+  sessions: number;
+  published: number;
+  delivered: number;
+  lost: number;
+  duplicated: number;
+  outOfOrder: number;
+  reconnects: number;
+  recoveryMs: number;
+  note: string;
+  ok: boolean;
+}
+
+const signalPod = (env: FaultEnv, i: number, signal: NodeJS.Signals) => env.pods[i]!.process.kill(signal);
+
+export const ROWS: Row[] = [
+  {
+    name: 'redis-kill',
+    title: 'Redis killed (SIGKILL) and restarted empty after 2 s',
+    short: true,
+    async fault({ env }) {
+      await env.redis.kill();
+      await sleep(2000);
+      await env.redis.run();
+      return { endedAt: Date.now() };
+    },
+  },
+  {
+    name: 'redis-pause',
+    title: 'Redis paused (SIGSTOP) 5 s',
+    async fault({ env, short }) {
+      env.redis.signal('SIGSTOP');
+      await sleep(short ? 3000 : 5000);
+      env.redis.signal('SIGCONT');
+      return { endedAt: Date.now() };
+    },
+  },
+  {
+    name: 'nats-kill',
+    title: 'nats-server killed (SIGKILL) and restarted on its store after 2 s',
+    short: true,
+    async fault({ env }) {
+      await env.nats.kill();
+      await sleep(2000);
+      await env.nats.run();
+      return { endedAt: Date.now() };
+    },
+  },
+  {
+    name: 'nats-pause',
+    title: 'nats-server paused (SIGSTOP) 5 s',
+    async fault({ env, short }) {
+      env.nats.signal('SIGSTOP');
+      await sleep(short ? 3000 : 5000);
+      env.nats.signal('SIGCONT');
+      return { endedAt: Date.now() };
+    },
+  },
+  {
+    name: 'pod-kill',
+    title: 'a pod SIGKILLed (its sessions resume on the others), started again',
+    short: true,
+    async fault({ env }) {
+      await env.pods[0]!.kill();
+      const endedAt = Date.now();
+      await env.startPod(0);
+      return { endedAt };
+    },
+  },
+  {
+    name: 'pod-pause',
+    title: 'a pod SIGSTOPped 10 s',
+    async fault({ env, short }) {
+      signalPod(env, 0, 'SIGSTOP');
+      await sleep(short ? 5000 : 10_000);
+      signalPod(env, 0, 'SIGCONT');
+      return { endedAt: Date.now() };
+    },
+  },
+  {
+    name: 'rolling-restart',
+    title: 'rolling restart of every pod under load (SIGTERM, start again)',
+    async fault({ env }) {
+      for (let i = 0; i < env.pods.length; i++) {
+        await env.pods[i]!.stop();
+        await env.startPod(i);
+        await sleep(1000);
+      }
+      return { endedAt: Date.now() };
+    },
+  },
+  {
+    name: 'storm',
+    title: 'reconnect storm: the pod of 1,000 more sessions SIGKILLed, all resume on the others',
+    crowd: 1000,
+    async fault({ env }) {
+      await env.pods[0]!.kill();
+      const endedAt = Date.now();
+      await env.startPod(0);
+      return { endedAt };
+    },
+  },
+  {
+    name: 'stalled-client',
+    title: 'a client stops reading for 8 s (disconnected as slow, then resumes)',
+    padBytes: 4096,
+    async fault({ clients, on }) {
+      const victim = on(0)[0]!;
+      await clients.stall(victim.spec.id, 8000);
+      await sleep(8000);
+      return { endedAt: Date.now() };
+    },
+  },
+  {
+    name: 'half-open',
+    title: 'half-open clients: a proxy drops their traffic without FIN; both sides give up and the clients resume',
+    async prepare(env) {
+      const proxy = await BlackHoleProxy.start('127.0.0.20', { host: env.hosts[0]!, port: env.httpPort });
+      return { via: (pod: number) => (pod === 0 ? proxy.url : undefined), cleanup: () => proxy.close(), proxy };
+    },
+    async fault(_ctx, extra) {
+      const dropped = (extra.proxy as BlackHoleProxy).blackHole();
+      await sleep(5000);
+      return { endedAt: Date.now() - 5000, note: `${dropped} connections black-holed` };
+    },
+  },
+  {
+    name: 'go-duplicates',
+    title: 'a Go replica stand-in pushes every event twice over gRPC as well',
+    short: true,
+    async prepare(env) {
+      const replicas = env.hosts.map((h) => new GoReplicaClient(`${h}:${env.grpcPort}`));
+      let pushes = 0;
+      const onAck = (p: Published) => {
+        const [, companyId, agentId, kind, chatId] = p.subject.split('.');
+        const request = pushRequestOf({ companyId: companyId!, agentId: agentId!, chatId: kind === 'messages' ? chatId! : '' }, JSON.parse(p.text), 'go-pod');
+        for (const r of replicas) for (let k = 0; k < 2; k++) void r.push(request).then(() => pushes++, () => undefined);
+      };
+      return { onAck, cleanup: () => replicas.forEach((r) => r.close()), pushes: () => pushes };
+    },
+    async fault(_ctx, extra) {
+      await sleep(3000);
+      return { endedAt: Date.now(), note: `${(extra.pushes as () => number)()} pushes` };
+    },
+  },
+  {
+    name: 'config-swap',
+    title: 'config file swapped under load (ConfigMap ..data swaps: new values, an invalid file, an empty one, back)',
+    short: true,
+    async fault({ env }) {
+      env.publishConfig({ app: { ping_interval_seconds: 1, max_client_frames_per_second: 20, websocket_message_buffer_size: 50 } });
+      await sleep(700);
+      env.publishConfig('app: [\n');
+      await sleep(700);
+      env.publishConfig('');
+      await sleep(700);
+      env.publishConfig({ app: { ping_interval_seconds: 1 } });
+      const endedAt = Date.now();
+      await sleep(500);
+      const count = (text: string) => env.pods.reduce((n, p) => n + p.output.filter((l) => l.includes(text)).length, 0);
+      const [ok, failed] = [count('"configuration reloaded"'), count('"configuration reload failed')];
+      // Each pod must have seen the swaps: 2 reloads that apply and 2 that keep the running configuration.
+      const problems = ok >= 2 * env.pods.length && failed >= 2 * env.pods.length ? [] : [`the pods saw ${ok} reloads and ${failed} refused ones`];
+      return { endedAt, note: `${ok} reloads applied and ${failed} refused across the pods; no session reconnected`, problems };
+    },
+  },
+];
+
+/** Runs one row: a fresh fleet, sessions on every pod, a steady load, the fault, the checks. */
+export async function runRow(row: Row, short: boolean, log: (line: string) => void = () => undefined): Promise<RowResult> {
+  const env = await FaultEnv.start();
+  const clients = await Clients.start();
+  const prepared: Prepared = (await row.prepare?.(env)) ?? {};
+  try {
+    const spread = sessionsFor(env, 12, { via: prepared.via });
+    const sessions = [...spread, ...sessionsFor(env, row.crowd ?? 0, { onlyPod: 0, firstId: spread.length })];
+    await clients.open(sessions.map((s) => s.spec));
+    const load = await Load.connect(env.nats.url);
+    const subjects = [...new Set(sessions.flatMap((s) => s.subjects))];
+    load.start(subjects, row.rate ?? (short ? 150 : 200), prepared.onAck, row.padBytes);
+    await sleep(short ? 1500 : 3000);
+    log(`${row.name}: fault`);
+    const { endedAt, note, problems = [] } = await row.fault(
+      { env, clients, sessions, short, on: (i) => sessions.filter((s) => s.spec.pods[0]!.includes(`//${env.hosts[i]}:`) || (i === 0 && prepared.via !== undefined && s.spec.pods[0] === prepared.via(0))) },
+      prepared,
+    );
+    await sleep(short ? 2000 : 4000);
+    const published = await load.stop();
+    const expected = sessions.map((s) => expectedOf(published, s.subjects));
+    await waitUntilDelivered(clients, expected, short ? 15_000 : 30_000);
+    const reports = await clients.report();
+    const result = evaluate(row, sessions, published, expected, reports, endedAt, note ?? '', problems);
+    log(`${row.name}: ${result.ok ? 'ok' : 'FAILED'} ${JSON.stringify(result)}`);
+    return result;
+  } finally {
+    prepared.cleanup?.();
+    clients.close();
+    await env.stop();
+  }
+}
+
+function expectedOf(published: Published[], subjects: string[]): Published[] {
+  return published.filter((p) => subjects.includes(p.subject)).sort((a, b) => a.seq - b.seq);
+}
+
+async function waitUntilDelivered(clients: Clients, expected: Published[][], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const counts = await clients.counts();
+    if (expected.every((e, id) => (counts.get(id) ?? 0) >= e.length)) return;
+    await sleep(250);
+  }
+}
+
+function evaluate(
+  row: Row,
+  sessions: Session[],
+  published: Published[],
+  expected: Published[][],
+  reports: ClientReport[],
+  endedAt: number,
+  note: string,
+  problems: string[],
+): RowResult {
+  let lost = 0;
+  let duplicated = 0;
+  let outOfOrder = 0;
+  let delivered = 0;
+  let reconnects = 0;
+  let recovery = 0;
+  for (const report of reports) {
+    const want = expected[report.id]!;
+    const seqOf = new Map(want.map((p) => [p.id, p.seq]));
+    const sentOf = new Map(want.map((p) => [p.id, p.sentAt]));
+    const seen = new Set<string>();
+    let lastSeq = 0;
+    for (const [id, , at] of report.events) {
+      if (!seqOf.has(id)) {
+        problems.push(`session ${report.id}: unexpected event ${id}`);
+        continue;
+      }
+      if (seen.has(id)) duplicated++;
+      seen.add(id);
+      const seq = seqOf.get(id)!;
+      if (seq < lastSeq) outOfOrder++;
+      lastSeq = Math.max(lastSeq, seq);
+      // Recovery: how long after the fault was over this session had caught up with what was
+      // published before the end, or got its first event published after it.
+      const sent = sentOf.get(id)!;
+      if (sent <= endedAt || at >= endedAt) recovery = Math.max(recovery, sent <= endedAt ? at - endedAt : Math.min(at - sent, at - endedAt));
+    }
+    delivered += report.events.length;
+    lost += want.filter((p) => !seen.has(p.id)).length;
+    reconnects += report.reconnects;
+    for (const e of report.errors) if (e.startsWith('ResumeUnavailable')) problems.push(`session ${report.id}: ${e}`);
+  }
+  const swapRow = row.name === 'config-swap';
+  if (swapRow && reconnects > 0) problems.push(`${reconnects} reconnects during config swaps`);
+  return {
+    row: row.name,
+    title: row.title,
+    sessions: sessions.length,
+    published: published.length,
+    delivered,
+    lost,
+    duplicated,
+    outOfOrder,
+    reconnects,
+    recoveryMs: Math.max(0, Math.round(recovery)),
+    note: [note, ...problems.slice(0, 3)].filter(Boolean).join('; '),
+    ok: lost === 0 && duplicated === 0 && outOfOrder === 0 && problems.length === 0,
+  };
+}
