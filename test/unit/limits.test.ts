@@ -69,3 +69,23 @@ describe('abuse limits (SPEC §12)', () => {
     assert.ok(isLoopback('127.0.0.9') && isLoopback('::1') && isLoopback('::ffff:127.0.0.1') && !isLoopback('10.0.0.1'));
   });
 });
+
+describe('who may push (grpc.allowed_peers)', () => {
+  it('empty list: loopback, and the pod ids found in route sets (read again at most every 10 s)', async () => {
+    const { MemoryRouteRegistry } = await import('../../src/adapters/memory/memory-store.js');
+    const { PushPeers } = await import('../../src/services/push-peers.js');
+    let now = 0;
+    const routes = new MemoryRouteRegistry();
+    const cfg = loadConfig({ env: {} }).config;
+    const peers = new PushPeers(() => cfg, routes, () => now);
+    assert.equal(await peers.allows('127.0.0.1'), true);
+    assert.equal(await peers.allows('10.0.0.5'), false);
+    await routes.add('route:c:a:chats', '10.0.0.5', 60);
+    assert.equal(await peers.allows('10.0.0.5'), false, 'not read again within 10 s');
+    now += 10_000;
+    assert.equal(await peers.allows('10.0.0.5'), true);
+    const listed = loadConfig({ env: { DAISI_WS_GRPC_ALLOWED_PEERS: '10.1.0.0/16' } }).config;
+    const strict = new PushPeers(() => listed, routes, () => now);
+    assert.deepEqual([await strict.allows('10.1.2.3'), await strict.allows('127.0.0.1'), await strict.allows('10.0.0.5')], [true, false, false]);
+  });
+});
