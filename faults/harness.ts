@@ -7,8 +7,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { stringify } from 'yaml';
 import { freePortNumber, uid } from '../test/helpers/env.js';
 import { companyToken, spawnGateway, type ChildGateway } from '../test/helpers/gateway.js';
+import type { Published } from '../test/helpers/load.js';
 import { TestNatsServer } from '../test/helpers/nats-server.js';
-import { TestPublisher } from '../test/helpers/publisher.js';
 import { TestRedisServer } from '../test/helpers/redis-server.js';
 import type { ClientReport, ClientSpec } from './client-host.js';
 
@@ -91,14 +91,6 @@ export class FaultEnv {
     await this.nats.stop();
     rmSync(this.configDir, { recursive: true, force: true });
   }
-}
-
-export interface Published {
-  subject: string;
-  id: string;
-  text: string;
-  seq: number;
-  sentAt: number;
 }
 
 /**
@@ -229,4 +221,4 @@ export function sessionsFor(
   });
 }
 
-export { TestPublisher };
+export type { Published };

@@ -51,69 +51,49 @@ export interface RowResult {
   ok: boolean;
 }
 
-const signalPod = (env: FaultEnv, i: number, signal: NodeJS.Signals) => env.pods[i]!.process.kill(signal);
+
+/** A server killed, then started again (on the same port and, for NATS, the same store) 2 s later. */
+async function killAndRestart(server: { kill(): Promise<void>; run(): Promise<void> }): Promise<{ endedAt: number }> {
+  await server.kill();
+  await sleep(2000);
+  await server.run();
+  return { endedAt: Date.now() };
+}
+
+/** The first pod SIGKILLed (the fault is over when it is gone: its sessions resume elsewhere), then started again. */
+async function killFirstPod(env: FaultEnv): Promise<{ endedAt: number }> {
+  await env.pods[0]!.kill();
+  const endedAt = Date.now();
+  await env.startPod(0);
+  return { endedAt };
+}
+
+/** A server paused with SIGSTOP for 5 s (3 s in the short run). */
+async function pause(server: { signal(s: 'SIGSTOP' | 'SIGCONT'): void }, short: boolean): Promise<{ endedAt: number }> {
+  server.signal('SIGSTOP');
+  await sleep(short ? 3000 : 5000);
+  server.signal('SIGCONT');
+  return { endedAt: Date.now() };
+}
 
 export const ROWS: Row[] = [
-  {
-    name: 'redis-kill',
-    title: 'Redis killed (SIGKILL) and restarted empty after 2 s',
-    short: true,
-    async fault({ env }) {
-      await env.redis.kill();
-      await sleep(2000);
-      await env.redis.run();
-      return { endedAt: Date.now() };
-    },
-  },
-  {
-    name: 'redis-pause',
-    title: 'Redis paused (SIGSTOP) 5 s',
-    async fault({ env, short }) {
-      env.redis.signal('SIGSTOP');
-      await sleep(short ? 3000 : 5000);
-      env.redis.signal('SIGCONT');
-      return { endedAt: Date.now() };
-    },
-  },
-  {
-    name: 'nats-kill',
-    title: 'nats-server killed (SIGKILL) and restarted on its store after 2 s',
-    short: true,
-    async fault({ env }) {
-      await env.nats.kill();
-      await sleep(2000);
-      await env.nats.run();
-      return { endedAt: Date.now() };
-    },
-  },
-  {
-    name: 'nats-pause',
-    title: 'nats-server paused (SIGSTOP) 5 s',
-    async fault({ env, short }) {
-      env.nats.signal('SIGSTOP');
-      await sleep(short ? 3000 : 5000);
-      env.nats.signal('SIGCONT');
-      return { endedAt: Date.now() };
-    },
-  },
+  { name: 'redis-kill', title: 'Redis killed (SIGKILL) and restarted empty after 2 s', short: true, fault: ({ env }) => killAndRestart(env.redis) },
+  { name: 'redis-pause', title: 'Redis paused (SIGSTOP) 5 s', fault: ({ env, short }) => pause(env.redis, short) },
+  { name: 'nats-kill', title: 'nats-server killed (SIGKILL) and restarted on its store after 2 s', short: true, fault: ({ env }) => killAndRestart(env.nats) },
+  { name: 'nats-pause', title: 'nats-server paused (SIGSTOP) 5 s', fault: ({ env, short }) => pause(env.nats, short) },
   {
     name: 'pod-kill',
     title: 'a pod SIGKILLed (its sessions resume on the others), started again',
     short: true,
-    async fault({ env }) {
-      await env.pods[0]!.kill();
-      const endedAt = Date.now();
-      await env.startPod(0);
-      return { endedAt };
-    },
+    fault: ({ env }) => killFirstPod(env),
   },
   {
     name: 'pod-pause',
     title: 'a pod SIGSTOPped 10 s',
     async fault({ env, short }) {
-      signalPod(env, 0, 'SIGSTOP');
+      env.pods[0]!.process.kill('SIGSTOP');
       await sleep(short ? 5000 : 10_000);
-      signalPod(env, 0, 'SIGCONT');
+      env.pods[0]!.process.kill('SIGCONT');
       return { endedAt: Date.now() };
     },
   },
@@ -133,12 +113,7 @@ export const ROWS: Row[] = [
     name: 'storm',
     title: 'reconnect storm: the pod of 1,000 more sessions SIGKILLed, all resume on the others',
     crowd: 1000,
-    async fault({ env }) {
-      await env.pods[0]!.kill();
-      const endedAt = Date.now();
-      await env.startPod(0);
-      return { endedAt };
-    },
+    fault: ({ env }) => killFirstPod(env),
   },
   {
     name: 'stalled-client',
