@@ -17,7 +17,7 @@ import type { Mode, SessionSpec } from './client-worker.js';
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    scenarios: { type: 'string', default: 'connect,fanout,max,idle,filter,resume,fleet' },
+    scenarios: { type: 'string', default: 'connect,fanout,max,chats,idle,filter,resume,fleet' },
     'no-build': { type: 'boolean', default: false },
     kinds: { type: 'string', default: 'gateway,raw,sio' },
     steps: { type: 'string' },
@@ -72,14 +72,14 @@ const all = <T>(fn: (w: Worker, i: number) => Promise<T>) => Promise.all(workers
 
 // ---------- sessions and events ----------
 
-function sessions(kind: Kind, base: { ws: string }, n: number, withChats: boolean, tag: string): SessionSpec[] {
+function sessions(kind: Kind, base: { ws: string }, n: number, withChats: boolean, tag: string, chatsPerAgent = CHATS_PER_AGENT): SessionSpec[] {
   const key = parseAesKey(KEYS.aes);
   const expires = new Date(Date.now() + 3600_000).toISOString();
   return Array.from({ length: n }, (_, j) => {
     const company = `${RUN}${tag}`;
     const agent = `a${j % AGENTS}`;
     const user = `u${j}`;
-    const chat = withChats ? `k${Math.floor(j / AGENTS) % CHATS_PER_AGENT}` : undefined;
+    const chat = withChats ? `k${Math.floor(j / AGENTS) % chatsPerAgent}` : undefined;
     let url: string;
     if (kind === 'gateway') {
       const token = sealToken(key, JSON.stringify({ company_id: company, agent_id: agent, user_id: user, expires_at: expires }));
@@ -108,7 +108,7 @@ class Publisher {
     return new Publisher(nc, jetstream(nc));
   }
   /** Publishes at `rate` events/s for `seconds`, over every agent's chat list and chats. */
-  async run(company: string, rate: number, seconds: number) {
+  async run(company: string, rate: number, seconds: number, chatsPerAgent = CHATS_PER_AGENT) {
     const published: Record<string, string[]> = {};
     const inflight: Array<Promise<unknown>> = [];
     const started = Date.now();
@@ -119,7 +119,7 @@ class Publisher {
       while (n < due) {
         const agent = `a${n % AGENTS}`;
         const chats = n % 2 === 0;
-        const chat = `k${Math.floor(n / AGENTS) % CHATS_PER_AGENT}`;
+        const chat = `k${Math.floor(n / AGENTS) % chatsPerAgent}`;
         const subject = chats ? `wa.${company}.${agent}.chats` : `wa.${company}.${agent}.messages.${chat}`;
         const id = `${company}-${batch}-${n}`;
         (published[subject] ??= []).push(id);
@@ -224,13 +224,15 @@ function cpuShares(server: Server) {
   };
 }
 
-async function measureFanout(server: Server, company: string, rate: number, seconds: number) {
+async function measureFanout(server: Server, company: string, rate: number, seconds: number, chatsPerAgent = CHATS_PER_AGENT) {
   await all((w) => w.request({ cmd: 'reset' }, 'reset'));
   const shares = cpuShares(server);
   const pods = [server.pid, ...(server.otherPids ?? [])];
   const cpu0 = pods.map(cpuSeconds);
+  const nats0 = cpuSeconds(natsPid);
   const t0 = Date.now();
-  const out = await pub.run(company, rate, seconds);
+  const out = await pub.run(company, rate, seconds, chatsPerAgent);
+  const natsCpu = cpuSeconds(natsPid) - nats0;
   const reports = await all((w) => w.request({ cmd: 'report', published: out.published, since: t0 }, 'report'));
   const elapsed = (Date.now() - t0) / 1000;
   const podCpuSeconds = pods.map((pid, i) => cpuSeconds(pid) - cpu0[i]!);
@@ -249,6 +251,8 @@ async function measureFanout(server: Server, company: string, rate: number, seco
     /** Server CPU (all pods) per delivered frame. */
     cpuPerFrameUs: (podCpuSeconds.reduce((a, b) => a + b, 0) * 1e6) / Math.max(1, delivered),
     podCpuPerFrameUs: podCpuSeconds.map((c) => (c * 1e6) / Math.max(1, delivered / pods.length)),
+    /** nats-server CPU per published event (storing it and delivering it to this server). */
+    natsCpuPerEventUs: (natsCpu * 1e6) / Math.max(1, out.count),
   };
 }
 
@@ -286,11 +290,16 @@ async function scenarioFanout(kind: Kind) {
   await pub.purge('wa_stream');
 }
 
-async function ramp(kind: Kind, server: Server, company: string, steps: number[], scenario: string) {
+async function ramp(kind: Kind, server: Server, company: string, steps: number[], scenario: string, chatsPerAgent = CHATS_PER_AGENT, atRates: number[] = []) {
   let sustainable = 0;
   let atSustainable: Awaited<ReturnType<typeof measureFanout>> | undefined;
   for (const rate of steps) {
-    const m = await measureFanout(server, company, rate, P.seconds);
+    const m = await measureFanout(server, company, rate, P.seconds, chatsPerAgent);
+    if (atRates.includes(rate)) {
+      record(scenario, `latency p99 at ${rate} events/s`, 'ms', false, kind, m.latency.p99);
+      record(scenario, `server CPU per delivered frame at ${rate} events/s`, 'µs', false, kind, m.cpuPerFrameUs);
+      record(scenario, `nats-server CPU per event at ${rate} events/s`, 'µs', false, kind, m.natsCpuPerEventUs);
+    }
     const ok = m.latency.p99 <= 100 && m.lost === 0 && m.duplicated === 0 && m.publishedRate >= rate * 0.9;
     console.log(`${scenario} ${kind} @${rate}/s: published ${m.publishedRate.toFixed(0)}/s, delivered ${m.deliveredPerSecond.toFixed(0)}/s, p99 ${m.latency.p99.toFixed(1)} ms, lost ${m.lost}, dup ${m.duplicated}, cpu ${(m.cpu * 100).toFixed(0)}% → ${ok ? 'ok' : 'over'}`);
     await pub.purge('wa_stream');
@@ -322,6 +331,22 @@ async function scenarioMax(kind: Kind) {
     record(`max (${P.fanoutN} sessions)`, 'latency p99 at half that rate', 'ms', false, kind, m.latency.p99);
     await closeSessions();
   }
+  await server.stop();
+  await pub.purge('wa_stream');
+}
+
+/**
+ * Issue 13's workload: 1,000 sessions over 100 agents × 10 chats, every session viewing a chat of
+ * its own; half the events go to chat lists (10 sessions each), half to chats (1 session).
+ */
+async function scenarioChats(kind: Kind) {
+  const server = await startServer(kind);
+  const tag = `chats${kind}`;
+  await connectSessions(kind, sessions(kind, server, P.fanoutN, true, tag, 10));
+  await new Promise((r) => setTimeout(r, 1000));
+  const steps = args.steps ? P.maxSteps : QUICK ? [500, 1000, 2000] : [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000];
+  await ramp(kind, server, `${RUN}${tag}`, steps, `own chats (${P.fanoutN} sessions, 100 agents × 10 chats)`, 10, [500, 1000, 4000]);
+  await closeSessions();
   await server.stop();
   await pub.purge('wa_stream');
 }
@@ -518,6 +543,7 @@ async function main() {
     for (const kind of KINDS) if (SCENARIOS.has('connect')) await scenarioConnect(kind);
     for (const kind of KINDS) if (SCENARIOS.has('fanout')) await scenarioFanout(kind);
     for (const kind of KINDS) if (SCENARIOS.has('max')) await scenarioMax(kind);
+    for (const kind of KINDS) if (SCENARIOS.has('chats')) await scenarioChats(kind);
     for (const kind of KINDS) if (SCENARIOS.has('idle')) await scenarioIdle(kind);
     if (SCENARIOS.has('filter')) await scenarioFilter();
     if (SCENARIOS.has('resume')) await scenarioResume();

@@ -94,15 +94,18 @@ export class AuthService {
     parse: (plaintext: string | Buffer, nowMs: number) => C,
     serialise: (claims: C) => string,
   ): Promise<C> {
-    const cached = await this.readCache(cacheKey, (text) => parse(text, this.now()));
-    if (cached) return cached;
     if (!aesKeysHex[0]) throw notConfigured(type);
+    // Opening the token here (a few µs) is cheaper than asking Redis (a round trip), and gives the
+    // same claims; the cache is read only for a token this pod cannot open, which another pod
+    // (a Go replica with other keys, SPEC §3) may have validated.
     let claims: C;
     try {
       claims = parse(openWithAny(aesKeysHex, token), this.now());
     } catch (err) {
-      if (err instanceof TokenError) throw failure(type, err.kind);
-      throw err;
+      if (!(err instanceof TokenError)) throw err;
+      const cached = await this.readCache(cacheKey, (text) => parse(text, this.now()));
+      if (cached) return cached;
+      throw failure(type, err.kind);
     }
     // Not awaited: the handshake does not wait for the cache write.
     void this.cache.set(cacheKey, serialise(claims), cacheTtlSeconds || (type === 'company' ? 30 : 60)).catch((err) =>
@@ -116,7 +119,7 @@ export class AuthService {
     try {
       text = await this.cache.get(cacheKey);
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'token cache read failed; decrypting instead');
+      this.log.warn({ err: (err as Error).message }, 'token cache read failed');
       return undefined;
     }
     if (text === undefined) return undefined;

@@ -30,6 +30,9 @@ type KeyType = 'session_lock' | 'chat_route' | 'message_route';
  *
  * Routes are renewed once per route key, not once per session.
  */
+/** Renewals sent to Redis at once in a tick (see renewAll). */
+const RENEWAL_SLICE = 64;
+
 export class RenewalLoop {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -80,12 +83,18 @@ export class RenewalLoop {
     const since = this.lastTickMs;
     this.lastTickMs = this.now();
     const sessions = [...this.deps.registry.all()];
-    await Promise.all([
-      ...sessions.map((s) => this.renewLock(s)),
-      ...this.deps.registry.agents().map((a) => this.renewRoute('chat_route', keys.chatsRoute(a.companyId, a.agentId), a.sessions)),
-      ...this.deps.registry.chats().map((c) => this.renewRoute('message_route', keys.messagesRoute(c.companyId, c.agentId, c.chatId), c.sessions)),
-      this.writeActivity(sessions, since),
-    ]);
+    const work: Array<() => Promise<void>> = [
+      ...sessions.map((s) => () => this.renewLock(s)),
+      ...this.deps.registry.agents().map((a) => () => this.renewRoute('chat_route', keys.chatsRoute(a.companyId, a.agentId), a.sessions)),
+      ...this.deps.registry.chats().map((c) => () => this.renewRoute('message_route', keys.messagesRoute(c.companyId, c.agentId, c.chatId), c.sessions)),
+      () => this.writeActivity(sessions, since),
+    ];
+    // In slices, each answered before the next and with a turn of the event loop between them:
+    // thousands of renewals issued at once would hold up live events for tens of milliseconds.
+    for (let i = 0; i < work.length; i += RENEWAL_SLICE) {
+      await Promise.all(work.slice(i, i + RENEWAL_SLICE).map((renew) => renew()));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   private decide(type: KeyType, defaultTtl: number, lastActiveMs: number | undefined): TtlDecision {

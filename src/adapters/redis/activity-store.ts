@@ -1,16 +1,19 @@
 import type { Redis } from 'ioredis';
 import { keys } from '../../domain/keys.js';
 import type { ActivityStore } from '../../domain/ports.js';
+import { WriteBehind } from './write-behind.js';
 
-/** `<key>:last_active` = unix seconds, written in one pipeline per renewal tick. */
+/** `<key>:last_active` = unix seconds, gathered into one pipeline per write window. */
 export class RedisActivityStore implements ActivityStore {
-  constructor(private readonly redis: Redis) {}
+  private readonly writes: WriteBehind;
+
+  constructor(redis: Redis) {
+    this.writes = new WriteBehind(redis);
+  }
 
   async touch(baseKeys: string[], ttlSeconds: number, nowMs: number): Promise<void> {
     if (baseKeys.length === 0) return;
     const seconds = String(Math.floor(nowMs / 1000));
-    const pipeline = this.redis.pipeline();
-    for (const key of baseKeys) pipeline.set(keys.lastActive(key), seconds, 'EX', ttlSeconds);
-    await pipeline.exec();
+    await Promise.all(baseKeys.map((key) => this.writes.set(keys.lastActive(key), seconds, ttlSeconds)));
   }
 }

@@ -1,14 +1,19 @@
 import type { Redis } from 'ioredis';
 import type { TokenCache } from '../../domain/ports.js';
+import { WriteBehind } from './write-behind.js';
 
 export class RedisTokenCache implements TokenCache {
-  constructor(private readonly redis: Redis) {}
+  private readonly writes: WriteBehind;
+
+  constructor(private readonly redis: Redis) {
+    this.writes = new WriteBehind(redis);
+  }
 
   async get(key: string): Promise<string | undefined> {
     return (await this.redis.get(key)) ?? undefined;
   }
 
-  async set(key: string, value: string, ttlSeconds: number): Promise<void> {
-    await this.redis.set(key, value, 'EX', ttlSeconds);
+  set(key: string, value: string, ttlSeconds: number): Promise<void> {
+    return this.writes.set(key, value, ttlSeconds);
   }
 }

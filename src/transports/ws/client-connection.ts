@@ -44,7 +44,7 @@ export class ClientConnection implements Session {
   lastActivityMs = Date.now();
   readonly connectedAt = Date.now();
   lastSeenMs = Date.now();
-  lastPingMs = Date.now();
+  lastPingMs: number;
   unansweredPings = 0;
   slowSince: number | undefined;
   private state: 'open' | 'closing' | 'closed' = 'open';
@@ -58,6 +58,8 @@ export class ClientConnection implements Session {
 
   constructor(readonly socket: WebSocket, readonly identity: Identity, private readonly deps: ConnectionDeps) {
     this.key = sessionKeyOf(identity);
+    // Spread over the ping interval: sessions that connected together are not all pinged in one sweep.
+    this.lastPingMs = Date.now() - Math.random() * deps.config().app.ping_interval_seconds * 1000;
     this.sessionLabel = deps.metrics.sessionLabel(this.key);
     // The TCP socket under the WebSocket: its 'drain' moves waiting frames on.
     const raw = (socket as unknown as { _socket?: Socket })._socket;
