@@ -112,22 +112,15 @@ export class WsEndpoint {
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const requestId = requestIdOf(req);
     this.requestIds.set(req, requestId);
-    socket.on('error', () => socket.destroy());
+    destroyOnError(socket);
     const address = clientAddressOf(req, this.deps.config().server.trust_proxy);
     let identity: Identity | undefined;
     let start: SessionStart;
-    let released = true;
-    // Counted from admission until the session opens or the socket is gone, whichever is first.
-    const release = () => {
-      if (!released) this.pending -= 1;
-      released = true;
-    };
-    socket.once('close', release);
+    let release = () => undefined as void;
     try {
       const url = new URL(req.url ?? '/', 'http://gateway');
       this.checkCapacity(address);
-      this.pending += 1;
-      released = false;
+      release = this.countPending(socket);
       identity = await this.deps.limits.authenticate(address, () => this.admit(req, url));
       start = startOf(url.searchParams, identity);
       await this.deps.sessions.claim(identity);
@@ -156,6 +149,24 @@ export class WsEndpoint {
         void this.open(ws, id, start, requestId);
       });
     });
+  }
+
+  /**
+   * Counts an admitted upgrade towards server.max_connections until its session opens or its
+   * socket is gone, whichever is first. Made here rather than in handleUpgrade: a listener on the
+   * socket would otherwise keep that call's request and headers alive as long as the session.
+   */
+  private countPending(socket: Duplex): () => void {
+    this.pending += 1;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.pending -= 1;
+      socket.off('close', release);
+    };
+    socket.once('close', release);
+    return release;
   }
 
   /** server.max_connections (503) and server.handshake_rate_per_ip (429), before any work is done. */
@@ -287,6 +298,10 @@ export class WsEndpoint {
       'session closed',
     );
   }
+}
+
+function destroyOnError(socket: Duplex): void {
+  socket.on('error', () => socket.destroy());
 }
 
 function logFields(identity: Identity): Record<string, string> {

@@ -1,0 +1,77 @@
+// What an idle session costs on the heap, by constructor: a gateway pod (cluster mode, the local
+// Redis and a nats-server of its own) with 1,000 sessions, heap snapshots before and after, the difference
+// per session. Usage: node --import tsx bench/idle-heap.ts [sessions]
+import { readFileSync, readdirSync, rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { parseAesKey, sealToken } from '../src/domain/token-crypto.js';
+import { startGateway, startNats } from './lib/processes.js';
+
+const N = Number(process.argv[2] ?? 1000);
+const AES = '270cec3a9081be630f5350bc42b244156615e55a2153e2652dc4f460673350c6';
+const dir = mkdtempSync(join(tmpdir(), 'dws-heap-'));
+const nats = await startNats();
+const gw = await startGateway('127.0.0.2', {
+  DAISI_WS_REDIS_ADDRESS: process.env.BENCH_REDIS_ADDRESS ?? '127.0.0.1:6379',
+  DAISI_WS_NATS_URL: nats.url,
+  DAISI_WS_AUTH_SECRET_TOKEN: 'k',
+  DAISI_WS_AUTH_ADMIN_SECRET_TOKEN: 'a',
+  DAISI_WS_AUTH_TOKEN_AES_KEY: AES,
+  DAISI_WS_AUTH_ADMIN_TOKEN_AES_KEY: AES,
+}, ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`]);
+
+async function snapshot(): Promise<Map<string, { count: number; size: number }>> {
+  const before = new Set(readdirSync(dir));
+  process.kill(gw.pid, 'SIGUSR2');
+  let file: string | undefined;
+  while (!file) {
+    await new Promise((r) => setTimeout(r, 500));
+    file = readdirSync(dir).find((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
+  }
+  await new Promise((r) => setTimeout(r, 3000)); // written out
+  const snap = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+  const fields: string[] = snap.snapshot.meta.node_fields;
+  const types: string[] = snap.snapshot.meta.node_types[0];
+  const [iType, iName, iSize] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f));
+  const out = new Map<string, { count: number; size: number }>();
+  for (let i = 0; i < snap.nodes.length; i += fields.length) {
+    const type = types[snap.nodes[i + iType!]];
+    const name = type === 'object' || type === 'closure' ? `${type}:${snap.strings[snap.nodes[i + iName!]]}` : `(${type})`;
+    const e = out.get(name) ?? { count: 0, size: 0 };
+    e.count++;
+    e.size += snap.nodes[i + iSize!];
+    out.set(name, e);
+  }
+  return out;
+}
+
+const base = await snapshot();
+const sockets: WebSocket[] = [];
+const expires = new Date(Date.now() + 3600_000).toISOString();
+for (let i = 0; i < N; i += 100) {
+  await Promise.all(
+    Array.from({ length: Math.min(100, N - i) }, (_, j) => {
+      const u = i + j;
+      const token = sealToken(parseAesKey(AES), JSON.stringify({ company_id: 'heap', agent_id: `a${u % 100}`, user_id: `u${u}`, expires_at: expires }));
+      const ws = new WebSocket(`${gw.ws}/ws/heap/a${u % 100}?token=${encodeURIComponent(token)}&x-api-key=k`, ['json.v1'], { perMessageDeflate: false });
+      sockets.push(ws);
+      return new Promise((r) => ws.once('message', r));
+    }),
+  );
+}
+await new Promise((r) => setTimeout(r, 2000));
+const after = await snapshot();
+const rows = [...after]
+  .map(([name, a]) => ({ name, count: a.count - (base.get(name)?.count ?? 0), size: a.size - (base.get(name)?.size ?? 0) }))
+  .filter((r) => r.size > 0)
+  .sort((x, y) => y.size - x.size)
+  .slice(0, 30);
+const total = rows.reduce((s, r) => s + r.size, 0);
+console.log(`${N} idle sessions: +${(total / N / 1024).toFixed(1)} KiB per session in the top constructors`);
+for (const r of rows) console.log(`${(r.size / N).toFixed(0).padStart(6)} B/session  ${(r.count / N).toFixed(1).padStart(5)}/session  ${r.name}`);
+for (const s of sockets) s.terminate();
+await gw.stop();
+await nats.stop();
+rmSync(dir, { recursive: true, force: true });
+process.exit(0);
