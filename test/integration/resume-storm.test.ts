@@ -19,13 +19,10 @@ describe('reconnect storm: 1,000 sessions resume on two pods at once', () => {
   const fleet = useFleet(['127.0.0.2', '127.0.0.3', '127.0.0.4']);
   const company = uid('c');
 
-  // What the issue asks for is a storm in which every session reconnects within 2 s, and a live p99
-  // under 100 ms for the other sessions. This machine's two cores carry both pods, NATS, Redis, the
-  // 1,000 reconnecting clients and the measuring ones: measured 85–165 ms (375–650 ms before the
-  // upgrades and replays were run in turns). The test asserts what holds on it every time — every
-  // session ends with the full sequence, the storm is over within 5 s, no consumer per session —
-  // and prints the p99 and the times; the note on the issue has the figures.
-  it('pod A SIGKILLed at 500 events/s: every session resumes on B or C with the full sequence, and no consumer per session', async () => {
+  // The issue's figures: every session back within 2 s, the live p99 of the other sessions under
+  // 100 ms. Measured 49–80 ms and 1.24–1.36 s over 7 runs once handshakes stopped asking Redis for
+  // the token (a storm used to cost 85–165 ms).
+  it('pod A SIGKILLed at 500 events/s: every session resumes on B or C within 2 s with the full sequence, live p99 under 100 ms, no consumer per session', async () => {
     const { pods, pub, stream } = fleet;
     const [a, b, c] = pods as [ChildGateway, ChildGateway, ChildGateway];
     const agentOf = (i: number) => `a${i % AGENTS}`;
@@ -63,7 +60,8 @@ describe('reconnect storm: 1,000 sessions resume on two pods at once', () => {
     stormLatencies.sort((x, y) => x - y);
     const p99 = stormLatencies[Math.floor(stormLatencies.length * 0.99)]!;
     console.log(`storm: all 1,000 back (ready) ${lastReady} ms and resumed ${slowest} ms after the kill; live p99 on B and C during the storm ${p99} ms over ${stormLatencies.length} deliveries; NATS consumers at most ${Math.max(...consumerCounts)} (${consumerCounts.length} samples)`);
-    assert.ok(slowest <= 5000, `every session resumed within ${slowest} ms of the kill`);
+    assert.ok(slowest <= 2000, `every session resumed within ${slowest} ms of the kill`);
+    assert.ok(p99 < 100, `live p99 on B and C during the storm: ${p99} ms`);
     assert.ok(stormLatencies.length > 1000, 'the sessions on B and C kept receiving during the storm');
     assert.ok(Math.max(...consumerCounts) <= 3 + 2 * 4, 'no consumer per session');
     await Promise.all(others.map((x) => x.close()));
