@@ -7,7 +7,7 @@ import { pushRequestOf } from '../helpers/go-replica.js';
 import { SendQueue } from '../../src/transports/ws/send-queue.js';
 
 /** A socket whose buffer fills with every frame until the test lets it drain. */
-function fakeSocket(bytesPerFrame = 70 * 1024) {
+function fakeSocket(bytesPerFrame = 70 * 1024, capacity = 10, policy: 'drop_oldest' | 'block' = 'drop_oldest') {
   const written: string[] = [];
   const dropped: string[] = [];
   let buffered = 0;
@@ -15,6 +15,8 @@ function fakeSocket(bytesPerFrame = 70 * 1024) {
     written,
     dropped,
     sink: {
+      capacity: () => capacity,
+      policy: () => policy,
       bufferedAmount: () => buffered,
       write: (frame: Buffer) => {
         written.push(frame.toString());
@@ -31,16 +33,16 @@ function fakeSocket(bytesPerFrame = 70 * 1024) {
 
 describe('SendQueue', () => {
   it('writes straight through while the socket has room', () => {
-    const socket = fakeSocket(10);
-    const q = new SendQueue(() => 2, () => 'drop_oldest', socket.sink);
+    const socket = fakeSocket(10, 2, 'drop_oldest');
+    const q = new SendQueue(socket.sink);
     for (const n of [1, 2, 3, 4, 5]) q.push(Buffer.from(String(n)));
     assert.deepEqual(socket.written, ['1', '2', '3', '4', '5']);
     assert.equal(q.length, 0);
   });
 
   it('drops the oldest waiting frame when full (drop_oldest)', () => {
-    const socket = fakeSocket();
-    const q = new SendQueue(() => 3, () => 'drop_oldest', socket.sink);
+    const socket = fakeSocket(70 * 1024, 3, 'drop_oldest');
+    const q = new SendQueue(socket.sink);
     for (const n of [1, 2, 3, 4, 5, 6]) q.push(Buffer.from(String(n)));
     // 1 went to the socket and filled it; 2 and 3 were dropped to make room for 5 and 6.
     assert.equal(q.length, 3);
@@ -51,8 +53,8 @@ describe('SendQueue', () => {
   });
 
   it('makes the producer wait when full (block) and keeps every frame in order', async () => {
-    const socket = fakeSocket();
-    const q = new SendQueue(() => 1, () => 'block', socket.sink);
+    const socket = fakeSocket(70 * 1024, 1, 'block');
+    const q = new SendQueue(socket.sink);
     q.push(Buffer.from('1'));
     q.push(Buffer.from('2'));
     const blocked = q.push(Buffer.from('3'));
@@ -69,8 +71,8 @@ describe('SendQueue', () => {
   });
 
   it('reports since when data has been waiting, here or in the socket', () => {
-    const socket = fakeSocket();
-    const q = new SendQueue(() => 10, () => 'drop_oldest', socket.sink);
+    const socket = fakeSocket(70 * 1024, 10, 'drop_oldest');
+    const q = new SendQueue(socket.sink);
     assert.equal(q.oldestAt(), undefined);
     q.push(Buffer.from('a'));
     q.observeSocket(1000);
@@ -85,8 +87,8 @@ describe('SendQueue', () => {
   });
 
   it('releases blocked producers when closed', async () => {
-    const socket = fakeSocket();
-    const q = new SendQueue(() => 1, () => 'block', socket.sink);
+    const socket = fakeSocket(70 * 1024, 1, 'block');
+    const q = new SendQueue(socket.sink);
     q.push(Buffer.from('1'));
     q.push(Buffer.from('2'));
     const blocked = q.push(Buffer.from('3'))!;

@@ -11,7 +11,7 @@ import type { ResumeService } from '../../services/resume.js';
 import type { SessionManager } from '../../services/session-manager.js';
 import { chatIdOf, errorFrame, parseClientMessage, readyFrame } from './frames.js';
 import { corkForThisTick } from './cork.js';
-import { SendQueue, type BackpressurePolicy } from './send-queue.js';
+import { SendQueue, type BackpressurePolicy, type SendQueueSink } from './send-queue.js';
 
 let nextId = 1;
 const CLOSE_GRACE_MS = 2000;
@@ -30,6 +30,41 @@ export interface ConnectionDeps {
 }
 
 const KNOWN_TYPES = new Set(['select_chat', 'ready']);
+
+/**
+ * Where a connection's send queue writes: the WebSocket, corked for the tick so that the frames
+ * of one tick leave in one write. One object per connection rather than a closure per method
+ * (an idle session's memory is mostly such small things).
+ */
+class SocketSink implements SendQueueSink {
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly raw: Socket | undefined,
+    private readonly deps: ConnectionDeps,
+    private readonly sessionLabel: string,
+  ) {}
+
+  capacity(): number {
+    return this.deps.config().app.websocket_message_buffer_size;
+  }
+
+  policy(): BackpressurePolicy {
+    return this.deps.config().app.websocket_backpressure_drop_policy as BackpressurePolicy;
+  }
+
+  bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  write(frame: Buffer): void {
+    if (this.raw) corkForThisTick(this.raw);
+    this.socket.send(frame, { binary: false });
+  }
+
+  dropped(reason: string): void {
+    this.deps.metrics.wsDropped.inc({ session_key: this.sessionLabel, reason });
+  }
+}
 
 /**
  * One WebSocket session: the protocol of SPEC §4, the bounded send queue, inbound rate limit,
@@ -64,15 +99,7 @@ export class ClientConnection implements Session {
     // The TCP socket under the WebSocket: its 'drain' moves waiting frames on.
     const raw = (socket as unknown as { _socket?: Socket })._socket;
     raw?.on('drain', () => this.queue.drained());
-    const app = () => deps.config().app;
-    this.queue = new SendQueue(() => app().websocket_message_buffer_size, () => app().websocket_backpressure_drop_policy as BackpressurePolicy, {
-      bufferedAmount: () => socket.bufferedAmount,
-      write: (frame) => {
-        if (raw) corkForThisTick(raw);
-        socket.send(frame, { binary: false });
-      },
-      dropped: (reason) => deps.metrics.wsDropped.inc({ session_key: this.sessionLabel, reason }),
-    });
+    this.queue = new SendQueue(new SocketSink(socket, raw, deps, this.sessionLabel));
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     socket.on('pong', () => this.onPong());
     socket.on('close', (code, reason) => this.finish(code, reason.toString()));

@@ -9,6 +9,9 @@
 export type BackpressurePolicy = 'drop_oldest' | 'block';
 
 export interface SendQueueSink {
+  /** Frames that may wait here, and what a full queue does: read at each use (live configuration). */
+  capacity(): number;
+  policy(): BackpressurePolicy;
   /** Bytes the socket holds but has not written yet. */
   bufferedAmount(): number;
   write(frame: Buffer): void;
@@ -30,8 +33,7 @@ export class SendQueue {
   private backlogSince: number | undefined;
   private closed = false;
 
-  /** `capacity` and `policy` are read at each use: a configuration reload applies to open queues. */
-  constructor(private readonly capacity: () => number, private readonly policy: () => BackpressurePolicy, private readonly sink: SendQueueSink) {}
+  constructor(private readonly sink: SendQueueSink) {}
 
   /** Frames waiting for room in the socket (at most `capacity`). */
   get length(): number {
@@ -52,8 +54,8 @@ export class SendQueue {
       this.sink.write(frame);
       return undefined;
     }
-    if (this.length >= this.capacity()) {
-      if (this.policy() === 'block') return new Promise((resolve) => this.blocked.push({ frame, resolve }));
+    if (this.length >= this.sink.capacity()) {
+      if (this.sink.policy() === 'block') return new Promise((resolve) => this.blocked.push({ frame, resolve }));
       this.head++;
       this.compact();
       this.sink.dropped('buffer_full_dropped_oldest');
@@ -74,7 +76,7 @@ export class SendQueue {
   drained(): void {
     if (this.closed) return;
     this.flush();
-    while (this.blocked.length > 0 && this.length < this.capacity()) {
+    while (this.blocked.length > 0 && this.length < this.sink.capacity()) {
       const b = this.blocked.shift()!;
       this.waiting.push({ frame: b.frame, at: Date.now() });
       b.resolve();
