@@ -10,7 +10,7 @@ import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy } from '@nats-io/
 import { connect, createInbox, nanos } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { OrderedReader } from '../src/adapters/nats/ordered-reader.js';
-import { Metrics } from '../src/app/metrics.js';
+import { Metrics } from '../src/platform/metrics.js';
 import type { Session } from '../src/domain/session.js';
 import { EventDispatcher } from '../src/services/event-dispatcher.js';
 import { EventHistory } from '../src/services/event-history.js';

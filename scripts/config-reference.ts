@@ -1,5 +1,5 @@
 // Prints the configuration reference (a markdown table) from the schema: npx tsx scripts/config-reference.ts
-import { allKeys, envNameOf } from '../src/app/config/schema.js';
+import { allKeys, envNameOf } from '../src/platform/config/schema.js';
 
 const rows = allKeys().map(([path, spec]) => {
   const def = spec.type.kind === 'list' ? '[]' : spec.default === '' ? '""' : String(spec.default);

@@ -3,13 +3,13 @@ import { parseArgs } from 'node:util';
 import { RedisConnectionError } from '../adapters/redis/connection.js';
 import { NatsConnectionError } from '../adapters/nats/connection.js';
 import { TokenMinter } from '../services/token-minter.js';
-import { devSecretsFor, isProduction, missingSecrets } from './config/dev-secrets.js';
-import { ConfigError, loadConfig, loadDotEnv, type Env } from './config/load.js';
-import { ConfigStore } from './config/store.js';
-import type { Config } from './config/schema.js';
+import { devSecretsFor, isProduction, missingSecrets } from '../platform/config/dev-secrets.js';
+import { ConfigError, loadConfig, loadDotEnv, type Env } from '../platform/config/load.js';
+import { ConfigStore } from '../platform/config/store.js';
+import type { Config } from '../platform/config/schema.js';
 import { engineKindOf } from './engine.js';
 import { createGateway } from './gateway.js';
-import { createLogger } from './logger.js';
+import { createLogger } from '../platform/logger.js';
 
 const USAGE = `daisi-ws — real-time event gateway (NATS JetStream in, WebSocket sessions out)
 

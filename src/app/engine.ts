@@ -17,9 +17,9 @@ import {
   MemoryTokenCache,
 } from '../adapters/memory/memory-store.js';
 import type { ActivityStore, EventStream, KillSwitch, RouteRegistry, SessionLocks, TokenCache } from '../domain/ports.js';
-import type { Config } from './config/schema.js';
-import { ConfigError } from './config/load.js';
-import type { Logger } from './logger.js';
+import type { Config } from '../platform/config/schema.js';
+import { ConfigError } from '../platform/config/load.js';
+import type { Logger } from '../platform/logger.js';
 
 export type EngineKind = 'embedded' | 'cluster';
 

@@ -15,11 +15,11 @@ import { AbuseLimits } from '../services/abuse-limits.js';
 import { PushPeers } from '../services/push-peers.js';
 import { applyLimits, createHttpServer, type Readiness } from '../transports/http/http-server.js';
 import { WsEndpoint } from '../transports/ws/ws-endpoint.js';
-import type { ConfigStore } from './config/store.js';
+import type { ConfigStore } from '../platform/config/store.js';
 import { clusterEngine, embeddedEngine, engineKindOf, type Engine } from './engine.js';
-import type { Logger } from './logger.js';
-import { Metrics } from './metrics.js';
-import { RefusalLog } from './refusal-log.js';
+import type { Logger } from '../platform/logger.js';
+import { Metrics } from '../platform/metrics.js';
+import { RefusalLog } from '../platform/refusal-log.js';
 import { staticFiles } from './static-files.js';
 
 export interface Gateway {

@@ -1,4 +1,4 @@
-import type { Config } from '../app/config/schema.js';
+import type { Config } from '../platform/config/schema.js';
 import { BoundedMap } from '../domain/bounded-map.js';
 import { AuthFailure, ErrorCodes, GatewayError } from '../domain/errors.js';
 

@@ -1,5 +1,5 @@
-import type { Config } from '../app/config/schema.js';
-import type { Logger } from '../app/logger.js';
+import type { Config } from '../platform/config/schema.js';
+import type { Logger } from '../platform/logger.js';
 import {
   adminClaimsJson,
   adminScopeProblem,

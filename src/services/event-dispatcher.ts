@@ -1,5 +1,5 @@
-import type { Logger } from '../app/logger.js';
-import type { Metrics } from '../app/metrics.js';
+import type { Logger } from '../platform/logger.js';
+import type { Metrics } from '../platform/metrics.js';
 import { eventFrame, parseEventPayload, subjectOf, type EventAddress } from '../domain/events.js';
 import type { EventSink, StreamEvent } from '../domain/ports.js';
 import type { Session } from '../domain/session.js';

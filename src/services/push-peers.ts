@@ -1,4 +1,4 @@
-import type { Config } from '../app/config/schema.js';
+import type { Config } from '../platform/config/schema.js';
 import { AddressList, isLoopback } from '../domain/addresses.js';
 import type { RouteRegistry } from '../domain/ports.js';
 

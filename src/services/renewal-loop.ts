@@ -1,6 +1,6 @@
-import type { Config } from '../app/config/schema.js';
-import type { Logger } from '../app/logger.js';
-import type { Metrics } from '../app/metrics.js';
+import type { Config } from '../platform/config/schema.js';
+import type { Logger } from '../platform/logger.js';
+import type { Metrics } from '../platform/metrics.js';
 import { decideTtl, type AdaptiveTtlRules, type TtlDecision } from '../domain/adaptive-ttl.js';
 import { keys } from '../domain/keys.js';
 import type { ActivityStore, RouteRegistry, SessionLocks } from '../domain/ports.js';

@@ -1,5 +1,5 @@
-import type { Logger } from '../app/logger.js';
-import type { Metrics } from '../app/metrics.js';
+import type { Logger } from '../platform/logger.js';
+import type { Metrics } from '../platform/metrics.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { eventFrame, parseEventPayload } from '../domain/events.js';
 import type { EventStream } from '../domain/ports.js';

@@ -1,6 +1,6 @@
-import type { Config } from '../app/config/schema.js';
-import type { Logger } from '../app/logger.js';
-import type { Metrics } from '../app/metrics.js';
+import type { Config } from '../platform/config/schema.js';
+import type { Logger } from '../platform/logger.js';
+import type { Metrics } from '../platform/metrics.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { keys, sessionKeyOfKillChannel } from '../domain/keys.js';
 import type { KillMessage, KillSwitch, RouteRegistry, SessionLocks } from '../domain/ports.js';

@@ -1,4 +1,4 @@
-import type { Config } from '../app/config/schema.js';
+import type { Config } from '../platform/config/schema.js';
 import { adminClaimsJson, adminScopeProblem, companyClaimsJson, expiryIn } from '../domain/claims.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { firstIdProblem } from '../domain/ids.js';

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { pino } from 'pino';
-import { ConfigStore } from '../../src/app/config/store.js';
+import { ConfigStore } from '../../src/platform/config/store.js';
 import { createGateway, type Gateway } from '../../src/app/gateway.js';
-import { createLogger } from '../../src/app/logger.js';
+import { createLogger } from '../../src/platform/logger.js';
 import { sealToken, parseAesKey } from '../../src/domain/token-crypto.js';
 import { KEYS, baseEnv } from './env.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { loadConfig } from '../../src/app/config/load.js';
+import { loadConfig } from '../../src/platform/config/load.js';
 import { RedisTokenCache } from '../../src/adapters/redis/token-cache.js';
 import { AuthService, AuthFailure } from '../../src/services/auth-service.js';
 import { keys, sha256Hex } from '../../src/domain/keys.js';

@@ -47,7 +47,7 @@ describe('deployment files', () => {
   it('Grafana dashboard: valid JSON that charts every dws_ metric', () => {
     const dashboard = JSON.parse(read('deploy/grafana/daisi-ws-dashboard.json'));
     const exprs = dashboard.panels.flatMap((p: { targets: Array<{ expr: string }> }) => p.targets.map((t) => t.expr)).join('\n');
-    const metricsSource = read('src/app/metrics.ts');
+    const metricsSource = read('src/platform/metrics.ts');
     const names = [...metricsSource.matchAll(/'(dws_[a-z_]+)'/g)].map((m) => m[1]!);
     assert.ok(names.length >= 32);
     for (const name of names) assert.ok(exprs.includes(name), `${name} is charted`);

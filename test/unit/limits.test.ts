@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadConfig } from '../../src/app/config/load.js';
-import type { Config } from '../../src/app/config/schema.js';
+import { loadConfig } from '../../src/platform/config/load.js';
+import type { Config } from '../../src/platform/config/schema.js';
 import { AddressList, addressOfPeer, isLoopback } from '../../src/domain/addresses.js';
 import { BoundedMap } from '../../src/domain/bounded-map.js';
 import { AuthFailure, ErrorCodes, GatewayError } from '../../src/domain/errors.js';

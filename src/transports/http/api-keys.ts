@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Config } from '../../app/config/schema.js';
+import type { Config } from '../../platform/config/schema.js';
 import { AuthFailure, ErrorCodes, GatewayError } from '../../domain/errors.js';
 
 /** Constant-time comparison (SPEC §9.9): both sides hashed so that lengths leak nothing either. */

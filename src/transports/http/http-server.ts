@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Config } from '../../app/config/schema.js';
-import type { Logger } from '../../app/logger.js';
-import type { Metrics } from '../../app/metrics.js';
-import type { RefusalLog } from '../../app/refusal-log.js';
+import type { Config } from '../../platform/config/schema.js';
+import type { Logger } from '../../platform/logger.js';
+import type { Metrics } from '../../platform/metrics.js';
+import type { RefusalLog } from '../../platform/refusal-log.js';
 import { ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
 import type { AbuseLimits } from '../../services/abuse-limits.js';
 import type { TokenMinter } from '../../services/token-minter.js';

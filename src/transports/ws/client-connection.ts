@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import type { Config } from '../../app/config/schema.js';
-import type { Logger } from '../../app/logger.js';
-import type { Metrics } from '../../app/metrics.js';
+import type { Config } from '../../platform/config/schema.js';
+import type { Logger } from '../../platform/logger.js';
+import type { Metrics } from '../../platform/metrics.js';
 import { ErrorCodes, GatewayError } from '../../domain/errors.js';
 import { subjects } from '../../domain/events.js';
 import { idProblem } from '../../domain/ids.js';

@@ -1,6 +1,6 @@
-import type { Config } from '../../app/config/schema.js';
-import type { Metrics } from '../../app/metrics.js';
-import type { Logger } from '../../app/logger.js';
+import type { Config } from '../../platform/config/schema.js';
+import type { Metrics } from '../../platform/metrics.js';
+import type { Logger } from '../../platform/logger.js';
 import { ErrorCodes, GatewayError } from '../../domain/errors.js';
 import type { ClientConnection } from './client-connection.js';
 

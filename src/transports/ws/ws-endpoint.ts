@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Config } from '../../app/config/schema.js';
-import type { Logger } from '../../app/logger.js';
-import type { Metrics } from '../../app/metrics.js';
-import type { RefusalLog } from '../../app/refusal-log.js';
+import type { Config } from '../../platform/config/schema.js';
+import type { Logger } from '../../platform/logger.js';
+import type { Metrics } from '../../platform/metrics.js';
+import type { RefusalLog } from '../../platform/refusal-log.js';
 import { AuthFailure, ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
 import { idProblem } from '../../domain/ids.js';
 import type { Identity, Session } from '../../domain/session.js';
