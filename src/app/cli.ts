@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { RedisConnectionError } from '../adapters/redis/connection.js';
-import { NatsConnectionError } from '../adapters/nats/connection.js';
+import { ConfigError, NatsConnectionError, RedisConnectionError } from '../domain/errors.js';
 import { TokenMinter } from '../services/token-minter.js';
 import { devSecretsFor, isProduction, missingSecrets } from '../platform/config/dev-secrets.js';
-import { ConfigError, loadConfig, loadDotEnv, type Env } from '../platform/config/load.js';
+import { loadConfig, loadDotEnv, type Env } from '../platform/config/load.js';
 import { ConfigStore } from '../platform/config/store.js';
 import type { Config } from '../platform/config/schema.js';
 import { engineKindOf } from './engine.js';

@@ -18,7 +18,7 @@ import {
 } from '../adapters/memory/memory-store.js';
 import type { ActivityStore, EventStream, KillSwitch, RouteRegistry, SessionLocks, TokenCache } from '../domain/ports.js';
 import type { Config } from '../platform/config/schema.js';
-import { ConfigError } from '../platform/config/load.js';
+import { ConfigError } from '../domain/errors.js';
 import type { Logger } from '../platform/logger.js';
 
 export type EngineKind = 'embedded' | 'cluster';

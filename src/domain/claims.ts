@@ -1,4 +1,4 @@
-import { TokenError } from './token-crypto.js';
+import { TokenError } from './errors.js';
 import { formatRfc3339, isGoZeroTime, parseRfc3339, type Instant } from './rfc3339.js';
 
 /**

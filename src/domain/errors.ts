@@ -1,6 +1,8 @@
 /**
- * Every error that crosses a boundary (HTTP body, WebSocket error frame and close code, gRPC
- * status) carries one of these codes. The table below is the single place that maps a code to
+ * Every error class of the service lives here (as fastify's lib/errors.js and nats.js's
+ * errors.ts): GatewayError and AuthFailure, which cross boundaries, and the internal ones
+ * (TokenError, ConfigError, the connection errors at start). Every error that crosses a boundary
+ * (HTTP body, WebSocket error frame and close code, gRPC status) carries one of these codes. The table below is the single place that maps a code to
  * its HTTP status, WebSocket close code and gRPC status (SPEC §2).
  */
 export const ErrorCodes = {
@@ -124,4 +126,32 @@ export class AuthFailure extends GatewayError {
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   return new GatewayError(ErrorCodes.Internal, 'An unexpected error occurred.', undefined, { cause: err });
+}
+
+/** Why a token was refused (the `reason` of dws_auth_failure_total, through AuthFailure). */
+export type TokenFailure = 'invalid_token_format' | 'ciphertext_too_short' | 'decryption_failed' | 'payload_invalid' | 'expired';
+
+export class TokenError extends Error {
+  override name = 'TokenError';
+  constructor(readonly kind: TokenFailure, message: string) {
+    super(message);
+  }
+}
+
+/** All problems of a configuration, reported at once in one line (exit code 2 at start). */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`);
+  }
+}
+
+/** Redis could not be reached at start; the message names the address and the cause. */
+export class RedisConnectionError extends Error {
+  override name = 'RedisConnectionError';
+}
+
+/** NATS could not be reached at start; the message names the URL and the cause. */
+export class NatsConnectionError extends Error {
+  override name = 'NatsConnectionError';
 }

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { TokenError } from './errors.js';
 
 /**
  * AES-256-GCM token sealing, byte-compatible with the Go service's pkg/crypto/aesgcm.go:
@@ -8,14 +9,6 @@ export const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;
 
-export type TokenFailure = 'invalid_token_format' | 'ciphertext_too_short' | 'decryption_failed' | 'payload_invalid' | 'expired';
-
-export class TokenError extends Error {
-  override name = 'TokenError';
-  constructor(readonly kind: TokenFailure, message: string) {
-    super(message);
-  }
-}
 
 // Go's decoder skips '\r' and '\n' anywhere and nothing else; everything else must be padded base64url.
 const PADDED_BASE64URL = /^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?$/;

@@ -9,15 +9,14 @@ import {
   type AdminClaims,
   type CompanyClaims,
 } from '../domain/claims.js';
-import { AuthFailure, ErrorCodes, GatewayError } from '../domain/errors.js';
+import { AuthFailure, ErrorCodes, GatewayError, TokenError, type TokenFailure } from '../domain/errors.js';
 import { firstIdProblem } from '../domain/ids.js';
 import { keys } from '../domain/keys.js';
 import type { TokenCache } from '../domain/ports.js';
-import { TokenError, openToken, parseAesKey, type TokenFailure } from '../domain/token-crypto.js';
+import { openToken, parseAesKey } from '../domain/token-crypto.js';
 
 export type TokenType = 'company' | 'admin';
 
-export { AuthFailure };
 
 const LABEL: Record<TokenType, string> = { company: 'Company token', admin: 'Admin token' };
 

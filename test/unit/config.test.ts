@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync, copyFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/platform/config/load.js';
+import { ConfigError } from '../../src/domain/errors.js';
+import { loadConfig } from '../../src/platform/config/load.js';
 import { allKeys, envNameOf } from '../../src/platform/config/schema.js';
 import { ConfigStore } from '../../src/platform/config/store.js';
 import { engineKindOf } from '../../src/app/engine.js';

@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { adminClaimsJson, companyClaimsJson, parseAdminClaims, parseCompanyClaims } from '../../src/domain/claims.js';
 import { keys } from '../../src/domain/keys.js';
-import { TokenError, openToken, parseAesKey, sealToken } from '../../src/domain/token-crypto.js';
+import { TokenError } from '../../src/domain/errors.js';
+import { openToken, parseAesKey, sealToken } from '../../src/domain/token-crypto.js';
 
 // The project's shared/ beside the clone is the source; test/fixtures/vectors is a copy for clones without it.
 const SHARED = new URL('../../../shared/vectors/', import.meta.url);

@@ -1,4 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { NatsConnectionError } from '../../domain/errors.js';
 
 export interface NatsOptions {
   url: string;
@@ -11,10 +12,6 @@ export interface NatsOptions {
   retryOnFailedConnect: boolean;
 }
 
-/** NATS could not be reached; the message names the URL and the cause. */
-export class NatsConnectionError extends Error {
-  override name = 'NatsConnectionError';
-}
 
 /**
  * Dials NATS with the seed's connect, reconnect and ping settings. With retry_on_failed_connect

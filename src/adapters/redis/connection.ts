@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { RedisConnectionError } from '../../domain/errors.js';
 
 export interface RedisOptions {
   address: string;
@@ -7,10 +8,6 @@ export interface RedisOptions {
   connectTimeoutMs: number;
 }
 
-/** Redis could not be reached; the message names the address and the cause. */
-export class RedisConnectionError extends Error {
-  override name = 'RedisConnectionError';
-}
 
 export function parseAddress(address: string): { host: string; port: number } {
   const m = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(address.trim());

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../../domain/errors.js';
 import { allKeys, envNameOf, type Config, type KeySpec } from './schema.js';
 
 export type Env = Record<string, string | undefined>;
@@ -24,13 +25,6 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-/** All problems of a configuration, reported at once in one line. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration: ${problems.join('; ')}`);
-  }
-}
 
 const PLACEHOLDER = /^YOUR_.*_HERE$/;
 
