@@ -8,14 +8,12 @@ import { RedisSessionLocks } from '../adapters/redis/session-locks.js';
 import { RedisTokenCache } from '../adapters/redis/token-cache.js';
 import { NatsEventStream } from '../adapters/nats/nats-event-stream.js';
 import { NatsSupervisor } from '../adapters/nats/supervisor.js';
-import { MemoryEventStream } from '../adapters/memory/memory-event-stream.js';
-import {
-  MemoryActivityStore,
-  MemoryKillSwitch,
-  MemoryRouteRegistry,
-  MemorySessionLocks,
-  MemoryTokenCache,
-} from '../adapters/memory/memory-store.js';
+import { MemoryActivityStore } from '../adapters/memory/activity-store.js';
+import { MemoryEventStream } from '../adapters/memory/event-stream.js';
+import { MemoryKillSwitch } from '../adapters/memory/kill-switch.js';
+import { MemoryRouteRegistry } from '../adapters/memory/route-registry.js';
+import { MemorySessionLocks } from '../adapters/memory/session-locks.js';
+import { MemoryTokenCache } from '../adapters/memory/token-cache.js';
 import type { ActivityStore, EventStream, KillSwitch, RouteRegistry, SessionLocks, TokenCache } from '../domain/ports.js';
 import type { Config } from '../platform/config/schema.js';
 import { ConfigError } from '../domain/errors.js';

@@ -72,7 +72,7 @@ describe('abuse limits (SPEC §12)', () => {
 
 describe('who may push (grpc.allowed_peers)', () => {
   it('empty list: loopback, and the pod ids found in route sets (read again at most every 10 s)', async () => {
-    const { MemoryRouteRegistry } = await import('../../src/adapters/memory/memory-store.js');
+    const { MemoryRouteRegistry } = await import('../../src/adapters/memory/route-registry.js');
     const { PushPeers } = await import('../../src/services/push-peers.js');
     let now = 0;
     const routes = new MemoryRouteRegistry();
