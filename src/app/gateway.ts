@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkGrpcHealth, startGrpcServer, type GrpcServer } from '../adapters/grpc/server.js';
+import { checkGrpcHealth, startGrpcServer, type GrpcServer } from '../transports/grpc/grpc-server.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import type { Session } from '../domain/session.js';
 import { AuthService } from '../services/auth-service.js';

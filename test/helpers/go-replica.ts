@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { PushEventRequest } from '../../src/adapters/grpc/proto.js';
-import { toStruct } from '../../src/adapters/grpc/struct.js';
+import type { PushEventRequest } from '../../src/transports/grpc/proto.js';
+import { toStruct } from '../../src/transports/grpc/struct.js';
 
 const PROTO = new URL('../../proto/', import.meta.url).pathname;
 const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v));

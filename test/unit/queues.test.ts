@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { payloadJsonOf } from '../../src/adapters/grpc/payload-codec.js';
+import { payloadJsonOf } from '../../src/transports/grpc/payload-codec.js';
 import { eventFrame } from '../../src/domain/events.js';
 import { EventHistory } from '../../src/services/event-history.js';
 import { pushRequestOf } from '../helpers/go-replica.js';
