@@ -1,18 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { STATUS_CODES } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { ErrorCodes, GatewayError, type ErrorBody } from '../../domain/errors.js';
+import { ErrorCodes, GatewayError } from '../../domain/errors.js';
+import { headerValue } from '../shared/request.js';
 
-export const REQUEST_ID_HEADER = 'x-request-id';
 const MAX_BODY_BYTES = 1024 * 1024;
 
-/** The request id of a request: echoed from X-Request-ID (when sane) or generated. */
-export function requestIdOf(req: IncomingMessage): string {
-  const given = req.headers[REQUEST_ID_HEADER];
-  const value = Array.isArray(given) ? given[0] : given;
-  return value && value.length <= 200 && /^[\x21-\x7e]+$/.test(value) ? value : randomUUID();
-}
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -22,19 +13,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 export function sendError(res: ServerResponse, error: GatewayError, headers: Record<string, string> = {}): void {
   sendJson(res, error.httpStatus, error.toBody(), headers);
-}
-
-/** Answers an upgrade request that is refused: a plain HTTP response on the raw socket. */
-export function rejectUpgrade(socket: Duplex, status: number, body: ErrorBody, requestId: string): void {
-  const text = JSON.stringify(body);
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
-      'Content-Type: application/json\r\n' +
-      `Content-Length: ${Buffer.byteLength(text)}\r\n` +
-      `X-Request-ID: ${requestId}\r\n` +
-      'Connection: close\r\n\r\n' +
-      text,
-  );
 }
 
 const tooLarge = () => new GatewayError(ErrorCodes.PayloadTooLarge, 'Request body too large', `The body must be at most ${MAX_BODY_BYTES} bytes.`);
@@ -53,9 +31,4 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   } catch (err) {
     throw new GatewayError(ErrorCodes.BadRequest, 'Invalid request payload', (err as Error).message);
   }
-}
-
-export function headerValue(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Config } from '../../platform/config/schema.js';
 import type { Logger } from '../../platform/logger.js';
 import type { Metrics } from '../../platform/metrics.js';
@@ -6,10 +7,10 @@ import type { RefusalLog } from '../../platform/refusal-log.js';
 import { ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
 import type { AbuseLimits } from '../../services/abuse-limits.js';
 import type { TokenMinter } from '../../services/token-minter.js';
-import { WsEndpoint } from '../ws/ws-endpoint.js';
-import { adminKeys, checkAdminKey, checkClientKey, clientKeys } from './api-keys.js';
-import { clientAddressOf } from './client-address.js';
-import { headerValue, readJson, requestIdOf, sendError, sendJson } from './http-io.js';
+import { adminKeys, checkAdminKey, checkClientKey, clientKeys } from '../../services/api-keys.js';
+import { clientAddressOf } from '../shared/client-address.js';
+import { headerValue, requestIdOf, webSocketTargetOf } from '../shared/request.js';
+import { readJson, sendError, sendJson } from './http-io.js';
 import { parsePublishRequest } from './publish-request.js';
 
 export interface Readiness {
@@ -22,7 +23,8 @@ export interface HttpDeps {
   minter: TokenMinter;
   metrics: Metrics;
   log: Logger;
-  ws: WsEndpoint;
+  /** The WebSocket endpoint: upgrades on this server go to it. */
+  ws: { handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> };
   limits: AbuseLimits;
   refusals: RefusalLog;
   /** NODE_ENV=production: the client key mints only when auth.allow_client_key_minting. */
@@ -116,7 +118,7 @@ async function dispatch(deps: HttpDeps, routes: Map<string, Route>, req: Incomin
     }
     return route.handler(req, res, ctx);
   }
-  if (WsEndpoint.targetOf(ctx.url.pathname)) {
+  if (webSocketTargetOf(ctx.url.pathname)) {
     throw new GatewayError(ErrorCodes.BadRequest, 'WebSocket upgrade required', 'Connect with a WebSocket client.');
   }
   const file = req.method === 'GET' && deps.config().app.enable_demo_page ? deps.staticFile?.(ctx.url.pathname) : undefined;

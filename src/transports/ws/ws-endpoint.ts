@@ -12,9 +12,10 @@ import type { AbuseLimits } from '../../services/abuse-limits.js';
 import type { AuthService } from '../../services/auth-service.js';
 import type { ResumeService } from '../../services/resume.js';
 import type { SessionManager } from '../../services/session-manager.js';
-import { checkClientKey, clientKeys } from '../http/api-keys.js';
-import { clientAddressOf } from '../http/client-address.js';
-import { headerValue, rejectUpgrade, requestIdOf } from '../http/http-io.js';
+import { checkClientKey, clientKeys } from '../../services/api-keys.js';
+import { clientAddressOf } from '../shared/client-address.js';
+import { headerValue, requestIdOf, webSocketTargetOf } from '../shared/request.js';
+import { rejectUpgrade } from './refuse-upgrade.js';
 import { ClientConnection } from './client-connection.js';
 import { sinceOf } from './frames.js';
 import { HeartbeatSweeper } from './heartbeat.js';
@@ -61,8 +62,6 @@ function startOf(query: URLSearchParams, identity: Identity): SessionStart {
   return start;
 }
 
-type Target = { kind: 'admin' } | { kind: 'company'; companyId: string; agentId: string };
-
 /**
  * GET /ws/{company}/{agent} and GET /ws/admin (SPEC §2): every check happens before the
  * upgrade, as a list of early refusals with the HTTP status and error JSON of SPEC §2.
@@ -95,18 +94,6 @@ export class WsEndpoint {
     this.wss.on('headers', (headers, req) => headers.push(`X-Request-ID: ${this.requestIds.get(req)}`));
     this.heartbeat = new HeartbeatSweeper(() => this.connections, deps.config, deps.metrics, deps.log);
     this.heartbeat.start();
-  }
-
-  /** Parses the path; undefined when it is not a WebSocket endpoint. */
-  static targetOf(pathname: string): Target | undefined {
-    if (pathname === '/ws/admin') return { kind: 'admin' };
-    const m = /^\/ws\/([^/]+)\/([^/]+)\/?$/.exec(pathname);
-    if (!m) return undefined;
-    try {
-      return { kind: 'company', companyId: decodeURIComponent(m[1]!), agentId: decodeURIComponent(m[2]!) };
-    } catch {
-      return undefined;
-    }
   }
 
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -201,7 +188,7 @@ export class WsEndpoint {
   }
 
   private async admit(req: IncomingMessage, url: URL): Promise<Identity> {
-    const target = WsEndpoint.targetOf(url.pathname);
+    const target = webSocketTargetOf(url.pathname);
     if (!target) throw new GatewayError(ErrorCodes.NotFound, 'Not found', `No WebSocket endpoint at ${url.pathname}`);
     if (!this.accepting) throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Service shutting down');
     const cfg = this.deps.config();

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Config } from '../../platform/config/schema.js';
-import { AuthFailure, ErrorCodes, GatewayError } from '../../domain/errors.js';
+import type { Config } from '../platform/config/schema.js';
+import { AuthFailure, ErrorCodes, GatewayError } from '../domain/errors.js';
 
 /** Constant-time comparison (SPEC §9.9): both sides hashed so that lengths leak nothing either. */
 export function keysEqual(given: string, expected: string): boolean {

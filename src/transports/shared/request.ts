@@ -1,0 +1,30 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+/** The request id of a request or upgrade: echoed from X-Request-ID (when sane) or generated. */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers[REQUEST_ID_HEADER];
+  const value = Array.isArray(given) ? given[0] : given;
+  return value && value.length <= 200 && /^[\x21-\x7e]+$/.test(value) ? value : randomUUID();
+}
+
+export function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The WebSocket endpoints (SPEC §2): /ws/admin and /ws/{company}/{agent}; undefined for any other path. */
+export type WebSocketTarget = { kind: 'admin' } | { kind: 'company'; companyId: string; agentId: string };
+
+export function webSocketTargetOf(pathname: string): WebSocketTarget | undefined {
+  if (pathname === '/ws/admin') return { kind: 'admin' };
+  const m = /^\/ws\/([^/]+)\/([^/]+)\/?$/.exec(pathname);
+  if (!m) return undefined;
+  try {
+    return { kind: 'company', companyId: decodeURIComponent(m[1]!), agentId: decodeURIComponent(m[2]!) };
+  } catch {
+    return undefined;
+  }
+}
