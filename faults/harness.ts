@@ -8,8 +8,8 @@ import { stringify } from 'yaml';
 import { freePortNumber, uid } from '../test/helpers/env.js';
 import { companyToken, spawnGateway, type ChildGateway } from '../test/helpers/gateway.js';
 import type { Published } from '../test/helpers/load.js';
-import { TestNatsServer } from '../test/helpers/nats-server.js';
-import { TestRedisServer } from '../test/helpers/redis-server.js';
+import { TestNatsServer } from '../support/nats-server.js';
+import { TestRedisServer } from '../support/redis-server.js';
 import type { ClientReport, ClientSpec } from './client-host.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

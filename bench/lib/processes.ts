@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { TestNatsServer, waitForPort } from '../../test/helpers/nats-server.js';
+import { TestNatsServer, waitForPort } from '../../support/nats-server.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 

@@ -1,7 +1,7 @@
 import { after, before } from 'node:test';
 import { REDIS_ADDRESS, uid } from './env.js';
 import { spawnGateway, type ChildGateway } from './gateway.js';
-import { TestNatsServer } from './nats-server.js';
+import { TestNatsServer } from '../../support/nats-server.js';
 import { TestPublisher } from './publisher.js';
 
 export interface Fleet {

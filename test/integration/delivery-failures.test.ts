@@ -6,9 +6,9 @@ import { REDIS_ADDRESS, uid } from '../helpers/env.js';
 import { companyToken, startGateway, userUrl, type ChildGateway, type RunningGateway } from '../helpers/gateway.js';
 import { useFleet } from '../helpers/fleet.js';
 import { assertReceived, expectedFor, publishLoad, waitForEvents } from '../helpers/load.js';
-import { TestNatsServer } from '../helpers/nats-server.js';
+import { TestNatsServer } from '../../support/nats-server.js';
 import { TestPublisher, event } from '../helpers/publisher.js';
-import { TestRedisServer } from '../helpers/redis-server.js';
+import { TestRedisServer } from '../../support/redis-server.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
 import { waitFor } from './protocol-suite.js';
 

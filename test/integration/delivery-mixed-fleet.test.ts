@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { REDIS_ADDRESS, uid } from '../helpers/env.js';
 import { companyToken, startGateway, userUrl, type RunningGateway } from '../helpers/gateway.js';
 import { GoReplicaClient, pushRequestOf } from '../helpers/go-replica.js';
-import { TestNatsServer } from '../helpers/nats-server.js';
+import { TestNatsServer } from '../../support/nats-server.js';
 import { TestPublisher } from '../helpers/publisher.js';
 import { TestClient } from '../helpers/ws-client.js';
 

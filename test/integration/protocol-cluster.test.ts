@@ -1,5 +1,5 @@
 import { REDIS_ADDRESS, uid } from '../helpers/env.js';
-import { TestNatsServer } from '../helpers/nats-server.js';
+import { TestNatsServer } from '../../support/nats-server.js';
 import { protocolSuite } from './protocol-suite.js';
 
 let nats: TestNatsServer;

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { KEYS, REDIS_ADDRESS, freePortNumber, uid } from '../helpers/env.js';
 import { adminToken, adminUrl, companyToken, spawnGateway, userUrl, type ChildGateway } from '../helpers/gateway.js';
-import { TestNatsServer } from '../helpers/nats-server.js';
+import { TestNatsServer } from '../../support/nats-server.js';
 import { TestClient } from '../helpers/ws-client.js';
 import { waitFor } from './protocol-suite.js';
 

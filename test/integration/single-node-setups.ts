@@ -1,7 +1,7 @@
 import { after, before } from 'node:test';
 import { REDIS_ADDRESS } from '../helpers/env.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { TestNatsServer } from '../helpers/nats-server.js';
+import { TestNatsServer } from '../../support/nats-server.js';
 import { TestPublisher } from '../helpers/publisher.js';
 
 /** How a suite gets one gateway and publishes to it, per engine. */

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { freePortNumber } from './env.js';
+import { freePortNumber } from './ports.js';
 import { waitForPort } from './nats-server.js';
 
 /** A redis-server of the test's own (no persistence), to kill, pause or restart empty. */

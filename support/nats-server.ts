@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePortNumber } from './env.js';
+import { freePortNumber } from './ports.js';
 
 const BINARY = process.env.NATS_SERVER_BIN ?? 'nats-server';
 
