@@ -102,7 +102,7 @@ export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHook
         log.warn({ epoch }, 'the stream was recreated; sequences restart');
         hooks.epochChanged(epoch);
       },
-      readerFailed: (err) => log.warn({ err: (err as Error)?.message }, 'stream reader could not start over; retrying'),
+      readerFailed: (err) => log.warn({ err }, 'stream reader could not start over; retrying'),
     },
   );
   const supervisor = natsSupervisor(cfg, podId, stream, log);
@@ -143,8 +143,8 @@ function natsSupervisor(cfg: Config, podId: string, stream: NatsEventStream, log
       connected: (server) => log.info({ server }, 'nats connected'),
       disconnected: () => log.warn('nats disconnected'),
       reconnected: (server) => log.info({ server }, 'nats reconnected'),
-      redialFailed: (err) => log.warn({ err: (err as Error).message }, 'nats re-dial failed'),
-      attachFailed: (err) => log.error({ err: (err as Error).message }, 'nats stream setup failed'),
+      redialFailed: (err) => log.warn({ err }, 'nats re-dial failed'),
+      attachFailed: (err) => log.error({ err }, 'nats stream setup failed'),
     },
   );
 }

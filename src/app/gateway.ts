@@ -35,8 +35,8 @@ export interface Gateway {
 }
 
 /**
- * The composition root: the only place that picks adapters (embedded or cluster engine) and
- * wires services and transports together.
+ * The composition root: takes the engine's adapters (engine.ts: embedded or cluster) and wires
+ * services and transports to them. Nothing below app/ knows which engine it runs on.
  */
 export async function createGateway(store: ConfigStore, log: Logger): Promise<Gateway> {
   const cfg = store.get();

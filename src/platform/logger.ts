@@ -25,6 +25,10 @@ export const REDACTED_PATHS = [
   'config.auth.admin_token_aes_key',
   'config.auth.token_generation_secret',
   'config.redis.password',
+  // Errors are logged whole (type, message, stack); a Redis client's error can carry the command
+  // it failed on, arguments included.
+  'err.command',
+  'err.args',
 ];
 
 /** `base`: the fields of every line (service, version). */

@@ -108,7 +108,7 @@ export class AuthService {
     }
     // Not awaited: the handshake does not wait for the cache write.
     void this.cache.set(cacheKey, serialise(claims), cacheTtlSeconds || (type === 'company' ? 30 : 60)).catch((err) =>
-      this.log.warn({ err: (err as Error).message }, 'token cache write failed'),
+      this.log.warn({ err }, 'token cache write failed'),
     );
     return claims;
   }
@@ -118,7 +118,7 @@ export class AuthService {
     try {
       text = await this.cache.get(cacheKey);
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'token cache read failed');
+      this.log.warn({ err }, 'token cache read failed');
       return undefined;
     }
     if (text === undefined) return undefined;

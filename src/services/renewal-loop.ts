@@ -74,7 +74,7 @@ export class RenewalLoop {
   tick(): Promise<void> {
     if (this.running) return this.running;
     this.running = this.renewAll()
-      .catch((err) => this.deps.log.error({ err: (err as Error).message }, 'renewal tick failed'))
+      .catch((err) => this.deps.log.error({ err }, 'renewal tick failed'))
       .finally(() => (this.running = undefined));
     return this.running;
   }
@@ -98,7 +98,7 @@ export class RenewalLoop {
   }
 
   private decide(type: KeyType, defaultTtl: number, lastActiveMs: number | undefined): TtlDecision {
-    const rules: AdaptiveTtlRules = this.deps.config().adaptive_ttl[type === 'session_lock' ? 'session_lock' : type];
+    const rules: AdaptiveTtlRules = this.deps.config().adaptive_ttl[type];
     const decision = decideTtl(rules, defaultTtl, lastActiveMs, this.now());
     const { metrics } = this.deps;
     metrics.ttlDecision.inc({ key_type: type, decision: decision.decision });
@@ -122,7 +122,7 @@ export class RenewalLoop {
       session.terminate(conflictError('Session lock is held by another pod'));
     } catch (err) {
       metrics.lockRenewalFailure.inc({ user_type: userType, reason: 'error' });
-      this.deps.log.warn({ err: (err as Error).message, session_key: session.key }, 'session lock renewal failed');
+      this.deps.log.warn({ err, session_key: session.key }, 'session lock renewal failed');
     }
   }
 
@@ -134,7 +134,7 @@ export class RenewalLoop {
     try {
       if (!(await routes.refresh(routeKey, podId, ttlSeconds))) await routes.add(routeKey, podId, ttlSeconds);
     } catch (err) {
-      this.deps.log.warn({ err: (err as Error).message, route: routeKey }, 'route renewal failed');
+      this.deps.log.warn({ err, route: routeKey }, 'route renewal failed');
     }
   }
 
@@ -155,7 +155,7 @@ export class RenewalLoop {
     try {
       await Promise.all([activity.touch(activeSessions, sessionTtl, now), activity.touch(activeRoutes, routeTtl, now)]);
     } catch (err) {
-      this.deps.log.warn({ err: (err as Error).message }, 'activity write failed');
+      this.deps.log.warn({ err }, 'activity write failed');
     }
   }
 

@@ -111,7 +111,7 @@ export class ResumeService {
       session.sendUnbounded(Buffer.from(JSON.stringify({ type: 'resumed', payload: replay })), 'resumed');
     } catch (err) {
       const error = err instanceof GatewayError ? err : unavailable('The history could not be read; reload your state.');
-      if (!(err instanceof GatewayError)) this.deps.log.warn({ err: (err as Error).message, session_key: session.key }, 'resume failed');
+      if (!(err instanceof GatewayError)) this.deps.log.warn({ err, session_key: session.key }, 'resume failed');
       this.deps.metrics.resumes.inc({ source: 'unavailable' });
       session.lastSeq = Math.max(session.lastSeq, end);
       session.sendUnbounded(Buffer.from(JSON.stringify({ type: 'error', payload: error.toBody() })), 'error');

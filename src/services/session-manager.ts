@@ -37,10 +37,6 @@ export class SessionManager {
     this.deps = deps;
   }
 
-  get registry(): SessionRegistry {
-    return this.deps.registry;
-  }
-
   async listenForKills(): Promise<void> {
     await this.deps.killSwitch.listen((channel, message) => this.onKill(channel, message));
   }
@@ -98,7 +94,7 @@ export class SessionManager {
       metrics.sessionConflicts.inc({ user_type: userTypeOf(id) });
       replaced.terminate(conflictError('Session taken over by another connection'));
       await this.dropChatRouteIfUnused(replaced).catch((err) =>
-        this.deps.log.warn({ err: (err as Error).message, session_key: replaced.key }, 'leaving the replaced session\'s chat route failed'),
+        this.deps.log.warn({ err, session_key: replaced.key }, 'leaving the replaced session\'s chat route failed'),
       );
     }
     if (id.kind === 'user' && !hadRoute) {
@@ -118,7 +114,7 @@ export class SessionManager {
       }
       work.push(this.dropChatRouteIfUnused(session));
     }
-    await Promise.all(work.map((p) => p.catch((err) => this.deps.log.warn({ err: (err as Error).message, session_key: session.key }, 'releasing session state failed'))));
+    await Promise.all(work.map((p) => p.catch((err) => this.deps.log.warn({ err, session_key: session.key }, 'releasing session state failed'))));
   }
 
   /** Moves a user session to another chat: message route of the new chat in, of the old one out. */
@@ -137,7 +133,7 @@ export class SessionManager {
     // The session receives the chat's events from this pod's own reading at once (SPEC §10); the
     // route set is for Go replicas, and the renewal loop writes it again if Redis is away now.
     await Promise.all(work).catch((err) =>
-      this.deps.log.warn({ err: (err as Error).message, session_key: session.key }, 'route set not updated; renewal will retry'),
+      this.deps.log.warn({ err, session_key: session.key }, 'route set not updated; renewal will retry'),
     );
   }
 
@@ -158,7 +154,7 @@ export class SessionManager {
       ? keys.killChannel(identity.companyId, identity.agentId, identity.userId)
       : keys.adminKillChannel(identity.adminId);
     await this.deps.killSwitch.publish(channel, { new_pod_id: this.deps.podId }).catch((err) =>
-      this.deps.log.warn({ err: (err as Error).message, channel }, 'kill message not published'),
+      this.deps.log.warn({ err, channel }, 'kill message not published'),
     );
   }
 

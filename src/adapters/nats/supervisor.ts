@@ -34,10 +34,6 @@ export class NatsSupervisor {
     return this.state;
   }
 
-  get connection(): NatsConnection | undefined {
-    return this.nc;
-  }
-
   /** First connection: failure here is a start failure (NatsConnectionError). */
   async start(): Promise<void> {
     const nc = await connectNats(this.options);

@@ -90,7 +90,7 @@ async function handle(deps: HttpDeps, routes: Map<string, Route>, req: IncomingM
     await dispatch(deps, routes, req, res, { requestId, url, address });
   } catch (err) {
     const error = toGatewayError(err);
-    if (error.httpStatus >= 500) deps.log.error({ err: (err as Error).message, request_id: requestId, path: url.pathname }, 'request failed');
+    if (error.httpStatus >= 500) deps.log.error({ err, request_id: requestId, path: url.pathname }, 'request failed');
     else refusal = error;
     if (!res.headersSent) sendError(res, error, error.code === ErrorCodes.PayloadTooLarge ? { Connection: 'close' } : {});
   }

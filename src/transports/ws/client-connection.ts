@@ -103,7 +103,7 @@ export class ClientConnection implements Session {
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     socket.on('pong', () => this.onPong());
     socket.on('close', (code, reason) => this.finish(code, reason.toString()));
-    socket.on('error', (err) => this.deps.log.debug({ err: err.message, session_key: this.key }, 'socket error'));
+    socket.on('error', (err) => this.deps.log.debug({ err, session_key: this.key }, 'socket error'));
   }
 
   get isOpen(): boolean {
@@ -233,7 +233,7 @@ export class ClientConnection implements Session {
     } catch (err) {
       resume.release(this);
       const e = err instanceof GatewayError ? err : new GatewayError(ErrorCodes.SubscriptionFailure, 'Could not subscribe to chat events.');
-      this.deps.log.warn({ err: (e.cause as Error | undefined)?.message ?? e.message, session_key: this.key }, 'select_chat failed');
+      this.deps.log.warn({ err: e.cause ?? e, session_key: this.key }, 'select_chat failed');
       this.sendError(ErrorCodes.SubscriptionFailure, e.message, e.details);
     }
   }

@@ -116,7 +116,7 @@ export class WsEndpoint {
       const error = toGatewayError(err);
       const fields = { request_id: requestId, path: pathOf(req), status: error.httpStatus };
       if (error.code === ErrorCodes.Internal && !(err instanceof AuthFailure)) {
-        this.deps.log.error({ ...fields, code: error.code, err: (error.cause as Error | undefined)?.message }, 'upgrade failed');
+        this.deps.log.error({ ...fields, code: error.code, err: error.cause }, 'upgrade failed');
       } else {
         this.deps.refusals.refused('websocket', error.code, address, fields);
       }
@@ -258,7 +258,7 @@ export class WsEndpoint {
       await this.deps.sessions.attach(connection);
       if (start.chatId) await this.deps.sessions.selectChat(connection, start.chatId);
     } catch (err) {
-      log.warn({ err: (err as Error).message, session_key: connection.key }, 'route not registered');
+      log.warn({ err, session_key: connection.key }, 'route not registered');
     }
     // The rest (ready, the replay) waits for its turn, so that a burst of sessions does not hold
     // up live events (see Turns); a memory replay runs within the turn, a stream read after it.
