@@ -1,5 +1,6 @@
 import { TokenError } from './errors.js';
 import { formatRfc3339, isGoZeroTime, parseRfc3339, type Instant } from './rfc3339.js';
+import { isJsonObject } from './json.js';
 
 /**
  * The plaintext of company and admin tokens (SPEC §3), decoded the way Go's json.Unmarshal
@@ -33,7 +34,7 @@ function parseObject(plaintext: Buffer | string): Record<string, unknown> {
     throw invalid('token payload is not JSON');
   }
   if (value === null) return {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw invalid('token payload is not a JSON object');
+  if (!isJsonObject(value)) throw invalid('token payload is not a JSON object');
   return value as Record<string, unknown>;
 }
 

@@ -1,3 +1,5 @@
+import { isJsonObject } from './json.js';
+
 /**
  * Subjects and payloads of the events that the change-data-capture pipeline publishes
  * (SPEC §1): wa.<company>.<agent>.chats | .messages.<chat_id> | .agents
@@ -60,7 +62,7 @@ export function parseEventPayload(payload: string | Uint8Array): EnrichedEvent |
   } catch {
     return undefined;
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  if (!isJsonObject(value)) return undefined;
   return value as EnrichedEvent;
 }
 

@@ -3,11 +3,12 @@ import { adminClaimsJson, adminScopeProblem, companyClaimsJson, expiryIn } from 
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { firstIdProblem } from '../domain/ids.js';
 import { parseAesKey, sealToken } from '../domain/token-crypto.js';
+import { isJsonObject } from '../domain/json.js';
 
 const bad = (details: string) => new GatewayError(ErrorCodes.BadRequest, 'Invalid payload', details);
 
 function requireObject(body: unknown): Record<string, unknown> {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw bad('request body must be a JSON object');
+  if (!isJsonObject(body)) throw bad('request body must be a JSON object');
   return body as Record<string, unknown>;
 }
 

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { PushEventRequest } from '../../src/transports/grpc/proto.js';
 import { toStruct } from '../../src/transports/grpc/struct.js';
+import { isJsonObject } from '../../src/domain/json.js';
 
 const PROTO = new URL('../../proto/', import.meta.url).pathname;
 const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v));
@@ -20,7 +21,7 @@ export function pushRequestOf(
       agent_id: str(p.agent_id),
       message_id: str(p.message_id),
       chat_id: str(p.chat_id),
-      row_data: rowData && typeof rowData === 'object' && !Array.isArray(rowData) ? toStruct(rowData as Record<string, unknown>) : null,
+      row_data: isJsonObject(rowData) ? toStruct(rowData) : null,
       event_time: str(p.event_time),
     },
     target_company_id: target.companyId,

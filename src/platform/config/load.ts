@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../../domain/errors.js';
 import { allKeys, envNameOf, type Config, type KeySpec } from './schema.js';
+import { isJsonObject } from '../../domain/json.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -99,7 +100,7 @@ function parseDocument(file: string, text: string, problems: string[]): Record<s
   try {
     const doc = parseYaml(text) as unknown;
     if (doc === null || doc === undefined) return {};
-    if (typeof doc !== 'object' || Array.isArray(doc)) {
+    if (!isJsonObject(doc)) {
       problems.push(`${file} must hold a mapping of sections`);
       return {};
     }
@@ -134,7 +135,7 @@ function checkKeys(yaml: Record<string, unknown>, warnings: string[], problems: 
       const path = prefix ? `${prefix}.${k}` : k;
       if (known.has(path)) continue;
       if (!prefixes.has(path)) warnings.push(`unknown configuration key ${path} ignored`);
-      else if (v !== null && (typeof v !== 'object' || Array.isArray(v))) problems.push(`${path} must be a mapping of keys (got ${show(v)})`);
+      else if (v !== null && !isJsonObject(v)) problems.push(`${path} must be a mapping of keys (got ${show(v)})`);
       else if (v) walk(v as Record<string, unknown>, path);
     }
   };

@@ -1,6 +1,7 @@
 import { ErrorCodes, GatewayError } from '../../domain/errors.js';
 import { parseSubject, subjectOf, type EventKind } from '../../domain/events.js';
 import { firstIdProblem } from '../../domain/ids.js';
+import { isJsonObject } from '../../domain/json.js';
 
 const bad = (details: string) => new GatewayError(ErrorCodes.BadRequest, 'Invalid publish request', details);
 const KINDS: readonly EventKind[] = ['chats', 'messages', 'agents'];
@@ -15,10 +16,10 @@ export interface PublishRequest {
  * The event must be a JSON object; it is published as given.
  */
 export function parsePublishRequest(body: unknown): PublishRequest {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw bad('body must be a JSON object');
+  if (!isJsonObject(body)) throw bad('body must be a JSON object');
   const b = body as Record<string, unknown>;
   const event = b.event;
-  if (event === null || typeof event !== 'object' || Array.isArray(event)) throw bad('event must be a JSON object');
+  if (!isJsonObject(event)) throw bad('event must be a JSON object');
   return { subject: subjectFrom(b), payload: JSON.stringify(event) };
 }
 

@@ -1,4 +1,5 @@
 import type { ErrorBody } from '../../domain/errors.js';
+import { isJsonObject } from '../../domain/json.js';
 
 /** Server → client frames other than events (SPEC §4, §11). */
 export function readyFrame(epoch: string): Buffer {
@@ -23,7 +24,7 @@ export function parseClientMessage(text: string): ClientMessage {
   } catch {
     return { type: 'invalid' };
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { type: 'invalid' };
+  if (!isJsonObject(value)) return { type: 'invalid' };
   const { type, payload } = value as { type?: unknown; payload?: unknown };
   if (type === 'select_chat') return { type, payload };
   if (type === 'ready') return { type };
@@ -32,7 +33,7 @@ export function parseClientMessage(text: string): ClientMessage {
 
 /** The chat id (and resume point) of a select_chat payload, or why there is none. */
 export function chatIdOf(payload: unknown): { chatId: string; since?: number } | { problem: string } {
-  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+  if (!isJsonObject(payload)) {
     return { problem: 'Expected a JSON object as payload.' };
   }
   const { chat_id: chatId, since } = payload as { chat_id?: unknown; since?: unknown };
