@@ -107,7 +107,7 @@ export class AuthService {
       throw failure(type, err.kind);
     }
     // Not awaited: the handshake does not wait for the cache write.
-    void this.cache.set(cacheKey, serialise(claims), cacheTtlSeconds || (type === 'company' ? 30 : 60)).catch((err) =>
+    void this.cache.set(cacheKey, serialise(claims), cacheTtlSeconds).catch((err) =>
       this.log.warn({ err }, 'token cache write failed'),
     );
     return claims;

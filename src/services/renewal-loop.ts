@@ -150,8 +150,8 @@ export class RenewalLoop {
       ...registry.agents().filter((a) => active(a.sessions)).map((a) => keys.chatsRoute(a.companyId, a.agentId)),
       ...registry.chats().filter((c) => active(c.sessions)).map((c) => keys.messagesRoute(c.companyId, c.agentId, c.chatId)),
     ];
-    const sessionTtl = cfg.adaptive_ttl.session_lock.max_ttl_seconds || cfg.app.session_ttl_seconds * 2;
-    const routeTtl = cfg.adaptive_ttl.message_route.max_ttl_seconds || cfg.app.route_ttl_seconds * 2;
+    const sessionTtl = cfg.adaptive_ttl.session_lock.max_ttl_seconds;
+    const routeTtl = cfg.adaptive_ttl.message_route.max_ttl_seconds;
     try {
       await Promise.all([activity.touch(activeSessions, sessionTtl, now), activity.touch(activeRoutes, routeTtl, now)]);
     } catch (err) {
@@ -162,7 +162,7 @@ export class RenewalLoop {
   /** Writes `<session key>:last_active` at once (connect, select_chat), as the seed does. */
   async touchNow(session: Session): Promise<void> {
     const cfg = this.deps.config();
-    const ttl = cfg.adaptive_ttl.session_lock.max_ttl_seconds || cfg.app.session_ttl_seconds * 2;
+    const ttl = cfg.adaptive_ttl.session_lock.max_ttl_seconds;
     await this.deps.activity.touch([session.key], ttl, this.now()).catch(() => undefined);
   }
 }

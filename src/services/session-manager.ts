@@ -64,7 +64,7 @@ export class SessionManager {
       }
       if (await attempt('initial_setnx', () => locks.acquire(key, podId, ttl))) return;
       await this.notifyHolder(identity);
-      let delay = Math.min(config().app.session_lock_retry_delay_ms || 50, MAX_LOCK_RETRY_DELAY_MS);
+      let delay = Math.min(config().app.session_lock_retry_delay_ms, MAX_LOCK_RETRY_DELAY_MS);
       for (let i = 0; i < LOCK_RETRIES; i++) {
         await sleep(delay);
         if (await attempt('retry_setnx', () => locks.acquire(key, podId, ttl))) return;
