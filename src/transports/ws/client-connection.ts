@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Config } from '../../platform/config/schema.js';
 import type { Logger } from '../../platform/logger.js';
@@ -10,8 +9,10 @@ import { sessionKeyOf, type Identity, type Session } from '../../domain/session.
 import type { ResumeService } from '../../services/resume.js';
 import type { SessionManager } from '../../services/session-manager.js';
 import { chatIdOf, errorFrame, parseClientMessage, readyFrame } from './frames.js';
-import { corkForThisTick } from './cork.js';
-import { SendQueue, type BackpressurePolicy, type SendQueueSink } from './send-queue.js';
+import { FrameRateLimit } from './frame-rate-limit.js';
+import { Liveness } from './liveness.js';
+import { SendQueue } from './send-queue.js';
+import { SocketSink, rawSocketOf } from './socket-sink.js';
 
 let nextId = 1;
 const CLOSE_GRACE_MS = 2000;
@@ -32,43 +33,10 @@ export interface ConnectionDeps {
 const KNOWN_TYPES = new Set(['select_chat', 'ready']);
 
 /**
- * Where a connection's send queue writes: the WebSocket, corked for the tick so that the frames
- * of one tick leave in one write. One object per connection rather than a closure per method
- * (an idle session's memory is mostly such small things).
- */
-class SocketSink implements SendQueueSink {
-  constructor(
-    private readonly socket: WebSocket,
-    private readonly raw: Socket | undefined,
-    private readonly deps: ConnectionDeps,
-    private readonly sessionLabel: string,
-  ) {}
-
-  capacity(): number {
-    return this.deps.config().app.websocket_message_buffer_size;
-  }
-
-  policy(): BackpressurePolicy {
-    return this.deps.config().app.websocket_backpressure_drop_policy as BackpressurePolicy;
-  }
-
-  bufferedAmount(): number {
-    return this.socket.bufferedAmount;
-  }
-
-  write(frame: Buffer): void {
-    if (this.raw) corkForThisTick(this.raw);
-    this.socket.send(frame, { binary: false });
-  }
-
-  dropped(reason: string): void {
-    this.deps.metrics.wsDropped.inc({ session_key: this.sessionLabel, reason });
-  }
-}
-
-/**
- * One WebSocket session: the protocol of SPEC §4, the bounded send queue, inbound rate limit,
- * and the timers' state (pings, pongs, slow client) that the HeartbeatSweeper inspects.
+ * One WebSocket session: the protocol of SPEC §4 (frames in, frames out) and its close paths.
+ * What it delegates: the bounded send queue (send-queue.ts, writing through socket-sink.ts), the
+ * inbound rate limit (frame-rate-limit.ts) and the liveness the HeartbeatSweeper reads and writes
+ * (liveness.ts).
  */
 export class ClientConnection implements Session {
   readonly id = nextId++;
@@ -78,26 +46,22 @@ export class ClientConnection implements Session {
   held: Session['held'];
   lastActivityMs = Date.now();
   readonly connectedAt = Date.now();
-  lastSeenMs = Date.now();
-  lastPingMs: number;
-  unansweredPings = 0;
-  slowSince: number | undefined;
+  readonly liveness: Liveness;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private released = false;
   closeCode = 0;
   closeReason = '';
   private readonly queue: SendQueue;
-  private windowStart = 0;
-  private windowFrames = 0;
+  private readonly rate: FrameRateLimit;
   readonly sessionLabel: string;
 
   constructor(readonly socket: WebSocket, readonly identity: Identity, private readonly deps: ConnectionDeps) {
     this.key = sessionKeyOf(identity);
-    // Spread over the ping interval: sessions that connected together are not all pinged in one sweep.
-    this.lastPingMs = Date.now() - Math.random() * deps.config().app.ping_interval_seconds * 1000;
+    this.liveness = new Liveness(deps.config().app.ping_interval_seconds * 1000);
+    this.rate = new FrameRateLimit(() => deps.config().app.max_client_frames_per_second);
     this.sessionLabel = deps.metrics.sessionLabel(this.key);
     // The TCP socket under the WebSocket: its 'drain' moves waiting frames on.
-    const raw = (socket as unknown as { _socket?: Socket })._socket;
+    const raw = rawSocketOf(socket);
     raw?.on('drain', () => this.queue.drained());
     this.queue = new SendQueue(new SocketSink(socket, raw, deps, this.sessionLabel));
     socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
@@ -176,8 +140,7 @@ export class ClientConnection implements Session {
   }
 
   ping(now: number): void {
-    this.lastPingMs = now;
-    this.unansweredPings++;
+    this.liveness.pinged(now);
     this.socket.ping();
   }
 
@@ -186,14 +149,12 @@ export class ClientConnection implements Session {
   }
 
   private onPong(): void {
-    this.lastSeenMs = Date.now();
-    this.unansweredPings = 0;
+    this.liveness.heard(Date.now());
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
     const now = Date.now();
-    this.lastSeenMs = now;
-    this.unansweredPings = 0;
+    this.liveness.heard(now);
     if (this.state !== 'open' || isBinary || !this.withinRate(now)) return;
     this.lastActivityMs = now;
     const text = data.toString('utf8');
@@ -238,18 +199,14 @@ export class ClientConnection implements Session {
     }
   }
 
-  /** Fixed one-second windows: over the limit → error frame; over twice the limit → close 4429. */
+  /** app.max_client_frames_per_second: a warning frame past the limit, close 4429 past twice it. */
   private withinRate(now: number): boolean {
+    const verdict = this.rate.check(now);
+    if (verdict === 'pass') return true;
     const limit = this.deps.config().app.max_client_frames_per_second;
-    if (now - this.windowStart >= 1000) {
-      this.windowStart = now;
-      this.windowFrames = 0;
-    }
-    this.windowFrames++;
-    if (this.windowFrames <= limit) return true;
-    if (this.windowFrames > 2 * limit) {
+    if (verdict === 'close') {
       this.terminate(new GatewayError(ErrorCodes.RateLimitExceeded, 'Rate limit exceeded', `More than ${limit} frames per second.`));
-    } else if (this.windowFrames === limit + 1) {
+    } else if (verdict === 'warn') {
       this.sendError(ErrorCodes.RateLimitExceeded, 'Rate limit exceeded', `At most ${limit} frames per second; frames over the limit are ignored.`);
     }
     return false;

@@ -46,7 +46,7 @@ export class HeartbeatSweeper {
       if (!c.isOpen) continue;
       if (this.silent(c, now, app)) continue;
       if (this.slow(c, now, app)) continue;
-      if (app.ping_interval_seconds > 0 && now - c.lastPingMs >= app.ping_interval_seconds * 1000) c.ping(now);
+      if (app.ping_interval_seconds > 0 && now - c.liveness.lastPingMs >= app.ping_interval_seconds * 1000) c.ping(now);
     }
     this.metrics.wsBufferUsed.reset();
     this.metrics.wsBufferCapacity.reset();
@@ -55,8 +55,8 @@ export class HeartbeatSweeper {
   }
 
   private silent(c: ClientConnection, now: number, app: Config['app']): boolean {
-    const noPong = app.max_missed_pongs > 0 && c.unansweredPings > app.max_missed_pongs;
-    const quiet = app.pong_wait_seconds > 0 && now - c.lastSeenMs > app.pong_wait_seconds * 1000;
+    const noPong = app.max_missed_pongs > 0 && c.liveness.unansweredPings > app.max_missed_pongs;
+    const quiet = app.pong_wait_seconds > 0 && now - c.liveness.lastSeenMs > app.pong_wait_seconds * 1000;
     if (!noPong && !quiet) return false;
     c.terminate(pongTimeout(), 1011);
     return true;
@@ -66,12 +66,12 @@ export class HeartbeatSweeper {
     c.observe(now);
     const oldest = c.oldestQueuedAt();
     if (oldest === undefined) {
-      c.slowSince = undefined;
+      c.liveness.slowSince = undefined;
       return false;
     }
     const age = now - oldest;
-    if (app.websocket_slow_client_latency_ms > 0 && age > app.websocket_slow_client_latency_ms && c.slowSince === undefined) {
-      c.slowSince = now;
+    if (app.websocket_slow_client_latency_ms > 0 && age > app.websocket_slow_client_latency_ms && c.liveness.slowSince === undefined) {
+      c.liveness.slowSince = now;
       this.log.warn({ session_key: c.key, queued: c.queued, oldest_ms: age }, 'slow client');
     }
     const threshold = app.websocket_slow_client_disconnect_threshold_ms;

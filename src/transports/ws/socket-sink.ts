@@ -1,0 +1,50 @@
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+import type { Config } from '../../platform/config/schema.js';
+import type { Metrics } from '../../platform/metrics.js';
+import { corkForThisTick } from './cork.js';
+import type { BackpressurePolicy, SendQueueSink } from './send-queue.js';
+
+/**
+ * The TCP socket under a `ws` WebSocket. `ws` does not expose it; the gateway needs it for two
+ * things only: its 'drain' (the send queue moves on) and corking (the frames of one tick leave in
+ * one write). This is the one place that reaches into `ws`'s internals.
+ */
+export function rawSocketOf(socket: WebSocket): Socket | undefined {
+  return (socket as unknown as { _socket?: Socket })._socket;
+}
+
+/**
+ * Where a connection's send queue writes: the WebSocket, corked for the tick so that the frames
+ * of one tick leave in one write. One object per connection rather than a closure per method
+ * (an idle session's memory is mostly such small things).
+ */
+export class SocketSink implements SendQueueSink {
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly raw: Socket | undefined,
+    private readonly deps: { config: () => Config; metrics: Metrics },
+    private readonly sessionLabel: string,
+  ) {}
+
+  capacity(): number {
+    return this.deps.config().app.websocket_message_buffer_size;
+  }
+
+  policy(): BackpressurePolicy {
+    return this.deps.config().app.websocket_backpressure_drop_policy as BackpressurePolicy;
+  }
+
+  bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  write(frame: Buffer): void {
+    if (this.raw) corkForThisTick(this.raw);
+    this.socket.send(frame, { binary: false });
+  }
+
+  dropped(reason: string): void {
+    this.deps.metrics.wsDropped.inc({ session_key: this.sessionLabel, reason });
+  }
+}
