@@ -38,8 +38,8 @@ export function deliverySuite(setup: SingleNodeSetup): void {
       await waitFor(() => node.gw.gateway.registry.chatSessions(company, agent, 'y').size === 1);
       await node.pub.publish(`wa.${company}.${agent}.messages.x`, ev('x-2'));
       await node.pub.publish(`wa.${company}.${agent}.messages.y`, ev('y-1'));
+      // One reader, stream order: x-2, published before y-1, would have arrived before it.
       await u.waitEvents(2);
-      await new Promise((r) => setTimeout(r, 200));
       assert.deepEqual(ids(u.events()), ['x-1', 'y-1']);
       await u.close();
     });
@@ -64,15 +64,14 @@ export function deliverySuite(setup: SingleNodeSetup): void {
       const other = uid('c');
       const scoped = await TestClient.ready(adminUrl(node.gw.ws, adminToken({ admin_id: uid('adm'), subscribed_company_id: company, subscribed_agent_id: agent })));
       const restricted = await TestClient.ready(adminUrl(node.gw.ws, adminToken({ admin_id: uid('adm'), company_id_restriction: other })));
-      await new Promise((r) => setTimeout(r, 200));
       await node.pub.publish(`wa.${company}.${agent}.agents`, ev('ag-1'));
       await node.pub.publish(`wa.${company}.other.agents`, ev('ag-2'));
       await node.pub.publish(`wa.${other}.${agent}.agents`, ev('ag-3'));
-      await scoped.waitEvents(1);
-      await restricted.waitEvents(1);
-      await new Promise((r) => setTimeout(r, 200));
-      assert.deepEqual(ids(scoped.events()), ['ag-1']);
-      assert.deepEqual(ids(restricted.events()), ['ag-3']);
+      // Last, one event each admin wants: in stream order, anything wrongly sent would be before it.
+      await node.pub.publish(`wa.${company}.${agent}.agents`, ev('ag-end-scoped'));
+      await node.pub.publish(`wa.${other}.${agent}.agents`, ev('ag-end-restricted'));
+      assert.deepEqual(ids(await scoped.waitEvents(2)), ['ag-1', 'ag-end-scoped']);
+      assert.deepEqual(ids(await restricted.waitEvents(2)), ['ag-3', 'ag-end-restricted']);
       await Promise.all([scoped.close(), restricted.close()]);
     });
   });
