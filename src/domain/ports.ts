@@ -98,3 +98,15 @@ export interface EventStream {
   consumerCount(): number;
   stop(): Promise<void>;
 }
+
+/**
+ * What the services and transports log through: pino's shape (fields first, then the message),
+ * so that nothing below app/ and platform/ depends on the logging library.
+ */
+export interface Logger {
+  level: string;
+  debug(fields: object, message?: string): void;
+  info(fields: object, message?: string): void;
+  warn(fields: object | string, message?: string): void;
+  error(fields: object, message?: string): void;
+}

@@ -1,5 +1,4 @@
 import type { Config } from '../platform/config/schema.js';
-import type { Logger } from '../platform/logger.js';
 import {
   adminClaimsJson,
   adminScopeProblem,
@@ -12,7 +11,7 @@ import {
 import { AuthFailure, ErrorCodes, GatewayError, TokenError, type TokenFailure } from '../domain/errors.js';
 import { firstIdProblem } from '../domain/ids.js';
 import { keys } from '../domain/keys.js';
-import type { TokenCache } from '../domain/ports.js';
+import type { Logger, TokenCache } from '../domain/ports.js';
 import { openToken, parseAesKey } from '../domain/token-crypto.js';
 
 export type TokenType = 'company' | 'admin';

@@ -1,7 +1,6 @@
-import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import { eventFrame, parseEventPayload, subjectOf, type EventAddress } from '../domain/events.js';
-import type { EventSink, StreamEvent } from '../domain/ports.js';
+import type { EventSink, Logger, StreamEvent } from '../domain/ports.js';
 import type { Session } from '../domain/session.js';
 import type { EventHistory } from './event-history.js';
 import type { SessionRegistry } from './session-registry.js';

@@ -1,9 +1,8 @@
 import type { Config } from '../platform/config/schema.js';
-import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import { decideTtl, type AdaptiveTtlRules, type TtlDecision } from '../domain/adaptive-ttl.js';
 import { keys } from '../domain/keys.js';
-import type { ActivityStore, RouteRegistry, SessionLocks } from '../domain/ports.js';
+import type { ActivityStore, Logger, RouteRegistry, SessionLocks } from '../domain/ports.js';
 import { userTypeOf, type Session } from '../domain/session.js';
 import { conflictError } from './session-manager.js';
 import type { SessionRegistry } from './session-registry.js';

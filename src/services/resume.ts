@@ -1,8 +1,7 @@
-import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { eventFrame, parseEventPayload } from '../domain/events.js';
-import type { EventStream } from '../domain/ports.js';
+import type { EventStream, Logger } from '../domain/ports.js';
 import { streamFilterOf, subjectFilterOf, userSubjectsOf, type Session } from '../domain/session.js';
 import type { EventHistory } from './event-history.js';
 

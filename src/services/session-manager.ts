@@ -1,9 +1,8 @@
 import type { Config } from '../platform/config/schema.js';
-import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { keys, sessionKeyOfKillChannel } from '../domain/keys.js';
-import type { KillMessage, KillSwitch, RouteRegistry, SessionLocks } from '../domain/ports.js';
+import type { KillMessage, KillSwitch, Logger, RouteRegistry, SessionLocks } from '../domain/ports.js';
 import { sessionKeyOf, userTypeOf, type Identity, type Session } from '../domain/session.js';
 import type { SessionRegistry } from './session-registry.js';
 

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Config } from '../../platform/config/schema.js';
-import type { Logger } from '../../platform/logger.js';
+import type { Logger } from '../../domain/ports.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { RefusalLog } from '../../platform/refusal-log.js';
 import { ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';

@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
 import type { Config } from '../../platform/config/schema.js';
-import type { Logger } from '../../platform/logger.js';
+import type { Logger } from '../../domain/ports.js';
 import type { Metrics } from '../../platform/metrics.js';
 import { ErrorCodes, GatewayError } from '../../domain/errors.js';
 import { subjects } from '../../domain/events.js';

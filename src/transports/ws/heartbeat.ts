@@ -1,6 +1,6 @@
 import type { Config } from '../../platform/config/schema.js';
 import type { Metrics } from '../../platform/metrics.js';
-import type { Logger } from '../../platform/logger.js';
+import type { Logger } from '../../domain/ports.js';
 import { ErrorCodes, GatewayError } from '../../domain/errors.js';
 import type { ClientConnection } from './client-connection.js';
 

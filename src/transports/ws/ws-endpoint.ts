@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../../platform/config/schema.js';
-import type { Logger } from '../../platform/logger.js';
+import type { Logger } from '../../domain/ports.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { RefusalLog } from '../../platform/refusal-log.js';
 import { AuthFailure, ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
