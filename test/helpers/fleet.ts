@@ -45,7 +45,8 @@ export function useFleet(hosts: string[], options: FleetOptions = {}): Fleet {
   });
   after(async () => {
     for (const pod of fleet.pods) pod.process.kill('SIGCONT'); // a pod a test paused
-    await Promise.all(fleet.pods.map((p) => p.kill()));
+    // With TEST_CPU_PROF_DIR the pods stop with SIGTERM, so that each writes its CPU profile.
+    await Promise.all(fleet.pods.map((p) => (process.env.TEST_CPU_PROF_DIR ? p.stop() : p.kill())));
     await fleet.pub?.close();
     await fleet.nats?.stop();
     await options.tearDown?.();

@@ -22,12 +22,11 @@ describe('reconnect storm: 1,000 sessions resume on two pods at once', () => {
   // The clients' process must go whatever the test's outcome, or this file's process never ends.
   after(() => stormClients?.stop());
 
-  // The issue's figures are every session back within 2 s and a live p99 under 100 ms for the
-  // other sessions. On this machine's two shared cores: back in 1.24–1.47 s and p99 49–85 ms in
-  // eight runs, 109 ms in a ninth (a clean-clone CI run). The test asserts what holds every time —
-  // the full sequence for every session, the storm over within 5 s, no consumer per session — and
-  // prints the p99 and the times; BENCHMARKS.md and the issue's note have the figures.
-  it('pod A SIGKILLed at 500 events/s: every session resumes on B or C with the full sequence, and no consumer per session', async () => {
+  // The issue's figures: every session back within 2 s, the live p99 of the other sessions under
+  // 100 ms. Since upgrade checks take their turn too (ws-endpoint.ts): back in 1.18–1.32 s, p99
+  // 20–37 ms over six runs (49–109 ms before, when a storm's key checks and token opening ran in
+  // the read that brought hundreds of upgrade requests).
+  it('pod A SIGKILLed at 500 events/s: every session resumes on B or C within 2 s with the full sequence, live p99 under 100 ms, no consumer per session', async () => {
     const { pods, pub, stream } = fleet;
     const [a, b, c] = pods as [ChildGateway, ChildGateway, ChildGateway];
     const agentOf = (i: number) => `a${i % AGENTS}`;
@@ -66,7 +65,8 @@ describe('reconnect storm: 1,000 sessions resume on two pods at once', () => {
     stormLatencies.sort((x, y) => x - y);
     const p99 = stormLatencies[Math.floor(stormLatencies.length * 0.99)]!;
     console.log(`storm: all 1,000 back (ready) ${lastReady} ms and resumed ${slowest} ms after the kill; live p99 on B and C during the storm ${p99} ms over ${stormLatencies.length} deliveries; NATS consumers at most ${Math.max(...consumerCounts)} (${consumerCounts.length} samples)`);
-    assert.ok(slowest <= 5000, `every session resumed within ${slowest} ms of the kill`);
+    assert.ok(slowest <= 2000, `every session resumed within ${slowest} ms of the kill`);
+    assert.ok(p99 < 100, `live p99 on B and C during the storm: ${p99} ms`);
     assert.ok(stormLatencies.length > 1000, 'the sessions on B and C kept receiving during the storm');
     assert.ok(Math.max(...consumerCounts) <= 3 + 2 * 4, 'no consumer per session');
     await Promise.all(others.map((x) => x.close()));

@@ -96,10 +96,17 @@ export class WsEndpoint {
     this.heartbeat.start();
   }
 
-  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const requestId = requestIdOf(req);
     this.requestIds.set(req, requestId);
     destroyOnError(socket);
+    // The checks take their turn as well: a storm's upgrade requests arrive hundreds in one read,
+    // and their key checks and token opening, run there, would hold up live events for tens of ms.
+    return new Promise((resolve) => this.turns.run(() => void this.admitUpgrade(req, socket, head, requestId).finally(resolve)));
+  }
+
+  private async admitUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): Promise<void> {
+    if (socket.destroyed) return;
     const address = clientAddressOf(req, this.deps.config().server.trust_proxy);
     let identity: Identity | undefined;
     let start: SessionStart;
