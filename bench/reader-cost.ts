@@ -116,7 +116,7 @@ for (let i = 0; i < 1000; i++) {
   const session = { id: i, key: `session:viewed:a${i % 100}:u${i}`, identity: { kind: 'user', companyId: 'viewed', agentId: `a${i % 100}`, userId: `u${i}` }, chatId: undefined, lastSeq: 0, held: undefined, lastActivityMs: 0, deliver() {}, sendUnbounded() {}, terminate() {} } as unknown as Session;
   registry.add(session);
 }
-const dispatcher = new EventDispatcher({ registry, history: new EventHistory(50_000, 300_000), metrics: new Metrics(false), log: pino({ level: 'silent' }) });
+const dispatcher = new EventDispatcher({ registry, history: new EventHistory(50_000, 300_000), metrics: new Metrics(false).deliveryHooks(), log: pino({ level: 'silent' }) });
 
 for (let round = 0; round < 2; round++) {
   await measure('bare', bare);

@@ -47,12 +47,12 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   const engine = kind === 'cluster' ? await clusterEngine(cfg, log, { epochChanged: () => dispatcher?.epochChanged(), readerReset: () => metrics.readerResets.inc() }) : embeddedEngine(cfg);
   const podId = engine.podId;
   const registry = new SessionRegistry();
-  const sessions = new SessionManager({ podId, config, locks: engine.locks, killSwitch: engine.killSwitch, routes: engine.routes, registry, metrics, log });
-  const renewal = new RenewalLoop({ podId, config, locks: engine.locks, routes: engine.routes, activity: engine.activity, registry, metrics, log });
+  const sessions = new SessionManager({ podId, config, locks: engine.locks, killSwitch: engine.killSwitch, routes: engine.routes, registry, metrics: metrics.sessionHooks(), log });
+  const renewal = new RenewalLoop({ podId, config, locks: engine.locks, routes: engine.routes, activity: engine.activity, registry, metrics: metrics.renewalHooks(), log });
   const history = new EventHistory(cfg.app.resume_max_events, cfg.app.resume_max_age_seconds * 1000);
-  dispatcher = new EventDispatcher({ registry, history, metrics, log });
+  dispatcher = new EventDispatcher({ registry, history, metrics: metrics.deliveryHooks(), log });
   const touch = (s: Session) => void renewal.touchNow(s);
-  const resume = new ResumeService({ stream: engine.stream, metrics, history, position: () => dispatcher!.position, log });
+  const resume = new ResumeService({ stream: engine.stream, metrics: metrics.resumeHooks(), history, position: () => dispatcher!.position, log });
   const limits = new AbuseLimits(config);
   const refusals = new RefusalLog(log, metrics);
   const ws = new WsEndpoint({ config, auth: new AuthService(config, engine.tokenCache, log), sessions, metrics, log, touch, resume, limits, refusals });

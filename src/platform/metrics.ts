@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
+import type { DeliveryHooks, RenewalHooks, ResumeHooks, SessionHooks } from '../domain/metric-hooks.js';
 
 const MAX_SOURCE_POD_LABELS = 100;
 
@@ -61,6 +62,42 @@ export class Metrics {
 
   constructor(private readonly perSessionLabels = false) {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The delivery path's counters, bound to their labels once. */
+  deliveryHooks(): DeliveryHooks {
+    const received = (pattern: string) => this.natsMessagesReceived.labels(pattern);
+    return {
+      sent: this.messagesSent.labels('event'),
+      received: { chats: received('wa.*.*.chats'), messages: received('wa.*.*.messages.*'), agents: received('wa.*.*.agents'), other: received('invalid') },
+      invalid: this.eventsSettled.labels('invalid'),
+    };
+  }
+
+  sessionHooks(): SessionHooks {
+    return {
+      lockAttempt: (user_type, lock_type) => this.sessionLockAttempts.inc({ user_type, lock_type }),
+      lockAcquired: (user_type, lock_type) => this.sessionLockSuccess.inc({ user_type, lock_type }),
+      lockFailed: (user_type, reason) => this.sessionLockFailure.inc({ user_type, reason }),
+      conflict: (user_type) => this.sessionConflicts.inc({ user_type }),
+    };
+  }
+
+  renewalHooks(): RenewalHooks {
+    return {
+      ttlDecided: (key_type, decision, ttl, age) => {
+        this.ttlDecision.inc({ key_type, decision });
+        this.ttlCalculated.observe({ key_type }, ttl);
+        if (age !== undefined) this.activityAge.observe({ key_type }, age);
+      },
+      lockRenewal: (user_type, outcome) => (outcome === 'attempt' ? this.lockRenewalAttempts : this.lockRenewalSuccess).inc({ user_type }),
+      lockRenewalFailed: (user_type, reason) => this.lockRenewalFailure.inc({ user_type, reason }),
+      conflict: (user_type) => this.sessionConflicts.inc({ user_type }),
+    };
+  }
+
+  resumeHooks(): ResumeHooks {
+    return { resumed: (source) => this.resumes.inc({ source }) };
   }
 
   /**

@@ -24,7 +24,7 @@ export class AbuseLimits {
   private readonly failures = new BoundedMap<FailureWindow>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly config: () => Config, private readonly now: () => number = Date.now) {
+  constructor(private readonly config: () => Pick<Config, 'server' | 'auth'>, private readonly now: () => number = Date.now) {
     this.sweeper = setInterval(() => this.sweep(), MINUTE_MS);
     this.sweeper.unref();
   }

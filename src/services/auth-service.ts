@@ -51,7 +51,8 @@ function notConfigured(type: TokenType): AuthFailure {
  */
 export class AuthService {
   constructor(
-    private readonly config: () => Config,
+    /** The slice it reads, live. */
+    private readonly config: () => Pick<Config, 'auth'>,
     private readonly cache: TokenCache,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,

@@ -1,4 +1,4 @@
-import type { Metrics } from '../platform/metrics.js';
+import type { DeliveryHooks } from '../domain/metric-hooks.js';
 import { eventFrame, parseEventPayload, subjectOf, type EventAddress } from '../domain/events.js';
 import type { EventSink, Logger, StreamEvent } from '../domain/ports.js';
 import type { Session } from '../domain/session.js';
@@ -8,7 +8,7 @@ import type { SessionRegistry } from './session-registry.js';
 export interface EventDispatcherDeps {
   registry: SessionRegistry;
   history: EventHistory;
-  metrics: Metrics;
+  metrics: DeliveryHooks;
   log: Logger;
 }
 
@@ -40,15 +40,7 @@ export class EventDispatcher implements EventSink {
   private readonly invalid;
 
   constructor(private readonly deps: EventDispatcherDeps) {
-    const m = deps.metrics;
-    this.sent = m.messagesSent.labels('event');
-    this.received = {
-      chats: m.natsMessagesReceived.labels('wa.*.*.chats'),
-      messages: m.natsMessagesReceived.labels('wa.*.*.messages.*'),
-      agents: m.natsMessagesReceived.labels('wa.*.*.agents'),
-      other: m.natsMessagesReceived.labels('invalid'),
-    };
-    this.invalid = m.eventsSettled.labels('invalid');
+    ({ sent: this.sent, received: this.received, invalid: this.invalid } = deps.metrics);
   }
 
   deliver(event: StreamEvent): void | Promise<void> {

@@ -17,7 +17,7 @@ export class PushPeers {
   private refreshing: Promise<void> | undefined;
 
   constructor(
-    private readonly config: () => Config,
+    private readonly config: () => Pick<Config, 'grpc'>,
     private readonly routes: RouteRegistry,
     private readonly now: () => number = Date.now,
   ) {}

@@ -1,5 +1,5 @@
 import type { Config } from '../platform/config/schema.js';
-import type { Metrics } from '../platform/metrics.js';
+import type { RenewalHooks } from '../domain/metric-hooks.js';
 import { decideTtl, type AdaptiveTtlRules, type TtlDecision } from '../domain/adaptive-ttl.js';
 import { keys } from '../domain/keys.js';
 import type { ActivityStore, Logger, RouteRegistry, SessionLocks } from '../domain/ports.js';
@@ -9,12 +9,13 @@ import type { SessionRegistry } from './session-registry.js';
 
 export interface RenewalDeps {
   podId: string;
-  config: () => Config;
+  /** The slice it reads, live. */
+  config: () => Pick<Config, 'app' | 'adaptive_ttl'>;
   locks: SessionLocks;
   routes: RouteRegistry;
   activity: ActivityStore;
   registry: SessionRegistry;
-  metrics: Metrics;
+  metrics: RenewalHooks;
   log: Logger;
   now?: () => number;
 }
@@ -100,9 +101,7 @@ export class RenewalLoop {
     const rules: AdaptiveTtlRules = this.deps.config().adaptive_ttl[type];
     const decision = decideTtl(rules, defaultTtl, lastActiveMs, this.now());
     const { metrics } = this.deps;
-    metrics.ttlDecision.inc({ key_type: type, decision: decision.decision });
-    metrics.ttlCalculated.observe({ key_type: type }, decision.ttlSeconds);
-    if (decision.ageSeconds !== undefined) metrics.activityAge.observe({ key_type: type }, decision.ageSeconds);
+    metrics.ttlDecided(type, decision.decision, decision.ttlSeconds, decision.ageSeconds);
     return decision;
   }
 
@@ -110,17 +109,17 @@ export class RenewalLoop {
     const { locks, podId, metrics, config } = this.deps;
     const userType = userTypeOf(session.identity);
     const { ttlSeconds } = this.decide('session_lock', config().app.session_ttl_seconds, session.lastActivityMs);
-    metrics.lockRenewalAttempts.inc({ user_type: userType });
+    metrics.lockRenewal(userType, 'attempt');
     try {
       // A lock that vanished (Redis restarted, TTL lapsed) is taken again; one held by another pod is lost.
       const ok = (await locks.refresh(session.key, podId, ttlSeconds)) || (await locks.acquire(session.key, podId, ttlSeconds));
-      if (ok) return void metrics.lockRenewalSuccess.inc({ user_type: userType });
-      metrics.lockRenewalFailure.inc({ user_type: userType, reason: 'taken_by_other_pod' });
+      if (ok) return void metrics.lockRenewal(userType, 'success');
+      metrics.lockRenewalFailed(userType, 'taken_by_other_pod');
       if (this.deps.registry.get(session.key) !== session) return;
-      metrics.sessionConflicts.inc({ user_type: userType });
+      metrics.conflict(userType);
       session.terminate(conflictError('Session lock is held by another pod'));
     } catch (err) {
-      metrics.lockRenewalFailure.inc({ user_type: userType, reason: 'error' });
+      metrics.lockRenewalFailed(userType, 'error');
       this.deps.log.warn({ err, session_key: session.key }, 'session lock renewal failed');
     }
   }

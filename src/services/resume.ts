@@ -1,4 +1,4 @@
-import type { Metrics } from '../platform/metrics.js';
+import type { ResumeHooks } from '../domain/metric-hooks.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { eventFrame, parseEventPayload } from '../domain/events.js';
 import type { EventStream, Logger } from '../domain/ports.js';
@@ -7,7 +7,7 @@ import type { EventHistory } from './event-history.js';
 
 export interface ResumeDeps {
   stream: EventStream;
-  metrics: Metrics;
+  metrics: ResumeHooks;
   history: EventHistory;
   /** The last sequence this pod's reading handed to its sessions. */
   position(): number;
@@ -85,7 +85,7 @@ export class ResumeService {
     try {
       if (request.epoch !== this.epoch()) throw unavailable('The stream was recreated since then (epoch differs); reload your state.');
       let cursor = request.since;
-      let source = 'memory';
+      let source: 'memory' | 'stream' = 'memory';
       while (cursor < end) {
         const memoryFirst = this.deps.history.firstSeq;
         if (memoryFirst !== undefined && memoryFirst <= cursor + 1) {
@@ -106,12 +106,12 @@ export class ResumeService {
       // Live events from here on are above `end`; a client that resumes from further than this pod
       // has read (it was on a pod ahead of this one) must not get those up to its `since` again.
       session.lastSeq = Math.max(session.lastSeq, end, request.subject === undefined ? request.since : 0);
-      this.deps.metrics.resumes.inc({ source });
+      this.deps.metrics.resumed(source);
       session.sendUnbounded(Buffer.from(JSON.stringify({ type: 'resumed', payload: replay })), 'resumed');
     } catch (err) {
       const error = err instanceof GatewayError ? err : unavailable('The history could not be read; reload your state.');
       if (!(err instanceof GatewayError)) this.deps.log.warn({ err, session_key: session.key }, 'resume failed');
-      this.deps.metrics.resumes.inc({ source: 'unavailable' });
+      this.deps.metrics.resumed('unavailable');
       session.lastSeq = Math.max(session.lastSeq, end);
       session.sendUnbounded(Buffer.from(JSON.stringify({ type: 'error', payload: error.toBody() })), 'error');
     } finally {

@@ -1,5 +1,5 @@
 import type { Config } from '../platform/config/schema.js';
-import type { Metrics } from '../platform/metrics.js';
+import type { SessionHooks } from '../domain/metric-hooks.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { keys, sessionKeyOfKillChannel } from '../domain/keys.js';
 import type { KillMessage, KillSwitch, Logger, RouteRegistry, SessionLocks } from '../domain/ports.js';
@@ -15,12 +15,13 @@ export const conflictError = (detail: string) =>
 
 export interface SessionManagerDeps {
   podId: string;
-  config: () => Config;
+  /** The slice it reads, live. */
+  config: () => Pick<Config, 'app'>;
   locks: SessionLocks;
   killSwitch: KillSwitch;
   routes: RouteRegistry;
   registry: SessionRegistry;
-  metrics: Metrics;
+  metrics: SessionHooks;
   log: Logger;
 }
 
@@ -50,9 +51,9 @@ export class SessionManager {
     const userType = userTypeOf(identity);
     const ttl = config().app.session_ttl_seconds;
     const attempt = async (lockType: string, op: () => Promise<boolean>) => {
-      metrics.sessionLockAttempts.inc({ user_type: userType, lock_type: lockType });
+      metrics.lockAttempt(userType, lockType);
       const ok = await op();
-      if (ok) metrics.sessionLockSuccess.inc({ user_type: userType, lock_type: lockType });
+      if (ok) metrics.lockAcquired(userType, lockType);
       return ok;
     };
     try {
@@ -72,7 +73,7 @@ export class SessionManager {
       await sleep(FORCE_ACQUIRE_DELAY_MS);
       await attempt('force_set', async () => (await locks.forceAcquire(key, podId, ttl), true));
     } catch (err) {
-      metrics.sessionLockFailure.inc({ user_type: userType, reason: 'store_error' });
+      metrics.lockFailed(userType, 'store_error');
       throw new GatewayError(ErrorCodes.Internal, 'Failed to process session.', 'session store unavailable', { cause: err });
     }
   }
@@ -90,7 +91,7 @@ export class SessionManager {
     const hadRoute = id.kind === 'user' && registry.agentSessions(id.companyId, id.agentId).size > 0;
     const replaced = registry.add(session);
     if (replaced) {
-      metrics.sessionConflicts.inc({ user_type: userTypeOf(id) });
+      metrics.conflict(userTypeOf(id));
       replaced.terminate(conflictError('Session taken over by another connection'));
       await this.dropChatRouteIfUnused(replaced).catch((err) =>
         this.deps.log.warn({ err, session_key: replaced.key }, 'leaving the replaced session\'s chat route failed'),
@@ -162,7 +163,7 @@ export class SessionManager {
     const key = sessionKeyOfKillChannel(channel);
     const session = key ? this.deps.registry.get(key) : undefined;
     if (!session) return;
-    this.deps.metrics.sessionConflicts.inc({ user_type: userTypeOf(session.identity) });
+    this.deps.metrics.conflict(userTypeOf(session.identity));
     this.deps.log.info({ session_key: key, new_pod_id: message.new_pod_id }, 'session taken over by another pod');
     session.terminate(conflictError('Session taken over by another connection'));
   }

@@ -34,7 +34,7 @@ function keyOf(hex: string, what: string): Buffer {
 
 /** Mints tokens with the seed's request bodies and validation (plus SPEC §9.6 and §9.8). */
 export class TokenMinter {
-  constructor(private readonly config: () => Config, private readonly now: () => number = Date.now) {}
+  constructor(private readonly config: () => Pick<Config, 'auth'>, private readonly now: () => number = Date.now) {}
 
   mintCompany(input: unknown): string {
     const body = requireObject(input);

@@ -18,6 +18,9 @@ const MAY_IMPORT: Record<string, string[]> = {
   app: ['domain', 'platform', 'adapters', 'services', 'transports'],
 };
 
+/** Services report through metric hooks (domain/metric-hooks.ts), not the Prometheus objects. */
+const NOT_FROM: Record<string, string[]> = { services: ['platform/metrics.ts'], domain: [], adapters: ['platform/metrics.ts'] };
+
 /** Within adapters and transports, the sub-folders are side by side: none imports another, except the shared one. */
 const SIBLINGS_APART = new Set(['adapters', 'transports']);
 const SHARED = 'shared';
@@ -48,6 +51,7 @@ function wrongArrows(edges: Array<[from: string, to: string]>): string[] {
       const [a, b] = [folderOf(file).split('/'), folderOf(target).split('/')];
       if (SIBLINGS_APART.has(from) && a[1] !== b[1] && b[1] !== SHARED) wrong.push(`${where}: ${from}/${a[1]} and ${from}/${b[1]} are side by side`);
     } else if (!MAY_IMPORT[from]!.includes(to)) wrong.push(`${where}: ${from} may not import ${to}`);
+    else if (NOT_FROM[from]?.includes(target.replace(/\.js$/, '.ts'))) wrong.push(`${where}: ${from} report through metric hooks`);
   }
   return wrong;
 }
@@ -66,10 +70,13 @@ describe('architecture: the arrows point one way (docs/architecture.md)', () => 
         ['adapters/redis/scripts.ts', 'adapters/nats/connection.js'],
         ['transports/ws/ws-endpoint.ts', 'transports/shared/request.js'],
         ['app/gateway.ts', 'adapters/redis/connection.js'],
+        ['services/resume.ts', 'platform/metrics.js'],
+        ['transports/ws/heartbeat.ts', 'platform/metrics.js'],
       ]),
       [
         'services/resume.ts → transports/ws/turns.js: services may not import transports',
         'adapters/redis/scripts.ts → adapters/nats/connection.js: adapters/redis and adapters/nats are side by side',
+        'services/resume.ts → platform/metrics.js: services report through metric hooks',
       ],
     );
   });
