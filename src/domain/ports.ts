@@ -12,8 +12,11 @@ export interface SessionLocks {
   forceAcquire(key: string, owner: string, ttlSeconds: number): Promise<void>;
   /** Compare-and-delete: true when the lock was still `owner`'s and is now gone. */
   release(key: string, owner: string): Promise<boolean>;
-  /** Compare-and-expire: true when the lock is still `owner`'s and its TTL was renewed. */
-  refresh(key: string, owner: string, ttlSeconds: number): Promise<boolean>;
+  /**
+   * Compare-and-expire of many locks in one call: for each [key, ttl], true when the lock is
+   * still `owner`'s and its TTL was renewed.
+   */
+  refresh(entries: ReadonlyArray<readonly [key: string, ttlSeconds: number]>, owner: string): Promise<boolean[]>;
 }
 
 export interface KillMessage {
@@ -38,8 +41,8 @@ export interface KillSwitch {
 export interface RouteRegistry {
   add(routeKey: string, podId: string, ttlSeconds: number): Promise<void>;
   remove(routeKey: string, podId: string): Promise<void>;
-  /** SISMEMBER-and-EXPIRE: true when `podId` is a member and the TTL was renewed. */
-  refresh(routeKey: string, podId: string, ttlSeconds: number): Promise<boolean>;
+  /** SISMEMBER-and-EXPIRE of many route sets in one call: for each [key, ttl], true when `podId` is a member and the TTL was renewed. */
+  refresh(entries: ReadonlyArray<readonly [routeKey: string, ttlSeconds: number]>, podId: string): Promise<boolean[]>;
   /** Every pod id found in any route set (the Go replicas and daisi-ws pods of the fleet). */
   podIds(): Promise<Set<string>>;
 }

@@ -30,8 +30,14 @@ type KeyType = 'session_lock' | 'chat_route' | 'message_route';
  *
  * Routes are renewed once per route key, not once per session.
  */
-/** Renewals sent to Redis at once in a tick (see renewAll). */
-const RENEWAL_SLICE = 64;
+/** Keys renewed by one Redis call in a tick (see renewAll). */
+const RENEWAL_SLICE = 128;
+
+interface RouteToRenew {
+  type: 'chat_route' | 'message_route';
+  key: string;
+  sessions: ReadonlySet<Session>;
+}
 
 export class RenewalLoop {
   private timer: NodeJS.Timeout | undefined;
@@ -82,19 +88,23 @@ export class RenewalLoop {
   private async renewAll(): Promise<void> {
     const since = this.lastTickMs;
     this.lastTickMs = this.now();
-    const sessions = [...this.deps.registry.all()];
-    const work: Array<() => Promise<void>> = [
-      ...sessions.map((s) => () => this.renewLock(s)),
-      ...this.deps.registry.agents().map((a) => () => this.renewRoute('chat_route', keys.chatsRoute(a.companyId, a.agentId), a.sessions)),
-      ...this.deps.registry.chats().map((c) => () => this.renewRoute('message_route', keys.messagesRoute(c.companyId, c.agentId, c.chatId), c.sessions)),
-      () => this.writeActivity(sessions, since),
+    const { registry } = this.deps;
+    const sessions = [...registry.all()];
+    const routes: RouteToRenew[] = [
+      ...registry.agents().map((a) => ({ type: 'chat_route' as const, key: keys.chatsRoute(a.companyId, a.agentId), sessions: a.sessions })),
+      ...registry.chats().map((c) => ({ type: 'message_route' as const, key: keys.messagesRoute(c.companyId, c.agentId, c.chatId), sessions: c.sessions })),
     ];
-    // In slices, each answered before the next and with a turn of the event loop between them:
-    // thousands of renewals issued at once would hold up live events for tens of milliseconds.
-    for (let i = 0; i < work.length; i += RENEWAL_SLICE) {
-      await Promise.all(work.slice(i, i + RENEWAL_SLICE).map((renew) => renew()));
+    // In slices — one Redis call renews a slice's keys — each answered before the next, with a
+    // turn of the event loop between them: thousands of renewals at once would hold up live events.
+    for (let i = 0; i < sessions.length; i += RENEWAL_SLICE) {
+      await this.renewLocks(sessions.slice(i, i + RENEWAL_SLICE));
       await new Promise((resolve) => setImmediate(resolve));
     }
+    for (let i = 0; i < routes.length; i += RENEWAL_SLICE) {
+      await this.renewRoutes(routes.slice(i, i + RENEWAL_SLICE));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await this.writeActivity(sessions, since);
   }
 
   private decide(type: KeyType, defaultTtl: number, lastActiveMs: number | undefined): TtlDecision {
@@ -105,15 +115,28 @@ export class RenewalLoop {
     return decision;
   }
 
-  private async renewLock(session: Session): Promise<void> {
+  private async renewLocks(sessions: Session[]): Promise<void> {
     const { locks, podId, metrics, config } = this.deps;
-    const userType = userTypeOf(session.identity);
-    const { ttlSeconds } = this.decide('session_lock', config().app.session_ttl_seconds, session.lastActivityMs);
-    metrics.lockRenewal(userType, 'attempt');
+    const entries = sessions.map((s) => {
+      metrics.lockRenewal(userTypeOf(s.identity), 'attempt');
+      return [s.key, this.decide('session_lock', config().app.session_ttl_seconds, s.lastActivityMs).ttlSeconds] as const;
+    });
+    let renewed: boolean[];
     try {
-      // A lock that vanished (Redis restarted, TTL lapsed) is taken again; one held by another pod is lost.
-      const ok = (await locks.refresh(session.key, podId, ttlSeconds)) || (await locks.acquire(session.key, podId, ttlSeconds));
-      if (ok) return void metrics.lockRenewal(userType, 'success');
+      renewed = await locks.refresh(entries, podId);
+    } catch (err) {
+      for (const s of sessions) metrics.lockRenewalFailed(userTypeOf(s.identity), 'error');
+      return this.deps.log.warn({ err, sessions: sessions.length }, 'session lock renewal failed');
+    }
+    // A lock that vanished (Redis restarted, TTL lapsed) is taken again; one held by another pod is lost.
+    await Promise.all(sessions.map((s, i) => (renewed[i] ? metrics.lockRenewal(userTypeOf(s.identity), 'success') : this.retake(s, entries[i]![1]))));
+  }
+
+  private async retake(session: Session, ttlSeconds: number): Promise<void> {
+    const { locks, podId, metrics } = this.deps;
+    const userType = userTypeOf(session.identity);
+    try {
+      if (await locks.acquire(session.key, podId, ttlSeconds)) return void metrics.lockRenewal(userType, 'success');
       metrics.lockRenewalFailed(userType, 'taken_by_other_pod');
       if (this.deps.registry.get(session.key) !== session) return;
       metrics.conflict(userType);
@@ -124,15 +147,19 @@ export class RenewalLoop {
     }
   }
 
-  private async renewRoute(type: 'chat_route' | 'message_route', routeKey: string, sessions: ReadonlySet<Session>): Promise<void> {
-    let lastActive: number | undefined;
-    for (const s of sessions) if (lastActive === undefined || s.lastActivityMs > lastActive) lastActive = s.lastActivityMs;
-    const { ttlSeconds } = this.decide(type, this.deps.config().app.route_ttl_seconds, lastActive);
-    const { routes, podId } = this.deps;
+  private async renewRoutes(routes: RouteToRenew[]): Promise<void> {
+    const { routes: registry, podId } = this.deps;
+    const entries = routes.map((r) => {
+      let lastActive: number | undefined;
+      for (const s of r.sessions) if (lastActive === undefined || s.lastActivityMs > lastActive) lastActive = s.lastActivityMs;
+      return [r.key, this.decide(r.type, this.deps.config().app.route_ttl_seconds, lastActive).ttlSeconds] as const;
+    });
     try {
-      if (!(await routes.refresh(routeKey, podId, ttlSeconds))) await routes.add(routeKey, podId, ttlSeconds);
+      const renewed = await registry.refresh(entries, podId);
+      // A route set that vanished (Redis restarted, TTL lapsed) is written again.
+      await Promise.all(entries.map(([key, ttl], i) => (renewed[i] ? undefined : registry.add(key, podId, ttl))));
     } catch (err) {
-      this.deps.log.warn({ err, route: routeKey }, 'route renewal failed');
+      this.deps.log.warn({ err, routes: routes.length }, 'route renewal failed');
     }
   }
 

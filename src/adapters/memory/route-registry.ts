@@ -17,8 +17,8 @@ export class MemoryRouteRegistry implements RouteRegistry {
     if (set.size === 0) this.map.delete(routeKey);
   }
 
-  async refresh(routeKey: string, podId: string, ttlSeconds: number): Promise<boolean> {
-    return this.map.get(routeKey)?.has(podId) === true && this.map.expire(routeKey, ttlSeconds);
+  async refresh(entries: ReadonlyArray<readonly [string, number]>, podId: string): Promise<boolean[]> {
+    return entries.map(([routeKey, ttlSeconds]) => this.map.get(routeKey)?.has(podId) === true && this.map.expire(routeKey, ttlSeconds));
   }
 
   async podIds(): Promise<Set<string>> {

@@ -19,7 +19,7 @@ export class MemorySessionLocks implements SessionLocks {
     return this.map.get(key) === owner && this.map.delete(key);
   }
 
-  async refresh(key: string, owner: string, ttlSeconds: number): Promise<boolean> {
-    return this.map.get(key) === owner && this.map.expire(key, ttlSeconds);
+  async refresh(entries: ReadonlyArray<readonly [string, number]>, owner: string): Promise<boolean[]> {
+    return entries.map(([key, ttlSeconds]) => this.map.get(key) === owner && this.map.expire(key, ttlSeconds));
   }
 }

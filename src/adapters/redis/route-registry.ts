@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RouteRegistry } from '../../domain/ports.js';
-import { withScripts, type ScriptedRedis } from './scripts.js';
+import { manyArgs, withScripts, type ScriptedRedis } from './scripts.js';
 
 /** Route sets (SPEC §5): daisi-ws pods write them so that Go replicas can push events to them. */
 export class RedisRouteRegistry implements RouteRegistry {
@@ -32,7 +32,8 @@ export class RedisRouteRegistry implements RouteRegistry {
     return ids;
   }
 
-  async refresh(routeKey: string, podId: string, ttlSeconds: number): Promise<boolean> {
-    return (await this.redis.memberAndExpire(routeKey, podId, ttlSeconds)) === 1;
+  async refresh(entries: ReadonlyArray<readonly [string, number]>, podId: string): Promise<boolean[]> {
+    if (entries.length === 0) return [];
+    return (await this.redis.memberAndExpireMany(...manyArgs(entries, podId))).map((r) => r === 1);
   }
 }

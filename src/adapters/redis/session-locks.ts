@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { SessionLocks } from '../../domain/ports.js';
-import { withScripts, type ScriptedRedis } from './scripts.js';
+import { manyArgs, withScripts, type ScriptedRedis } from './scripts.js';
 
 export class RedisSessionLocks implements SessionLocks {
   private readonly redis: ScriptedRedis;
@@ -21,7 +21,8 @@ export class RedisSessionLocks implements SessionLocks {
     return (await this.redis.compareAndDelete(key, owner)) === 1;
   }
 
-  async refresh(key: string, owner: string, ttlSeconds: number): Promise<boolean> {
-    return (await this.redis.compareAndExpire(key, owner, ttlSeconds)) === 1;
+  async refresh(entries: ReadonlyArray<readonly [string, number]>, owner: string): Promise<boolean[]> {
+    if (entries.length === 0) return [];
+    return (await this.redis.compareAndExpireMany(...manyArgs(entries, owner))).map((r) => r === 1);
   }
 }
