@@ -2,8 +2,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, NatsConnectionError, RedisConnectionError } from '../domain/errors.js';
 import { TokenMinter } from '../services/token-minter.js';
-import { devSecretsFor, isProduction, missingSecrets } from '../platform/config/dev-secrets.js';
-import { loadConfig, loadDotEnv, type Env } from '../platform/config/load.js';
+import { devSecretsFor, missingSecrets } from '../platform/config/dev-secrets.js';
+import { isProduction, loadConfig, loadDotEnv, type Env } from '../platform/config/load.js';
 import { ConfigStore } from '../platform/config/store.js';
 import type { Config } from '../platform/config/schema.js';
 import { engineKindOf } from './engine.js';

@@ -2,7 +2,7 @@ import type { DeliveryHooks } from '../domain/metric-hooks.js';
 import { eventFrame, parseEventPayload, subjectOf, type EventAddress } from '../domain/events.js';
 import type { EventSink, Logger, StreamEvent } from '../domain/ports.js';
 import type { Session } from '../domain/session.js';
-import type { EventHistory } from './event-history.js';
+import type { CheckedEvent, EventHistory } from './event-history.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export interface EventDispatcherDeps {
@@ -53,11 +53,11 @@ export class EventDispatcher implements EventSink {
     this.countReceived(event.subject);
     const recipients = this.deps.registry.forSubject(event.subject);
     if (recipients === undefined) return;
-    const payload = parseEventPayload(event.data);
-    if (!payload) return this.dropInvalid(event);
-    if (this.heldPushes.size > 0 && typeof payload.event_id === 'string') this.releaseHeldPush(event.subject, payload.event_id);
-    // Built once, kept in the history for replays of this event.
-    const frame = this.deps.history.newestFrame() ?? eventFrame(event.data, event.seq);
+    // Parsed and framed once: the history keeps both for replays and pushes of this event.
+    const checked = this.deps.history.latest() ?? checkedNow(event);
+    if (checked === null) return this.dropInvalid(event);
+    const { frame, eventId } = checked;
+    if (this.heldPushes.size > 0 && eventId !== undefined) this.releaseHeldPush(event.subject, eventId);
     const now = Date.now();
     let waits: Array<Promise<void>> | undefined;
     for (const session of recipients) {
@@ -153,6 +153,13 @@ function offer(session: Session, seq: number, frame: Buffer, now: number): void 
   session.lastSeq = seq;
   session.lastActivityMs = now;
   return session.deliver(frame);
+}
+
+/** What the history would have said of an event, when it keeps none. */
+function checkedNow(event: StreamEvent): CheckedEvent | null {
+  const payload = parseEventPayload(event.data);
+  if (!payload) return null;
+  return { frame: eventFrame(event.data, event.seq), eventId: typeof payload.event_id === 'string' ? payload.event_id : undefined };
 }
 
 function sizeOf(recipients: Recipients): number {

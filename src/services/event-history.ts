@@ -3,6 +3,12 @@ import { eventFrame, parseEventPayload } from '../domain/events.js';
 /** `frame`: the event's frame, `{"type":"event","seq":…,"payload":…}`, ready to send. */
 type Visit = (subject: string, frame: Buffer, seq: number) => void;
 
+/** An event whose payload is a JSON object: its frame, and its `event_id` when it has one. */
+export interface CheckedEvent {
+  frame: Buffer;
+  eventId: string | undefined;
+}
+
 const UNKNOWN = 0;
 const DELIVERABLE = 1;
 const NOT_AN_OBJECT = 2;
@@ -17,8 +23,8 @@ const NOT_AN_OBJECT = 2;
  * sessions at once). Each entry keeps a copy of the producer's bytes (the client library hands
  * out views into its read buffer, which must not be pinned); its frame is built the first time
  * someone sends it — live delivery or a replay — and every later send reuses it. Whether its
- * payload is a JSON object (and its `event_id`) is found out once, the first time a replay or a
- * push asks. An event nobody on the pod wants costs the copy and two array writes.
+ * payload is a JSON object (and its `event_id`) is found out once, the first time live delivery,
+ * a replay or a push asks. An event nobody on the pod wants costs the copy and two array writes.
  */
 export class EventHistory {
   private seqs!: Float64Array;
@@ -68,9 +74,15 @@ export class EventHistory {
     this.expire(now);
   }
 
-  /** The frame of the event appended last, built now and kept for replays (undefined when none). */
-  newestFrame(): Buffer | undefined {
-    return this.count === 0 ? undefined : this.frameOf((this.head + this.count - 1) % this.seqs.length);
+  /**
+   * The event appended last, checked once for live delivery and every later use (replays, pushes):
+   * its frame and event_id; null when its payload is not a JSON object; undefined when the history
+   * keeps nothing (resume_max_events 0).
+   */
+  latest(): CheckedEvent | null | undefined {
+    if (this.count === 0) return undefined;
+    const i = (this.head + this.count - 1) % this.seqs.length;
+    return this.deliverable(i) ? { frame: this.frameOf(i), eventId: this.ids[i] } : null;
   }
 
   /** Forgets everything (the stream was recreated: its sequences restarted). */

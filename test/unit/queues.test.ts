@@ -123,9 +123,10 @@ describe('EventHistory', () => {
   it('builds an event\'s frame once, and skips payloads that are not JSON objects', () => {
     const h = new EventHistory(5, 60_000);
     h.append(7, 's', p('x'));
-    assert.equal(h.newestFrame()!.toString(), '{"type":"event","seq":7,"payload":{"d":"x"}}');
-    assert.equal(h.newestFrame(), h.newestFrame(), 'built once');
+    assert.equal(h.latest()!.frame.toString(), '{"type":"event","seq":7,"payload":{"d":"x"}}');
+    assert.equal(h.latest()!.frame, h.latest()!.frame, 'built once');
     h.append(8, 's', Buffer.from('[1,2]'));
+    assert.equal(h.latest(), null, 'not a JSON object');
     h.append(9, 's', Buffer.from('not json'));
     assert.deepEqual(visit(h, 0), [[7, 's', 'x']]);
     assert.equal(h.size, 3);

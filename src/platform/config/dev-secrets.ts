@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { Env } from './load.js';
-export { isProduction } from './load.js';
 import type { Config } from './schema.js';
 
 export interface DevSecrets {
