@@ -10,6 +10,7 @@ import { companyToken, spawnGateway, type ChildGateway } from '../test/helpers/g
 import type { Published } from '../test/helpers/load.js';
 import { TestNatsServer } from '../support/nats-server.js';
 import { TestRedisServer } from '../support/redis-server.js';
+import { replyFrom } from '../support/ipc.js';
 import type { ClientReport, ClientSpec } from './client-host.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -153,20 +154,14 @@ export class Clients {
 
   static async start(): Promise<Clients> {
     const child = fork(new URL('./client-host.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'] });
-    await new Promise((resolve) => child.once('message', resolve));
+    await replyFrom(child, 'up');
     return new Clients(child);
   }
 
   private ask<T>(message: object, reply: string): Promise<T> {
-    return new Promise((resolve) => {
-      const on = (m: { type: string }) => {
-        if (m.type !== reply) return;
-        this.child.off('message', on);
-        resolve(m as T);
-      };
-      this.child.on('message', on);
-      this.child.send(message);
-    });
+    const answer = replyFrom<T>(this.child, reply);
+    this.child.send(message);
+    return answer;
   }
 
   open(specs: ClientSpec[]): Promise<unknown> {
@@ -194,6 +189,8 @@ export class Clients {
 export interface Session {
   spec: ClientSpec;
   subjects: string[];
+  /** Index of the pod it connects to first. */
+  home: number;
 }
 
 /**
@@ -217,7 +214,7 @@ export function sessionsFor(
     const order = env.hosts.map((_, i) => (home + i) % env.hosts.length);
     const pods = order.map((i) => (i === home ? options.via?.(i) : undefined) ?? env.podUrl(i));
     const subjects = [`wa.${company}.${agent}.chats`, ...(viewsChat ? [`wa.${company}.${agent}.messages.k`] : [])];
-    return { spec: { id, pods, path }, subjects };
+    return { spec: { id, pods, path }, subjects, home };
   });
 }
 

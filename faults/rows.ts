@@ -196,7 +196,7 @@ export async function runRow(row: Row, short: boolean, log: (line: string) => vo
     await sleep(short ? 1500 : 3000);
     log(`${row.name}: fault`);
     const { endedAt, note, problems = [] } = await row.fault(
-      { env, clients, sessions, short, on: (i) => sessions.filter((s) => s.spec.pods[0]!.includes(`//${env.hosts[i]}:`) || (i === 0 && prepared.via !== undefined && s.spec.pods[0] === prepared.via(0))) },
+      { env, clients, sessions, short, on: (i) => sessions.filter((s) => s.home === i) },
       prepared,
     );
     await sleep(short ? 2000 : 4000);

@@ -4,6 +4,7 @@ import { after, describe, it } from 'node:test';
 import { uid } from '../helpers/env.js';
 import { companyToken, userUrl, type ChildGateway } from '../helpers/gateway.js';
 import { expectedFor, publishLoad } from '../helpers/load.js';
+import { replyFrom } from '../../support/ipc.js';
 import { useFleet } from '../helpers/fleet.js';
 import { TestClient } from '../helpers/ws-client.js';
 
@@ -100,13 +101,6 @@ class StormClients {
   }
 
   private reply<T>(type: string): Promise<T> {
-    return new Promise((resolve) => {
-      const on = (m: { type: string }) => {
-        if (m.type !== type) return;
-        this.child.off('message', on);
-        resolve(m as T);
-      };
-      this.child.on('message', on);
-    });
+    return replyFrom<T>(this.child, type);
   }
 }
