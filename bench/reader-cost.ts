@@ -3,7 +3,8 @@
 // stream of a nats-server it starts, then reads them all, in this process, four ways, and prints
 // the CPU µs per event of each (process.cpuUsage, so other processes do not count):
 //   bare     — a push consumer with flow control, read by a plain subscription callback (the floor)
-//   reader   — OrderedReader (sequence tracking, gap detection), nothing done with the event
+//   client   — OrderedReader through the nats.js connection (its fallback), nothing done with the event
+//   reader   — OrderedReader on its own connection (InboxWire), nothing done with the event
 //   pod      — OrderedReader + EventDispatcher + EventHistory + a registry of 1,000 sessions of
 //              other subjects: what a pod really does with such an event
 import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
@@ -51,11 +52,15 @@ function cpuUs(): number {
   const u = process.cpuUsage();
   return u.user + u.system;
 }
+function sysUs(): number {
+  return process.cpuUsage().system;
+}
 
 async function measure(name: string, run: (done: () => void) => Promise<() => Promise<void>>): Promise<void> {
   let finish!: () => void;
   const done = new Promise<void>((r) => (finish = r));
   const t0 = cpuUs();
+  const s0 = sysUs();
   const w0 = Date.now();
   const stop = await run(finish);
   if (LIVE) {
@@ -64,6 +69,7 @@ async function measure(name: string, run: (done: () => void) => Promise<() => Pr
   }
   await done;
   const us = (cpuUs() - t0) / COUNT;
+  console.log('system', ((sysUs() - s0) / COUNT).toFixed(2));
   console.log(`${name.padEnd(7)} ${us.toFixed(2)} µs per event (${COUNT} events in ${Date.now() - w0} ms)`);
   await stop();
 }
@@ -90,12 +96,12 @@ async function bare(done: () => void) {
   };
 }
 
-function reader(onEvent: (subject: string, data: Uint8Array, seq: number) => void) {
+function reader(onEvent: (subject: string, data: Uint8Array, seq: number) => void, ownConnection = true) {
   return async (done: () => void) => {
     let n = 0;
     const r = new OrderedReader(
       nc,
-      { stream: STREAM, filter: 'wa.>', start: LIVE ? { kind: 'next' } : { kind: 'seq', seq: 1 }, heartbeatMs: 1000, inactiveMs: 10_000, description: 'cost' },
+      { stream: STREAM, filter: 'wa.>', start: LIVE ? { kind: 'next' } : { kind: 'seq', seq: 1 }, heartbeatMs: 1000, inactiveMs: 10_000, description: 'cost', ownConnection },
       {
         event: (subject, data, seq) => {
           onEvent(subject, data, seq);
@@ -120,6 +126,7 @@ const dispatcher = new EventDispatcher({ registry, history: new EventHistory(50_
 
 for (let round = 0; round < 2; round++) {
   await measure('bare', bare);
+  await measure('client', reader(() => undefined, false));
   await measure('reader', reader(() => undefined));
   await measure('pod', reader((subject, data, seq) => void dispatcher.deliver({ subject, data, seq })));
 }

@@ -12,7 +12,7 @@ export class TestNatsServer {
   private child: ChildProcess | undefined;
   readonly storeDir = mkdtempSync(join(tmpdir(), 'dws-nats-'));
 
-  private constructor(readonly port: number) {}
+  private constructor(readonly port: number, private readonly extraArgs: string[]) {}
 
   get pid(): number {
     return this.child?.pid ?? 0;
@@ -22,14 +22,15 @@ export class TestNatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<TestNatsServer> {
-    const server = new TestNatsServer(freePortNumber());
+  /** `extraArgs`: more of nats-server's flags (`--user u --pass p`, …). */
+  static async start(extraArgs: string[] = []): Promise<TestNatsServer> {
+    const server = new TestNatsServer(freePortNumber(), extraArgs);
     await server.run();
     return server;
   }
 
   async run(): Promise<void> {
-    this.child = spawn(BINARY, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir], { stdio: 'ignore' });
+    this.child = spawn(BINARY, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir, ...this.extraArgs], { stdio: 'ignore' });
     await waitForPort(this.port, 10_000);
   }
 

@@ -91,6 +91,7 @@ export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHook
       podId,
       heartbeatMs: READER_HEARTBEAT_MS,
       inactiveMs: READER_INACTIVE_MS,
+      ownConnection: cfg.nats.reader_own_connection,
     },
     {
       reading: (epoch, position) => log.info({ epoch, position }, 'reading the stream'),

@@ -13,6 +13,8 @@ export interface NatsStreamOptions {
   heartbeatMs: number;
   /** How long the server keeps a reader's consumer nobody listens to (a killed pod's). */
   inactiveMs: number;
+  /** Read on a connection of the reader's own (InboxWire) rather than the shared one. */
+  ownConnection: boolean;
 }
 
 export interface NatsStreamEvents {
@@ -66,6 +68,7 @@ export class NatsEventStream implements EventStream {
         heartbeatMs: this.options.heartbeatMs,
         inactiveMs: this.options.inactiveMs,
         description: `daisi-ws pod ${this.options.podId}`,
+        ownConnection: this.options.ownConnection,
       },
       {
         event: (subject, data, seq) => void this.sink?.deliver({ subject, data, seq }),
@@ -121,6 +124,7 @@ export class NatsEventStream implements EventStream {
         heartbeatMs: 1000,
         inactiveMs: 5000,
         description: `daisi-ws pod ${this.options.podId} resume`,
+        ownConnection: false, // short-lived: not worth a connection of its own
       },
       {
         event: (subject, data, seq, pending) => {

@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { createInbox, Empty, nanos, nuid, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { createInbox, Empty, nanos, nuid, type NatsConnection } from '@nats-io/transport-node';
 import { createHash } from 'node:crypto';
+import { InboxWire, InboxWireUnsupported, type InboxListener, type InboxSubscription } from './inbox-wire.js';
 
 export interface OrderedReaderOptions {
   stream: string;
@@ -16,6 +17,8 @@ export interface OrderedReaderOptions {
   description: string;
   /** The epoch the position belongs to (a reader that takes over from an earlier one). */
   epoch?: string;
+  /** false: read through the nats.js connection instead of a connection of the reader's own (InboxWire). */
+  ownConnection?: boolean;
 }
 
 export interface OrderedReaderEvents {
@@ -48,7 +51,8 @@ export class OrderedReader {
   private consumerSeq = 0;
   private inbox = '';
   private consumerName = '';
-  private sub: Subscription | undefined;
+  private sub: InboxSubscription | undefined;
+  private wireUsable = true;
   private jsm: JetStreamManager | undefined;
   private lastSignalMs = Date.now();
   private lastCheckMs = Date.now();
@@ -93,7 +97,7 @@ export class OrderedReader {
     clearInterval(this.monitor);
     this.statuses?.stop?.(); // a short-lived reader (a resume) must not leave its status listener behind
     await this.resetting;
-    this.sub?.unsubscribe();
+    this.sub?.close();
     this.sub = undefined;
     await this.deleteConsumer(this.consumerName);
   }
@@ -107,7 +111,8 @@ export class OrderedReader {
     }
     this.events.reset(reason);
     this.resettingSinceMs = Date.now();
-    this.sub?.unsubscribe();
+    this.inbox = '';
+    this.sub?.close();
     this.sub = undefined;
     void this.deleteConsumer(this.consumerName);
     this.resetting = (async () => {
@@ -142,12 +147,12 @@ export class OrderedReader {
       this.events.epochChanged(epoch);
     }
     this.epochValue = epoch;
-    this.sub?.unsubscribe();
+    this.sub?.close();
+    this.sub = undefined;
     this.serial++;
     this.inbox = createInbox();
     this.consumerSeq = 0;
-    const inbox = this.inbox;
-    this.sub = this.nc.subscribe(inbox, { callback: (err, msg) => (err ? this.events.failed(err) : this.onMessage(inbox, msg)) });
+    this.sub = await this.subscribe(this.inbox);
     const name = `${this.namePrefix}_${this.serial}`;
     this.consumerName = name;
     this.lastSignalMs = Date.now();
@@ -155,7 +160,7 @@ export class OrderedReader {
       name,
       description: this.options.description,
       filter_subject: this.options.filter,
-      deliver_subject: inbox,
+      deliver_subject: this.inbox,
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: this.position + 1,
       ack_policy: AckPolicy.None,
@@ -168,12 +173,9 @@ export class OrderedReader {
     return created.num_pending;
   }
 
-  private onMessage(inbox: string, msg: Msg): void {
+  private onData(inbox: string, subject: string, reply: string, data: Uint8Array): void {
     if (inbox !== this.inbox) return; // a late message of a consumer this reader dropped
     this.lastSignalMs = Date.now();
-    const subject = msg.subject;
-    if (subject === inbox) return this.onControl(msg);
-    const reply = msg.reply ?? '';
     const first = this.tokenize(reply);
     const sseq = this.replyNumber(reply, first);
     const cseq = this.replyNumber(reply, first + 1);
@@ -184,29 +186,54 @@ export class OrderedReader {
     this.consumerSeq = cseq;
     if (sseq <= this.position) return; // already delivered before a reset
     this.position = sseq;
-    this.events.event(subject, msg.data, sseq, this.replyNumber(reply, first + 3));
+    this.events.event(subject, data, sseq, this.replyNumber(reply, first + 3));
   }
 
   /** Flow control, heartbeats and the server's status messages, all on the inbox itself. */
-  private onControl(msg: Msg): void {
-    const h = msg.headers;
-    const code = h?.code ?? 0;
-    const description = (h?.description ?? '').toLowerCase();
-    if (code === 100 && description.startsWith('flowcontrol')) {
-      msg.respond();
+  private onControl(inbox: string, code: number, description: string, header: (name: string) => string, reply: string): void {
+    if (inbox !== this.inbox) return;
+    this.lastSignalMs = Date.now();
+    const what = description.toLowerCase();
+    if (code === 100 && what.startsWith('flowcontrol')) {
+      if (reply) this.sub?.respond(reply);
       return;
     }
-    if (code === 100 && description.startsWith('idle')) {
-      const lastConsumer = Number(h?.get('Nats-Last-Consumer') || '0');
+    if (code === 100 && what.startsWith('idle')) {
+      const lastConsumer = Number(header('Nats-Last-Consumer') || '0');
       if (lastConsumer > this.consumerSeq) {
         void this.reset(`heartbeat says consumer sequence ${lastConsumer}, delivered ${this.consumerSeq}`);
         return;
       }
-      const stalled = h?.get('Nats-Consumer-Stalled');
-      if (stalled) this.nc.publish(stalled, Empty);
+      const stalled = header('Nats-Consumer-Stalled');
+      if (stalled) this.sub?.respond(stalled);
       return;
     }
-    if (code === 409) void this.reset(`server says ${description || code}`);
+    if (code === 409) void this.reset(`server says ${what || code}`);
+  }
+
+  /**
+   * The consumer's deliveries: on a connection of their own through InboxWire when the server
+   * allows it (a few µs an event), else through the nats.js connection.
+   */
+  private async subscribe(inbox: string): Promise<InboxSubscription> {
+    const listener: InboxListener = {
+      data: (subject, reply, data) => this.onData(inbox, subject, reply, data),
+      control: (code, description, header, reply) => this.onControl(inbox, code, description, header, reply),
+      lost: (err) => {
+        if (inbox !== this.inbox || this.stopped) return;
+        this.events.failed(err);
+        void this.reset('reader connection lost');
+      },
+    };
+    if (this.wireUsable && this.options.ownConnection !== false) {
+      try {
+        return await InboxWire.open(this.nc.getServer(), inbox, this.options.description, listener);
+      } catch (err) {
+        if (!(err instanceof InboxWireUnsupported)) throw err;
+        this.wireUsable = false;
+      }
+    }
+    return subscribeThroughClient(this.nc, inbox, listener);
   }
 
   private checkHeartbeats(): void {
@@ -266,4 +293,20 @@ export class OrderedReader {
 /** An opaque id of one incarnation of a stream: its name and creation time. */
 export function epochOf(stream: string, created: string): string {
   return createHash('sha256').update(`${stream}\u0000${created}`).digest('base64url').slice(0, 12);
+}
+
+/** The consumer's deliveries through the nats.js connection (the fallback of InboxWire). */
+function subscribeThroughClient(nc: NatsConnection, inbox: string, listener: InboxListener): InboxSubscription {
+  const sub = nc.subscribe(inbox, {
+    callback: (err, msg) => {
+      if (err) return listener.lost(err);
+      if (msg.subject !== inbox) return listener.data(msg.subject, msg.reply ?? '', msg.data);
+      const h = msg.headers;
+      listener.control(h?.code ?? 0, h?.description ?? '', (name) => h?.get(name) ?? '', msg.reply ?? '');
+    },
+  });
+  return {
+    respond: (subject) => nc.publish(subject, Empty),
+    close: () => sub.unsubscribe(),
+  };
 }

@@ -83,6 +83,7 @@ export const schema = {
     max_pings_out: restart(int(2, 'unanswered pings before the connection is considered stale')),
     retry_on_failed_connect: restart(bool(true, 'keep retrying the first connection for connect_timeout_seconds')),
     create_stream: extra(restart(bool(true, 'create the stream with subjects `wa.>` at start when it does not exist'))),
+    reader_own_connection: extra(restart(bool(true, 'read the stream on a second, plain NATS connection of the pod\'s own (a few µs an event instead of the client library\'s 10–20); false: one connection for everything'))),
   },
   redis: {
     address: restart(str('', 'host:port; empty together with nats.url: embedded single-node engine')),

@@ -22,3 +22,14 @@ export function corkForThisTick(socket: Socket): void {
     process.nextTick(uncorkAll);
   }
 }
+
+/**
+ * Hands a socket's held writes to the kernel now, if it holds any; true when it did. A burst of
+ * more than the send queue's high-water mark in one tick (a pod that resumes after a pause, a
+ * large replay) must not look like a client that stopped reading.
+ */
+export function uncorkNow(socket: Socket): boolean {
+  if (!corked.delete(socket)) return false;
+  socket.uncork();
+  return true;
+}

@@ -2,8 +2,8 @@ import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Config } from '../../platform/config/schema.js';
 import type { Metrics } from '../../platform/metrics.js';
-import { corkForThisTick } from './cork.js';
-import type { BackpressurePolicy, SendQueueSink } from './send-queue.js';
+import { corkForThisTick, uncorkNow } from './cork.js';
+import { SOCKET_HIGH_WATER, type BackpressurePolicy, type SendQueueSink } from './send-queue.js';
 
 /**
  * The TCP socket under a `ws` WebSocket. `ws` does not expose it; the gateway needs it for two
@@ -36,6 +36,9 @@ export class SocketSink implements SendQueueSink {
   }
 
   bufferedAmount(): number {
+    const amount = this.socket.bufferedAmount;
+    // Past the mark because of this tick's own corked frames: written out, the socket may have room.
+    if (amount < SOCKET_HIGH_WATER || !this.raw || !uncorkNow(this.raw)) return amount;
     return this.socket.bufferedAmount;
   }
 
