@@ -2,23 +2,38 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../platform/config/schema.js';
 import { AuthFailure, ErrorCodes, GatewayError } from '../domain/errors.js';
 
-/** Constant-time comparison (SPEC §9.9): both sides hashed so that lengths leak nothing either. */
-export function keysEqual(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
-
 /** The current key first, then those still accepted during a rotation (SPEC §12). */
 export type KeyRing = readonly [current: string, ...previous: string[]];
 
 export const clientKeys = (auth: Config['auth']): KeyRing => [auth.secret_token, ...auth.previous_secret_tokens];
 export const adminKeys = (auth: Config['auth']): KeyRing => [auth.admin_secret_token, ...auth.previous_admin_secret_tokens];
 
+/**
+ * Digests of the configured keys, made once: every handshake compares against them. Only keys
+ * of the configuration go in (a handful, replaced on reload), never what a client sent.
+ */
+const configuredDigests = new Map<string, Buffer>();
+const MAX_CONFIGURED_DIGESTS = 64;
+
+function configuredDigest(key: string): Buffer {
+  let digest = configuredDigests.get(key);
+  if (!digest) {
+    if (configuredDigests.size >= MAX_CONFIGURED_DIGESTS) configuredDigests.clear();
+    configuredDigests.set(key, (digest = digestOf(key)));
+  }
+  return digest;
+}
+
+function digestOf(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** Constant-time comparison (SPEC §9.9): both sides hashed so that lengths leak nothing either. */
 function matches(given: string, ring: KeyRing): boolean {
+  const digest = digestOf(given);
   let found = false;
   // Every key is compared, so that the time taken says nothing about which one matched.
-  for (const key of ring) if (key && keysEqual(given, key)) found = true;
+  for (const key of ring) if (key && timingSafeEqual(digest, configuredDigest(key))) found = true;
   return found;
 }
 

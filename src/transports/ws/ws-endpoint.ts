@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../../platform/config/schema.js';
@@ -138,9 +139,13 @@ export class WsEndpoint {
         if (!socket.destroyed) rejectUpgrade(socket, 503, { code: ErrorCodes.ServiceUnavailable, message: 'Service shutting down' }, requestId);
         return;
       }
+      // The 101 waits in the socket for `ready` (see open): one write and one TCP segment per
+      // handshake instead of two, for the gateway and for the client alike.
+      const raw = socket as Socket;
+      raw.cork();
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         release();
-        void this.open(ws, id, start, requestId);
+        void this.open(ws, id, start, requestId, raw);
       });
     });
   }
@@ -242,7 +247,7 @@ export class WsEndpoint {
     }
   }
 
-  private async open(ws: WebSocket, identity: Identity, start: SessionStart, requestId: string): Promise<void> {
+  private async open(ws: WebSocket, identity: Identity, start: SessionStart, requestId: string, raw: Socket): Promise<void> {
     const { metrics, log } = this.deps;
     this.sockets.add(ws);
     ws.once('close', () => this.sockets.delete(ws));
@@ -270,12 +275,16 @@ export class WsEndpoint {
     // The rest (ready, the replay) waits for its turn, so that a burst of sessions does not hold
     // up live events (see Turns); a memory replay runs within the turn, a stream read after it.
     this.turns.run(() => {
-      if (!connection.isOpen) return;
-      this.deps.touch(connection);
-      connection.sendReady(resume.epoch());
-      log.info({ ...logFields(identity), request_id: requestId, connection_id: connection.id, since: start.resume?.since }, 'session connected');
-      if (start.resume) void resume.resume(connection, start.resume);
-      else resume.release(connection);
+      try {
+        if (!connection.isOpen) return;
+        this.deps.touch(connection);
+        connection.sendReady(resume.epoch());
+        log.info({ ...logFields(identity), request_id: requestId, connection_id: connection.id, since: start.resume?.since }, 'session connected');
+        if (start.resume) void resume.resume(connection, start.resume);
+        else resume.release(connection);
+      } finally {
+        raw.uncork(); // the cork of the 101: it leaves now, with `ready` and a replay from memory
+      }
     });
   }
 
