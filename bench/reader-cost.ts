@@ -52,15 +52,11 @@ function cpuUs(): number {
   const u = process.cpuUsage();
   return u.user + u.system;
 }
-function sysUs(): number {
-  return process.cpuUsage().system;
-}
 
 async function measure(name: string, run: (done: () => void) => Promise<() => Promise<void>>): Promise<void> {
   let finish!: () => void;
   const done = new Promise<void>((r) => (finish = r));
   const t0 = cpuUs();
-  const s0 = sysUs();
   const w0 = Date.now();
   const stop = await run(finish);
   if (LIVE) {
@@ -69,7 +65,6 @@ async function measure(name: string, run: (done: () => void) => Promise<() => Pr
   }
   await done;
   const us = (cpuUs() - t0) / COUNT;
-  console.log('system', ((sysUs() - s0) / COUNT).toFixed(2));
   console.log(`${name.padEnd(7)} ${us.toFixed(2)} µs per event (${COUNT} events in ${Date.now() - w0} ms)`);
   await stop();
 }
