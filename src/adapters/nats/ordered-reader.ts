@@ -62,6 +62,7 @@ export class OrderedReader {
   private resetting: Promise<void> | undefined;
   private resettingSinceMs: number | undefined;
   private resetAgain = false;
+  private supersede: (() => void) | undefined;
   private stopped = false;
   private serial = 0;
   private readonly namePrefix = `dws_${nuid.next()}`;
@@ -108,6 +109,9 @@ export class OrderedReader {
     if (this.stopped) return Promise.resolve();
     if (this.resetting) {
       this.resetAgain = true;
+      // An attempt still waiting on a request sent before the connection came back may wait for
+      // its timeout (5 s): it is dropped and the next one starts now.
+      this.supersede?.();
       return this.resetting;
     }
     this.events.reset(reason);
@@ -120,14 +124,22 @@ export class OrderedReader {
       for (let attempt = 0; !this.stopped; attempt++) {
         try {
           this.resetAgain = false;
-          await this.open(false);
+          const superseded = new Promise<never>((_, reject) => (this.supersede = () => reject(new Superseded())));
+          superseded.catch(() => undefined);
+          await Promise.race([this.open(false), superseded]);
           if (!this.resetAgain) break;
         } catch (err) {
+          this.serial++; // an attempt dropped while it waits must not take over when it wakes
+          if (err instanceof Superseded) {
+            attempt = -1;
+            continue;
+          }
           this.events.failed(err);
           await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, RESET_MAX_DELAY_MS)));
         }
       }
     })().finally(() => {
+      this.supersede = undefined;
       this.resetting = undefined;
       this.resettingSinceMs = undefined;
     });
@@ -136,7 +148,9 @@ export class OrderedReader {
 
   private async open(first: boolean): Promise<number> {
     const jsm = this.jsm!;
+    const attempt = ++this.serial;
     const info = await jsm.streams.info(this.options.stream);
+    if (attempt !== this.serial) throw new Superseded();
     const epoch = epochOf(this.options.stream, info.created);
     if (first) {
       const start = this.options.start;
@@ -150,11 +164,16 @@ export class OrderedReader {
     this.epochValue = epoch;
     this.sub?.close();
     this.sub = undefined;
-    this.serial++;
     this.inbox = createInbox();
     this.consumerSeq = 0;
-    this.sub = await this.subscribe(this.inbox);
-    const name = `${this.namePrefix}_${this.serial}`;
+    const inbox = this.inbox;
+    const sub = await this.subscribe(inbox);
+    if (attempt !== this.serial) {
+      sub.close();
+      throw new Superseded();
+    }
+    this.sub = sub;
+    const name = `${this.namePrefix}_${attempt}`;
     this.consumerName = name;
     this.lastSignalMs = Date.now();
     const created = await jsm.consumers.add(this.options.stream, {
@@ -171,6 +190,10 @@ export class OrderedReader {
       mem_storage: true,
       num_replicas: 1,
     });
+    if (attempt !== this.serial) {
+      void this.deleteConsumer(name);
+      throw new Superseded();
+    }
     return created.num_pending;
   }
 
@@ -290,6 +313,9 @@ export class OrderedReader {
     return value;
   }
 }
+
+/** An attempt to start over that a newer one replaced. */
+class Superseded extends Error {}
 
 /** An opaque id of one incarnation of a stream: its name and creation time. */
 export function epochOf(stream: string, created: string): string {
