@@ -22,14 +22,6 @@ export interface RenewalDeps {
 
 type KeyType = 'session_lock' | 'chat_route' | 'message_route';
 
-/**
- * Every app.ttl_refresh_interval_seconds: renews the locks of this pod's sessions and the
- * routes it is a member of, with the adaptive TTLs, and writes the `:last_active` keys of
- * what was active since the last tick. Activity is tracked in memory on the hot path and
- * written here, so that delivering an event costs no Redis round trip per session.
- *
- * Routes are renewed once per route key, not once per session.
- */
 /** Keys renewed by one Redis call in a tick (see renewAll). */
 const RENEWAL_SLICE = 128;
 
@@ -39,6 +31,14 @@ interface RouteToRenew {
   sessions: ReadonlySet<Session>;
 }
 
+/**
+ * Every app.ttl_refresh_interval_seconds: renews the locks of this pod's sessions and the
+ * routes it is a member of, with the adaptive TTLs, and writes the `:last_active` keys of
+ * what was active since the last tick. Activity is tracked in memory on the hot path and
+ * written here, so that delivering an event costs no Redis round trip per session.
+ *
+ * Routes are renewed once per route key, not once per session.
+ */
 export class RenewalLoop {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -94,17 +94,9 @@ export class RenewalLoop {
       ...registry.agents().map((a) => ({ type: 'chat_route' as const, key: keys.chatsRoute(a.companyId, a.agentId), sessions: a.sessions })),
       ...registry.chats().map((c) => ({ type: 'message_route' as const, key: keys.messagesRoute(c.companyId, c.agentId, c.chatId), sessions: c.sessions })),
     ];
-    // In slices — one Redis call renews a slice's keys — each answered before the next, with a
-    // turn of the event loop between them: thousands of renewals at once would hold up live events.
-    for (let i = 0; i < sessions.length; i += RENEWAL_SLICE) {
-      await this.renewLocks(sessions.slice(i, i + RENEWAL_SLICE));
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    for (let i = 0; i < routes.length; i += RENEWAL_SLICE) {
-      await this.renewRoutes(routes.slice(i, i + RENEWAL_SLICE));
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    await this.writeActivity(sessions, since);
+    await inSlices(sessions, (slice) => this.renewLocks(slice));
+    await inSlices(routes, (slice) => this.renewRoutes(slice));
+    await this.writeActivity(sessions, routes, since);
   }
 
   private decide(type: KeyType, defaultTtl: number, lastActiveMs: number | undefined): TtlDecision {
@@ -163,18 +155,13 @@ export class RenewalLoop {
     }
   }
 
-  private async writeActivity(sessions: Session[], sinceMs: number): Promise<void> {
+  private async writeActivity(sessions: Session[], routes: RouteToRenew[], sinceMs: number): Promise<void> {
     const { config, activity } = this.deps;
     const cfg = config();
     const now = this.now();
     const activeSessions = sessions.filter((s) => s.lastActivityMs >= sinceMs).map((s) => s.key);
     // A route is active when one of its sessions got an event (or sent a frame) since the last tick.
-    const active = (sessions: ReadonlySet<Session>) => [...sessions].some((s) => s.lastActivityMs >= sinceMs);
-    const { registry } = this.deps;
-    const activeRoutes = [
-      ...registry.agents().filter((a) => active(a.sessions)).map((a) => keys.chatsRoute(a.companyId, a.agentId)),
-      ...registry.chats().filter((c) => active(c.sessions)).map((c) => keys.messagesRoute(c.companyId, c.agentId, c.chatId)),
-    ];
+    const activeRoutes = routes.filter((r) => [...r.sessions].some((s) => s.lastActivityMs >= sinceMs)).map((r) => r.key);
     const sessionTtl = cfg.adaptive_ttl.session_lock.max_ttl_seconds;
     const routeTtl = cfg.adaptive_ttl.message_route.max_ttl_seconds;
     try {
@@ -189,5 +176,17 @@ export class RenewalLoop {
     const cfg = this.deps.config();
     const ttl = cfg.adaptive_ttl.session_lock.max_ttl_seconds;
     await this.deps.activity.touch([session.key], ttl, this.now()).catch(() => undefined);
+  }
+}
+
+/**
+ * Runs `renew` on RENEWAL_SLICE items at a time — one Redis call per slice — each answered before
+ * the next, with a turn of the event loop between: thousands of renewals at once would hold up
+ * live events.
+ */
+async function inSlices<T>(items: T[], renew: (slice: T[]) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += RENEWAL_SLICE) {
+    await renew(items.slice(i, i + RENEWAL_SLICE));
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }

@@ -26,7 +26,7 @@ const TAB = 9;
 const CONNECT_TIMEOUT_MS = 5000;
 const READ_BUFFER_BYTES = 256 * 1024;
 /** How long reading pauses on a busy stream (see onRead). */
-const DEFAULT_COALESCE_MS = 1;
+const COALESCE_MS = 1;
 
 interface ServerInfo {
   tls_required?: boolean;
@@ -60,14 +60,14 @@ export class InboxWire implements InboxSubscription {
     if (!this.closed) this.socket.resume();
   };
 
-  private constructor(private readonly socket: Socket, private readonly inbox: string, private readonly listener: InboxListener, private readonly coalesceMs: number) {}
+  private constructor(private readonly socket: Socket, private readonly inbox: string, private readonly listener: InboxListener) {}
 
   /** Connects to `server` (host:port), subscribes to `inbox` and resolves once the server confirmed it. */
-  static open(server: string, inbox: string, name: string, listener: InboxListener, coalesceMs = DEFAULT_COALESCE_MS): Promise<InboxWire> {
+  static open(server: string, inbox: string, name: string, listener: InboxListener): Promise<InboxWire> {
     const { host, port } = hostPort(server);
     let wire!: InboxWire;
     const socket = dial({ host, port, noDelay: true, onread: { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n, buf) => wire.onRead((buf as Buffer).subarray(0, n)) } });
-    wire = new InboxWire(socket, inbox, listener, coalesceMs);
+    wire = new InboxWire(socket, inbox, listener);
     return new Promise<InboxWire>((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error(`no answer from nats at ${server} within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
       let ready = false;
@@ -117,7 +117,7 @@ export class InboxWire implements InboxSubscription {
 
   /**
    * One read of the socket (into the one buffer every read reuses). Returning false stops reading
-   * for `coalesceMs`: on a busy stream — the previous read was less than that ago, or this one
+   * for COALESCE_MS: on a busy stream — the previous read was less than that ago, or this one
    * came right as reading resumed — what arrives meanwhile waits in the socket and is taken in
    * one read. Waking up for a read costs far more than parsing a message, and a pod is woken for
    * every event of the fleet, most of them for other pods' sessions (see the class comment).
@@ -126,12 +126,12 @@ export class InboxWire implements InboxSubscription {
     if (this.greeted) {
       if (!this.greet(chunk)) return true;
     } else this.onData(chunk);
-    if (this.coalesceMs <= 0 || this.closed) return true;
+    if (this.closed) return true;
     const now = performance.now();
-    const busy = now - this.lastReadMs < this.coalesceMs || now - this.resumedMs < 0.5;
+    const busy = now - this.lastReadMs < COALESCE_MS || now - this.resumedMs < 0.5;
     this.lastReadMs = now;
     if (!busy) return true;
-    this.resumeTimer = setTimeout(this.resume, this.coalesceMs);
+    this.resumeTimer = setTimeout(this.resume, COALESCE_MS);
     return false;
   }
 

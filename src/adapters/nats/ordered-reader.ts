@@ -164,9 +164,9 @@ export class OrderedReader {
     this.epochValue = epoch;
     this.sub?.close();
     this.sub = undefined;
-    this.inbox = createInbox();
+    const inbox = createInbox();
+    this.inbox = inbox;
     this.consumerSeq = 0;
-    const inbox = this.inbox;
     const sub = await this.subscribe(inbox);
     if (attempt !== this.serial) {
       sub.close();
@@ -180,7 +180,7 @@ export class OrderedReader {
       name,
       description: this.options.description,
       filter_subject: this.options.filter,
-      deliver_subject: this.inbox,
+      deliver_subject: inbox,
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: this.position + 1,
       ack_policy: AckPolicy.None,
@@ -245,8 +245,7 @@ export class OrderedReader {
       control: (code, description, header, reply) => this.onControl(inbox, code, description, header, reply),
       lost: (err) => {
         if (inbox !== this.inbox || this.stopped) return;
-        this.events.failed(err);
-        void this.reset('reader connection lost');
+        void this.reset(`reader connection lost (${err.message})`);
       },
     };
     if (this.wireUsable && this.options.ownConnection !== false) {

@@ -9,7 +9,7 @@ import type { AbuseLimits } from '../../services/abuse-limits.js';
 import type { TokenMinter } from '../../services/token-minter.js';
 import { adminKeys, checkAdminKey, checkClientKey, clientKeys } from '../../services/api-keys.js';
 import { clientAddressOf } from '../shared/client-address.js';
-import { headerValue, requestIdOf, webSocketTargetOf } from '../shared/request.js';
+import { clientApiKeyOf, headerValue, requestIdOf, webSocketTargetOf } from '../shared/request.js';
 import { readJson, sendError, sendJson } from './http-io.js';
 import { parsePublishRequest } from './publish-request.js';
 
@@ -149,22 +149,27 @@ async function generateToken(deps: HttpDeps, req: IncomingMessage, res: ServerRe
       'In production /generate-token needs auth.token_generation_secret (or auth.allow_client_key_minting: true).',
     );
   }
-  const given = headerValue(req, 'x-api-key') || ctx.url.searchParams.get('x-api-key') || undefined;
+  const given = clientApiKeyOf(req, ctx.url);
   const ring = auth.token_generation_secret ? ([auth.token_generation_secret] as const) : clientKeys(auth);
   await deps.limits.authenticate(ctx.address, () => checkClientKey(given, ring));
   const token = deps.minter.mintCompany(await readJson(req));
   sendJson(res, 200, { token });
 }
 
+/** The admin API key (header only), counted against the address when wrong. */
+function authenticateAdmin(deps: HttpDeps, req: IncomingMessage, ctx: RequestContext): Promise<void> {
+  return deps.limits.authenticate(ctx.address, () => checkAdminKey(headerValue(req, 'x-api-key'), adminKeys(deps.config().auth)));
+}
+
 async function generateAdminToken(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-  await deps.limits.authenticate(ctx.address, () => checkAdminKey(headerValue(req, 'x-api-key'), adminKeys(deps.config().auth)));
+  await authenticateAdmin(deps, req, ctx);
   const token = deps.minter.mintAdmin(await readJson(req));
   sendJson(res, 200, { token });
 }
 
 async function publish(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   if (!deps.config().app.enable_publish_api) throw new GatewayError(ErrorCodes.NotFound, 'Not found', 'The publish API is disabled (app.enable_publish_api).');
-  await deps.limits.authenticate(ctx.address, () => checkAdminKey(headerValue(req, 'x-api-key'), adminKeys(deps.config().auth)));
+  await authenticateAdmin(deps, req, ctx);
   const request = parsePublishRequest(await readJson(req));
   let seq: number;
   try {

@@ -18,6 +18,11 @@ export function headerValue(req: IncomingMessage, name: string): string | undefi
 /** The WebSocket endpoints (SPEC §2): /ws/admin and /ws/{company}/{agent}; undefined for any other path. */
 export type WebSocketTarget = { kind: 'admin' } | { kind: 'company'; companyId: string; agentId: string };
 
+/** The client API key: the `X-API-Key` header, else the `x-api-key` query parameter (browsers cannot set headers on a WebSocket). */
+export function clientApiKeyOf(req: IncomingMessage, url: URL): string | undefined {
+  return headerValue(req, 'x-api-key') || url.searchParams.get('x-api-key') || undefined;
+}
+
 export function webSocketTargetOf(pathname: string): WebSocketTarget | undefined {
   if (pathname === '/ws/admin') return { kind: 'admin' };
   const m = /^\/ws\/([^/]+)\/([^/]+)\/?$/.exec(pathname);

@@ -12,7 +12,11 @@ export interface SendQueueSink {
   /** Frames that may wait here, and what a full queue does: read at each use (live configuration). */
   capacity(): number;
   policy(): BackpressurePolicy;
-  /** Bytes the socket holds but has not written yet. */
+  /**
+   * Bytes the socket holds but has not written yet. Past the high-water mark, frames merely held
+   * back for this tick (corked) are handed to the kernel first, so that only what a client has not
+   * read counts.
+   */
   bufferedAmount(): number;
   write(frame: Buffer): void;
   dropped(reason: string): void;

@@ -15,7 +15,7 @@ import type { ResumeService } from '../../services/resume.js';
 import type { SessionManager } from '../../services/session-manager.js';
 import { checkClientKey, clientKeys } from '../../services/api-keys.js';
 import { clientAddressOf } from '../shared/client-address.js';
-import { headerValue, requestIdOf, webSocketTargetOf } from '../shared/request.js';
+import { clientApiKeyOf, headerValue, requestIdOf, webSocketTargetOf } from '../shared/request.js';
 import { rejectUpgrade } from './refuse-upgrade.js';
 import { ClientConnection } from './client-connection.js';
 import { sinceOf } from './frames.js';
@@ -204,7 +204,7 @@ export class WsEndpoint {
     if (!target) throw new GatewayError(ErrorCodes.NotFound, 'Not found', `No WebSocket endpoint at ${url.pathname}`);
     if (!this.accepting) throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Service shutting down');
     const cfg = this.deps.config();
-    checkClientKey(headerValue(req, 'x-api-key') || url.searchParams.get('x-api-key') || undefined, clientKeys(cfg.auth));
+    checkClientKey(clientApiKeyOf(req, url), clientKeys(cfg.auth));
     this.checkUpgradeHeaders(req, cfg);
     const token = url.searchParams.get('token') ?? undefined;
     return target.kind === 'admin' ? this.admitAdmin(token) : this.admitCompany(token, target);
