@@ -1,6 +1,6 @@
 // What an idle session costs on the heap, by constructor: a gateway pod (cluster mode, the local
 // Redis and a nats-server of its own) with 1,000 sessions, heap snapshots before and after, the difference
-// per session. Usage: node --import tsx bench/idle-heap.ts [sessions]
+// per session. Usage: node --import tsx bench/idle-heap.ts [sessions] [--holders]
 import { readFileSync, readdirSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,10 @@ const gw = await startGateway('127.0.0.2', {
   DAISI_WS_AUTH_ADMIN_TOKEN_AES_KEY: AES,
 }, ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`]);
 
-async function snapshot(): Promise<Map<string, { count: number; size: number }>> {
+type Census = Map<string, { count: number; size: number; holders: Map<string, number> }>;
+
+/** The heap by constructor: count, size, and who holds them (retainer's name and the edge). */
+async function snapshot(): Promise<Census> {
   const before = new Set(readdirSync(dir));
   process.kill(gw.pid, 'SIGUSR2');
   let file: string | undefined;
@@ -33,14 +36,31 @@ async function snapshot(): Promise<Map<string, { count: number; size: number }>>
   const snap = JSON.parse(readFileSync(join(dir, file), 'utf8'));
   const fields: string[] = snap.snapshot.meta.node_fields;
   const types: string[] = snap.snapshot.meta.node_types[0];
-  const [iType, iName, iSize] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f));
-  const out = new Map<string, { count: number; size: number }>();
-  for (let i = 0; i < snap.nodes.length; i += fields.length) {
+  const [iType, iName, iSize, iEdges] = ['type', 'name', 'self_size', 'edge_count'].map((f) => fields.indexOf(f));
+  const edgeFields: string[] = snap.snapshot.meta.edge_fields;
+  const edgeTypes: string[] = snap.snapshot.meta.edge_types[0];
+  const [eType, eName, eTo] = ['type', 'name_or_index', 'to_node'].map((f) => edgeFields.indexOf(f));
+  const nameOf = (i: number) => {
     const type = types[snap.nodes[i + iType!]];
-    const name = type === 'object' || type === 'closure' ? `${type}:${snap.strings[snap.nodes[i + iName!]]}` : `(${type})`;
-    const e = out.get(name) ?? { count: 0, size: 0 };
+    return type === 'object' || type === 'closure' ? `${type}:${snap.strings[snap.nodes[i + iName!]]}` : `(${type})`;
+  };
+  const holder = new Map<number, string>();
+  for (let i = 0, e = 0; i < snap.nodes.length; i += fields.length) {
+    for (let k = 0; k < snap.nodes[i + iEdges!]; k++, e += edgeFields.length) {
+      const kind = edgeTypes[snap.edges[e + eType!]];
+      if (kind === 'weak') continue;
+      const label = kind === 'element' || kind === 'hidden' ? `[${kind}]` : snap.strings[snap.edges[e + eName!]];
+      if (!holder.has(snap.edges[e + eTo!])) holder.set(snap.edges[e + eTo!], `${nameOf(i)}.${label}`);
+    }
+  }
+  const out: Census = new Map();
+  for (let i = 0; i < snap.nodes.length; i += fields.length) {
+    const name = nameOf(i);
+    const e = out.get(name) ?? { count: 0, size: 0, holders: new Map() };
     e.count++;
     e.size += snap.nodes[i + iSize!];
+    const by = holder.get(i) ?? '(none)';
+    e.holders.set(by, (e.holders.get(by) ?? 0) + 1);
     out.set(name, e);
   }
   return out;
@@ -69,7 +89,14 @@ const rows = [...after]
   .slice(0, 30);
 const total = rows.reduce((s, r) => s + r.size, 0);
 console.log(`${N} idle sessions: +${(total / N / 1024).toFixed(1)} KiB per session in the top constructors`);
-for (const r of rows) console.log(`${(r.size / N).toFixed(0).padStart(6)} B/session  ${(r.count / N).toFixed(1).padStart(5)}/session  ${r.name}`);
+for (const r of rows) {
+  console.log(`${(r.size / N).toFixed(0).padStart(6)} B/session  ${(r.count / N).toFixed(1).padStart(5)}/session  ${r.name}`);
+  // With --holders: the first holder found of each, by what holds it, grown since the first snapshot.
+  if (!process.argv.includes('--holders')) continue;
+  const was = base.get(r.name)?.holders ?? new Map<string, number>();
+  const grown = [...after.get(r.name)!.holders].map(([h, n]) => [h, n - (was.get(h) ?? 0)] as const).filter(([, n]) => n >= N / 2);
+  for (const [h, n] of grown.sort((x, y) => y[1] - x[1]).slice(0, 5)) console.log(`${''.padStart(30)}${(n / N).toFixed(1)}/session held by ${h}`);
+}
 for (const s of sockets) s.terminate();
 await gw.stop();
 await nats.stop();

@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { parseAesKey, sealToken } from '../src/domain/token-crypto.js';
-import { cpuSeconds, rssBytes, startBaseline, startGateway, startNats, type Proc } from './lib/processes.js';
+import { cpuSeconds, kernelSeconds, mainThreadSeconds, rssBytes, startBaseline, startGateway, startNats, type Proc } from './lib/processes.js';
 import { nowMs, summarize } from './lib/stats.js';
 import type { Mode, SessionSpec } from './client-worker.js';
 
@@ -168,6 +168,9 @@ function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> 
   };
 }
 
+/** With `--profile`, every gateway process writes a CPU profile to bench/results/prof/. */
+const profileArgs = () => (args.profile ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./results/prof/', import.meta.url).pathname}`] : []);
+
 interface Server extends Proc {
   ws: string;
   http: string;
@@ -178,7 +181,7 @@ interface Server extends Proc {
 
 async function startServer(kind: Kind): Promise<Server> {
   if (kind === 'gateway') {
-    const gw = await startGateway('127.0.0.2', gatewayEnv(), args.profile ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./results/prof/', import.meta.url).pathname}`] : []);
+    const gw = await startGateway('127.0.0.2', gatewayEnv(), profileArgs());
     return { ...gw, heapBytes: () => gatewayHeap(gw.http) };
   }
   const port = 16000 + Math.floor(Math.random() * 1000);
@@ -212,12 +215,17 @@ function cpuShares(server: Server) {
   const pids: Record<string, number> = { server: server.pid, nats: natsPid, redis: redisPid };
   (server.otherPids ?? []).forEach((pid, i) => (pids[`pod ${i + 2}`] = pid));
   workers.forEach((w, i) => (pids[`client${i + 1}`] = w.child.pid!));
-  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, pid ? cpuSeconds(pid) : 0]));
+  const read = (pid: number) => (pid ? [cpuSeconds(pid), kernelSeconds(pid), mainThreadSeconds(pid)] : [0, 0, 0]);
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, read(pid)]));
   const self0 = process.cpuUsage();
   const t0 = Date.now();
+  const share = (seconds: number, secs: number) => `${((seconds / secs) * 100).toFixed(0)}%`;
   return () => {
     const secs = (Date.now() - t0) / 1000;
-    const out = Object.entries(pids).map(([k, pid]) => `${k} ${(((pid ? cpuSeconds(pid) : 0) - before[k]!) / secs * 100).toFixed(0)}%`);
+    const out = Object.entries(pids).map(([k, pid]) => {
+      const [cpu, kernel, main] = read(pid).map((v, j) => v - before[k]![j]!);
+      return `${k} ${share(cpu!, secs)} (kernel ${share(kernel!, secs)}, other threads ${share(cpu! - main!, secs)})`;
+    });
     const self = process.cpuUsage(self0);
     out.push(`publisher ${(((self.user + self.system) / 1e6 / secs) * 100).toFixed(0)}%`);
     return out.join(', ');
@@ -434,7 +442,7 @@ async function scenarioFilter() {
  * pod reading every event. Sustainable rate and CPU per delivered frame, beside one pod's.
  */
 async function scenarioFleet() {
-  const pods = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((host) => startGateway(host, gatewayEnv())));
+  const pods = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((host) => startGateway(host, gatewayEnv(), profileArgs())));
   const server: Server = { ...pods[0]!, otherPids: pods.slice(1).map((p) => p.pid), heapBytes: () => gatewayHeap(pods[0]!.http) };
   const tag = 'fleet';
   const specs = sessions('gateway', pods[0]!, P.fanoutN, true, tag).map((spec, j) => {

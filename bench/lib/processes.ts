@@ -66,7 +66,25 @@ const CLOCK_TICKS = 100;
 
 /** CPU seconds a process has used so far (user + system). */
 export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return kernelSeconds(pid) + userSeconds(pid);
+}
+
+/** CPU time a process spent in the kernel (system calls: socket reads and writes). */
+export function kernelSeconds(pid: number): number {
+  return Number(statFields(pid)[12]) / CLOCK_TICKS;
+}
+
+function userSeconds(pid: number): number {
+  return Number(statFields(pid)[11]) / CLOCK_TICKS;
+}
+
+function statFields(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+}
+
+/** CPU time of a process's main thread (JavaScript; the rest is GC and compiler threads, libuv's pool). */
+export function mainThreadSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 

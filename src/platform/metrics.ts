@@ -1,5 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets } from 'prom-client';
-import type { DeliveryHooks, RenewalHooks, ResumeHooks, SessionHooks } from '../domain/metric-hooks.js';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets, type LabelValues } from 'prom-client';
+import type { Count, DeliveryHooks, RenewalHooks, ResumeHooks, SessionHooks } from '../domain/metric-hooks.js';
 
 const MAX_SOURCE_POD_LABELS = 100;
 
@@ -64,13 +64,13 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** The delivery path's counters, bound to their labels once. */
+  /** The delivery path's counters: tallies, one per label set. */
   deliveryHooks(): DeliveryHooks {
-    const received = (pattern: string) => this.natsMessagesReceived.labels(pattern);
+    const received = (nats_subject: string) => tally(this.natsMessagesReceived, { nats_subject });
     return {
-      sent: this.messagesSent.labels('event'),
+      sent: tally(this.messagesSent, { message_type: 'event' }),
       received: { chats: received('wa.*.*.chats'), messages: received('wa.*.*.messages.*'), agents: received('wa.*.*.agents'), other: received('invalid') },
-      invalid: this.eventsSettled.labels('invalid'),
+      invalid: tally(this.eventsSettled, { outcome: 'invalid' }),
     };
   }
 
@@ -116,4 +116,22 @@ export class Metrics {
   sessionLabel(sessionKey: string): string {
     return this.perSessionLabels ? sessionKey : 'all';
   }
+}
+
+/**
+ * A count on the delivery path: a plain number, added to its Prometheus counter whenever the
+ * counter is read (a scrape). prom-client's bound `labels(…).inc` hashes and checks its labels on
+ * every call, and every pod counts every event of the fleet.
+ */
+function tally<L extends string>(counter: Counter<L>, labels: LabelValues<L>): Count {
+  let pending = 0;
+  const target = counter as unknown as { collect?: () => void };
+  const collectBefore = target.collect;
+  target.collect = () => {
+    collectBefore?.();
+    if (pending === 0) return;
+    counter.inc(labels, pending);
+    pending = 0;
+  };
+  return { inc: (by = 1) => void (pending += by) };
 }

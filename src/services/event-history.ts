@@ -13,18 +13,32 @@ const UNKNOWN = 0;
 const DELIVERABLE = 1;
 const NOT_AN_OBJECT = 2;
 
+/** The byte ring's first size; it doubles when it is full of events still kept. */
+const FIRST_RING_BYTES = 256 * 1024;
+/** The most the ring grows to, per event kept (beyond it the oldest events go first). */
+const RING_BYTES_PER_EVENT = 1024;
+/** A payload above this is kept in a buffer of its own rather than in the ring. */
+const OUTSIZED_BYTES = 64 * 1024;
+
+/** A subject's chain: the subject's one string, and the ring index of its newest entry. */
+interface Chain {
+  readonly subject: string;
+  newest: number;
+}
+
 /**
  * The pod's recent events, as read from the stream: a ring of at most `maxEvents`, none older
  * than `maxAgeMs`. It answers most resumes without asking NATS (SPEC §11), and tells whether an
  * event a Go replica pushes was already delivered from the stream (SPEC §10).
  *
- * Each entry links back to the previous entry of its subject, so that a resume of one session
- * walks its own subjects' events, not the whole fleet's (a reconnect storm replays a thousand
- * sessions at once). Each entry keeps a copy of the producer's bytes (the client library hands
- * out views into its read buffer, which must not be pinned); its frame is built the first time
- * someone sends it — live delivery or a replay — and every later send reuses it. Whether its
- * payload is a JSON object (and its `event_id`) is found out once, the first time live delivery,
- * a replay or a push asks. An event nobody on the pod wants costs the copy and two array writes.
+ * Every pod keeps every event of the fleet, so an event costs little here: its producer's bytes are
+ * copied into one byte ring (no object per event for the garbage collector to trace or move; the
+ * client library's read buffer must not be pinned), its subject string is the one its subject's
+ * chain holds, and the rest are numbers in typed arrays. Each entry links back to the previous
+ * entry of its subject, so that a resume of one session walks its own subjects' events, not the
+ * whole fleet's (a reconnect storm replays a thousand sessions at once). Whether a payload is a
+ * JSON object (and its `event_id`) is found out once, the first time live delivery, a replay or a
+ * push asks; frames are built for each use and not kept.
  */
 export class EventHistory {
   private seqs!: Float64Array;
@@ -32,14 +46,21 @@ export class EventHistory {
   /** Ring index of the previous entry of the same subject, -1 when none. */
   private previous!: Int32Array;
   private subjects!: string[];
-  private payloads!: Buffer[];
-  private frames!: Array<Buffer | undefined>;
+  /** Where each payload starts in `bytes`; -1 for an outsized one. */
+  private offsets!: Int32Array;
+  private lengths!: Int32Array;
+  private outsized!: Array<Buffer | undefined>;
   private state!: Int8Array;
   private ids!: Array<string | undefined>;
-  /** Ring index of the newest entry of each subject held. */
-  private newest = new Map<string, number>();
+  private chains = new Map<string, Chain>();
   private head = 0;
   private count = 0;
+  /** The payload bytes, in the entries' order around the ring: [used, free) is free. */
+  private bytes!: Buffer;
+  private free = 0;
+  private used = 0;
+  private inBytes = 0;
+  private maxBytes = 0;
 
   constructor(maxEvents: number, private maxAgeMs: number, private readonly now: () => number = Date.now) {
     this.allocate(maxEvents);
@@ -61,7 +82,7 @@ export class EventHistory {
     this.maxAgeMs = maxAgeMs;
     if (maxEvents === this.seqs.length) return;
     const kept: Array<[number, number, string, Buffer]> = [];
-    this.forEachIndex(0, (i) => void kept.push([this.seqs[i]!, this.times[i]!, this.subjects[i]!, this.payloads[i]!]));
+    this.forEachIndex(0, (i) => void kept.push([this.seqs[i]!, this.times[i]!, this.subjects[i]!, this.payloadOf(i)]));
     this.allocate(maxEvents);
     if (maxEvents === 0) return;
     for (const [seq, time, subject, payload] of kept.slice(-maxEvents)) this.appendAt(seq, subject, payload, time);
@@ -70,8 +91,8 @@ export class EventHistory {
   append(seq: number, subject: string, data: Uint8Array): void {
     if (this.seqs.length === 0) return;
     const now = this.now();
-    this.appendAt(seq, subject, Buffer.from(data), now);
     this.expire(now);
+    this.appendAt(seq, subject, data, now);
   }
 
   /**
@@ -125,39 +146,98 @@ export class EventHistory {
     this.times = new Float64Array(maxEvents);
     this.previous = new Int32Array(maxEvents);
     this.subjects = new Array(maxEvents);
-    this.payloads = new Array(maxEvents);
-    this.frames = new Array(maxEvents);
+    this.offsets = new Int32Array(maxEvents);
+    this.lengths = new Int32Array(maxEvents);
+    this.outsized = new Array(maxEvents);
     this.state = new Int8Array(maxEvents);
     this.ids = new Array(maxEvents);
-    this.newest = new Map();
+    this.chains = new Map();
     this.head = 0;
     this.count = 0;
+    this.maxBytes = Math.max(FIRST_RING_BYTES, maxEvents * RING_BYTES_PER_EVENT);
+    this.bytes = Buffer.allocUnsafe(maxEvents === 0 ? 0 : FIRST_RING_BYTES);
+    this.free = this.used = this.inBytes = 0;
   }
 
-  private appendAt(seq: number, subject: string, payload: Buffer, time: number): void {
+  private appendAt(seq: number, subject: string, data: Uint8Array, time: number): void {
     const cap = this.seqs.length;
     if (this.count === cap) this.dropOldest();
+    const offset = data.byteLength > OUTSIZED_BYTES ? -1 : this.reserve(data.byteLength);
     const i = (this.head + this.count) % cap;
     this.count++;
+    const chain = this.chains.get(subject);
     this.seqs[i] = seq;
     this.times[i] = time;
-    this.subjects[i] = subject;
-    this.payloads[i] = payload;
-    this.frames[i] = undefined;
+    this.subjects[i] = chain?.subject ?? subject;
+    this.offsets[i] = offset;
+    this.lengths[i] = data.byteLength;
+    if (offset < 0) this.outsized[i] = Buffer.from(data);
+    else {
+      this.bytes.set(data, offset);
+      this.inBytes++;
+    }
     this.state[i] = UNKNOWN;
     this.ids[i] = undefined;
-    this.previous[i] = this.newest.get(subject) ?? -1;
-    this.newest.set(subject, i);
+    this.previous[i] = chain?.newest ?? -1;
+    if (chain) chain.newest = i;
+    else this.chains.set(subject, { subject, newest: i });
+  }
+
+  /**
+   * Where `length` more bytes go: after the newest entry's, or at the start of the ring when they
+   * do not fit before its end. A full ring grows (up to maxBytes), else its oldest entries go.
+   */
+  private reserve(length: number): number {
+    for (;;) {
+      if (this.inBytes === 0) this.free = this.used = 0;
+      const wrapped = this.inBytes > 0 && this.free <= this.used;
+      if (!wrapped) {
+        if (this.free + length <= this.bytes.length) break;
+        if (length <= this.used) {
+          this.free = 0;
+          break;
+        }
+      } else if (this.free + length <= this.used) break;
+      if (this.bytes.length < this.maxBytes) this.grow(length);
+      else this.dropOldest();
+    }
+    const at = this.free;
+    this.free += length;
+    return at;
+  }
+
+  /** A ring twice the size (at least the room asked for), the payloads copied in order. */
+  private grow(room: number): void {
+    const size = Math.min(this.maxBytes, Math.max(this.bytes.length * 2, this.bytes.length + room));
+    const bytes = Buffer.allocUnsafe(size);
+    let at = 0;
+    const cap = this.seqs.length;
+    for (let k = 0; k < this.count; k++) {
+      const i = (this.head + k) % cap;
+      if (this.offsets[i]! < 0) continue;
+      bytes.set(this.bytes.subarray(this.offsets[i]!, this.offsets[i]! + this.lengths[i]!), at);
+      this.offsets[i] = at;
+      at += this.lengths[i]!;
+    }
+    this.bytes = bytes;
+    this.used = 0;
+    this.free = at;
+  }
+
+  /** The entry's payload: a view into the ring, valid until the next append. */
+  private payloadOf(i: number): Buffer {
+    const offset = this.offsets[i]!;
+    return offset < 0 ? this.outsized[i]! : this.bytes.subarray(offset, offset + this.lengths[i]!);
   }
 
   private frameOf(i: number): Buffer {
-    return (this.frames[i] ??= eventFrame(this.payloads[i]!, this.seqs[i]));
+    return eventFrame(this.payloadOf(i), this.seqs[i]);
   }
 
   /** Whether the entry's payload is a JSON object (parsed once, with its event_id kept). */
   private deliverable(i: number): boolean {
     if (this.state[i] === UNKNOWN) {
-      const payload = parseEventPayload(this.payloads[i]!);
+      const payload = parseEventPayload(this.payloadOf(i));
       this.state[i] = payload ? DELIVERABLE : NOT_AN_OBJECT;
       this.ids[i] = typeof payload?.event_id === 'string' ? payload.event_id : undefined;
     }
@@ -173,10 +253,15 @@ export class EventHistory {
   private dropOldest(): void {
     const i = this.head;
     const subject = this.subjects[i]!;
-    if (this.newest.get(subject) === i) this.newest.delete(subject);
+    const chain = this.chains.get(subject);
+    if (chain?.newest === i) this.chains.delete(subject);
+    if (this.offsets[i]! < 0) this.outsized[i] = undefined;
+    else {
+      this.used = this.offsets[i]! + this.lengths[i]!;
+      this.inBytes--;
+    }
     this.subjects[i] = undefined as unknown as string;
-    this.payloads[i] = undefined as unknown as Buffer;
-    this.frames[i] = undefined;
+    this.ids[i] = undefined;
     this.head = (this.head + 1) % this.seqs.length;
     this.count--;
   }
@@ -188,7 +273,7 @@ export class EventHistory {
    */
   private walk(subject: string, visit: (index: number) => boolean): void {
     const cap = this.seqs.length;
-    let i = this.newest.get(subject) ?? -1;
+    let i = this.chains.get(subject)?.newest ?? -1;
     while (i >= 0 && visit(i)) {
       const p = this.previous[i]!;
       if (p < 0 || (p - this.head + cap) % cap >= this.count || this.subjects[p] !== subject || this.seqs[p]! >= this.seqs[i]!) return;

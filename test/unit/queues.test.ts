@@ -120,11 +120,10 @@ describe('EventHistory', () => {
     assert.deepEqual(visit(h, 50), []);
   });
 
-  it('builds an event\'s frame once, and skips payloads that are not JSON objects', () => {
+  it('frames an event with its sequence, and skips payloads that are not JSON objects', () => {
     const h = new EventHistory(5, 60_000);
     h.append(7, 's', p('x'));
     assert.equal(h.latest()!.frame.toString(), '{"type":"event","seq":7,"payload":{"d":"x"}}');
-    assert.equal(h.latest()!.frame, h.latest()!.frame, 'built once');
     h.append(8, 's', Buffer.from('[1,2]'));
     assert.equal(h.latest(), null, 'not a JSON object');
     h.append(9, 's', Buffer.from('not json'));
@@ -150,6 +149,35 @@ describe('EventHistory', () => {
     h.append(1, 's', buf);
     buf.write('{"d":"xyz"}');
     assert.deepEqual(visit(h, 0), [[1, 's', 'abc']]);
+  });
+
+  it('keeps payloads of any size byte for byte as its byte ring wraps, grows and runs out of room', () => {
+    // 300 events may take 300 KiB of ring: events of 0–3,000 bytes (and some of 70 KB, kept
+    // outside the ring) overflow it, so the oldest go by bytes as well as by count.
+    const h = new EventHistory(300, 600_000);
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const appended: Array<[number, string, string]> = [];
+    for (let seq = 1; seq <= 5000; seq++) {
+      const size = random() < 0.01 ? 70_000 : Math.floor(random() * 3000);
+      const d = `${seq}:${'x'.repeat(size)}`;
+      const subject = `s${Math.floor(random() * 7)}`;
+      h.append(seq, subject, p(d));
+      appended.push([seq, subject, d]);
+      if (seq % 97 !== 0 && seq !== 5000) continue;
+      const kept = visit(h, 0);
+      assert.ok(kept.length > 0 && kept.length <= 300, `kept ${kept.length}`);
+      assert.deepEqual(kept, appended.slice(-kept.length), `after ${seq}: the newest events, unchanged`);
+      const inRing = kept.filter(([, , d]) => d.length < 60_000).reduce((n, [, , d]) => n + d.length + 8, 0);
+      assert.ok(inRing <= 300 * 1024, `ring holds ${inRing} bytes`);
+      const s3: number[] = [];
+      h.forEachOf(['s3'], 0, (_s, frame, at) => {
+        assert.equal(JSON.parse(frame.toString()).payload.d, appended[at - 1]![2]);
+        s3.push(at);
+      });
+      assert.deepEqual(s3, kept.filter(([, subject]) => subject === 's3').map(([at]) => at));
+    }
+    assert.ok(visit(h, 0).length < 300, 'some went for lack of bytes, not count');
   });
 
   it('knows an event by subject and event_id within a window', () => {
