@@ -366,7 +366,7 @@ async function scenarioIdle(kind: Kind) {
     const rss0 = rssBytes(server.pid);
     const heap0 = await server.heapBytes();
     const r = await connectSessions(kind, sessions(kind, server, n, false, `idle${kind}${n}`), 100);
-    await new Promise((res) => setTimeout(res, 3000));
+    await new Promise((res) => setTimeout(res, Number(process.env.BENCH_IDLE_SETTLE_MS ?? 3000)));
     const rss1 = rssBytes(server.pid);
     const heap1 = await server.heapBytes();
     console.log(`idle ${kind} ${n}: rss +${((rss1 - rss0) / 1048576).toFixed(1)} MiB (${((rss1 - rss0) / n / 1024).toFixed(1)} KiB/session), heap +${((heap1 - heap0) / n / 1024).toFixed(1)} KiB/session, failed ${r.failures}`);

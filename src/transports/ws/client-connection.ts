@@ -1,10 +1,12 @@
-import type { WebSocket } from 'ws';
+import type { Socket } from 'node:net';
+import type { RawData, WebSocket } from 'ws';
 import type { Config } from '../../platform/config/schema.js';
 import type { Logger } from '../../domain/ports.js';
 import type { Metrics } from '../../platform/metrics.js';
 import { ErrorCodes, GatewayError } from '../../domain/errors.js';
 import { subjects } from '../../domain/events.js';
 import { idProblem } from '../../domain/ids.js';
+import { flatString } from '../../domain/ids.js';
 import { sessionKeyOf, type Identity, type Session } from '../../domain/session.js';
 import type { ResumeService } from '../../services/resume.js';
 import type { SessionManager } from '../../services/session-manager.js';
@@ -17,6 +19,7 @@ import { SocketSink, rawSocketOf } from './socket-sink.js';
 let nextId = 1;
 const CLOSE_GRACE_MS = 2000;
 
+/** One object for every connection of an endpoint. */
 export interface ConnectionDeps {
   /** The live configuration: limits and queue settings apply to open connections on reload. */
   config: () => Config;
@@ -25,6 +28,8 @@ export interface ConnectionDeps {
   log: Logger;
   /** Runs once when the connection is over, whatever closed it. */
   onClosed(connection: ClientConnection): void;
+  /** Runs when the socket itself has closed (after the close handshake, or dropped). */
+  onSocketClosed(connection: ClientConnection): void;
   /** Marks the session active in the renewal loop's view and writes `:last_active` now. */
   touch(session: Session): void;
   resume: ResumeService;
@@ -32,11 +37,18 @@ export interface ConnectionDeps {
 
 const KNOWN_TYPES = new Set(['select_chat', 'ready']);
 
+/** The connection a socket (the WebSocket, or the TCP socket under it) belongs to. */
+const CONNECTION = Symbol('connection');
+type Owned<T> = T & { [CONNECTION]?: ClientConnection };
+
 /**
  * One WebSocket session: the protocol of SPEC §4 (frames in, frames out) and its close paths.
  * What it delegates: the bounded send queue (send-queue.ts, writing through socket-sink.ts), the
  * inbound rate limit (frame-rate-limit.ts) and the liveness the HeartbeatSweeper reads and writes
  * (liveness.ts).
+ *
+ * An idle session's memory is mostly small per-connection things, so the sockets' listeners are
+ * the class's static ones, shared by every connection, each finding its connection on the socket.
  */
 export class ClientConnection implements Session {
   readonly id = nextId++;
@@ -55,19 +67,54 @@ export class ClientConnection implements Session {
   private readonly rate: FrameRateLimit;
   readonly sessionLabel: string;
 
-  constructor(readonly socket: WebSocket, readonly identity: Identity, private readonly deps: ConnectionDeps) {
-    this.key = sessionKeyOf(identity);
+  constructor(
+    readonly socket: WebSocket,
+    readonly identity: Identity,
+    private readonly deps: ConnectionDeps,
+    /** The upgrade request's id, for the log line of the session's close. */
+    readonly requestId: string,
+  ) {
+    this.key = flatString(sessionKeyOf(identity));
     this.liveness = new Liveness(deps.config().app.ping_interval_seconds * 1000);
-    this.rate = new FrameRateLimit(() => deps.config().app.max_client_frames_per_second);
+    this.rate = new FrameRateLimit();
     this.sessionLabel = deps.metrics.sessionLabel(this.key);
     // The TCP socket under the WebSocket: its 'drain' moves waiting frames on.
-    const raw = rawSocketOf(socket);
-    raw?.on('drain', () => this.queue.drained());
+    const raw: Owned<Socket> | undefined = rawSocketOf(socket);
+    if (raw) {
+      raw[CONNECTION] = this;
+      raw.on('drain', ClientConnection.onDrain);
+    }
     this.queue = new SendQueue(new SocketSink(socket, raw, deps, this.sessionLabel));
-    socket.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
-    socket.on('pong', () => this.onPong());
-    socket.on('close', (code, reason) => this.finish(code, reason.toString()));
-    socket.on('error', (err) => this.deps.log.debug({ err, session_key: this.key }, 'socket error'));
+    (socket as Owned<WebSocket>)[CONNECTION] = this;
+    socket.on('message', ClientConnection.onSocketMessage);
+    socket.on('pong', ClientConnection.onSocketPong);
+    socket.on('close', ClientConnection.onSocketClose);
+    socket.on('error', ClientConnection.onSocketError);
+  }
+
+  private static onDrain(this: Owned<Socket>): void {
+    this[CONNECTION]?.queue.drained();
+  }
+
+  private static onSocketMessage(this: Owned<WebSocket>, data: RawData, isBinary: boolean): void {
+    this[CONNECTION]?.onMessage(data as Buffer, isBinary);
+  }
+
+  private static onSocketPong(this: Owned<WebSocket>): void {
+    this[CONNECTION]?.liveness.heard(Date.now());
+  }
+
+  private static onSocketClose(this: Owned<WebSocket>, code: number, reason: Buffer): void {
+    const connection = this[CONNECTION];
+    if (!connection) return;
+    connection.release(code, reason.toString());
+    connection.state = 'closed';
+    connection.deps.onSocketClosed(connection);
+  }
+
+  private static onSocketError(this: Owned<WebSocket>, err: Error): void {
+    const connection = this[CONNECTION];
+    connection?.deps.log.debug({ err, session_key: connection.key }, 'socket error');
   }
 
   get isOpen(): boolean {
@@ -148,10 +195,6 @@ export class ClientConnection implements Session {
     this.sendUnbounded(errorFrame(new GatewayError(code, message, details).toBody()), 'error');
   }
 
-  private onPong(): void {
-    this.liveness.heard(Date.now());
-  }
-
   private onMessage(data: Buffer, isBinary: boolean): void {
     const now = Date.now();
     this.liveness.heard(now);
@@ -201,20 +244,15 @@ export class ClientConnection implements Session {
 
   /** app.max_client_frames_per_second: a warning frame past the limit, close 4429 past twice it. */
   private withinRate(now: number): boolean {
-    const verdict = this.rate.check(now);
-    if (verdict === 'pass') return true;
     const limit = this.deps.config().app.max_client_frames_per_second;
+    const verdict = this.rate.check(now, limit);
+    if (verdict === 'pass') return true;
     if (verdict === 'close') {
       this.terminate(new GatewayError(ErrorCodes.RateLimitExceeded, 'Rate limit exceeded', `More than ${limit} frames per second.`));
     } else if (verdict === 'warn') {
       this.sendError(ErrorCodes.RateLimitExceeded, 'Rate limit exceeded', `At most ${limit} frames per second; frames over the limit are ignored.`);
     }
     return false;
-  }
-
-  private finish(code: number, reason: string): void {
-    this.release(code, reason);
-    this.state = 'closed';
   }
 
   private release(code: number, reason: string): void {
@@ -225,5 +263,4 @@ export class ClientConnection implements Session {
     this.queue.close();
     this.deps.onClosed(this);
   }
-
 }

@@ -4,16 +4,14 @@ export type RateVerdict = 'pass' | 'warn' | 'ignore' | 'close';
 /**
  * Inbound frames of one connection in fixed one-second windows: up to the limit they pass; the
  * first one over it gets a warning (RateLimitExceeded error frame), the rest are ignored; over
- * twice the limit the connection is closed (4429). The limit is read at each frame (live).
+ * twice the limit the connection is closed (4429). The limit is given at each frame (live
+ * configuration).
  */
 export class FrameRateLimit {
   private windowStart = 0;
   private frames = 0;
 
-  constructor(private readonly limit: () => number) {}
-
-  check(now: number): RateVerdict {
-    const limit = this.limit();
+  check(now: number, limit: number): RateVerdict {
     if (now - this.windowStart >= 1000) {
       this.windowStart = now;
       this.frames = 0;

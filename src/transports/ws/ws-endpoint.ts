@@ -7,7 +7,7 @@ import type { Logger } from '../../domain/ports.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { RefusalLog } from '../../platform/refusal-log.js';
 import { AuthFailure, ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
-import { idProblem } from '../../domain/ids.js';
+import { flatString, idProblem } from '../../domain/ids.js';
 import type { Identity, Session } from '../../domain/session.js';
 import type { AbuseLimits } from '../../services/abuse-limits.js';
 import type { AuthService } from '../../services/auth-service.js';
@@ -17,7 +17,7 @@ import { checkClientKey, clientKeys } from '../../services/api-keys.js';
 import { clientAddressOf } from '../shared/client-address.js';
 import { clientApiKeyOf, headerValue, requestIdOf, webSocketTargetOf } from '../shared/request.js';
 import { rejectUpgrade } from './refuse-upgrade.js';
-import { ClientConnection } from './client-connection.js';
+import { ClientConnection, type ConnectionDeps } from './client-connection.js';
 import { sinceOf } from './frames.js';
 import { HeartbeatSweeper } from './heartbeat.js';
 import { Turns } from './turns.js';
@@ -70,7 +70,8 @@ function startOf(query: URLSearchParams, identity: Identity): SessionStart {
 export class WsEndpoint {
   readonly connections = new Set<ClientConnection>();
   private readonly detaching = new Set<Promise<void>>();
-  private readonly sockets = new Set<WebSocket>();
+  /** Connections whose socket is not closed yet (a closing one waits for the close handshake). */
+  private readonly sockets = new Set<ClientConnection>();
   private readonly wss: WebSocketServer;
   private readonly heartbeat: HeartbeatSweeper;
   private accepting = true;
@@ -78,9 +79,20 @@ export class WsEndpoint {
   /** Upgrades admitted whose session is not open yet: they count towards server.max_connections. */
   private pending = 0;
   private readonly requestIds = new WeakMap<IncomingMessage, string>();
+  private readonly connectionDeps: ConnectionDeps;
 
   constructor(private readonly deps: WsEndpointDeps) {
     const app = deps.config().app;
+    this.connectionDeps = {
+      config: deps.config,
+      metrics: deps.metrics,
+      sessions: deps.sessions,
+      log: deps.log,
+      touch: deps.touch,
+      resume: deps.resume,
+      onClosed: (c) => this.closed(c),
+      onSocketClosed: (c) => this.sockets.delete(c),
+    };
     const mode = app.websocket_compression_mode;
     this.wss = new WebSocketServer({
       noServer: true,
@@ -98,7 +110,7 @@ export class WsEndpoint {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const requestId = requestIdOf(req);
+    const requestId = flatString(requestIdOf(req));
     this.requestIds.set(req, requestId);
     destroyOnError(socket);
     // The checks take their turn as well: a storm's upgrade requests arrive hundreds in one read,
@@ -196,7 +208,7 @@ export class WsEndpoint {
   async dropSockets(graceMs: number): Promise<void> {
     const deadline = Date.now() + graceMs;
     while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    for (const socket of this.sockets) socket.terminate();
+    for (const connection of this.sockets) connection.socket.terminate();
   }
 
   private async admit(req: IncomingMessage, url: URL): Promise<Identity> {
@@ -249,17 +261,8 @@ export class WsEndpoint {
 
   private async open(ws: WebSocket, identity: Identity, start: SessionStart, requestId: string, raw: Socket): Promise<void> {
     const { metrics, log } = this.deps;
-    this.sockets.add(ws);
-    ws.once('close', () => this.sockets.delete(ws));
-    const connection = new ClientConnection(ws, identity, {
-      config: this.deps.config,
-      metrics,
-      sessions: this.deps.sessions,
-      log,
-      touch: this.deps.touch,
-      resume: this.deps.resume,
-      onClosed: (c) => this.closed(c, requestId),
-    });
+    const connection = new ClientConnection(ws, identity, this.connectionDeps, requestId);
+    this.sockets.add(connection);
     this.connections.add(connection);
     metrics.connectionsTotal.inc();
     metrics.activeConnections.inc();
@@ -288,7 +291,7 @@ export class WsEndpoint {
     });
   }
 
-  private closed(connection: ClientConnection, requestId: string): void {
+  private closed(connection: ClientConnection): void {
     const { metrics, log } = this.deps;
     this.connections.delete(connection);
     metrics.activeConnections.dec();
@@ -297,14 +300,19 @@ export class WsEndpoint {
     const detached = this.deps.sessions.detach(connection).finally(() => this.detaching.delete(detached));
     this.detaching.add(detached);
     log.info(
-      { ...logFields(connection.identity), request_id: requestId, connection_id: connection.id, code: connection.closeCode, reason: connection.closeReason, duration_s: seconds },
+      { ...logFields(connection.identity), request_id: connection.requestId, connection_id: connection.id, code: connection.closeCode, reason: connection.closeReason, duration_s: seconds },
       'session closed',
     );
   }
 }
 
 function destroyOnError(socket: Duplex): void {
-  socket.on('error', () => socket.destroy());
+  socket.on('error', destroySocket);
+}
+
+/** One listener for every socket, rather than a closure per socket that lives as long as it. */
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }
 
 function logFields(identity: Identity): Record<string, string> {
