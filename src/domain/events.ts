@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { isJsonObject } from './json.js';
 
 /**
@@ -53,8 +54,13 @@ export interface EnrichedEvent {
   [extra: string]: unknown;
 }
 
-/** Parses an event payload (text, or the bytes as read); undefined when it is not a JSON object. */
+/**
+ * Parses an event payload (text, or the bytes as read); undefined when it is not a JSON object,
+ * or when its bytes are not UTF-8: decoding would hide them (as U+FFFD) while the frame carries
+ * them as they are, and a browser closes the connection on a text frame that is not UTF-8.
+ */
 export function parseEventPayload(payload: string | Uint8Array): EnrichedEvent | undefined {
+  if (typeof payload !== 'string' && !isUtf8(payload)) return undefined;
   const text = typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
   let value: unknown;
   try {

@@ -73,6 +73,14 @@ describe('keys and subjects', () => {
     assert.equal(parseEventPayload('nope'), undefined);
     assert.equal(parseEventPayload('null'), undefined);
   });
+
+  it('refuse a payload whose bytes are not UTF-8 (its frame would make a browser close the connection)', () => {
+    const wrap = (...bytes: number[]) => Buffer.concat([Buffer.from('{"a":"'), Buffer.from(bytes), Buffer.from('"}')]);
+    for (const bytes of [[0x80], [0xc0, 0x80], [0xc3], [0xed, 0xa0, 0x80], [0xf5, 0x80, 0x80, 0x80], [0xff]]) {
+      assert.equal(parseEventPayload(wrap(...bytes)), undefined, Buffer.from(bytes).toString('hex'));
+    }
+    assert.deepEqual(parseEventPayload(wrap(0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x98, 0x80)), { a: 'é€😀' });
+  });
 });
 
 describe('RFC 3339', () => {
