@@ -169,7 +169,11 @@ function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> 
 }
 
 /** With `--profile`, every gateway process writes a CPU profile to bench/results/prof/. */
-const profileArgs = () => (args.profile ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./results/prof/', import.meta.url).pathname}`] : []);
+const profileArgs = () => [
+  ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./results/prof/', import.meta.url).pathname}`] : []),
+  // e.g. BENCH_GATEWAY_NODE_ARGS=--perf-basic-prof, for `perf record -p <pid>` (symbols of JIT code)
+  ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+];
 
 interface Server extends Proc {
   ws: string;
@@ -266,11 +270,22 @@ async function measureFanout(server: Server, company: string, rate: number, seco
 
 async function scenarioConnect(kind: Kind) {
   const server = await startServer(kind);
+  const warmup = Number(process.env.BENCH_CONNECT_WARMUP ?? 0);
+  if (warmup > 0) {
+    await connectSessions(kind, sessions(kind, server, warmup, false, `warm${kind}`), 100);
+    await closeSessions();
+    await new Promise((r) => setTimeout(r, 2000));
+  }
   const specs = sessions(kind, server, P.connectN, false, `conn${kind}`);
+  const shares = cpuShares(server);
+  const cpu0 = cpuSeconds(server.pid);
   const r = await connectSessions(kind, specs, 100);
+  const cpuPerHandshakeUs = ((cpuSeconds(server.pid) - cpu0) / specs.length) * 1e6;
+  console.log(`  cpu: ${shares()}`);
   const h = summarize(r.handshakes);
-  console.log(`connect ${kind}: ${specs.length} sessions, ${r.failures} failed, ${(specs.length / (r.ms / 1000)).toFixed(0)}/s, p50 ${h.p50.toFixed(1)} ms, p99 ${h.p99.toFixed(1)} ms`);
+  console.log(`connect ${kind}: ${specs.length} sessions, ${r.failures} failed, ${(specs.length / (r.ms / 1000)).toFixed(0)}/s, p50 ${h.p50.toFixed(1)} ms, p99 ${h.p99.toFixed(1)} ms, server CPU ${cpuPerHandshakeUs.toFixed(0)} µs per handshake`);
   record('connect', `handshakes/s (${P.connectN} sessions)`, '/s', true, kind, specs.length / (r.ms / 1000));
+  record('connect', 'server CPU per handshake', 'µs', false, kind, cpuPerHandshakeUs);
   record('connect', 'handshake p50', 'ms', false, kind, h.p50);
   record('connect', 'handshake p99', 'ms', false, kind, h.p99);
   record('connect', 'failed handshakes', '', false, kind, r.failures);
