@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { parseAesKey, sealToken } from '../src/domain/token-crypto.js';
-import { cpuSeconds, kernelSeconds, mainThreadSeconds, rssBytes, startBaseline, startGateway, startNats, type Proc } from './lib/processes.js';
+import { collectGarbage, cpuSeconds, kernelSeconds, mainThreadSeconds, rssBytes, startBaseline, startGateway, startNats, type Proc } from './lib/processes.js';
 import { nowMs, summarize } from './lib/stats.js';
 import type { Mode, SessionSpec } from './client-worker.js';
 
@@ -380,13 +380,22 @@ async function scenarioIdle(kind: Kind) {
     await new Promise((r) => setTimeout(r, 1000));
     const rss0 = rssBytes(server.pid);
     const heap0 = await server.heapBytes();
+    await collectGarbage(server.pid);
+    const [rss0gc, heap0gc] = [rssBytes(server.pid), await server.heapBytes()];
     const r = await connectSessions(kind, sessions(kind, server, n, false, `idle${kind}${n}`), 100);
     await new Promise((res) => setTimeout(res, Number(process.env.BENCH_IDLE_SETTLE_MS ?? 3000)));
     const rss1 = rssBytes(server.pid);
     const heap1 = await server.heapBytes();
-    console.log(`idle ${kind} ${n}: rss +${((rss1 - rss0) / 1048576).toFixed(1)} MiB (${((rss1 - rss0) / n / 1024).toFixed(1)} KiB/session), heap +${((heap1 - heap0) / n / 1024).toFixed(1)} KiB/session, failed ${r.failures}`);
-    record(`idle (${n} sessions)`, 'RSS per session', 'KiB', false, kind, (rss1 - rss0) / n / 1024);
-    record(`idle (${n} sessions)`, 'heap per session', 'KiB', false, kind, (heap1 - heap0) / n / 1024);
+    // And what the sessions hold: after a full collection, against the baseline after one.
+    await collectGarbage(server.pid);
+    await new Promise((res) => setTimeout(res, 1000));
+    const [rss2, heap2] = [rssBytes(server.pid), await server.heapBytes()];
+    const perSession = (bytes: number) => bytes / n / 1024;
+    console.log(`idle ${kind} ${n}: rss +${((rss1 - rss0) / 1048576).toFixed(1)} MiB (${perSession(rss1 - rss0).toFixed(1)} KiB/session), heap +${perSession(heap1 - heap0).toFixed(1)} KiB/session; after a full GC rss ${perSession(rss2 - rss0gc).toFixed(1)}, heap ${perSession(heap2 - heap0gc).toFixed(1)} KiB/session; failed ${r.failures}`);
+    record(`idle (${n} sessions)`, 'RSS per session', 'KiB', false, kind, perSession(rss1 - rss0));
+    record(`idle (${n} sessions)`, 'heap per session', 'KiB', false, kind, perSession(heap1 - heap0));
+    record(`idle (${n} sessions)`, 'RSS per session after a full GC', 'KiB', false, kind, perSession(rss2 - rss0gc));
+    record(`idle (${n} sessions)`, 'heap per session after a full GC', 'KiB', false, kind, perSession(heap2 - heap0gc));
     await closeSessions();
     await server.stop();
   }

@@ -86,6 +86,26 @@ describe('SendQueue', () => {
     assert.equal(q.oldestAt(), undefined);
   });
 
+  it('keeps each queue\'s waiting frames its own (an idle queue holds no array of its own)', () => {
+    const slow = fakeSocket(70 * 1024, 10, 'drop_oldest');
+    const fast = fakeSocket(10, 10, 'drop_oldest');
+    const a = new SendQueue(slow.sink);
+    const b = new SendQueue(fast.sink);
+    const idle = new SendQueue(fakeSocket(70 * 1024, 10, 'drop_oldest').sink);
+    a.push(Buffer.from('a1'));
+    a.push(Buffer.from('a2'));
+    a.push(Buffer.from('a3'));
+    assert.equal(a.length, 2);
+    assert.equal(b.length, 0);
+    assert.equal(idle.length, 0);
+    b.push(Buffer.from('b1'));
+    assert.deepEqual(fast.written, ['b1']);
+    slow.drain(a);
+    slow.drain(a);
+    assert.deepEqual(slow.written, ['a1', 'a2', 'a3']);
+    assert.equal(idle.oldestAt(), undefined);
+  });
+
   it('releases blocked producers when closed', async () => {
     const socket = fakeSocket(70 * 1024, 1, 'block');
     const q = new SendQueue(socket.sink);

@@ -30,10 +30,22 @@ interface Waiting {
   at: number;
 }
 
+interface Blocked {
+  frame: Buffer;
+  resolve: () => void;
+}
+
+/**
+ * What an idle queue holds instead of arrays of its own (most queues never hold a frame, and a
+ * session's memory is mostly such small things): never written to, replaced on the first push.
+ */
+const NOTHING_WAITING: Waiting[] = [];
+const NOTHING_BLOCKED: Blocked[] = [];
+
 export class SendQueue {
-  private readonly waiting: Waiting[] = [];
+  private waiting = NOTHING_WAITING;
   private head = 0;
-  private readonly blocked: Array<{ frame: Buffer; resolve: () => void }> = [];
+  private blocked = NOTHING_BLOCKED;
   private backlogSince: number | undefined;
   private closed = false;
 
@@ -59,12 +71,12 @@ export class SendQueue {
       return undefined;
     }
     if (this.length >= this.sink.capacity()) {
-      if (this.sink.policy() === 'block') return new Promise((resolve) => this.blocked.push({ frame, resolve }));
+      if (this.sink.policy() === 'block') return new Promise((resolve) => this.blockedList().push({ frame, resolve }));
       this.head++;
       this.compact();
       this.sink.dropped('buffer_full_dropped_oldest');
     }
-    this.waiting.push({ frame, at: Date.now() });
+    this.waitingList().push({ frame, at: Date.now() });
     this.flush();
     return undefined;
   }
@@ -72,7 +84,7 @@ export class SendQueue {
   /** Writes a frame ahead of the limit (error frames before a close). */
   pushUrgent(frame: Buffer): void {
     if (this.closed) return;
-    this.waiting.push({ frame, at: Date.now() });
+    this.waitingList().push({ frame, at: Date.now() });
     this.flush();
   }
 
@@ -82,7 +94,7 @@ export class SendQueue {
     this.flush();
     while (this.blocked.length > 0 && this.length < this.sink.capacity()) {
       const b = this.blocked.shift()!;
-      this.waiting.push({ frame: b.frame, at: Date.now() });
+      this.waitingList().push({ frame: b.frame, at: Date.now() });
       b.resolve();
     }
     this.flush();
@@ -102,6 +114,14 @@ export class SendQueue {
       this.sink.dropped('buffer_full_block_closed');
       b.resolve();
     }
+  }
+
+  private waitingList(): Waiting[] {
+    return this.waiting === NOTHING_WAITING ? (this.waiting = []) : this.waiting;
+  }
+
+  private blockedList(): Blocked[] {
+    return this.blocked === NOTHING_BLOCKED ? (this.blocked = []) : this.blocked;
   }
 
   private flush(): void {
