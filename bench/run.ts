@@ -378,10 +378,9 @@ async function scenarioIdle(kind: Kind) {
   for (const n of P.idleNs) {
     const server = await startServer(kind);
     await new Promise((r) => setTimeout(r, 1000));
-    const rss0 = rssBytes(server.pid);
-    const heap0 = await server.heapBytes();
+    // From a collected start (what start-up left lying about is not the sessions').
     await collectGarbage(server.pid);
-    const [rss0gc, heap0gc] = [rssBytes(server.pid), await server.heapBytes()];
+    const [rss0, heap0] = [rssBytes(server.pid), await server.heapBytes()];
     const r = await connectSessions(kind, sessions(kind, server, n, false, `idle${kind}${n}`), 100);
     await new Promise((res) => setTimeout(res, Number(process.env.BENCH_IDLE_SETTLE_MS ?? 3000)));
     const rss1 = rssBytes(server.pid);
@@ -391,11 +390,11 @@ async function scenarioIdle(kind: Kind) {
     await new Promise((res) => setTimeout(res, 1000));
     const [rss2, heap2] = [rssBytes(server.pid), await server.heapBytes()];
     const perSession = (bytes: number) => bytes / n / 1024;
-    console.log(`idle ${kind} ${n}: rss +${((rss1 - rss0) / 1048576).toFixed(1)} MiB (${perSession(rss1 - rss0).toFixed(1)} KiB/session), heap +${perSession(heap1 - heap0).toFixed(1)} KiB/session; after a full GC rss ${perSession(rss2 - rss0gc).toFixed(1)}, heap ${perSession(heap2 - heap0gc).toFixed(1)} KiB/session; failed ${r.failures}`);
+    console.log(`idle ${kind} ${n}: rss +${((rss1 - rss0) / 1048576).toFixed(1)} MiB (${perSession(rss1 - rss0).toFixed(1)} KiB/session), heap +${perSession(heap1 - heap0).toFixed(1)} KiB/session; after a full GC rss ${perSession(rss2 - rss0).toFixed(1)}, heap ${perSession(heap2 - heap0).toFixed(1)} KiB/session; failed ${r.failures}`);
     record(`idle (${n} sessions)`, 'RSS per session', 'KiB', false, kind, perSession(rss1 - rss0));
     record(`idle (${n} sessions)`, 'heap per session', 'KiB', false, kind, perSession(heap1 - heap0));
-    record(`idle (${n} sessions)`, 'RSS per session after a full GC', 'KiB', false, kind, perSession(rss2 - rss0gc));
-    record(`idle (${n} sessions)`, 'heap per session after a full GC', 'KiB', false, kind, perSession(heap2 - heap0gc));
+    record(`idle (${n} sessions)`, 'RSS per session after a full GC', 'KiB', false, kind, perSession(rss2 - rss0));
+    record(`idle (${n} sessions)`, 'heap per session after a full GC', 'KiB', false, kind, perSession(heap2 - heap0));
     await closeSessions();
     await server.stop();
   }
