@@ -55,7 +55,10 @@ export class EventHistory {
   private chains = new Map<string, Chain>();
   private head = 0;
   private count = 0;
-  /** The payload bytes, in the entries' order around the ring: [used, free) is free. */
+  /**
+   * The payloads, in the entries' order around the ring: they lie from `used` (the oldest's start)
+   * to `free` (past the newest's end), wrapping at most once; `inBytes` entries are in it.
+   */
   private bytes!: Buffer;
   private free = 0;
   private used = 0;
