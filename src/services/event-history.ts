@@ -15,8 +15,10 @@ const NOT_AN_OBJECT = 2;
 
 /** The byte ring's first size; it doubles when it is full of events still kept. */
 const FIRST_RING_BYTES = 256 * 1024;
-/** The most the ring grows to, per event kept (beyond it the oldest events go first). */
+/** The most the ring grows to, per event kept (beyond it the oldest events go first)… */
 const RING_BYTES_PER_EVENT = 1024;
+/** …and in all, however many events are asked for (a Buffer cannot pass 4 GiB). */
+const MAX_RING_BYTES = 1024 ** 3;
 /** A payload above this is kept in a buffer of its own rather than in the ring. */
 const OUTSIZED_BYTES = 64 * 1024;
 
@@ -157,7 +159,7 @@ export class EventHistory {
     this.chains = new Map();
     this.head = 0;
     this.count = 0;
-    this.maxBytes = Math.max(FIRST_RING_BYTES, maxEvents * RING_BYTES_PER_EVENT);
+    this.maxBytes = Math.min(MAX_RING_BYTES, Math.max(FIRST_RING_BYTES, maxEvents * RING_BYTES_PER_EVENT));
     this.bytes = Buffer.allocUnsafe(maxEvents === 0 ? 0 : FIRST_RING_BYTES);
     this.free = this.used = this.inBytes = 0;
   }

@@ -143,7 +143,7 @@ export const schema = {
     max_message_size_bytes: extra(restart(int(65536, 'largest inbound frame; larger closes with 1009', 1))),
     max_client_frames_per_second: extra(int(50, 'inbound frames per second before RateLimitExceeded; twice that closes with 4429', 1)),
     metrics_session_labels: extra(restart(bool(false, 'label per-connection metrics with the session key (unbounded cardinality)'))),
-    resume_max_events: extra(int(50000, 'recent events each pod keeps in memory to answer resumes without NATS, in at most 1 KiB per event on average (larger events: fewer kept); 0: every resume reads the stream')),
+    resume_max_events: extra(int(50000, 'recent events each pod keeps in memory to answer resumes without NATS, in at most 1 KiB per event on average and 1 GiB in all (larger events: fewer kept); 0: every resume reads the stream')),
     resume_max_age_seconds: extra(int(300, 'oldest event kept in that memory')),
     enable_publish_api: extra(devOnly('serve POST /api/publish')),
     enable_demo_page: extra(devOnly('serve the demo page at /')),
