@@ -7,6 +7,7 @@
 //   reader   — OrderedReader on its own connection (InboxWire), nothing done with the event
 //   pod      — OrderedReader + EventDispatcher + EventHistory + a registry of 1,000 sessions of
 //              other subjects: what a pod really does with such an event
+// Each line also splits the figure into user and kernel time. BENCH_ONLY=reader runs one of them.
 import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 import { connect, createInbox, nanos } from '@nats-io/transport-node';
 import { pino } from 'pino';
@@ -54,6 +55,8 @@ function cpuUs(): number {
 }
 
 async function measure(name: string, run: (done: () => void) => Promise<() => Promise<void>>): Promise<void> {
+  if (process.env.BENCH_ONLY && process.env.BENCH_ONLY !== name) return;
+  const split0 = process.cpuUsage();
   let finish!: () => void;
   const done = new Promise<void>((r) => (finish = r));
   const t0 = cpuUs();
@@ -65,7 +68,8 @@ async function measure(name: string, run: (done: () => void) => Promise<() => Pr
   }
   await done;
   const us = (cpuUs() - t0) / COUNT;
-  console.log(`${name.padEnd(7)} ${us.toFixed(2)} µs per event (${COUNT} events in ${Date.now() - w0} ms)`);
+  const split = process.cpuUsage(split0);
+  console.log(`${name.padEnd(7)} ${us.toFixed(2)} µs per event (${COUNT} events in ${Date.now() - w0} ms; user ${(split.user / COUNT).toFixed(2)}, kernel ${(split.system / COUNT).toFixed(2)})`);
   await stop();
 }
 
