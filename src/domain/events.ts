@@ -72,6 +72,11 @@ export function parseEventPayload(payload: string | Uint8Array): EnrichedEvent |
   return value as EnrichedEvent;
 }
 
+/** The payload's `event_id` when it is a string (what a pushed duplicate is recognised by). */
+export function eventIdOf(payload: EnrichedEvent): string | undefined {
+  return typeof payload.event_id === 'string' ? payload.event_id : undefined;
+}
+
 const FRAME_HEAD = Buffer.from('{"type":"event","seq":');
 const FRAME_HEAD_NO_SEQ = Buffer.from('{"type":"event"');
 const FRAME_PAYLOAD = Buffer.from(',"payload":');

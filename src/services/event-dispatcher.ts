@@ -1,8 +1,8 @@
 import type { DeliveryHooks } from '../domain/metric-hooks.js';
-import { eventFrame, parseEventPayload, subjectOf, type EventAddress } from '../domain/events.js';
+import { eventFrame, subjectOf, type EventAddress } from '../domain/events.js';
 import type { EventSink, Logger, StreamEvent } from '../domain/ports.js';
 import type { Session } from '../domain/session.js';
-import type { CheckedEvent, EventHistory } from './event-history.js';
+import { checkEvent, type EventHistory } from './event-history.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export interface EventDispatcherDeps {
@@ -54,7 +54,7 @@ export class EventDispatcher implements EventSink {
     const recipients = this.deps.registry.forSubject(event.subject);
     if (recipients === undefined) return;
     // Parsed and framed once: the history keeps both for replays and pushes of this event.
-    const checked = this.deps.history.latest() ?? checkedNow(event);
+    const checked = this.deps.history.latest() ?? checkEvent(event.data, event.seq);
     if (checked === null) return this.dropInvalid(event);
     const { frame, eventId } = checked;
     if (this.heldPushes.size > 0 && eventId !== undefined) this.releaseHeldPush(event.subject, eventId);
@@ -153,13 +153,6 @@ function offer(session: Session, seq: number, frame: Buffer, now: number): void 
   session.lastSeq = seq;
   session.lastActivityMs = now;
   return session.deliver(frame);
-}
-
-/** What the history would have said of an event, when it keeps none. */
-function checkedNow(event: StreamEvent): CheckedEvent | null {
-  const payload = parseEventPayload(event.data);
-  if (!payload) return null;
-  return { frame: eventFrame(event.data, event.seq), eventId: typeof payload.event_id === 'string' ? payload.event_id : undefined };
 }
 
 function sizeOf(recipients: Recipients): number {

@@ -1,4 +1,4 @@
-import { eventFrame, parseEventPayload } from '../domain/events.js';
+import { eventFrame, eventIdOf, parseEventPayload } from '../domain/events.js';
 
 /** `frame`: the event's frame, `{"type":"event","seq":…,"payload":…}`, ready to send. */
 type Visit = (subject: string, frame: Buffer, seq: number) => void;
@@ -7,6 +7,15 @@ type Visit = (subject: string, frame: Buffer, seq: number) => void;
 export interface CheckedEvent {
   frame: Buffer;
   eventId: string | undefined;
+}
+
+/**
+ * The same check and frame for one event, when the history keeps nothing (resume_max_events 0):
+ * null when its payload is not a JSON object.
+ */
+export function checkEvent(data: Uint8Array, seq: number): CheckedEvent | null {
+  const payload = parseEventPayload(data);
+  return payload ? { frame: eventFrame(data, seq), eventId: eventIdOf(payload) } : null;
 }
 
 const UNKNOWN = 0;
@@ -244,7 +253,7 @@ export class EventHistory {
     if (this.state[i] === UNKNOWN) {
       const payload = parseEventPayload(this.payloadOf(i));
       this.state[i] = payload ? DELIVERABLE : NOT_AN_OBJECT;
-      this.ids[i] = typeof payload?.event_id === 'string' ? payload.event_id : undefined;
+      this.ids[i] = payload && eventIdOf(payload);
     }
     return this.state[i] === DELIVERABLE;
   }

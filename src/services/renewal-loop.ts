@@ -109,9 +109,10 @@ export class RenewalLoop {
 
   private async renewLocks(sessions: Session[]): Promise<void> {
     const { locks, podId, metrics, config } = this.deps;
+    const defaultTtl = config().app.session_ttl_seconds;
     const entries = sessions.map((s) => {
       metrics.lockRenewal(userTypeOf(s.identity), 'attempt');
-      return [s.key, this.decide('session_lock', config().app.session_ttl_seconds, s.lastActivityMs).ttlSeconds] as const;
+      return [s.key, this.decide('session_lock', defaultTtl, s.lastActivityMs).ttlSeconds] as const;
     });
     let renewed: boolean[];
     try {
@@ -140,11 +141,12 @@ export class RenewalLoop {
   }
 
   private async renewRoutes(routes: RouteToRenew[]): Promise<void> {
-    const { routes: registry, podId } = this.deps;
+    const { routes: registry, podId, config } = this.deps;
+    const defaultTtl = config().app.route_ttl_seconds;
     const entries = routes.map((r) => {
       let lastActive: number | undefined;
       for (const s of r.sessions) if (lastActive === undefined || s.lastActivityMs > lastActive) lastActive = s.lastActivityMs;
-      return [r.key, this.decide(r.type, this.deps.config().app.route_ttl_seconds, lastActive).ttlSeconds] as const;
+      return [r.key, this.decide(r.type, defaultTtl, lastActive).ttlSeconds] as const;
     });
     try {
       const renewed = await registry.refresh(entries, podId);

@@ -1,9 +1,8 @@
 import type { ResumeHooks } from '../domain/metric-hooks.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
-import { eventFrame, parseEventPayload } from '../domain/events.js';
 import type { EventStream, Logger } from '../domain/ports.js';
 import { streamFilterOf, subjectFilterOf, userSubjectsOf, type Session } from '../domain/session.js';
-import type { EventHistory } from './event-history.js';
+import { checkEvent, type EventHistory } from './event-history.js';
 
 export interface ResumeDeps {
   stream: EventStream;
@@ -98,7 +97,8 @@ export class ResumeService {
           const upTo = Math.min(end, (memoryFirst ?? end + 1) - 1);
           source = 'stream';
           await this.fromStream(session, cursor, upTo, request.epoch, (subject, data, seq) => {
-            if (wants(subject) && parseEventPayload(data)) send(eventFrame(data, seq), seq);
+            const checked = wants(subject) ? checkEvent(data, seq) : null;
+            if (checked) send(checked.frame, seq);
           });
           cursor = upTo;
         }
