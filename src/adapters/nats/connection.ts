@@ -12,19 +12,24 @@ export interface NatsOptions {
   retryOnFailedConnect: boolean;
 }
 
+/** With retries, how long one attempt may take: a connection the server accepted but never answered is dropped and dialled again. */
+const ATTEMPT_TIMEOUT_MS = 2000;
 
 /**
  * Dials NATS with the seed's connect, reconnect and ping settings. With retry_on_failed_connect
- * the first connection is retried until connect_timeout_seconds has passed.
+ * the first connection is retried until connect_timeout_seconds has passed, each attempt given at
+ * most ATTEMPT_TIMEOUT_MS of it (one stuck attempt must not use up the whole window).
  */
 export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
-  const deadline = Date.now() + Math.max(1, options.connectTimeoutSeconds) * 1000;
+  const windowMs = Math.max(1, options.connectTimeoutSeconds) * 1000;
+  const deadline = Date.now() + windowMs;
   for (;;) {
+    const remainingMs = Math.max(250, deadline - Date.now());
     try {
       return await connect({
         servers: options.url.split(',').map((s) => s.trim()),
         name: options.name,
-        timeout: Math.max(1, options.connectTimeoutSeconds) * 1000,
+        timeout: options.retryOnFailedConnect ? Math.min(ATTEMPT_TIMEOUT_MS, remainingMs) : windowMs,
         reconnect: options.maxReconnects !== 0,
         maxReconnectAttempts: options.maxReconnects,
         reconnectTimeWait: options.reconnectWaitSeconds * 1000,
