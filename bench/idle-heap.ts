@@ -1,7 +1,7 @@
 // What an idle session costs on the heap, by constructor: a gateway pod (cluster mode, the local
 // Redis and a nats-server of its own) with 1,000 sessions, heap snapshots before and after, the difference
 // per session. Usage: node --import tsx bench/idle-heap.ts [sessions] [--holders]
-import { readFileSync, readdirSync, rmSync, mkdtempSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -32,7 +32,11 @@ async function snapshot(): Promise<Census> {
     await new Promise((r) => setTimeout(r, 500));
     file = readdirSync(dir).find((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
   }
-  await new Promise((r) => setTimeout(r, 3000)); // written out
+  // Written out: its size has stopped changing (a fixed wait was too short for a large heap).
+  for (let size = -1; size !== statSync(join(dir, file)).size; ) {
+    size = statSync(join(dir, file)).size;
+    await new Promise((r) => setTimeout(r, 1500));
+  }
   const snap = JSON.parse(readFileSync(join(dir, file), 'utf8'));
   const fields: string[] = snap.snapshot.meta.node_fields;
   const types: string[] = snap.snapshot.meta.node_types[0];

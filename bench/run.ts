@@ -168,7 +168,7 @@ function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> 
   };
 }
 
-/** With `--profile`, every gateway process writes a CPU profile to bench/results/prof/. */
+/** With `--profile`, every server process (gateway pods and baselines) writes a CPU profile to bench/results/prof/. */
 const profileArgs = () => [
   ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./results/prof/', import.meta.url).pathname}`] : []),
   // e.g. BENCH_GATEWAY_NODE_ARGS=--perf-basic-prof, for `perf record -p <pid>` (symbols of JIT code)
@@ -189,7 +189,7 @@ async function startServer(kind: Kind): Promise<Server> {
     return { ...gw, heapBytes: () => gatewayHeap(gw.http) };
   }
   const port = 16000 + Math.floor(Math.random() * 1000);
-  const proc = await startBaseline(kind === 'raw' ? 'raw-ws.ts' : 'socketio.ts', port, { NATS_URL: natsUrl, REDIS_ADDRESS: REDIS });
+  const proc = await startBaseline(kind === 'raw' ? 'raw-ws.ts' : 'socketio.ts', port, { NATS_URL: natsUrl, REDIS_ADDRESS: REDIS }, profileArgs());
   const statsUrl = kind === 'raw' ? proc.http : `${proc.http}/stats`;
   return { ...proc, heapBytes: async () => (await (await fetch(statsUrl)).json()).heapUsed };
 }

@@ -4,6 +4,9 @@ import { createServer } from 'node:http';
 import { connect } from '@nats-io/transport-node';
 import { WebSocketServer, type WebSocket } from 'ws';
 
+// An exit on SIGTERM (not the signal's default) lets --cpu-prof write its profile (bench --profile).
+process.on('SIGTERM', () => process.exit(0));
+
 const byAgent = new Map<string, Set<WebSocket>>();
 const byChat = new Map<string, Set<WebSocket>>();
 const add = (m: Map<string, Set<WebSocket>>, k: string, ws: WebSocket) => (m.get(k) ?? m.set(k, new Set()).get(k)!).add(ws);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
@@ -43,7 +43,10 @@ export async function startGateway(host: string, env: Record<string, string>, no
     env: { ...process.env, DAISI_WS_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error', DAISI_WS_SERVER_HOST: host, DAISI_WS_SERVER_POD_ID: host, DAISI_WS_SERVER_HTTP_PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  // BENCH_GATEWAY_STDOUT=file keeps each pod's whole stdout (e.g. with --trace-deopt in BENCH_GATEWAY_NODE_ARGS).
+  const keep = process.env.BENCH_GATEWAY_STDOUT ? createWriteStream(`${process.env.BENCH_GATEWAY_STDOUT}.${host}`) : undefined;
   createInterface({ input: child.stdout! }).on('line', (line) => {
+    keep?.write(`${line}\n`);
     if (line.includes('"level":"error"')) process.stderr.write(`[gateway ${host}] ${line}\n`);
   });
   const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`))));
@@ -53,8 +56,8 @@ export async function startGateway(host: string, env: Record<string, string>, no
 }
 
 /** A baseline server (bench/baselines/*.ts) through tsx. */
-export async function startBaseline(file: string, port: number, env: Record<string, string>): Promise<Proc & { http: string; ws: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/baselines', file)], {
+export async function startBaseline(file: string, port: number, env: Record<string, string>, nodeArgs: string[] = []): Promise<Proc & { http: string; ws: string }> {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, 'bench/baselines', file)], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), ...env },
     stdio: ['ignore', 'inherit', 'inherit'],

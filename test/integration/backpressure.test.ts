@@ -62,6 +62,36 @@ describe('backpressure (SPEC §4)', () => {
     await gw.stop();
   });
 
+  it('a client that stops reading for a while and reads again gets every frame at once, in order (the socket\'s drain moves the queue on)', async () => {
+    const gw = await startGateway({ DAISI_WS_APP_WEBSOCKET_MESSAGE_BUFFER_SIZE: '1000' });
+    const company = uid('c');
+    const agent = uid('a');
+    const client = await TestClient.ready(userUrl(gw.ws, company, agent, companyToken(company, agent, uid('u'))));
+    try {
+      const raw = (client.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      raw.pause();
+      const connection = [...gw.gateway.registry.all()][0] as ClientConnection;
+      // More than the kernel's socket buffers on loopback hold (a few MB), so that frames wait.
+      const count = 300;
+      for (let i = 0; i < count; i++) {
+        await gw.gateway.engine.stream.publish(`wa.${company}.${agent}.chats`, Buffer.from(JSON.stringify({ event_id: `e${i}`, row_data: { pad: BIG } })));
+      }
+      const deadline = Date.now() + 5000;
+      while (connection.queued === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(connection.queued > 0, 'frames wait in the queue (the socket is full)');
+      const resumedAt = Date.now();
+      raw.resume();
+      const events = await client.waitEvents(count, 10_000);
+      // The heartbeat sweep (every second) also moves a queue on, but a socketful at a time: the
+      // frames left waiting would take tens of seconds that way.
+      assert.ok(Date.now() - resumedAt < 3000, `all frames arrived ${Date.now() - resumedAt} ms after the client read again`);
+      assert.deepEqual(events.map((e) => (e.payload as { event_id: string }).event_id), Array.from({ length: count }, (_, i) => `e${i}`));
+    } finally {
+      await client.close();
+      await gw.stop();
+    }
+  });
+
   it('block: nothing is dropped while the client is connected; it is disconnected after the threshold and the producer moves on', async () => {
     const { gw, fast, connection, subject } = await stalledClient('block');
     for (let i = 0; i < 200; i++) {

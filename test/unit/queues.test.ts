@@ -11,10 +11,13 @@ function fakeSocket(bytesPerFrame = 70 * 1024, capacity = 10, policy: 'drop_olde
   const written: string[] = [];
   const dropped: string[] = [];
   let buffered = 0;
+  const waits = { count: 0 };
   return {
     written,
     dropped,
+    waits,
     sink: {
+      awaitDrain: () => void waits.count++,
       capacity: () => capacity,
       policy: () => policy,
       bufferedAmount: () => buffered,
@@ -38,6 +41,7 @@ describe('SendQueue', () => {
     for (const n of [1, 2, 3, 4, 5]) q.push(Buffer.from(String(n)));
     assert.deepEqual(socket.written, ['1', '2', '3', '4', '5']);
     assert.equal(q.length, 0);
+    assert.equal(socket.waits.count, 0, 'no frame waited, so no drain is awaited');
   });
 
   it('drops the oldest waiting frame when full (drop_oldest)', () => {
@@ -46,6 +50,7 @@ describe('SendQueue', () => {
     for (const n of [1, 2, 3, 4, 5, 6]) q.push(Buffer.from(String(n)));
     // 1 went to the socket and filled it; 2 and 3 were dropped to make room for 5 and 6.
     assert.equal(q.length, 3);
+    assert.ok(socket.waits.count > 0, 'frames wait, so the socket\'s drain is awaited');
     assert.deepEqual(socket.dropped, ['buffer_full_dropped_oldest', 'buffer_full_dropped_oldest']);
     for (let i = 0; i < 3; i++) socket.drain(q);
     assert.deepEqual(socket.written, ['1', '4', '5', '6']);

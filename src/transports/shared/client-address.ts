@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { plainAddress } from '../../domain/addresses.js';
 
 /**
@@ -12,4 +13,13 @@ export function clientAddressOf(req: IncomingMessage, trustProxy: boolean): stri
     if (first) return plainAddress(first.slice(0, 64));
   }
   return plainAddress(req.socket.remoteAddress ?? 'unknown');
+}
+
+/**
+ * Drops what reading `remoteAddress` cached on a socket: an object and a string that a long-lived
+ * connection (an idle WebSocket session) would otherwise carry for nothing. Node asks the kernel
+ * again if anyone reads the address later.
+ */
+export function forgetPeerAddress(socket: Socket): void {
+  (socket as Socket & { _peername?: unknown })._peername = undefined;
 }

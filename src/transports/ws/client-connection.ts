@@ -77,13 +77,10 @@ export class ClientConnection implements Session {
     this.liveness = new Liveness(deps.config().app.ping_interval_seconds * 1000);
     this.rate = new FrameRateLimit();
     this.sessionLabel = deps.metrics.sessionLabel(this.key);
-    // The TCP socket under the WebSocket: its 'drain' moves waiting frames on.
+    // The TCP socket under the WebSocket: its 'drain' moves waiting frames on (see SocketSink).
     const raw: Owned<Socket> | undefined = rawSocketOf(socket);
-    if (raw) {
-      raw[CONNECTION] = this;
-      raw.on('drain', ClientConnection.onDrain);
-    }
-    this.queue = new SendQueue(new SocketSink(socket, raw, deps, this.sessionLabel));
+    if (raw) raw[CONNECTION] = this;
+    this.queue = new SendQueue(new SocketSink(socket, raw, deps, this.sessionLabel, ClientConnection.onDrain));
     (socket as Owned<WebSocket>)[CONNECTION] = this;
     socket.on('message', ClientConnection.onSocketMessage);
     socket.on('pong', ClientConnection.onSocketPong);

@@ -19,6 +19,8 @@ export interface SendQueueSink {
    */
   bufferedAmount(): number;
   write(frame: Buffer): void;
+  /** Frames are waiting: from now on the socket's 'drain' must call the queue's drained(). */
+  awaitDrain(): void;
   dropped(reason: string): void;
 }
 
@@ -128,6 +130,7 @@ export class SendQueue {
     while (this.head < this.waiting.length && this.sink.bufferedAmount() < SOCKET_HIGH_WATER) {
       this.sink.write(this.waiting[this.head++]!.frame);
     }
+    if (this.head < this.waiting.length) this.sink.awaitDrain();
     this.compact();
   }
 

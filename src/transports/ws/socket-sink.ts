@@ -20,11 +20,15 @@ export function rawSocketOf(socket: WebSocket): Socket | undefined {
  * (an idle session's memory is mostly such small things).
  */
 export class SocketSink implements SendQueueSink {
+  private drainListened = false;
+
   constructor(
     private readonly socket: WebSocket,
     private readonly raw: Socket | undefined,
     private readonly deps: { config: () => Config; metrics: Metrics },
     private readonly sessionLabel: string,
+    /** The socket's 'drain' listener (shared by every connection; it finds its own on the socket). */
+    private readonly onDrain: (this: Socket) => void,
   ) {}
 
   capacity(): number {
@@ -40,6 +44,16 @@ export class SocketSink implements SendQueueSink {
     // Past the mark because of this tick's own corked frames: written out, the socket may have room.
     if (amount < SOCKET_HIGH_WATER || !this.raw || !uncorkNow(this.raw)) return amount;
     return this.socket.bufferedAmount;
+  }
+
+  /**
+   * Listens to 'drain' from the first time frames wait, not from the start: most sessions never
+   * fill their socket, and a listener is memory every idle session would carry.
+   */
+  awaitDrain(): void {
+    if (this.drainListened || !this.raw) return;
+    this.drainListened = true;
+    this.raw.on('drain', this.onDrain);
   }
 
   write(frame: Buffer): void {

@@ -14,7 +14,7 @@ import type { AuthService } from '../../services/auth-service.js';
 import type { ResumeService } from '../../services/resume.js';
 import type { SessionManager } from '../../services/session-manager.js';
 import { checkClientKey, clientKeys } from '../../services/api-keys.js';
-import { clientAddressOf } from '../shared/client-address.js';
+import { clientAddressOf, forgetPeerAddress } from '../shared/client-address.js';
 import { clientApiKeyOf, headerValue, requestIdOf, webSocketTargetOf } from '../shared/request.js';
 import { rejectUpgrade } from './refuse-upgrade.js';
 import { ClientConnection, type ConnectionDeps } from './client-connection.js';
@@ -121,6 +121,7 @@ export class WsEndpoint {
   private async admitUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): Promise<void> {
     if (socket.destroyed) return;
     const address = clientAddressOf(req, this.deps.config().server.trust_proxy);
+    forgetPeerAddress(req.socket);
     let identity: Identity | undefined;
     let start: SessionStart;
     let release = () => undefined as void;
@@ -156,6 +157,7 @@ export class WsEndpoint {
       const raw = socket as Socket;
       raw.cork();
       this.wss.handleUpgrade(req, socket, head, (ws) => {
+        socket.off('error', destroySocket); // ws has its own listener now
         release();
         void this.open(ws, id, start, requestId, raw);
       });
