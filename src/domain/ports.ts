@@ -108,6 +108,8 @@ export interface EventStream {
  */
 export interface Logger {
   level: string;
+  /** Whether a line at `level` is written: a line per handshake builds its fields only then. */
+  isLevelEnabled(level: string): boolean;
   debug(fields: object, message?: string): void;
   info(fields: object, message?: string): void;
   warn(fields: object | string, message?: string): void;

@@ -14,6 +14,8 @@ export class RedisActivityStore implements ActivityStore {
   async touch(baseKeys: string[], ttlSeconds: number, nowMs: number): Promise<void> {
     if (baseKeys.length === 0) return;
     const seconds = String(Math.floor(nowMs / 1000));
+    // One key (a handshake's own stamp) without the arrays and promises of many.
+    if (baseKeys.length === 1) return this.writes.set(keys.lastActive(baseKeys[0]!), seconds, ttlSeconds);
     await Promise.all(baseKeys.map((key) => this.writes.set(keys.lastActive(key), seconds, ttlSeconds)));
   }
 }

@@ -284,7 +284,7 @@ export class WsEndpoint {
         if (!connection.isOpen) return;
         this.deps.touch(connection);
         connection.sendReady(resume.epoch());
-        log.info({ ...logFields(identity), request_id: requestId, connection_id: connection.id, since: start.resume?.since }, 'session connected');
+        if (log.isLevelEnabled('info')) log.info({ ...logFields(identity), request_id: requestId, connection_id: connection.id, since: start.resume?.since }, 'session connected');
         if (start.resume) void resume.resume(connection, start.resume);
         else resume.release(connection);
       } finally {
@@ -301,6 +301,7 @@ export class WsEndpoint {
     metrics.connectionDuration.observe(seconds);
     const detached = this.deps.sessions.detach(connection).finally(() => this.detaching.delete(detached));
     this.detaching.add(detached);
+    if (!log.isLevelEnabled('info')) return;
     log.info(
       { ...logFields(connection.identity), request_id: connection.requestId, connection_id: connection.id, code: connection.closeCode, reason: connection.closeReason, duration_s: seconds },
       'session closed',
