@@ -8,21 +8,13 @@
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { parseAesKey, sealToken } from '../src/domain/token-crypto.js';
-import { startGateway, startNats } from './lib/processes.js';
+import { inspectorOf, PROBE_AES_KEY, startNats, startProbePod } from './lib/processes.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { warm: { type: 'string', default: '2000' } } });
 const N = Number(positionals[0] ?? 2000);
 const WARM = Number(values.warm);
-const AES = '270cec3a9081be630f5350bc42b244156615e55a2153e2652dc4f460673350c6';
 const nats = await startNats();
-const gw = await startGateway('127.0.0.2', {
-  DAISI_WS_REDIS_ADDRESS: process.env.BENCH_REDIS_ADDRESS ?? '127.0.0.1:6379',
-  DAISI_WS_NATS_URL: nats.url,
-  DAISI_WS_AUTH_SECRET_TOKEN: 'k',
-  DAISI_WS_AUTH_ADMIN_SECRET_TOKEN: 'a',
-  DAISI_WS_AUTH_TOKEN_AES_KEY: AES,
-  DAISI_WS_AUTH_ADMIN_TOKEN_AES_KEY: AES,
-});
+const gw = await startProbePod(nats.url);
 
 const run = `h${Date.now().toString(36)}`;
 const expires = new Date(Date.now() + 3600_000).toISOString();
@@ -32,7 +24,7 @@ async function handshakes(tag: string, n: number): Promise<void> {
     await Promise.all(
       Array.from({ length: Math.min(100, n - i) }, (_, j) => {
         const u = i + j;
-        const token = sealToken(parseAesKey(AES), JSON.stringify({ company_id: run, agent_id: `a${u % 100}`, user_id: `${tag}${u}`, expires_at: expires }));
+        const token = sealToken(parseAesKey(PROBE_AES_KEY), JSON.stringify({ company_id: run, agent_id: `a${u % 100}`, user_id: `${tag}${u}`, expires_at: expires }));
         const ws = new WebSocket(`${gw.ws}/ws/${run}/a${u % 100}?token=${encodeURIComponent(token)}&x-api-key=k`, ['json.v1'], { perMessageDeflate: false });
         sockets.push(ws);
         return new Promise((r) => ws.once('message', r));
@@ -43,39 +35,10 @@ async function handshakes(tag: string, n: number): Promise<void> {
   await new Promise((r) => setTimeout(r, 1000));
 }
 
-/** One inspector session on the pod (SIGUSR1 opens it). */
-async function inspector(pid: number) {
-  process.kill(pid, 'SIGUSR1');
-  let url: string | undefined;
-  for (let i = 0; i < 50 && !url; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    url = await fetch('http://127.0.0.1:9229/json/list').then(async (r) => ((await r.json()) as Array<{ webSocketDebuggerUrl?: string }>)[0]?.webSocketDebuggerUrl, () => undefined);
-  }
-  if (!url) throw new Error(`the inspector of process ${pid} did not open`);
-  const ws = new WebSocket(url, { maxPayload: 1 << 30 });
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  let id = 0;
-  return {
-    call: (method: string, params: object = {}) =>
-      new Promise<any>((resolve) => {
-        const mine = ++id;
-        const onMessage = (m: WebSocket.RawData) => {
-          const reply = JSON.parse(String(m));
-          if (reply.id !== mine) return;
-          ws.off('message', onMessage);
-          resolve(reply.result);
-        };
-        ws.on('message', onMessage);
-        ws.send(JSON.stringify({ id: mine, method, params }));
-      }),
-    close: () => ws.close(),
-  };
-}
-
 interface ProfileNode { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: ProfileNode[] }
 
 await handshakes('w', WARM);
-const session = await inspector(gw.pid);
+const session = await inspectorOf(gw.pid);
 await session.call('HeapProfiler.enable');
 await session.call('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
 await handshakes('m', N);

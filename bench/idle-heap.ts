@@ -6,20 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { parseAesKey, sealToken } from '../src/domain/token-crypto.js';
-import { startGateway, startNats } from './lib/processes.js';
+import { PROBE_AES_KEY, startNats, startProbePod } from './lib/processes.js';
 
 const N = Number(process.argv[2] ?? 1000);
-const AES = '270cec3a9081be630f5350bc42b244156615e55a2153e2652dc4f460673350c6';
 const dir = mkdtempSync(join(tmpdir(), 'dws-heap-'));
 const nats = await startNats();
-const gw = await startGateway('127.0.0.2', {
-  DAISI_WS_REDIS_ADDRESS: process.env.BENCH_REDIS_ADDRESS ?? '127.0.0.1:6379',
-  DAISI_WS_NATS_URL: nats.url,
-  DAISI_WS_AUTH_SECRET_TOKEN: 'k',
-  DAISI_WS_AUTH_ADMIN_SECRET_TOKEN: 'a',
-  DAISI_WS_AUTH_TOKEN_AES_KEY: AES,
-  DAISI_WS_AUTH_ADMIN_TOKEN_AES_KEY: AES,
-}, ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`]);
+const gw = await startProbePod(nats.url, ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`]);
 
 type Census = Map<string, { count: number; size: number; holders: Map<string, number> }>;
 
@@ -77,7 +69,7 @@ for (let i = 0; i < N; i += 100) {
   await Promise.all(
     Array.from({ length: Math.min(100, N - i) }, (_, j) => {
       const u = i + j;
-      const token = sealToken(parseAesKey(AES), JSON.stringify({ company_id: 'heap', agent_id: `a${u % 100}`, user_id: `u${u}`, expires_at: expires }));
+      const token = sealToken(parseAesKey(PROBE_AES_KEY), JSON.stringify({ company_id: 'heap', agent_id: `a${u % 100}`, user_id: `u${u}`, expires_at: expires }));
       const ws = new WebSocket(`${gw.ws}/ws/heap/a${u % 100}?token=${encodeURIComponent(token)}&x-api-key=k`, ['json.v1'], { perMessageDeflate: false });
       sockets.push(ws);
       return new Promise((r) => ws.once('message', r));

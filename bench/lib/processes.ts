@@ -97,12 +97,8 @@ export function rssBytes(pid: number): number {
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
-/**
- * A full garbage collection in another Node process, through its inspector (SIGUSR1 opens it on
- * 127.0.0.1:9229; one process at a time): what a process holds, rather than what it holds plus
- * the garbage nothing has collected yet. Works alike for the gateway and the baselines.
- */
-export async function collectGarbage(pid: number): Promise<void> {
+/** A session on another Node process's inspector (SIGUSR1 opens it on 127.0.0.1:9229; one process at a time). */
+export async function inspectorOf(pid: number): Promise<{ call(method: string, params?: object): Promise<any>; close(): void }> {
   process.kill(pid, 'SIGUSR1');
   let url: string | undefined;
   for (let i = 0; i < 50 && !url; i++) {
@@ -115,10 +111,48 @@ export async function collectGarbage(pid: number): Promise<void> {
     }
   }
   if (!url) throw new Error(`the inspector of process ${pid} did not open`);
-  const ws = new WebSocket(url);
+  const ws = new WebSocket(url, { maxPayload: 1 << 30 });
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  const done = new Promise<void>((resolve) => ws.on('message', (m) => JSON.parse(String(m)).id === 1 && resolve()));
-  ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }));
-  await done;
-  ws.close();
+  let lastId = 0;
+  return {
+    call: (method, params = {}) =>
+      new Promise((resolve) => {
+        const id = ++lastId;
+        const onMessage = (m: WebSocket.RawData) => {
+          const reply = JSON.parse(String(m));
+          if (reply.id !== id) return;
+          ws.off('message', onMessage);
+          resolve(reply.result);
+        };
+        ws.on('message', onMessage);
+        ws.send(JSON.stringify({ id, method, params }));
+      }),
+    close: () => ws.close(),
+  };
+}
+
+/**
+ * A full garbage collection in another Node process, through its inspector: what a process
+ * holds, rather than what it holds plus the garbage nothing has collected yet. Works alike for
+ * the gateway and the baselines.
+ */
+export async function collectGarbage(pid: number): Promise<void> {
+  const inspector = await inspectorOf(pid);
+  await inspector.call('HeapProfiler.collectGarbage');
+  inspector.close();
+}
+
+/** The AES key of the tokens the probes (idle-heap, handshake-alloc) seal. */
+export const PROBE_AES_KEY = '270cec3a9081be630f5350bc42b244156615e55a2153e2652dc4f460673350c6';
+
+/** One gateway pod in cluster mode on the local Redis and `natsUrl`, for the probes: client key `k`. */
+export function startProbePod(natsUrl: string, nodeArgs: string[] = []): ReturnType<typeof startGateway> {
+  return startGateway('127.0.0.2', {
+    DAISI_WS_REDIS_ADDRESS: process.env.BENCH_REDIS_ADDRESS ?? '127.0.0.1:6379',
+    DAISI_WS_NATS_URL: natsUrl,
+    DAISI_WS_AUTH_SECRET_TOKEN: 'k',
+    DAISI_WS_AUTH_ADMIN_SECRET_TOKEN: 'a',
+    DAISI_WS_AUTH_TOKEN_AES_KEY: PROBE_AES_KEY,
+    DAISI_WS_AUTH_ADMIN_TOKEN_AES_KEY: PROBE_AES_KEY,
+  }, nodeArgs);
 }
