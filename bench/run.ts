@@ -169,11 +169,12 @@ function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> 
 }
 
 /** With `--profile`, every server process (gateway pods and baselines) writes a CPU profile to bench/results/prof/. */
-const profileArgs = () => [
-  ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./results/prof/', import.meta.url).pathname}`] : []),
-  // e.g. BENCH_GATEWAY_NODE_ARGS=--perf-basic-prof, for `perf record -p <pid>` (symbols of JIT code)
-  ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-];
+const profileArgs = () => (args.profile ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./results/prof/', import.meta.url).pathname}`] : []);
+const envArgs = (name: string) => process.env[name]?.split(' ').filter(Boolean) ?? [];
+// e.g. BENCH_GATEWAY_NODE_ARGS=--perf-basic-prof, for `perf record -p <pid>` (symbols of JIT code);
+// BENCH_BASELINE_NODE_ARGS gives the baselines flags of their own (the same V8 tuning, say).
+const gatewayNodeArgs = () => [...profileArgs(), ...envArgs('BENCH_GATEWAY_NODE_ARGS')];
+const baselineNodeArgs = () => [...profileArgs(), ...envArgs('BENCH_BASELINE_NODE_ARGS')];
 
 interface Server extends Proc {
   ws: string;
@@ -185,11 +186,11 @@ interface Server extends Proc {
 
 async function startServer(kind: Kind): Promise<Server> {
   if (kind === 'gateway') {
-    const gw = await startGateway('127.0.0.2', gatewayEnv(), profileArgs());
+    const gw = await startGateway('127.0.0.2', gatewayEnv(), gatewayNodeArgs());
     return { ...gw, heapBytes: () => gatewayHeap(gw.http) };
   }
   const port = 16000 + Math.floor(Math.random() * 1000);
-  const proc = await startBaseline(kind === 'raw' ? 'raw-ws.ts' : 'socketio.ts', port, { NATS_URL: natsUrl, REDIS_ADDRESS: REDIS }, profileArgs());
+  const proc = await startBaseline(kind === 'raw' ? 'raw-ws.ts' : 'socketio.ts', port, { NATS_URL: natsUrl, REDIS_ADDRESS: REDIS }, baselineNodeArgs());
   const statsUrl = kind === 'raw' ? proc.http : `${proc.http}/stats`;
   return { ...proc, heapBytes: async () => (await (await fetch(statsUrl)).json()).heapUsed };
 }
@@ -465,7 +466,7 @@ async function scenarioFilter() {
  * pod reading every event. Sustainable rate and CPU per delivered frame, beside one pod's.
  */
 async function scenarioFleet() {
-  const pods = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((host) => startGateway(host, gatewayEnv(), profileArgs())));
+  const pods = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((host) => startGateway(host, gatewayEnv(), gatewayNodeArgs())));
   const server: Server = { ...pods[0]!, otherPids: pods.slice(1).map((p) => p.pid), heapBytes: () => gatewayHeap(pods[0]!.http) };
   const tag = 'fleet';
   const specs = sessions('gateway', pods[0]!, P.fanoutN, true, tag).map((spec, j) => {

@@ -38,7 +38,8 @@ export async function startNats(): Promise<{ pid: number; url: string; stop(): P
 export async function startGateway(host: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Proc & { http: string; ws: string }> {
   // Logs at error, as the issue's measurements were taken (BENCH_LOG_LEVEL=info to see them).
   const port = Number(env.DAISI_WS_SERVER_HTTP_PORT ?? 17000 + Math.floor(Math.random() * 1000));
-  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin/daisi-ws.js'), 'start'], {
+  // As `npm start` and the image run it (README, "Memory"); a later flag in nodeArgs wins.
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', ...nodeArgs, join(ROOT, 'bin/daisi-ws.js'), 'start'], {
     cwd: ROOT,
     env: { ...process.env, DAISI_WS_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error', DAISI_WS_SERVER_HOST: host, DAISI_WS_SERVER_POD_ID: host, DAISI_WS_SERVER_HTTP_PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
