@@ -301,11 +301,12 @@ export class WsEndpoint {
     metrics.connectionDuration.observe(seconds);
     const detached = this.deps.sessions.detach(connection).finally(() => this.detaching.delete(detached));
     this.detaching.add(detached);
-    if (!log.isLevelEnabled('info')) return;
-    log.info(
-      { ...logFields(connection.identity), request_id: connection.requestId, connection_id: connection.id, code: connection.closeCode, reason: connection.closeReason, duration_s: seconds },
-      'session closed',
-    );
+    if (log.isLevelEnabled('info')) {
+      log.info(
+        { ...logFields(connection.identity), request_id: connection.requestId, connection_id: connection.id, code: connection.closeCode, reason: connection.closeReason, duration_s: seconds },
+        'session closed',
+      );
+    }
   }
 }
 
