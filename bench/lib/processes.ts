@@ -76,20 +76,21 @@ export function cpuSeconds(pid: number): number {
 
 /** CPU time a process spent in the kernel (system calls: socket reads and writes). */
 export function kernelSeconds(pid: number): number {
-  return Number(statFields(pid)[12]) / CLOCK_TICKS;
+  return Number(statFields(`/proc/${pid}/stat`)[12]) / CLOCK_TICKS;
 }
 
 function userSeconds(pid: number): number {
-  return Number(statFields(pid)[11]) / CLOCK_TICKS;
+  return Number(statFields(`/proc/${pid}/stat`)[11]) / CLOCK_TICKS;
 }
 
-function statFields(pid: number): string[] {
-  return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+/** The fields of a process's or thread's `stat` file after its name. */
+function statFields(path: string): string[] {
+  return readFileSync(path, 'utf8').split(') ')[1]!.split(' ');
 }
 
 /** CPU time of a process's main thread (JavaScript; the rest is GC and compiler threads, libuv's pool). */
 export function mainThreadSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const fields = statFields(`/proc/${pid}/task/${pid}/stat`);
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 

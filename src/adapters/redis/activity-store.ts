@@ -11,11 +11,11 @@ export class RedisActivityStore implements ActivityStore {
     this.writes = new WriteBehind(redis);
   }
 
-  async touch(baseKeys: string[], ttlSeconds: number, nowMs: number): Promise<void> {
-    if (baseKeys.length === 0) return;
+  touch(baseKeys: string[], ttlSeconds: number, nowMs: number): Promise<void> {
     const seconds = String(Math.floor(nowMs / 1000));
-    // One key (a handshake's own stamp) without the arrays and promises of many.
-    if (baseKeys.length === 1) return this.writes.set(keys.lastActive(baseKeys[0]!), seconds, ttlSeconds);
-    await Promise.all(baseKeys.map((key) => this.writes.set(keys.lastActive(key), seconds, ttlSeconds)));
+    // Writes set in one go share one flush, so the last one's promise answers for all of them.
+    let written = Promise.resolve();
+    for (const key of baseKeys) written = this.writes.set(keys.lastActive(key), seconds, ttlSeconds);
+    return written;
   }
 }

@@ -15,7 +15,7 @@ export class WriteBehind {
 
   constructor(private readonly redis: Redis, private readonly failed: (err: Error) => void = () => undefined) {}
 
-  /** Resolves once the write has been sent and answered (or failed). */
+  /** Resolves once the write has been sent and answered (or failed): one promise for every write of a window. */
   set(key: string, value: string, ttlSeconds: number): Promise<void> {
     this.pending.push([key, value, ttlSeconds]);
     return (this.flushing ??= new Promise((resolve) => setTimeout(resolve, WINDOW_MS)).then(() => this.flush()));

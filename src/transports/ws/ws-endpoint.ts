@@ -112,7 +112,7 @@ export class WsEndpoint {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const requestId = flatString(requestIdOf(req));
     this.requestIds.set(req, requestId);
-    destroyOnError(socket);
+    socket.on('error', destroySocket); // until ws has the socket (see the upgrade below)
     // The checks take their turn as well: a storm's upgrade requests arrive hundreds in one read,
     // and their key checks and token opening, run there, would hold up live events for tens of ms.
     return new Promise((resolve) => this.turns.run(() => void this.admitUpgrade(req, socket, head, requestId).finally(resolve)));
@@ -308,10 +308,6 @@ export class WsEndpoint {
       );
     }
   }
-}
-
-function destroyOnError(socket: Duplex): void {
-  socket.on('error', destroySocket);
 }
 
 /** One listener for every socket, rather than a closure per socket that lives as long as it. */
