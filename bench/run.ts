@@ -2,7 +2,9 @@
 // Clients run in separate worker processes; the gateway runs in cluster mode against the real
 // Redis and a real nats-server; each figure is measured for the gateway and, in the same run on
 // the same clients, for two baselines: a raw `ws` broadcaster (the ceiling for Node) and Socket.IO
-// 4 with the Redis adapter (the peer). Output: a markdown table and bench/results/*.json.
+// 4 with the Redis adapter (the peer). A third, `--kinds …,contract`, is raw `ws` plus the least
+// this contract asks of a handshake (the floor for connect and idle). Output: a markdown table and
+// bench/results/*.json.
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -10,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { parseAesKey, sealToken } from '../src/domain/token-crypto.js';
-import { collectGarbage, cpuSeconds, kernelSeconds, mainThreadSeconds, rssBytes, startBaseline, startGateway, startNats, type Proc } from './lib/processes.js';
+import { collectGarbage, cpuSeconds, ioCalls, kernelSeconds, mainThreadSeconds, rssBytes, startBaseline, startGateway, startNats, type Proc } from './lib/processes.js';
 import { nowMs, summarize } from './lib/stats.js';
 import type { Mode, SessionSpec } from './client-worker.js';
 
@@ -37,8 +39,11 @@ const GRPC_PORT = String(15000 + Math.floor(Math.random() * 1000));
 const RUN = `b${Date.now().toString(36)}`;
 const PAD = 'x'.repeat(120);
 
-type Kind = 'gateway' | 'raw' | 'sio';
+/** `contract`: raw `ws` plus the contract's least per handshake (baselines/raw-contract.ts); connect and idle only. */
+type Kind = 'gateway' | 'raw' | 'sio' | 'contract';
 const KINDS = args.kinds.split(',') as Kind[];
+/** The kinds that deliver events (the contract floor only handshakes). */
+const EVENT_KINDS = KINDS.filter((k) => k !== 'contract');
 if (args.steps) P.maxSteps = args.steps.split(',').map(Number);
 
 // ---------- workers ----------
@@ -81,7 +86,7 @@ function sessions(kind: Kind, base: { ws: string }, n: number, withChats: boolea
     const user = `u${j}`;
     const chat = withChats ? `k${Math.floor(j / AGENTS) % chatsPerAgent}` : undefined;
     let url: string;
-    if (kind === 'gateway') {
+    if (kind === 'gateway' || kind === 'contract') {
       const token = sealToken(key, JSON.stringify({ company_id: company, agent_id: agent, user_id: user, expires_at: expires }));
       url = `${base.ws}/ws/${company}/${agent}?token=${encodeURIComponent(token)}&x-api-key=${KEYS.client}`;
     } else if (kind === 'raw') url = `${base.ws}/ws/${company}/${agent}`;
@@ -91,7 +96,7 @@ function sessions(kind: Kind, base: { ws: string }, n: number, withChats: boolea
 }
 
 async function connectSessions(kind: Kind, specs: SessionSpec[], concurrency = 50) {
-  const mode: Mode = kind === 'gateway' ? 'gateway' : kind;
+  const mode: Mode = kind === 'gateway' || kind === 'contract' ? 'gateway' : kind;
   // Whole rounds of agents per worker, so that every worker holds sessions of every agent.
   const parts = workers.map((_, i) => specs.filter((_, j) => Math.floor(j / AGENTS) % workers.length === i));
   const replies = await all((w, i) => w.request({ cmd: 'connect', mode, sessions: parts[i], concurrency }, 'connected'));
@@ -190,8 +195,9 @@ async function startServer(kind: Kind): Promise<Server> {
     return { ...gw, heapBytes: () => gatewayHeap(gw.http) };
   }
   const port = 16000 + Math.floor(Math.random() * 1000);
-  const proc = await startBaseline(kind === 'raw' ? 'raw-ws.ts' : 'socketio.ts', port, { NATS_URL: natsUrl, REDIS_ADDRESS: REDIS }, baselineNodeArgs());
-  const statsUrl = kind === 'raw' ? proc.http : `${proc.http}/stats`;
+  const file = { raw: 'raw-ws.ts', sio: 'socketio.ts', contract: 'raw-contract.ts' }[kind];
+  const proc = await startBaseline(file, port, { NATS_URL: natsUrl, REDIS_ADDRESS: REDIS, AES_KEY: KEYS.aes, CLIENT_KEY: KEYS.client }, baselineNodeArgs());
+  const statsUrl = kind === 'sio' ? `${proc.http}/stats` : proc.http;
   return { ...proc, heapBytes: async () => (await (await fetch(statsUrl)).json()).heapUsed };
 }
 
@@ -220,7 +226,11 @@ function cpuShares(server: Server) {
   const pids: Record<string, number> = { server: server.pid, nats: natsPid, redis: redisPid };
   (server.otherPids ?? []).forEach((pid, i) => (pids[`pod ${i + 2}`] = pid));
   workers.forEach((w, i) => (pids[`client${i + 1}`] = w.child.pid!));
-  const read = (pid: number) => (pid ? [cpuSeconds(pid), kernelSeconds(pid), mainThreadSeconds(pid)] : [0, 0, 0]);
+  const read = (pid: number) => {
+    if (!pid) return [0, 0, 0, 0, 0];
+    const io = ioCalls(pid);
+    return [cpuSeconds(pid), kernelSeconds(pid), mainThreadSeconds(pid), io.reads, io.writes];
+  };
   const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, read(pid)]));
   const self0 = process.cpuUsage();
   const t0 = Date.now();
@@ -228,8 +238,9 @@ function cpuShares(server: Server) {
   return () => {
     const secs = (Date.now() - t0) / 1000;
     const out = Object.entries(pids).map(([k, pid]) => {
-      const [cpu, kernel, main] = read(pid).map((v, j) => v - before[k]![j]!);
-      return `${k} ${share(cpu!, secs)} (kernel ${share(kernel!, secs)}, other threads ${share(cpu! - main!, secs)})`;
+      const [cpu, kernel, main, reads, writes] = read(pid).map((v, j) => v - before[k]![j]!);
+      const calls = `${(reads! / secs).toFixed(0)} reads/s, ${(writes! / secs).toFixed(0)} writes/s`;
+      return `${k} ${share(cpu!, secs)} (kernel ${share(kernel!, secs)}, other threads ${share(cpu! - main!, secs)}; ${calls})`;
     });
     const self = process.cpuUsage(self0);
     out.push(`publisher ${(((self.user + self.system) / 1e6 / secs) * 100).toFixed(0)}%`);
@@ -553,9 +564,10 @@ function ratio(row: Row, base: Kind): string {
 }
 
 function markdown(): string {
-  const lines = ['| scenario | metric | gateway | raw ws | Socket.IO + Redis | gateway ÷ raw | gateway ÷ Socket.IO |', '|---|---|---|---|---|---|---|'];
+  const lines = ['| scenario | metric | gateway | raw ws | Socket.IO + Redis | raw ws + contract | gateway ÷ raw | gateway ÷ Socket.IO | gateway ÷ raw + contract |', '|---|---|---|---|---|---|---|---|---|'];
   for (const row of rows) {
-    lines.push(`| ${row.scenario} | ${row.metric} | ${fmt(row.values.gateway, row.unit)} | ${fmt(row.values.raw, row.unit)} | ${fmt(row.values.sio, row.unit)} | ${ratio(row, 'raw')} | ${ratio(row, 'sio')} |`);
+    const v = row.values;
+    lines.push(`| ${row.scenario} | ${row.metric} | ${fmt(v.gateway, row.unit)} | ${fmt(v.raw, row.unit)} | ${fmt(v.sio, row.unit)} | ${fmt(v.contract, row.unit)} | ${ratio(row, 'raw')} | ${ratio(row, 'sio')} | ${ratio(row, 'contract')} |`);
   }
   return lines.join('\n');
 }
@@ -573,9 +585,9 @@ async function main() {
   workers = await Promise.all([Worker.start(), Worker.start()]);
   try {
     for (const kind of KINDS) if (SCENARIOS.has('connect')) await scenarioConnect(kind);
-    for (const kind of KINDS) if (SCENARIOS.has('fanout')) await scenarioFanout(kind);
-    for (const kind of KINDS) if (SCENARIOS.has('max')) await scenarioMax(kind);
-    for (const kind of KINDS) if (SCENARIOS.has('chats')) await scenarioChats(kind);
+    for (const kind of EVENT_KINDS) if (SCENARIOS.has('fanout')) await scenarioFanout(kind);
+    for (const kind of EVENT_KINDS) if (SCENARIOS.has('max')) await scenarioMax(kind);
+    for (const kind of EVENT_KINDS) if (SCENARIOS.has('chats')) await scenarioChats(kind);
     for (const kind of KINDS) if (SCENARIOS.has('idle')) await scenarioIdle(kind);
     if (SCENARIOS.has('filter')) await scenarioFilter();
     if (SCENARIOS.has('resume')) await scenarioResume();

@@ -94,6 +94,16 @@ export function mainThreadSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
+/**
+ * System calls a process has made that read and that write (`/proc/<pid>/io`: socket reads and
+ * writes and writevs count alike). Per second they show how often a pod wakes to read and how
+ * many frames go out in one write.
+ */
+export function ioCalls(pid: number): { reads: number; writes: number } {
+  const text = readFileSync(`/proc/${pid}/io`, 'utf8');
+  return { reads: Number(/^syscr: (\d+)/m.exec(text)?.[1] ?? NaN), writes: Number(/^syscw: (\d+)/m.exec(text)?.[1] ?? NaN) };
+}
+
 export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
