@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { isJsonObject } from './json.js';
+import { isJsonObjectBytes } from './json-object-check.js';
 
 /**
  * Subjects and payloads of the events that the change-data-capture pipeline publishes
@@ -75,6 +76,15 @@ export function parseEventPayload(payload: string | Uint8Array): EnrichedEvent |
 /** The payload's `event_id` when it is a string (what a pushed duplicate is recognised by). */
 export function eventIdOf(payload: EnrichedEvent): string | undefined {
   return typeof payload.event_id === 'string' ? payload.event_id : undefined;
+}
+
+/**
+ * Whether a payload as read is deliverable: UTF-8 and a JSON object — what parseEventPayload
+ * accepts, found without building the payload (the check every pod makes for every event one of
+ * its sessions wants).
+ */
+export function isEventPayload(data: Uint8Array): boolean {
+  return isUtf8(data) && isJsonObjectBytes(data);
 }
 
 const FRAME_HEAD = Buffer.from('{"type":"event","seq":');

@@ -2,7 +2,7 @@ import type { DeliveryHooks } from '../domain/metric-hooks.js';
 import { eventFrame, subjectOf, type EventAddress } from '../domain/events.js';
 import type { EventSink, Logger, StreamEvent } from '../domain/ports.js';
 import type { Session } from '../domain/session.js';
-import { checkEvent, type EventHistory } from './event-history.js';
+import { checkEvent, eventIdOfPayload, type EventHistory } from './event-history.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export interface EventDispatcherDeps {
@@ -53,11 +53,14 @@ export class EventDispatcher implements EventSink {
     this.countReceived(event.subject);
     const recipients = this.deps.registry.forSubject(event.subject);
     if (recipients === undefined) return;
-    // Parsed and framed once: the history keeps both for replays and pushes of this event.
-    const checked = this.deps.history.latest() ?? checkEvent(event.data, event.seq);
-    if (checked === null) return this.dropInvalid(event);
-    const { frame, eventId } = checked;
-    if (this.heldPushes.size > 0 && eventId !== undefined) this.releaseHeldPush(event.subject, eventId);
+    // Checked once: the history keeps the answer for replays and pushes of this event.
+    const kept = this.deps.history.latest();
+    const frame = kept ?? checkEvent(event.data, event.seq);
+    if (frame === null) return this.dropInvalid(event);
+    if (this.heldPushes.size > 0) {
+      const eventId = kept === undefined ? eventIdOfPayload(event.data) : this.deps.history.latestEventId();
+      if (eventId !== undefined) this.releaseHeldPush(event.subject, eventId);
+    }
     const now = Date.now();
     let waits: Array<Promise<void>> | undefined;
     for (const session of recipients) {

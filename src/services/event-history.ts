@@ -1,26 +1,28 @@
-import { eventFrame, eventIdOf, parseEventPayload } from '../domain/events.js';
+import { eventFrame, eventIdOf, isEventPayload, parseEventPayload } from '../domain/events.js';
 
 /** `frame`: the event's frame, `{"type":"event","seq":…,"payload":…}`, ready to send. */
 type Visit = (subject: string, frame: Buffer, seq: number) => void;
 
-/** An event whose payload is a JSON object: its frame, and its `event_id` when it has one. */
-export interface CheckedEvent {
-  frame: Buffer;
-  eventId: string | undefined;
+/**
+ * The same check and frame for one event, when the history does not hold it (resume_max_events
+ * 0, a replay read from the stream): null when its payload is not a JSON object.
+ */
+export function checkEvent(data: Uint8Array, seq: number): Buffer | null {
+  return isEventPayload(data) ? eventFrame(data, seq) : null;
 }
 
-/**
- * The same check and frame for one event, when the history keeps nothing (resume_max_events 0):
- * null when its payload is not a JSON object.
- */
-export function checkEvent(data: Uint8Array, seq: number): CheckedEvent | null {
+/** The `event_id` of a payload already known to be a JSON object. */
+export function eventIdOfPayload(data: Uint8Array): string | undefined {
   const payload = parseEventPayload(data);
-  return payload ? { frame: eventFrame(data, seq), eventId: eventIdOf(payload) } : null;
+  return payload && eventIdOf(payload);
 }
 
 const UNKNOWN = 0;
+/** A JSON object whose `event_id` has not been read yet. */
 const DELIVERABLE = 1;
-const NOT_AN_OBJECT = 2;
+/** A JSON object, its `event_id` in `ids`. */
+const IDENTIFIED = 2;
+const NOT_AN_OBJECT = 3;
 
 /** The byte ring's first size; it doubles when it is full of events still kept. */
 const FIRST_RING_BYTES = 256 * 1024;
@@ -110,14 +112,19 @@ export class EventHistory {
   }
 
   /**
-   * The event appended last, checked once for live delivery and every later use (replays, pushes):
-   * its frame and event_id; null when its payload is not a JSON object; undefined when the history
+   * The frame of the event appended last, checked once for live delivery and every later use
+   * (replays, pushes); null when its payload is not a JSON object; undefined when the history
    * keeps nothing (resume_max_events 0).
    */
-  latest(): CheckedEvent | null | undefined {
+  latest(): Buffer | null | undefined {
     if (this.count === 0) return undefined;
-    const i = (this.head + this.count - 1) % this.seqs.length;
-    return this.deliverable(i) ? { frame: this.frameOf(i), eventId: this.ids[i] } : null;
+    const i = this.newest();
+    return this.deliverable(i) ? this.frameOf(i) : null;
+  }
+
+  /** The `event_id` of the event appended last (read from its payload the first time it is asked). */
+  latestEventId(): string | undefined {
+    return this.count === 0 ? undefined : this.idOf(this.newest());
   }
 
   /** Forgets everything (the stream was recreated: its sequences restarted). */
@@ -149,7 +156,7 @@ export class EventHistory {
     let found = false;
     this.walk(subject, (i) => {
       if (this.times[i]! < oldest) return false;
-      found = this.deliverable(i) && this.ids[i] === eventId;
+      found = this.deliverable(i) && this.idOf(i) === eventId;
       return !found;
     });
     return found;
@@ -248,14 +255,26 @@ export class EventHistory {
     return eventFrame(this.payloadOf(i), this.seqs[i]);
   }
 
-  /** Whether the entry's payload is a JSON object (parsed once, with its event_id kept). */
+  private newest(): number {
+    return (this.head + this.count - 1) % this.seqs.length;
+  }
+
+  /** Whether the entry's payload is a JSON object (checked once). */
   private deliverable(i: number): boolean {
-    if (this.state[i] === UNKNOWN) {
-      const payload = parseEventPayload(this.payloadOf(i));
-      this.state[i] = payload ? DELIVERABLE : NOT_AN_OBJECT;
-      this.ids[i] = payload && eventIdOf(payload);
+    if (this.state[i] === UNKNOWN) this.state[i] = isEventPayload(this.payloadOf(i)) ? DELIVERABLE : NOT_AN_OBJECT;
+    return this.state[i] !== NOT_AN_OBJECT;
+  }
+
+  /**
+   * A deliverable entry's `event_id`, parsed out of its payload once and only when asked: only
+   * a push from a Go replica needs it (SPEC §10), so an event no push matches is never parsed.
+   */
+  private idOf(i: number): string | undefined {
+    if (this.state[i] === DELIVERABLE) {
+      this.ids[i] = eventIdOfPayload(this.payloadOf(i));
+      this.state[i] = IDENTIFIED;
     }
-    return this.state[i] === DELIVERABLE;
+    return this.ids[i];
   }
 
   private expire(now = this.now()): void {

@@ -97,8 +97,8 @@ export class ResumeService {
           const upTo = Math.min(end, (memoryFirst ?? end + 1) - 1);
           source = 'stream';
           await this.fromStream(session, cursor, upTo, request.epoch, (subject, data, seq) => {
-            const checked = wants(subject) ? checkEvent(data, seq) : null;
-            if (checked) send(checked.frame, seq);
+            const frame = wants(subject) ? checkEvent(data, seq) : null;
+            if (frame) send(frame, seq);
           });
           cursor = upTo;
         }

@@ -148,7 +148,7 @@ describe('EventHistory', () => {
   it('frames an event with its sequence, and skips payloads that are not JSON objects', () => {
     const h = new EventHistory(5, 60_000);
     h.append(7, 's', p('x'));
-    assert.equal(h.latest()!.frame.toString(), '{"type":"event","seq":7,"payload":{"d":"x"}}');
+    assert.equal(h.latest()!.toString(), '{"type":"event","seq":7,"payload":{"d":"x"}}');
     h.append(8, 's', Buffer.from('[1,2]'));
     assert.equal(h.latest(), null, 'not a JSON object');
     h.append(9, 's', Buffer.from('not json'));

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import type { Session } from '../../src/domain/session.js';
+import { Metrics } from '../../src/platform/metrics.js';
+import { EventDispatcher } from '../../src/services/event-dispatcher.js';
+import { EventHistory } from '../../src/services/event-history.js';
+import { SessionRegistry } from '../../src/services/session-registry.js';
+
+const SUBJECT = 'wa.c.a.chats';
+const ADDRESS = { kind: 'chats', companyId: 'c', agentId: 'a' } as const;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A pod's dispatcher with one session of agent `a` that records the frames it is given. */
+function pod(historyEvents: number) {
+  const frames: string[] = [];
+  const session = {
+    id: 1, key: 'session:c:a:u', identity: { kind: 'user', companyId: 'c', agentId: 'a', userId: 'u' },
+    chatId: undefined, lastSeq: 0, held: undefined, lastActivityMs: 0,
+    deliver: (frame: Buffer) => void frames.push(frame.toString()),
+    sendUnbounded() {}, terminate() {},
+  } as unknown as Session;
+  const registry = new SessionRegistry();
+  registry.add(session);
+  const dispatcher = new EventDispatcher({ registry, history: new EventHistory(historyEvents, 60_000), metrics: new Metrics(false).deliveryHooks(), log: pino({ level: 'silent' }) });
+  return { dispatcher, frames };
+}
+
+const payload = (id: string) => JSON.stringify({ event_id: id, row_data: { n: 1 } });
+
+describe('EventDispatcher and pushes of Go replicas', () => {
+  for (const historyEvents of [100, 0]) {
+    const kept = historyEvents > 0 ? 'with the history' : 'with no history kept (resume_max_events 0)';
+
+    it(`shows an event pushed and then read once, with its seq, ${kept}`, async () => {
+      const { dispatcher, frames } = pod(historyEvents);
+      assert.equal(dispatcher.acceptPushed(ADDRESS, 'e1', payload('e1')), 1);
+      await dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('e1')), seq: 5 });
+      await sleep(1200); // past the time a push is held
+      assert.deepEqual(frames, [`{"type":"event","seq":5,"payload":${payload('e1')}}`]);
+    });
+
+    it(`delivers a push the reading never brings, ${kept}`, async () => {
+      const { dispatcher, frames } = pod(historyEvents);
+      dispatcher.acceptPushed(ADDRESS, 'go-only', payload('go-only'));
+      await dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('other')), seq: 6 });
+      await sleep(1200);
+      assert.deepEqual(frames, [`{"type":"event","seq":6,"payload":${payload('other')}}`, `{"type":"event","payload":${payload('go-only')}}`]);
+    });
+  }
+
+  it('drops a payload that is not a JSON object and delivers the next', async () => {
+    const { dispatcher, frames } = pod(100);
+    await dispatcher.deliver({ subject: SUBJECT, data: Buffer.from('{"event_id":"x",}'), seq: 7 });
+    await dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('y')), seq: 8 });
+    assert.deepEqual(frames, [`{"type":"event","seq":8,"payload":${payload('y')}}`]);
+  });
+});
