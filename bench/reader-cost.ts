@@ -7,6 +7,8 @@
 //   reader   — OrderedReader on its own connection (InboxWire), nothing done with the event
 //   pod      — OrderedReader + EventDispatcher + EventHistory + a registry of 1,000 sessions of
 //              other subjects: what a pod really does with such an event
+//   wanted   — the same with 10 sessions wanting every event (checked, framed, handed to sessions
+//              that drop it): what an event costs a pod before its frames reach sockets
 // Each line also splits the figure into user and kernel time. BENCH_ONLY=reader runs one of them.
 import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy } from '@nats-io/jetstream';
 import { connect, createInbox, nanos } from '@nats-io/transport-node';
@@ -116,18 +118,25 @@ function reader(onEvent: (subject: string, data: Uint8Array, seq: number) => voi
   };
 }
 
-const registry = new SessionRegistry();
-for (let i = 0; i < 1000; i++) {
-  const session = { id: i, key: `session:viewed:a${i % 100}:u${i}`, identity: { kind: 'user', companyId: 'viewed', agentId: `a${i % 100}`, userId: `u${i}` }, chatId: undefined, lastSeq: 0, held: undefined, lastActivityMs: 0, deliver() {}, sendUnbounded() {}, terminate() {} } as unknown as Session;
-  registry.add(session);
+/** A pod's dispatcher with 1,000 sessions over 100 agents of `company` (sessions that drop what they are given). */
+function podOf(company: string): EventDispatcher {
+  const registry = new SessionRegistry();
+  for (let i = 0; i < 1000; i++) {
+    const session = { id: i, key: `session:${company}:a${i % 100}:u${i}`, identity: { kind: 'user', companyId: company, agentId: `a${i % 100}`, userId: `u${i}` }, chatId: undefined, lastSeq: 0, held: undefined, lastActivityMs: 0, deliver() {}, sendUnbounded() {}, terminate() {} } as unknown as Session;
+    registry.add(session);
+  }
+  return new EventDispatcher({ registry, history: new EventHistory(50_000, 300_000), metrics: new Metrics(false).deliveryHooks(), log: pino({ level: 'silent' }) });
 }
-const dispatcher = new EventDispatcher({ registry, history: new EventHistory(50_000, 300_000), metrics: new Metrics(false).deliveryHooks(), log: pino({ level: 'silent' }) });
+const dispatcher = podOf('viewed');
+// `wanted`: every event has 10 sessions on the pod (checked, framed, handed to them), nothing written to a socket.
+const wantedBy = podOf('nobody');
 
 for (let round = 0; round < 2; round++) {
   await measure('bare', bare);
   await measure('client', reader(() => undefined, false));
   await measure('reader', reader(() => undefined));
   await measure('pod', reader((subject, data, seq) => void dispatcher.deliver({ subject, data, seq })));
+  await measure('wanted', reader((subject, data, seq) => void wantedBy.deliver({ subject, data, seq })));
 }
 await nc.close();
 await nats.stop();
