@@ -78,6 +78,12 @@ export function eventIdOf(payload: EnrichedEvent): string | undefined {
   return typeof payload.event_id === 'string' ? payload.event_id : undefined;
 }
 
+/** The `event_id` of a payload as read (parsed: only a push from a Go replica needs it). */
+export function eventIdOfPayload(data: Uint8Array): string | undefined {
+  const payload = parseEventPayload(data);
+  return payload && eventIdOf(payload);
+}
+
 /**
  * Whether a payload as read is deliverable: UTF-8 and a JSON object — what parseEventPayload
  * accepts, found without building the payload (the check every pod makes for every event one of

@@ -1,8 +1,8 @@
 import type { DeliveryHooks } from '../domain/metric-hooks.js';
-import { eventFrame, subjectOf, type EventAddress } from '../domain/events.js';
+import { eventFrame, eventIdOfPayload, subjectOf, type EventAddress } from '../domain/events.js';
 import type { EventSink, Logger, StreamEvent } from '../domain/ports.js';
 import type { Session } from '../domain/session.js';
-import { checkEvent, eventIdOfPayload, type EventHistory } from './event-history.js';
+import { checkEvent, type EventHistory } from './event-history.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export interface EventDispatcherDeps {
@@ -55,7 +55,7 @@ export class EventDispatcher implements EventSink {
     if (recipients === undefined) return;
     // Checked once: the history keeps the answer for replays and pushes of this event.
     const kept = this.deps.history.latest();
-    const frame = kept ?? checkEvent(event.data, event.seq);
+    const frame = kept !== undefined ? kept : checkEvent(event.data, event.seq);
     if (frame === null) return this.dropInvalid(event);
     if (this.heldPushes.size > 0) {
       const eventId = kept === undefined ? eventIdOfPayload(event.data) : this.deps.history.latestEventId();

@@ -1,4 +1,4 @@
-import { eventFrame, eventIdOf, isEventPayload, parseEventPayload } from '../domain/events.js';
+import { eventFrame, eventIdOfPayload, isEventPayload } from '../domain/events.js';
 
 /** `frame`: the event's frame, `{"type":"event","seq":…,"payload":…}`, ready to send. */
 type Visit = (subject: string, frame: Buffer, seq: number) => void;
@@ -9,12 +9,6 @@ type Visit = (subject: string, frame: Buffer, seq: number) => void;
  */
 export function checkEvent(data: Uint8Array, seq: number): Buffer | null {
   return isEventPayload(data) ? eventFrame(data, seq) : null;
-}
-
-/** The `event_id` of a payload already known to be a JSON object. */
-export function eventIdOfPayload(data: Uint8Array): string | undefined {
-  const payload = parseEventPayload(data);
-  return payload && eventIdOf(payload);
 }
 
 const UNKNOWN = 0;
