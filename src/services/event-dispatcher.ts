@@ -1,3 +1,4 @@
+import { BoundedMap } from '../domain/bounded-map.js';
 import type { DeliveryHooks } from '../domain/metric-hooks.js';
 import { eventFrame, eventIdOfPayload, subjectOf, type EventAddress } from '../domain/events.js';
 import type { EventSink, Logger, StreamEvent } from '../domain/ports.js';
@@ -16,6 +17,8 @@ export interface EventDispatcherDeps {
 const PUSH_HOLD_MS = 1000;
 /** How far back a pushed event is looked for among the events this pod read. */
 const PUSH_MATCH_WINDOW_MS = 60_000;
+/** The most delivered event ids remembered when no history is kept (about 100 bytes each). */
+const DELIVERED_IDS_MAX = 100_000;
 
 type Recipients = ReadonlySet<Session> | Session[];
 
@@ -35,6 +38,11 @@ export class EventDispatcher implements EventSink {
   private blockedBy: Promise<void> | undefined;
   private readonly backlog: StreamEvent[] = [];
   private readonly heldPushes = new Map<string, NodeJS.Timeout>();
+  /**
+   * With no history kept (resume_max_events 0): when this pod delivered each `event_id` of the last
+   * minute, by subject, so that a Go replica's push of an event already shown is not shown again.
+   */
+  private readonly deliveredIds = new BoundedMap<number>(DELIVERED_IDS_MAX);
   private readonly sent;
   private readonly received;
   private readonly invalid;
@@ -57,11 +65,14 @@ export class EventDispatcher implements EventSink {
     const kept = this.deps.history.latest();
     const frame = kept !== undefined ? kept : checkEvent(event.data, event.seq);
     if (frame === null) return this.dropInvalid(event);
+    const now = Date.now();
+    // Without the history to look in later, the id is read now (a parse, in that setting only).
+    const unkeptId = kept === undefined ? eventIdOfPayload(event.data) : undefined;
+    if (unkeptId !== undefined) this.rememberDelivered(event.subject, unkeptId, now);
     if (this.heldPushes.size > 0) {
-      const eventId = kept === undefined ? eventIdOfPayload(event.data) : this.deps.history.latestEventId();
+      const eventId = kept === undefined ? unkeptId : this.deps.history.latestEventId();
       if (eventId !== undefined) this.releaseHeldPush(event.subject, eventId);
     }
-    const now = Date.now();
     let waits: Array<Promise<void>> | undefined;
     for (const session of recipients) {
       const wait = offer(session, event.seq, frame, now);
@@ -79,8 +90,8 @@ export class EventDispatcher implements EventSink {
     const subject = subjectOf(address);
     const count = sizeOf(this.deps.registry.forSubject(subject) ?? []);
     if (count === 0) return 0;
-    if (eventId && this.deps.history.has(subject, eventId, PUSH_MATCH_WINDOW_MS)) return count;
-    const key = `${subject}\u0000${eventId}`;
+    if (eventId && this.delivered(subject, eventId)) return count;
+    const key = pushKey(subject, eventId);
     if (!eventId || this.heldPushes.has(key)) {
       if (!eventId) this.sendPushed(subject, payloadJson);
       return count;
@@ -112,8 +123,23 @@ export class EventDispatcher implements EventSink {
     this.sent.inc(sizeOf(recipients));
   }
 
+  /** Whether this pod read and delivered the event within PUSH_MATCH_WINDOW_MS. */
+  private delivered(subject: string, eventId: string): boolean {
+    if (this.deps.history.has(subject, eventId, PUSH_MATCH_WINDOW_MS)) return true;
+    const at = this.deliveredIds.get(pushKey(subject, eventId));
+    return at !== undefined && Date.now() - at <= PUSH_MATCH_WINDOW_MS;
+  }
+
+  private rememberDelivered(subject: string, eventId: string, now: number): void {
+    for (const [key, at] of this.deliveredIds) {
+      if (now - at <= PUSH_MATCH_WINDOW_MS) break; // the oldest first: the rest are younger
+      this.deliveredIds.delete(key);
+    }
+    this.deliveredIds.set(pushKey(subject, eventId), now);
+  }
+
   private releaseHeldPush(subject: string, eventId: string): void {
-    const key = `${subject}\u0000${eventId}`;
+    const key = pushKey(subject, eventId);
     const timer = this.heldPushes.get(key);
     if (timer === undefined) return;
     clearTimeout(timer);
@@ -156,6 +182,10 @@ function offer(session: Session, seq: number, frame: Buffer, now: number): void 
   session.lastSeq = seq;
   session.lastActivityMs = now;
   return session.deliver(frame);
+}
+
+function pushKey(subject: string, eventId: string): string {
+  return `${subject}\u0000${eventId}`;
 }
 
 function sizeOf(recipients: Recipients): number {

@@ -40,6 +40,14 @@ describe('EventDispatcher and pushes of Go replicas', () => {
       assert.deepEqual(frames, [`{"type":"event","seq":5,"payload":${payload('e1')}}`]);
     });
 
+    it(`shows an event read and then pushed once, ${kept}`, async () => {
+      const { dispatcher, frames } = pod(historyEvents);
+      await dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('e2')), seq: 4 });
+      assert.equal(dispatcher.acceptPushed(ADDRESS, 'e2', payload('e2')), 1);
+      await sleep(1200);
+      assert.deepEqual(frames, [`{"type":"event","seq":4,"payload":${payload('e2')}}`]);
+    });
+
     it(`delivers a push the reading never brings, ${kept}`, async () => {
       const { dispatcher, frames } = pod(historyEvents);
       dispatcher.acceptPushed(ADDRESS, 'go-only', payload('go-only'));
