@@ -90,8 +90,8 @@ function isHex(c: number | undefined): boolean {
 function value(depth: number): boolean {
   if (pos >= end) return false;
   const c = buf[pos]!;
-  if (c === OPEN_BRACE) return object(depth + 1);
-  if (c === OPEN_BRACKET) return array(depth + 1);
+  if (c === OPEN_BRACE) return container(depth + 1, CLOSE_BRACE, property);
+  if (c === OPEN_BRACKET) return container(depth + 1, CLOSE_BRACKET, value);
   if (c === QUOTE) return string();
   if (c === MINUS || isDigit(c)) return number();
   if (c === 0x74) return literal(TRUE);
@@ -100,47 +100,33 @@ function value(depth: number): boolean {
   return false;
 }
 
-function object(depth: number): boolean {
+/** An object or an array at `pos`: members (`member` reads one) between commas, then `close`. */
+function container(depth: number, close: number, member: (depth: number) => boolean): boolean {
   if (depth > MAX_DEPTH) throw new TooDeep();
-  pos++; // {
+  pos++; // { or [
   skipSpace();
-  if (buf[pos] === CLOSE_BRACE) {
+  if (buf[pos] === close) {
     pos++;
     return true;
   }
   for (;;) {
-    if (buf[pos] !== QUOTE || !string()) return false;
+    if (!member(depth)) return false;
     skipSpace();
-    if (buf[pos] !== COLON) return false;
-    pos++;
-    skipSpace();
-    if (!value(depth)) return false;
-    skipSpace();
-    const c = buf[pos];
-    pos++;
-    if (c === CLOSE_BRACE) return true;
+    const c = buf[pos++];
+    if (c === close) return true;
     if (c !== COMMA) return false;
     skipSpace();
   }
 }
 
-function array(depth: number): boolean {
-  if (depth > MAX_DEPTH) throw new TooDeep();
-  pos++; // [
+/** `"key": value` */
+function property(depth: number): boolean {
+  if (buf[pos] !== QUOTE || !string()) return false;
   skipSpace();
-  if (buf[pos] === CLOSE_BRACKET) {
-    pos++;
-    return true;
-  }
-  for (;;) {
-    if (!value(depth)) return false;
-    skipSpace();
-    const c = buf[pos];
-    pos++;
-    if (c === CLOSE_BRACKET) return true;
-    if (c !== COMMA) return false;
-    skipSpace();
-  }
+  if (buf[pos] !== COLON) return false;
+  pos++;
+  skipSpace();
+  return value(depth);
 }
 
 /** A string at `pos` (its opening quote): no raw control characters, only JSON's escapes. */
