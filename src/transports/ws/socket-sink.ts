@@ -1,9 +1,15 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
+
+/** `WebSocket.OPEN` (the type import carries no value). */
+const OPEN = 1;
 import type { Config } from '../../platform/config/schema.js';
 import type { Metrics } from '../../platform/metrics.js';
 import { corkForThisTick, uncorkNow } from './cork.js';
 import { SOCKET_HIGH_WATER, type BackpressurePolicy, type SendQueueSink } from './send-queue.js';
+import { wireFrameOf } from './wire-frame.js';
+
+const TEXT = { binary: false } as const;
 
 /**
  * The TCP socket under a `ws` WebSocket. `ws` does not expose it; the gateway needs it for two
@@ -21,6 +27,8 @@ export function rawSocketOf(socket: WebSocket): Socket | undefined {
  */
 export class SocketSink implements SendQueueSink {
   private drainListened = false;
+  /** No extension negotiated (permessage-deflate): messages can go out as prepared frames. */
+  private readonly plain: boolean;
 
   constructor(
     private readonly socket: WebSocket,
@@ -29,7 +37,9 @@ export class SocketSink implements SendQueueSink {
     private readonly sessionLabel: string,
     /** The socket's 'drain' listener (shared by every connection; it finds its own on the socket). */
     private readonly onDrain: (this: Socket) => void,
-  ) {}
+  ) {
+    this.plain = socket.extensions === '';
+  }
 
   capacity(): number {
     return this.deps.config().app.websocket_message_buffer_size;
@@ -56,9 +66,16 @@ export class SocketSink implements SendQueueSink {
     this.raw.on('drain', this.onDrain);
   }
 
+  /**
+   * On a plain connection that is open, the message goes to the socket as a prepared frame, shared
+   * with the other recipients of the same message (wire-frame.ts); otherwise `ws` frames it (and
+   * compresses it, or refuses it after a close).
+   */
   write(frame: Buffer): void {
-    if (this.raw) corkForThisTick(this.raw);
-    this.socket.send(frame, { binary: false });
+    const raw = this.raw;
+    if (raw) corkForThisTick(raw);
+    if (raw && this.plain && this.socket.readyState === OPEN) raw.write(wireFrameOf(frame));
+    else this.socket.send(frame, TEXT);
   }
 
   dropped(reason: string): void {
