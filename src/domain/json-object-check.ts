@@ -1,3 +1,5 @@
+import { isJsonObject } from './json.js';
+
 /**
  * Whether bytes that are valid UTF-8 hold one JSON text (RFC 8259) whose value is an object —
  * exactly what `JSON.parse` of their decoding accepts as an object — found by reading the bytes
@@ -63,8 +65,7 @@ function done(result: boolean): boolean {
 
 function isObjectParse(bytes: Uint8Array): boolean {
   try {
-    const v: unknown = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
+    return isJsonObject(JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')));
   } catch {
     return false;
   }

@@ -1,8 +1,5 @@
 import type { Socket } from 'node:net';
-import type { WebSocket } from 'ws';
-
-/** `WebSocket.OPEN` (the type import carries no value). */
-const OPEN = 1;
+import { WebSocket } from 'ws';
 import type { Config } from '../../platform/config/schema.js';
 import type { Metrics } from '../../platform/metrics.js';
 import { corkForThisTick, uncorkNow } from './cork.js';
@@ -74,7 +71,7 @@ export class SocketSink implements SendQueueSink {
   write(frame: Buffer): void {
     const raw = this.raw;
     if (raw) corkForThisTick(raw);
-    if (raw && this.plain && this.socket.readyState === OPEN) raw.write(wireFrameOf(frame));
+    if (raw && this.plain && this.socket.readyState === WebSocket.OPEN) raw.write(wireFrameOf(frame));
     else this.socket.send(frame, TEXT);
   }
 
