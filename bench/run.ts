@@ -336,7 +336,7 @@ async function ramp(kind: Kind, server: Server, company: string, steps: number[]
       record(scenario, `nats-server CPU per event at ${rate} events/s`, 'µs', false, kind, m.natsCpuPerEventUs);
     }
     const ok = m.latency.p99 <= 100 && m.lost === 0 && m.duplicated === 0 && m.publishedRate >= rate * 0.9;
-    console.log(`${scenario} ${kind} @${rate}/s: published ${m.publishedRate.toFixed(0)}/s, delivered ${m.deliveredPerSecond.toFixed(0)}/s, p99 ${m.latency.p99.toFixed(1)} ms, lost ${m.lost}, dup ${m.duplicated}, cpu ${(m.cpu * 100).toFixed(0)}% → ${ok ? 'ok' : 'over'}`);
+    console.log(`${scenario} ${kind} @${rate}/s: published ${m.publishedRate.toFixed(0)}/s, delivered ${m.deliveredPerSecond.toFixed(0)}/s, p50 ${m.latency.p50.toFixed(1)} p95 ${m.latency.p95.toFixed(1)} p99 ${m.latency.p99.toFixed(1)} ms, lost ${m.lost}, dup ${m.duplicated}, cpu ${(m.cpu * 100).toFixed(0)}% → ${ok ? 'ok' : 'over'}`);
     await pub.purge('wa_stream');
     if (!ok) break;
     sustainable = rate;

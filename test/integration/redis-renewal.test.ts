@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { after, before, describe, it } from 'node:test';
 import { RedisRouteRegistry } from '../../src/adapters/redis/route-registry.js';
 import { RedisSessionLocks } from '../../src/adapters/redis/session-locks.js';
+import { WriteBehind } from '../../src/adapters/redis/write-behind.js';
 import { REDIS_ADDRESS, uid } from '../helpers/env.js';
 
 /** The renewal loop's one-call-per-slice scripts, against the real Redis: the seed's rule per key. */
@@ -36,5 +37,51 @@ describe('renewing many locks and route sets in one call', () => {
     assert.deepEqual(renewed, [true, false, false]);
     assert.ok((await redis.ttl(`route:${k}:a:chats`)) > 50);
     assert.ok((await redis.ttl(`route:${k}:b:chats`)) <= 5);
+  });
+});
+
+/** The write-behind (token cache entries, `:last_active` stamps): script calls of a slice each, against the real Redis. */
+describe('writes gathered behind', () => {
+  let redis: Redis;
+  const k = uid('wb');
+  before(() => void (redis = new Redis(REDIS_ADDRESS)));
+  after(async () => {
+    const made = await redis.keys(`*${k}*`);
+    if (made.length) await redis.del(...made);
+    redis.disconnect();
+  });
+
+  it('writes every key of a window of several slices with its own value and TTL', async () => {
+    const writes = new WriteBehind(redis);
+    const n = 300; // more than two slices
+    let last: Promise<void> = Promise.resolve();
+    for (let i = 0; i < n; i++) last = writes.set(`wb:${k}:${i}`, `v${i}`, 100 + i);
+    await last;
+    const values = await redis.mget(...Array.from({ length: n }, (_, i) => `wb:${k}:${i}`));
+    assert.deepEqual(values, Array.from({ length: n }, (_, i) => `v${i}`));
+    for (const i of [0, 127, 128, 299]) {
+      const ttl = await redis.ttl(`wb:${k}:${i}`);
+      assert.ok(ttl > 100 + i - 5 && ttl <= 100 + i, `key ${i}: ttl ${ttl}`);
+    }
+  });
+
+  it('a key written in two windows ends with the later value, even when the first window is still being written', async () => {
+    const writes = new WriteBehind(redis);
+    for (let i = 0; i < 20_000; i++) void writes.set(`wb:${k}:bulk:${i}`, 'old', 60);
+    const first = writes.set(`wb:${k}:twice`, 'first', 60);
+    await new Promise((resolve) => setTimeout(resolve, 25)); // the first window (157 slices) is being written
+    const second = writes.set(`wb:${k}:twice`, 'second', 60);
+    await Promise.all([first, second]);
+    assert.equal(await redis.get(`wb:${k}:twice`), 'second');
+  });
+
+  it('reports a failed flush once and answers the writes', async () => {
+    const broken = new Redis(REDIS_ADDRESS, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+    const failures: Error[] = [];
+    const writes = new WriteBehind(broken, (err) => failures.push(err));
+    await Promise.all(Array.from({ length: 200 }, (_, i) => writes.set(`wb:${k}:lost:${i}`, 'x', 60)));
+    assert.equal(failures.length, 1);
+    assert.equal(await redis.exists(`wb:${k}:lost:0`), 0);
+    broken.disconnect();
   });
 });

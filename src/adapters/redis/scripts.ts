@@ -5,7 +5,10 @@ const SCRIPTS = {
   compareAndDelete: `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end`,
 };
 
-/** The renewal loop's: one call for many keys (KEYS: the keys; ARGV[1]: owner or member; ARGV[1+i]: the TTL of KEYS[i]). */
+/**
+ * One call for many keys. The renewal loop's (KEYS: the keys; ARGV[1]: owner or member; ARGV[1+i]: the TTL of KEYS[i]),
+ * and the write-behind's setMany (ARGV[2i-1], ARGV[2i]: the value and TTL of KEYS[i]).
+ */
 const MANY_SCRIPTS = {
   compareAndExpireMany: `local out = {}
 for i, key in ipairs(KEYS) do
@@ -17,6 +20,10 @@ for i, key in ipairs(KEYS) do
   if redis.call("sismember", key, ARGV[1]) == 1 then out[i] = redis.call("expire", key, ARGV[i + 1]) else out[i] = 0 end
 end
 return out`,
+  setMany: `for i, key in ipairs(KEYS) do
+  redis.call("set", key, ARGV[2 * i - 1], "EX", ARGV[2 * i])
+end
+return #KEYS`,
 };
 
 export interface ScriptedRedis extends Redis {
@@ -24,6 +31,8 @@ export interface ScriptedRedis extends Redis {
   /** (number of keys, ...keys, owner, ...ttls) */
   compareAndExpireMany(...args: Array<string | number>): Promise<number[]>;
   memberAndExpireMany(...args: Array<string | number>): Promise<number[]>;
+  /** (number of keys, ...keys, value and TTL of each key in turn) */
+  setMany(...args: Array<string | number>): Promise<number>;
 }
 
 /** Arguments of the *Many scripts for [key, ttl] entries. */

@@ -9,26 +9,38 @@ const pongTimeout = () => new GatewayError(ErrorCodes.Internal, 'Pong timeout', 
 const slowClient = () => new GatewayError(ErrorCodes.Internal, 'Slow client', 'Frames waited longer than websocket_slow_client_disconnect_threshold_ms.');
 const writeTimedOut = () => new GatewayError(ErrorCodes.Internal, 'Write timeout', 'A frame was not written within write_timeout_seconds.');
 
-const SWEEP_EVERY_MS = 1000;
+/** Every connection is looked at once a round, a tenth of them at a time. */
+const ROUND_MS = 1000;
+const STEPS_PER_ROUND = 10;
 
 /**
  * One timer for all connections (not one per connection): pings every
  * app.ping_interval_seconds, closes connections that went silent (pong_wait_seconds,
  * max_missed_pongs), whose frames are not written within write_timeout_seconds, or whose
  * oldest queued frame is older than the slow-client threshold.
+ *
+ * A round visits the connections in ten steps 100 ms apart rather than all at once: at 1,000
+ * sessions a whole sweep (its pings a write system call each) held live events up for 2–3 ms
+ * every second.
  */
 export class HeartbeatSweeper {
   private timer: NodeJS.Timeout | undefined;
+  private step = 0;
+  private cursor: Iterator<ClientConnection> | undefined;
+  private roundSize = 0;
+  private visited = 0;
+  private readonly queued = new Map<string, number>();
+  private readonly sessions = new Map<string, number>();
 
   constructor(
-    private readonly connections: () => Iterable<ClientConnection>,
+    private readonly connections: () => ReadonlySet<ClientConnection>,
     private readonly config: () => Config,
     private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => this.sweep(Date.now()), SWEEP_EVERY_MS);
+    this.timer = setInterval(() => this.sweepStep(Date.now()), ROUND_MS / STEPS_PER_ROUND);
     this.timer.unref();
   }
 
@@ -36,22 +48,47 @@ export class HeartbeatSweeper {
     clearInterval(this.timer);
   }
 
-  sweep(now: number): void {
-    const app = this.config().app;
-    const queued = new Map<string, number>();
-    const sessions = new Map<string, number>();
-    for (const c of this.connections()) {
-      queued.set(c.sessionLabel, (queued.get(c.sessionLabel) ?? 0) + c.queued);
-      sessions.set(c.sessionLabel, (sessions.get(c.sessionLabel) ?? 0) + 1);
-      if (!c.isOpen) continue;
-      if (this.silent(c, now, app)) continue;
-      if (this.slow(c, now, app)) continue;
-      if (app.ping_interval_seconds > 0 && now - c.liveness.lastPingMs >= app.ping_interval_seconds * 1000) c.ping(now);
+  /** One step of a round: the next tenth of the connections there were when the round began; the last step takes the rest. */
+  private sweepStep(now: number): void {
+    if (this.step === 0) {
+      const all = this.connections();
+      this.cursor = all[Symbol.iterator]();
+      this.roundSize = all.size;
+      this.visited = 0;
     }
+    this.step++;
+    const last = this.step === STEPS_PER_ROUND;
+    const until = last ? Infinity : Math.ceil((this.roundSize * this.step) / STEPS_PER_ROUND);
+    const app = this.config().app;
+    while (this.visited < until) {
+      const next = this.cursor!.next();
+      if (next.done) break;
+      this.visited++;
+      this.visit(next.value, now, app);
+    }
+    if (last) {
+      this.step = 0;
+      this.cursor = undefined;
+      this.publishBufferGauges(app);
+    }
+  }
+
+  private visit(c: ClientConnection, now: number, app: Config['app']): void {
+    this.queued.set(c.sessionLabel, (this.queued.get(c.sessionLabel) ?? 0) + c.queued);
+    this.sessions.set(c.sessionLabel, (this.sessions.get(c.sessionLabel) ?? 0) + 1);
+    if (!c.isOpen) return;
+    if (this.silent(c, now, app)) return;
+    if (this.slow(c, now, app)) return;
+    if (app.ping_interval_seconds > 0 && now - c.liveness.lastPingMs >= app.ping_interval_seconds * 1000) c.ping(now);
+  }
+
+  private publishBufferGauges(app: Config['app']): void {
     this.metrics.wsBufferUsed.reset();
     this.metrics.wsBufferCapacity.reset();
-    for (const [label, count] of queued) this.metrics.wsBufferUsed.set({ session_key: label }, count);
-    for (const [label, count] of sessions) this.metrics.wsBufferCapacity.set({ session_key: label }, count * app.websocket_message_buffer_size);
+    for (const [label, count] of this.queued) this.metrics.wsBufferUsed.set({ session_key: label }, count);
+    for (const [label, count] of this.sessions) this.metrics.wsBufferCapacity.set({ session_key: label }, count * app.websocket_message_buffer_size);
+    this.queued.clear();
+    this.sessions.clear();
   }
 
   private silent(c: ClientConnection, now: number, app: Config['app']): boolean {
