@@ -85,18 +85,28 @@ export class RenewalLoop {
     return this.running;
   }
 
+  /**
+   * Reads the registry as it goes, a slice at a time, rather than copying it up front (the copies
+   * and the activity filter were a stretch of the loop of their own, ~4 ms at 1,000 sessions), and
+   * gathers what was active since the last tick on the way. A session or route that goes away
+   * before its slice is not renewed.
+   */
   private async renewAll(): Promise<void> {
     const since = this.lastTickMs;
     this.lastTickMs = this.now();
     const { registry } = this.deps;
-    const sessions = [...registry.all()];
-    const routes: RouteToRenew[] = [
-      ...registry.agents().map((a) => ({ type: 'chat_route' as const, key: keys.chatsRoute(a.companyId, a.agentId), sessions: a.sessions })),
-      ...registry.chats().map((c) => ({ type: 'message_route' as const, key: keys.messagesRoute(c.companyId, c.agentId, c.chatId), sessions: c.sessions })),
-    ];
-    await inSlices(sessions, (slice) => this.renewLocks(slice));
-    await inSlices(routes, (slice) => this.renewRoutes(slice));
-    await this.writeActivity(sessions, routes, since);
+    const activeSessions: string[] = [];
+    const activeRoutes: string[] = [];
+    await inSlices(registry.all(), (slice) => {
+      for (const s of slice) if (s.lastActivityMs >= since) activeSessions.push(s.key);
+      return this.renewLocks(slice);
+    });
+    await inSlices(routesOf(registry), (slice) => {
+      // A route is active when one of its sessions got an event (or sent a frame) since the last tick.
+      for (const r of slice) if (activeSince(r.sessions, since)) activeRoutes.push(r.key);
+      return this.renewRoutes(slice);
+    });
+    await this.writeActivity(activeSessions, activeRoutes);
   }
 
   private decide(type: KeyType, defaultTtl: number, lastActiveMs: number | undefined): TtlDecision {
@@ -128,6 +138,8 @@ export class RenewalLoop {
   private async retake(session: Session, ttlSeconds: number): Promise<void> {
     const { locks, podId, metrics } = this.deps;
     const userType = userTypeOf(session.identity);
+    // Closed since its slice was read: taking its lock again would shut the user out until it lapsed.
+    if (this.deps.registry.get(session.key) !== session) return;
     try {
       if (await locks.acquire(session.key, podId, ttlSeconds)) return void metrics.lockRenewal(userType, 'success');
       metrics.lockRenewalFailed(userType, 'taken_by_other_pod');
@@ -150,20 +162,17 @@ export class RenewalLoop {
     });
     try {
       const renewed = await registry.refresh(entries, podId);
-      // A route set that vanished (Redis restarted, TTL lapsed) is written again.
-      await Promise.all(entries.map(([key, ttl], i) => (renewed[i] ? undefined : registry.add(key, podId, ttl))));
+      // A route set that vanished (Redis restarted, TTL lapsed) is written again, if it still has sessions here.
+      await Promise.all(entries.map(([key, ttl], i) => (renewed[i] || routes[i]!.sessions.size === 0 ? undefined : registry.add(key, podId, ttl))));
     } catch (err) {
       this.deps.log.warn({ err, routes: routes.length }, 'route renewal failed');
     }
   }
 
-  private async writeActivity(sessions: Session[], routes: RouteToRenew[], sinceMs: number): Promise<void> {
+  private async writeActivity(activeSessions: string[], activeRoutes: string[]): Promise<void> {
     const { config, activity } = this.deps;
     const cfg = config();
     const now = this.now();
-    const activeSessions = sessions.filter((s) => s.lastActivityMs >= sinceMs).map((s) => s.key);
-    // A route is active when one of its sessions got an event (or sent a frame) since the last tick.
-    const activeRoutes = routes.filter((r) => [...r.sessions].some((s) => s.lastActivityMs >= sinceMs)).map((r) => r.key);
     const sessionTtl = cfg.adaptive_ttl.session_lock.max_ttl_seconds;
     const routeTtl = cfg.adaptive_ttl.message_route.max_ttl_seconds;
     try {
@@ -184,11 +193,31 @@ export class RenewalLoop {
 /**
  * Runs `renew` on RENEWAL_SLICE items at a time — one Redis call per slice — each answered before
  * the next, with a turn of the event loop between: thousands of renewals at once would hold up
- * live events.
+ * live events. `items` is read a slice at a time, so it may be a live view.
  */
-async function inSlices<T>(items: T[], renew: (slice: T[]) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += RENEWAL_SLICE) {
-    await renew(items.slice(i, i + RENEWAL_SLICE));
-    await new Promise((resolve) => setImmediate(resolve));
+async function inSlices<T>(items: Iterable<T>, renew: (slice: T[]) => Promise<void>): Promise<void> {
+  const iterator = items[Symbol.iterator]();
+  for (let done = false; !done; ) {
+    const slice: T[] = [];
+    while (slice.length < RENEWAL_SLICE) {
+      const next = iterator.next();
+      if (next.done) {
+        done = true;
+        break;
+      }
+      slice.push(next.value);
+    }
+    if (slice.length > 0) await renew(slice);
+    if (!done) await new Promise((resolve) => setImmediate(resolve));
   }
+}
+
+function* routesOf(registry: SessionRegistry): IterableIterator<RouteToRenew> {
+  for (const a of registry.agents()) yield { type: 'chat_route', key: keys.chatsRoute(a.companyId, a.agentId), sessions: a.sessions };
+  for (const c of registry.chats()) yield { type: 'message_route', key: keys.messagesRoute(c.companyId, c.agentId, c.chatId), sessions: c.sessions };
+}
+
+function activeSince(sessions: ReadonlySet<Session>, sinceMs: number): boolean {
+  for (const s of sessions) if (s.lastActivityMs >= sinceMs) return true;
+  return false;
 }

@@ -80,19 +80,20 @@ export class SessionRegistry {
     return admins.length > 0 ? admins : undefined;
   }
 
-  /** Company/agent pairs and chats with at least one local session: the routes this pod holds. */
-  agents(): Array<{ companyId: string; agentId: string; sessions: ReadonlySet<Session> }> {
-    return [...this.byAgent.values()].map((sessions) => {
+  /** Company/agent pairs with at least one local session (live: read while sessions come and go). */
+  *agents(): IterableIterator<{ companyId: string; agentId: string; sessions: ReadonlySet<Session> }> {
+    for (const sessions of this.byAgent.values()) {
       const first = sessions.values().next().value as Session & { identity: { kind: 'user' } };
-      return { companyId: first.identity.companyId, agentId: first.identity.agentId, sessions };
-    });
+      yield { companyId: first.identity.companyId, agentId: first.identity.agentId, sessions };
+    }
   }
 
-  chats(): Array<{ companyId: string; agentId: string; chatId: string; sessions: ReadonlySet<Session> }> {
-    return [...this.byChat.values()].map((sessions) => {
+  /** Chats with at least one local viewer (live, like agents()). */
+  *chats(): IterableIterator<{ companyId: string; agentId: string; chatId: string; sessions: ReadonlySet<Session> }> {
+    for (const sessions of this.byChat.values()) {
       const first = sessions.values().next().value as Session & { identity: { kind: 'user' } };
-      return { companyId: first.identity.companyId, agentId: first.identity.agentId, chatId: first.chatId!, sessions };
-    });
+      yield { companyId: first.identity.companyId, agentId: first.identity.agentId, chatId: first.chatId!, sessions };
+    }
   }
 }
 
