@@ -6,17 +6,17 @@ import { RedisSessionLocks } from '../../src/adapters/redis/session-locks.js';
 import { WriteBehind } from '../../src/adapters/redis/write-behind.js';
 import { REDIS_ADDRESS, uid } from '../helpers/env.js';
 
+let redis: Redis;
+const k = uid('many');
+before(() => void (redis = new Redis(REDIS_ADDRESS)));
+after(async () => {
+  const made = await redis.keys(`*${k}*`);
+  if (made.length) await redis.del(...made);
+  redis.disconnect();
+});
+
 /** The renewal loop's one-call-per-slice scripts, against the real Redis: the seed's rule per key. */
 describe('renewing many locks and route sets in one call', () => {
-  let redis: Redis;
-  const k = uid('renew');
-  before(() => void (redis = new Redis(REDIS_ADDRESS)));
-  after(async () => {
-    const made = await redis.keys(`*${k}*`);
-    if (made.length) await redis.del(...made);
-    redis.disconnect();
-  });
-
   it('locks: renewed only where the value is still this pod, each with its own TTL', async () => {
     const locks = new RedisSessionLocks(redis);
     await redis.set(`session:${k}:mine`, 'pod-a', 'EX', 5);
@@ -42,15 +42,6 @@ describe('renewing many locks and route sets in one call', () => {
 
 /** The write-behind (token cache entries, `:last_active` stamps): script calls of a slice each, against the real Redis. */
 describe('writes gathered behind', () => {
-  let redis: Redis;
-  const k = uid('wb');
-  before(() => void (redis = new Redis(REDIS_ADDRESS)));
-  after(async () => {
-    const made = await redis.keys(`*${k}*`);
-    if (made.length) await redis.del(...made);
-    redis.disconnect();
-  });
-
   it('writes every key of a window of several slices with its own value and TTL', async () => {
     const writes = new WriteBehind(redis);
     const n = 300; // more than two slices
