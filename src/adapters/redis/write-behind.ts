@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { withScripts, type ScriptedRedis } from './scripts.js';
 
-/** How long writes wait for company: a burst of handshakes becomes one pipeline per window. */
+/** How long writes wait for company: a burst of handshakes becomes one flush per window. */
 const WINDOW_MS = 20;
 
 /** Writes per Redis call. */
