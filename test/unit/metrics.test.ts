@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { createServer, connect, type Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { Metrics } from '../../src/platform/metrics.js';
+
+function valueOf(text: string, name: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+}
+
+describe('process metrics', { skip: process.platform !== 'linux' && 'reads /proc' }, () => {
+  it('counts open file descriptors without listing handles on the event loop', async () => {
+    const server = createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const { port } = server.address() as { port: number };
+    const metrics = new Metrics(false);
+    const before = valueOf(await metrics.registry.metrics(), 'process_open_fds');
+    const sockets: Socket[] = [];
+    await Promise.all(Array.from({ length: 50 }, () => new Promise((resolve) => sockets.push(connect(port, '127.0.0.1', () => resolve(undefined))))));
+    const text = await metrics.registry.metrics();
+    const after = valueOf(text, 'process_open_fds');
+    assert.ok(before !== undefined && after !== undefined, 'process_open_fds is exported');
+    // 50 client sockets, and the server's side of each once accepted.
+    assert.ok(after - before >= 50, `open fds ${before} → ${after}`);
+    assert.ok(!/^nodejs_active_handles/m.test(text) && !/^nodejs_active_resources/m.test(text), 'no per-handle listing');
+    assert.ok(/^process_cpu_user_seconds_total /m.test(text) && /^nodejs_eventloop_lag_p99_seconds /m.test(text), 'the other defaults stay');
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+});
