@@ -90,7 +90,9 @@ export function eventIdOfPayload(data: Uint8Array): string | undefined {
  * its sessions wants).
  */
 export function isEventPayload(data: Uint8Array): boolean {
-  return isUtf8(data) && isJsonObjectBytes(data);
+  if (!isUtf8(data)) return false;
+  // Nested beyond what the byte check follows: parsed, as rare as it is.
+  return isJsonObjectBytes(data) ?? parseEventPayload(data) !== undefined;
 }
 
 const FRAME_HEAD = Buffer.from('{"type":"event","seq":');

@@ -1,5 +1,3 @@
-import { isJsonObject } from './json.js';
-
 /**
  * Whether bytes that are valid UTF-8 hold one JSON text (RFC 8259) whose value is an object —
  * exactly what `JSON.parse` of their decoding accepts as an object — found by reading the bytes
@@ -10,9 +8,10 @@ import { isJsonObject } from './json.js';
  * objects) and internalises its keys only for the answer "is it an object", and in a pod woken for
  * a burst of events that costs several times what it costs in a loop (BENCHMARKS.md, 2026-11-27).
  * The caller checks UTF-8 first (`isUtf8`): bytes of 0x80 and above are only looked at as string
- * content here. Nesting deeper than MAX_DEPTH is left to `JSON.parse`, so the answer stays exact.
+ * content here. Nesting deeper than MAX_DEPTH gets no answer (undefined): the caller asks
+ * `JSON.parse`, so the answer stays exact without a recursion as deep as the payload.
  */
-export function isJsonObjectBytes(bytes: Uint8Array): boolean {
+export function isJsonObjectBytes(bytes: Uint8Array): boolean | undefined {
   buf = bytes;
   end = bytes.length;
   pos = 0;
@@ -24,7 +23,7 @@ export function isJsonObjectBytes(bytes: Uint8Array): boolean {
   } catch (err) {
     if (!(err instanceof TooDeep)) throw err;
     buf = EMPTY;
-    return isObjectParse(bytes);
+    return undefined;
   }
   if (ok) skipSpace();
   return done(ok && pos === end);
@@ -61,14 +60,6 @@ class TooDeep extends Error {}
 function done(result: boolean): boolean {
   buf = EMPTY; // the payload is not kept alive by the last check
   return result;
-}
-
-function isObjectParse(bytes: Uint8Array): boolean {
-  try {
-    return isJsonObject(JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')));
-  } catch {
-    return false;
-  }
 }
 
 function skipSpace(): void {
