@@ -24,6 +24,8 @@ const { values: args } = parseArgs({
     kinds: { type: 'string', default: 'gateway,raw,sio' },
     steps: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    /** How the raw baseline reads `wa.>`: nats.js (`client`) or the gateway's InboxWire (`wire`). */
+    'raw-reader': { type: 'string', default: 'client' },
   },
 });
 const QUICK = args.quick;
@@ -196,7 +198,7 @@ async function startServer(kind: Kind): Promise<Server> {
   }
   const port = 16000 + Math.floor(Math.random() * 1000);
   const file = { raw: 'raw-ws.ts', sio: 'socketio.ts', contract: 'raw-contract.ts' }[kind];
-  const proc = await startBaseline(file, port, { NATS_URL: natsUrl, REDIS_ADDRESS: REDIS, AES_KEY: KEYS.aes, CLIENT_KEY: KEYS.client }, baselineNodeArgs());
+  const proc = await startBaseline(file, port, { NATS_URL: natsUrl, REDIS_ADDRESS: REDIS, AES_KEY: KEYS.aes, CLIENT_KEY: KEYS.client, READER: args['raw-reader'] }, baselineNodeArgs());
   const statsUrl = kind === 'sio' ? `${proc.http}/stats` : proc.http;
   return { ...proc, heapBytes: async () => (await (await fetch(statsUrl)).json()).heapUsed };
 }
@@ -325,6 +327,9 @@ async function scenarioFanout(kind: Kind) {
   await pub.purge('wa_stream');
 }
 
+/** Every measured step of every ramp, by `scenario|kind` and rate: the fleet is compared with one pod at equal rates. */
+const steps_: Record<string, Map<number, Awaited<ReturnType<typeof measureFanout>>>> = {};
+
 async function ramp(kind: Kind, server: Server, company: string, steps: number[], scenario: string, chatsPerAgent = CHATS_PER_AGENT, atRates: number[] = []) {
   let sustainable = 0;
   let atSustainable: Awaited<ReturnType<typeof measureFanout>> | undefined;
@@ -335,6 +340,7 @@ async function ramp(kind: Kind, server: Server, company: string, steps: number[]
       record(scenario, `server CPU per delivered frame at ${rate} events/s`, 'µs', false, kind, m.cpuPerFrameUs);
       record(scenario, `nats-server CPU per event at ${rate} events/s`, 'µs', false, kind, m.natsCpuPerEventUs);
     }
+    (steps_[`${scenario}|${kind}`] ??= new Map()).set(rate, m);
     const ok = m.latency.p99 <= 100 && m.lost === 0 && m.duplicated === 0 && m.publishedRate >= rate * 0.9;
     console.log(`${scenario} ${kind} @${rate}/s: published ${m.publishedRate.toFixed(0)}/s, delivered ${m.deliveredPerSecond.toFixed(0)}/s, p50 ${m.latency.p50.toFixed(1)} p95 ${m.latency.p95.toFixed(1)} p99 ${m.latency.p99.toFixed(1)} ms, lost ${m.lost}, dup ${m.duplicated}, cpu ${(m.cpu * 100).toFixed(0)}% → ${ok ? 'ok' : 'over'}`);
     await pub.purge('wa_stream');
@@ -474,23 +480,38 @@ async function scenarioFilter() {
 
 /**
  * The fleet (SPEC §10): three pods on the same two cores, sessions spread over all three, every
- * pod reading every event. Sustainable rate and CPU per delivered frame, beside one pod's.
+ * pod reading every event. Sustainable rate and CPU per delivered frame, beside one pod's (the
+ * `max` scenario, when it ran too) and at every rate both reached. With `raw` among the kinds, three
+ * raw `ws` broadcasters that each read every event the same way: what this structure costs on
+ * these cores before anything the gateway does (`--raw-reader wire` gives them the gateway's reader).
  */
-async function scenarioFleet() {
-  const pods = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((host) => startGateway(host, gatewayEnv(), gatewayNodeArgs())));
-  const server: Server = { ...pods[0]!, otherPids: pods.slice(1).map((p) => p.pid), heapBytes: () => gatewayHeap(pods[0]!.http) };
-  const tag = 'fleet';
-  const specs = sessions('gateway', pods[0]!, P.fanoutN, true, tag).map((spec, j) => {
+async function scenarioFleet(kind: Kind) {
+  const pods: Server[] = [];
+  if (kind === 'gateway') {
+    for (const gw of await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((host) => startGateway(host, gatewayEnv(), gatewayNodeArgs())))) pods.push({ ...gw, heapBytes: () => gatewayHeap(gw.http) });
+  } else for (let i = 0; i < 3; i++) pods.push(await startServer(kind));
+  const server: Server = { ...pods[0]!, otherPids: pods.slice(1).map((p) => p.pid) };
+  const tag = `fleet${kind}`;
+  const specs = sessions(kind, pods[0]!, P.fanoutN, true, tag).map((spec, j) => {
     const pod = pods[Math.floor(j / AGENTS) % pods.length]!;
     return { ...spec, url: spec.url.replace(pods[0]!.ws, pod.ws) };
   });
-  await connectSessions('gateway', specs);
+  await connectSessions(kind, specs);
   await new Promise((r) => setTimeout(r, 1000));
   const scenario = `fleet (${P.fanoutN} sessions over 3 pods)`;
-  const r = await ramp('gateway', server, `${RUN}${tag}`, P.maxSteps, scenario);
+  const r = await ramp(kind, server, `${RUN}${tag}`, P.maxSteps, scenario);
   if (r.atSustainable) {
     const perPod = r.atSustainable.podCpuPerFrameUs.map((u) => u.toFixed(1)).join(' / ');
-    console.log(`fleet sustainable ${r.sustainable}/s; CPU per delivered frame ${r.atSustainable.cpuPerFrameUs.toFixed(1)} µs (per pod ${perPod})`);
+    console.log(`fleet ${kind} sustainable ${r.sustainable}/s; CPU per delivered frame ${r.atSustainable.cpuPerFrameUs.toFixed(1)} µs (per pod ${perPod})`);
+  }
+  const single = steps_[`max (${P.fanoutN} sessions)|${kind}`];
+  if (single) {
+    const same = [...steps_[`${scenario}|${kind}`]!.keys()].filter((rate) => single.has(rate));
+    const at = same.map((rate) => `${rate}: ${(steps_[`${scenario}|${kind}`]!.get(rate)!.cpuPerFrameUs / single.get(rate)!.cpuPerFrameUs).toFixed(2)}×`);
+    console.log(`fleet ÷ one pod, ${kind}: CPU per delivered frame at equal rates ${at.join(', ') || '(no rate in both)'}`);
+    const one = rows.find((row) => row.scenario === `max (${P.fanoutN} sessions)` && row.metric.startsWith('sustainable'))?.values[kind];
+    if (one) record(scenario, 'sustainable events/s, fleet ÷ one pod (max)', '×', true, kind, r.sustainable / one);
+    for (const rate of same) record(scenario, `CPU per delivered frame at ${rate} events/s, fleet ÷ one pod`, '×', false, kind, steps_[`${scenario}|${kind}`]!.get(rate)!.cpuPerFrameUs / single.get(rate)!.cpuPerFrameUs);
   }
   await closeSessions();
   await Promise.all(pods.map((p) => p.stop()));
@@ -552,8 +573,8 @@ async function scenarioResume() {
 
 function fmt(v: number | undefined, unit: string): string {
   if (v === undefined || Number.isNaN(v)) return '—';
-  const digits = unit === 'ms' ? (v < 10 ? 2 : 1) : unit === 'KiB' || unit === 'µs' ? 1 : 0;
-  return `${v.toFixed(digits)}${unit && unit !== '/s' ? ` ${unit}` : ''}`;
+  const digits = unit === '×' ? 2 : unit === 'ms' ? (v < 10 ? 2 : 1) : unit === 'KiB' || unit === 'µs' ? 1 : 0;
+  return `${v.toFixed(digits)}${unit === '×' ? '×' : unit && unit !== '/s' ? ` ${unit}` : ''}`;
 }
 
 function ratio(row: Row, base: Kind): string {
@@ -591,7 +612,7 @@ async function main() {
     for (const kind of KINDS) if (SCENARIOS.has('idle')) await scenarioIdle(kind);
     if (SCENARIOS.has('filter')) await scenarioFilter();
     if (SCENARIOS.has('resume')) await scenarioResume();
-    if (SCENARIOS.has('crosspod') || SCENARIOS.has('fleet')) await scenarioFleet();
+    for (const kind of EVENT_KINDS) if (kind !== 'sio' && (SCENARIOS.has('crosspod') || SCENARIOS.has('fleet'))) await scenarioFleet(kind);
   } finally {
     for (const w of workers) w.child.send({ cmd: 'exit' });
     await pub.close();

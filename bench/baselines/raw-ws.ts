@@ -3,6 +3,7 @@
 import { createServer } from 'node:http';
 import { connect } from '@nats-io/transport-node';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { InboxWire } from '../../src/adapters/nats/inbox-wire.js';
 
 // An exit on SIGTERM (not the signal's default) lets --cpu-prof write its profile (bench --profile).
 process.on('SIGTERM', () => process.exit(0));
@@ -36,12 +37,29 @@ wss.on('connection', (ws, req) => {
   ws.send('{"type":"ready"}');
 });
 
-const nc = await connect({ servers: process.env.NATS_URL });
-const sub = nc.subscribe('wa.>');
-server.listen(Number(process.env.PORT), '127.0.0.1');
-for await (const m of sub) {
-  const parts = m.subject.split('.');
-  const frame = Buffer.from(`{"type":"event","payload":${m.string()}}`);
+// Every process reads every event of `wa.>` (as every daisi-ws pod does, SPEC §10), through nats.js
+// or, with READER=wire, through the gateway's own reader connection (InboxWire) on a plain
+// subscription: the cheapest read this repository has, for the fleet's floor (bench `--raw-reader`).
+const deliver = (subject: string, frame: Buffer) => {
+  const parts = subject.split('.');
   const targets = parts[3] === 'chats' ? byAgent.get(`${parts[1]}.${parts[2]}`) : byChat.get(`${parts[1]}.${parts[2]}.${parts[4]}`);
   if (targets) for (const ws of targets) ws.send(frame);
+};
+const nc = await connect({ servers: process.env.NATS_URL });
+if (process.env.READER === 'wire') {
+  const head = Buffer.from('{"type":"event","payload":');
+  const tail = Buffer.from('}');
+  await InboxWire.open(nc.getServer(), 'wa.>', 'raw-ws', {
+    data: (subject, _reply, data) => deliver(subject, Buffer.concat([head, data, tail])),
+    control: () => undefined,
+    lost: (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  });
+  server.listen(Number(process.env.PORT), '127.0.0.1');
+} else {
+  const sub = nc.subscribe('wa.>');
+  server.listen(Number(process.env.PORT), '127.0.0.1');
+  for await (const m of sub) deliver(m.subject, Buffer.from(`{"type":"event","payload":${m.string()}}`));
 }
