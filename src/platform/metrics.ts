@@ -62,7 +62,7 @@ export class Metrics {
   private readonly sourcePods = new Set<string>();
 
   constructor(private readonly perSessionLabels = false) {
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     withoutBlockingDefaults(this.registry);
   }
 
@@ -144,6 +144,14 @@ function withoutBlockingDefaults(registry: Registry): void {
     },
   });
 }
+
+/**
+ * How often the `nodejs_eventloop_lag_*` histogram samples the loop. prom-client's 10 ms is a timer
+ * that wakes the process a hundred times a second whatever it is doing: 1.3–1.4 % of a core for an
+ * idle pod here, against 0.5–0.6 % at 100 ms, and every pod of a fleet pays it. A stall of 100 ms
+ * or more is still always seen; a shorter one in proportion to its length.
+ */
+const EVENT_LOOP_SAMPLE_MS = 100;
 
 /**
  * A count on the delivery path: a plain number, added to its Prometheus counter whenever the
