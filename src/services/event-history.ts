@@ -221,19 +221,33 @@ export class EventHistory {
     return at;
   }
 
-  /** A ring twice the size (at least the room asked for), the payloads copied in order. */
+  /**
+   * A ring twice the size (at least the room asked for), the payloads copied in order: a run of
+   * payloads that lie end to end is one copy (the ring holds one or two such runs, more only
+   * around outsized payloads), not a view and a copy per event.
+   */
   private grow(room: number): void {
     const size = Math.min(this.maxBytes, Math.max(this.bytes.length * 2, this.bytes.length + room));
     const bytes = Buffer.allocUnsafe(size);
     let at = 0;
+    let runFrom = 0;
+    let runTo = -1;
+    let runAt = 0;
     const cap = this.seqs.length;
     for (let k = 0; k < this.count; k++) {
       const i = (this.head + k) % cap;
-      if (this.offsets[i]! < 0) continue;
-      bytes.set(this.bytes.subarray(this.offsets[i]!, this.offsets[i]! + this.lengths[i]!), at);
+      const offset = this.offsets[i]!;
+      if (offset < 0) continue;
+      if (offset !== runTo) {
+        if (runTo >= 0) this.bytes.copy(bytes, runAt, runFrom, runTo);
+        runFrom = offset;
+        runAt = at;
+      }
+      runTo = offset + this.lengths[i]!;
       this.offsets[i] = at;
       at += this.lengths[i]!;
     }
+    if (runTo >= 0) this.bytes.copy(bytes, runAt, runFrom, runTo);
     this.bytes = bytes;
     this.used = 0;
     this.free = at;

@@ -205,6 +205,26 @@ describe('EventHistory', () => {
     assert.ok(visit(h, 0).length < 300, 'some went for lack of bytes, not count');
   });
 
+  it('keeps every payload byte for byte when its ring grows after wrapping round', () => {
+    // Events expire by age while they get larger: the oldest leave the start of the ring, the
+    // newest wrap round to it, and the ring then fills and grows (256 KiB → 2 MiB) with its
+    // payloads in two runs, the wrapped one first in stream order.
+    let now = 0;
+    const h = new EventHistory(2000, 1000, () => now);
+    const appended: Array<[number, string, string, number]> = [];
+    for (let seq = 1; seq <= 4000; seq++) {
+      now += 2;
+      const d = `${seq}:${'y'.repeat(Math.min(3000, 100 + seq))}${seq % 499 === 0 ? 'z'.repeat(70_000) : ''}`;
+      h.append(seq, `s${seq % 5}`, p(d));
+      appended.push([seq, `s${seq % 5}`, d, now]);
+      if (seq % 50 !== 0) continue;
+      const kept = visit(h, 0);
+      const expected = appended.filter(([, , , at]) => at >= now - 1000).map(([q, subject, text]) => [q, subject, text]);
+      assert.deepEqual(kept, expected.slice(-kept.length), `after ${seq}: the newest events, unchanged`);
+      assert.ok(kept.length >= Math.min(expected.length, 400), `after ${seq}: kept ${kept.length} of the ${expected.length} within the age`);
+    }
+  });
+
   it('knows an event by subject and event_id within a window', () => {
     let now = 0;
     const h = new EventHistory(10, 600_000, () => now);
