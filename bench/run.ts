@@ -328,7 +328,7 @@ async function scenarioFanout(kind: Kind) {
 }
 
 /** Every measured step of every ramp, by `scenario|kind` and rate: the fleet is compared with one pod at equal rates. */
-const steps_: Record<string, Map<number, Awaited<ReturnType<typeof measureFanout>>>> = {};
+const measuredSteps: Record<string, Map<number, Awaited<ReturnType<typeof measureFanout>>>> = {};
 
 async function ramp(kind: Kind, server: Server, company: string, steps: number[], scenario: string, chatsPerAgent = CHATS_PER_AGENT, atRates: number[] = []) {
   let sustainable = 0;
@@ -340,7 +340,7 @@ async function ramp(kind: Kind, server: Server, company: string, steps: number[]
       record(scenario, `server CPU per delivered frame at ${rate} events/s`, 'µs', false, kind, m.cpuPerFrameUs);
       record(scenario, `nats-server CPU per event at ${rate} events/s`, 'µs', false, kind, m.natsCpuPerEventUs);
     }
-    (steps_[`${scenario}|${kind}`] ??= new Map()).set(rate, m);
+    (measuredSteps[`${scenario}|${kind}`] ??= new Map()).set(rate, m);
     const ok = m.latency.p99 <= 100 && m.lost === 0 && m.duplicated === 0 && m.publishedRate >= rate * 0.9;
     console.log(`${scenario} ${kind} @${rate}/s: published ${m.publishedRate.toFixed(0)}/s, delivered ${m.deliveredPerSecond.toFixed(0)}/s, p50 ${m.latency.p50.toFixed(1)} p95 ${m.latency.p95.toFixed(1)} p99 ${m.latency.p99.toFixed(1)} ms, lost ${m.lost}, dup ${m.duplicated}, cpu ${(m.cpu * 100).toFixed(0)}% → ${ok ? 'ok' : 'over'}`);
     await pub.purge('wa_stream');
@@ -504,14 +504,14 @@ async function scenarioFleet(kind: Kind) {
     const perPod = r.atSustainable.podCpuPerFrameUs.map((u) => u.toFixed(1)).join(' / ');
     console.log(`fleet ${kind} sustainable ${r.sustainable}/s; CPU per delivered frame ${r.atSustainable.cpuPerFrameUs.toFixed(1)} µs (per pod ${perPod})`);
   }
-  const single = steps_[`max (${P.fanoutN} sessions)|${kind}`];
+  const single = measuredSteps[`max (${P.fanoutN} sessions)|${kind}`];
   if (single) {
-    const same = [...steps_[`${scenario}|${kind}`]!.keys()].filter((rate) => single.has(rate));
-    const at = same.map((rate) => `${rate}: ${(steps_[`${scenario}|${kind}`]!.get(rate)!.cpuPerFrameUs / single.get(rate)!.cpuPerFrameUs).toFixed(2)}×`);
-    console.log(`fleet ÷ one pod, ${kind}: CPU per delivered frame at equal rates ${at.join(', ') || '(no rate in both)'}`);
+    const fleet = measuredSteps[`${scenario}|${kind}`]!;
+    const ratios = [...fleet].filter(([rate]) => single.has(rate)).map(([rate, m]) => [rate, m.cpuPerFrameUs / single.get(rate)!.cpuPerFrameUs] as const);
+    console.log(`fleet ÷ one pod, ${kind}: CPU per delivered frame at equal rates ${ratios.map(([rate, x]) => `${rate}: ${x.toFixed(2)}×`).join(', ') || '(no rate in both)'}`);
     const one = rows.find((row) => row.scenario === `max (${P.fanoutN} sessions)` && row.metric.startsWith('sustainable'))?.values[kind];
     if (one) record(scenario, 'sustainable events/s, fleet ÷ one pod (max)', '×', true, kind, r.sustainable / one);
-    for (const rate of same) record(scenario, `CPU per delivered frame at ${rate} events/s, fleet ÷ one pod`, '×', false, kind, steps_[`${scenario}|${kind}`]!.get(rate)!.cpuPerFrameUs / single.get(rate)!.cpuPerFrameUs);
+    for (const [rate, x] of ratios) record(scenario, `CPU per delivered frame at ${rate} events/s, fleet ÷ one pod`, '×', false, kind, x);
   }
   await closeSessions();
   await Promise.all(pods.map((p) => p.stop()));

@@ -208,7 +208,7 @@ describe('EventHistory', () => {
   it('keeps every payload byte for byte when its ring grows after wrapping round', () => {
     // Events expire by age while they get larger: the oldest leave the start of the ring, the
     // newest wrap round to it, and the ring then fills and grows (256 KiB → 2 MiB) with its
-    // payloads in two runs, the wrapped one first in stream order.
+    // payloads in two runs: the older at the ring's end, the newer wrapped round to its start.
     let now = 0;
     const h = new EventHistory(2000, 1000, () => now);
     const appended: Array<[number, string, string, number]> = [];
