@@ -24,7 +24,7 @@ const { values: args } = parseArgs({
     kinds: { type: 'string', default: 'gateway,raw,sio' },
     steps: { type: 'string' },
     profile: { type: 'boolean', default: false },
-    /** How the raw baseline reads `wa.>`: nats.js (`client`) or the gateway's InboxWire (`wire`). */
+    /** How the raw baseline reads `wa.>`: nats.js (`client`), the gateway's InboxWire (`wire`), or the stream as a pod does (`ordered`). */
     'raw-reader': { type: 'string', default: 'client' },
   },
 });

@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import { connect } from '@nats-io/transport-node';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { InboxWire } from '../../src/adapters/nats/inbox-wire.js';
+import { OrderedReader } from '../../src/adapters/nats/ordered-reader.js';
 
 // An exit on SIGTERM (not the signal's default) lets --cpu-prof write its profile (bench --profile).
 process.on('SIGTERM', () => process.exit(0));
@@ -39,7 +40,8 @@ wss.on('connection', (ws, req) => {
 
 // Every process reads every event of `wa.>` (as every daisi-ws pod does, SPEC §10), through nats.js
 // or, with READER=wire, through the gateway's own reader connection (InboxWire) on a plain
-// subscription: the cheapest read this repository has, for the fleet's floor (bench `--raw-reader`).
+// subscription: the cheapest read this repository has, for the fleet's floor (bench `--raw-reader`);
+// READER=ordered reads the stream as a pod does (OrderedReader: a push consumer, in order).
 const deliver = (subject: string, frame: Buffer) => {
   const parts = subject.split('.');
   const targets = parts[3] === 'chats' ? byAgent.get(`${parts[1]}.${parts[2]}`) : byChat.get(`${parts[1]}.${parts[2]}.${parts[4]}`);
@@ -57,6 +59,16 @@ if (process.env.READER === 'wire') {
       process.exit(1);
     },
   });
+  server.listen(Number(process.env.PORT), '127.0.0.1');
+} else if (process.env.READER === 'ordered') {
+  const head = Buffer.from('{"type":"event","payload":');
+  const tail = Buffer.from('}');
+  const reader = new OrderedReader(
+    nc,
+    { stream: 'wa_stream', filter: 'wa.>', start: { kind: 'next' }, heartbeatMs: 1000, inactiveMs: 10_000, description: 'raw-ws' },
+    { event: (subject, data) => deliver(subject, Buffer.concat([head, data, tail])), reset: () => undefined, epochChanged: () => undefined, failed: (err) => console.error(err) },
+  );
+  await reader.start();
   server.listen(Number(process.env.PORT), '127.0.0.1');
 } else {
   const sub = nc.subscribe('wa.>');
