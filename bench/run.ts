@@ -24,11 +24,14 @@ const { values: args } = parseArgs({
     kinds: { type: 'string', default: 'gateway,raw,sio' },
     steps: { type: 'string' },
     profile: { type: 'boolean', default: false },
+    /** Seconds at the first step's rate before every ramp, not measured: fresh processes' JIT and heaps settle (0: none). */
+    warm: { type: 'string', default: '0' },
     /** How the raw baseline reads `wa.>`: nats.js (`client`), the gateway's InboxWire (`wire`), or the stream as a pod does (`ordered`). */
     'raw-reader': { type: 'string', default: 'client' },
   },
 });
 const QUICK = args.quick;
+const WARM_SECONDS = Number(args.warm);
 const SCENARIOS = new Set(args.scenarios.split(','));
 const P: { connectN: number; fanoutN: number; fanoutR: number; seconds: number; maxSteps: number[]; idleNs: number[] } = QUICK
   ? { connectN: 500, fanoutN: 300, fanoutR: 500, seconds: 3, maxSteps: [500, 2000, 6000], idleNs: [1000] }
@@ -333,6 +336,13 @@ const measuredSteps: Record<string, Map<number, Awaited<ReturnType<typeof measur
 async function ramp(kind: Kind, server: Server, company: string, steps: number[], scenario: string, chatsPerAgent = CHATS_PER_AGENT, atRates: number[] = []) {
   let sustainable = 0;
   let atSustainable: Awaited<ReturnType<typeof measureFanout>> | undefined;
+  if (WARM_SECONDS > 0) {
+    // A fleet starts three processes to one pod's: measured from their first second, it pays their
+    // compilation and heap growth three times over in its first steps.
+    await measureFanout(server, company, steps[0]!, WARM_SECONDS, chatsPerAgent);
+    console.log(`${scenario} ${kind}: ${WARM_SECONDS} s at ${steps[0]}/s to warm up (not measured)`);
+    await pub.purge('wa_stream');
+  }
   for (const rate of steps) {
     const m = await measureFanout(server, company, rate, P.seconds, chatsPerAgent);
     if (atRates.includes(rate)) {
