@@ -93,6 +93,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   await sessions.listenForKills();
   await engine.stream.start(dispatcher);
   await engine.connectStream();
+  ws.startAccepting();
   renewal.start();
   store.onChange((next, previous) => {
     if (next.log.level !== previous.log.level) log.level = next.log.level;

@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
-import { REDIS_ADDRESS, uid } from '../helpers/env.js';
+import { REDIS_ADDRESS, freePortNumber, uid } from '../helpers/env.js';
 import { companyToken, startGateway, userUrl, type ChildGateway, type RunningGateway } from '../helpers/gateway.js';
 import { useFleet } from '../helpers/fleet.js';
 import { assertReceived, expectedFor, publishLoad, waitForEvents } from '../helpers/load.js';
-import { TestNatsServer } from '../../support/nats-server.js';
+import { TestNatsServer, waitForPort } from '../../support/nats-server.js';
 import { TestPublisher, event } from '../helpers/publisher.js';
 import { TestRedisServer } from '../../support/redis-server.js';
-import { TestClient, type Frame } from '../helpers/ws-client.js';
+import { TestClient, refusal, type Frame } from '../helpers/ws-client.js';
 import { waitFor } from './protocol-suite.js';
 
 const ids = (frames: Frame[]) => frames.map((f) => f.payload.event_id as string);
@@ -127,6 +127,43 @@ describe('NATS restarts under a running pod', () => {
     }, 20_000);
     assert.equal(ids(client.events())[0], 'before');
     await client.close();
+  });
+});
+
+describe('a pod that is not reading the stream yet', () => {
+  it('refuses upgrades with 503 until it reads, then greets with the epoch and delivers from then on', async () => {
+    // nats-server paused: the pod's HTTP server listens, but its first connection to NATS (and so
+    // its reading of the stream) waits until the server answers.
+    const nats = await TestNatsServer.start();
+    const port = freePortNumber();
+    const company = uid('c');
+    const agent = uid('a');
+    const url = userUrl(`ws://127.0.0.1:${port}`, company, agent, companyToken(company, agent, uid('u')));
+    nats.signal('SIGSTOP');
+    const starting = startGateway({ DAISI_WS_REDIS_ADDRESS: REDIS_ADDRESS, DAISI_WS_NATS_URL: nats.url, DAISI_WS_SERVER_HTTP_PORT: String(port), DAISI_WS_NATS_CONNECT_TIMEOUT_SECONDS: '20' });
+    let gw: RunningGateway | undefined;
+    let pub: TestPublisher | undefined;
+    try {
+      await waitForPort(port, 10_000);
+      const early = await refusal(url);
+      assert.equal(early.status, 503);
+      assert.equal(early.body.code, 'ServiceUnavailable');
+      assert.equal(early.body.message, 'Service starting');
+      nats.signal('SIGCONT');
+      gw = await starting;
+      const client = await TestClient.ready(url);
+      const ready = client.frames.find((f) => f.type === 'ready')!;
+      assert.match(ready.payload.epoch, /^[\w-]{12}$/, 'ready carries the epoch to resume with');
+      pub = await TestPublisher.connect(nats.url);
+      await pub.publish(`wa.${company}.${agent}.chats`, event('first'));
+      assert.deepEqual(ids(await client.waitEvents(1)), ['first']);
+      await client.close();
+    } finally {
+      nats.signal('SIGCONT');
+      await (gw ?? (await starting.catch(() => undefined)))?.stop();
+      await pub?.close();
+      await nats.stop();
+    }
   });
 });
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { after, before, describe, it } from 'node:test';
+import { NatsEventStream } from '../../src/adapters/nats/nats-event-stream.js';
 import { OrderedReader } from '../../src/adapters/nats/ordered-reader.js';
 import { TestNatsServer } from '../../support/nats-server.js';
 
@@ -87,6 +88,41 @@ describe('the stream reader on its own connection and through the client library
     assert.deepEqual(own.map((r) => r.seq), all.map((_, i) => i + 1), 'stream order, no gap');
     assert.deepEqual(own.map((r) => r.body), all, 'the producer\'s bytes');
     assert.deepEqual(own, shared, 'the same reading either way');
+  });
+});
+
+describe("the pod's stream when its NATS connection is replaced", { timeout: 60_000 }, () => {
+  it('keeps its epoch while the reader starts again on the new connection, and reads on from its position', async () => {
+    const nats = await TestNatsServer.start();
+    const first = await connect({ servers: nats.url });
+    const second = await connect({ servers: nats.url });
+    const seqs: number[] = [];
+    const stream = new NatsEventStream(
+      { streamName: 'replaced_test', createStream: true, podId: 'p', heartbeatMs: 1000, inactiveMs: 5000, ownConnection: true },
+      { reading: () => undefined, readerReset: () => undefined, epochChanged: () => undefined, readerFailed: () => undefined },
+    );
+    try {
+      await stream.start({ deliver: (e) => void seqs.push(e.seq) });
+      await stream.attach(first);
+      const epoch = stream.epoch();
+      assert.match(epoch, /^[\w-]{12}$/);
+      await publish(first, 0, 3);
+      await until(() => seqs.length >= 3, 10_000, 'three events on the first connection');
+      // A pod whose client gave up reconnecting dials anew and attaches again (NatsSupervisor):
+      // sessions that open meanwhile are greeted with this epoch, not with none.
+      const attaching = stream.attach(second);
+      assert.equal(stream.epoch(), epoch, 'while the new reader starts');
+      await attaching;
+      assert.equal(stream.epoch(), epoch);
+      await publish(second, 3, 2);
+      await until(() => seqs.length >= 5, 10_000, 'two more on the second connection');
+      assert.deepEqual(seqs, [1, 2, 3, 4, 5]);
+    } finally {
+      await stream.stop();
+      await first.close();
+      await second.close();
+      await nats.stop();
+    }
   });
 });
 

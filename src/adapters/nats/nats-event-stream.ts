@@ -40,6 +40,8 @@ export class NatsEventStream implements EventStream {
   private nc: NatsConnection | undefined;
   private sink: EventSink | undefined;
   private reader: OrderedReader | undefined;
+  /** The epoch of the last reader, while a new one starts after it on a new connection. */
+  private lastEpoch = '';
   private readonly historyReaders = new Set<OrderedReader>();
 
   constructor(private readonly options: NatsStreamOptions, private readonly events: NatsStreamEvents) {}
@@ -83,6 +85,7 @@ export class NatsEventStream implements EventStream {
     );
     await reader.start();
     this.reader = reader;
+    this.lastEpoch = reader.epoch;
     this.events.reading(reader.epoch, reader.position);
   }
 
@@ -93,7 +96,7 @@ export class NatsEventStream implements EventStream {
   }
 
   epoch(): string {
-    return this.reader?.epoch ?? '';
+    return this.reader?.epoch ?? this.lastEpoch;
   }
 
   /** False when the pod's reader is missing or has been failing to start over for a while. */

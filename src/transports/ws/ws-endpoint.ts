@@ -75,6 +75,8 @@ export class WsEndpoint {
   private readonly wss: WebSocketServer;
   private readonly heartbeat: HeartbeatSweeper;
   private accepting = true;
+  /** Upgrades wait for the pod's reading of the stream (see startAccepting). */
+  private reading = false;
   private readonly turns = new Turns();
   /** Upgrades admitted whose session is not open yet: they count towards server.max_connections. */
   private pending = 0;
@@ -191,6 +193,15 @@ export class WsEndpoint {
     this.deps.limits.takeHandshake(address);
   }
 
+  /**
+   * From now on upgrades are taken: the pod reads the stream. A session admitted before that would
+   * miss the events published until the reading began, and its `ready` would carry no epoch to
+   * resume with (a later `since` without one is refused).
+   */
+  startAccepting(): void {
+    this.reading = true;
+  }
+
   /** Closes every session with the error frame of `error` and `closeCode`. */
   closeAll(error: GatewayError, closeCode?: number): void {
     this.accepting = false;
@@ -217,6 +228,7 @@ export class WsEndpoint {
     const target = webSocketTargetOf(url.pathname);
     if (!target) throw new GatewayError(ErrorCodes.NotFound, 'Not found', `No WebSocket endpoint at ${url.pathname}`);
     if (!this.accepting) throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Service shutting down');
+    if (!this.reading) throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Service starting', 'This pod is not reading the event stream yet; try again in a moment.');
     const cfg = this.deps.config();
     checkClientKey(clientApiKeyOf(req, url), clientKeys(cfg.auth));
     this.checkUpgradeHeaders(req, cfg);
