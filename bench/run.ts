@@ -568,7 +568,6 @@ async function scenarioResume() {
     await Promise.all(inflight);
     await new Promise((r) => setTimeout(r, 1000));
     const t0 = nowMs();
-    console.log("DEBUG", source, since, epoch, first.frames[0]);
     const back = await open(`${spec!.url}&since=${since}&epoch=${encodeURIComponent(epoch)}`);
     const ms = (await back.resumed) - t0;
     const events = back.frames.filter((f) => f.startsWith('{"type":"event"')).length;

@@ -53,7 +53,17 @@ export async function startGateway(host: string, env: Record<string, string>, no
   const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`))));
   exited.catch(() => undefined); // stopping it later is not an error
   await Promise.race([waitForPort(port, 20_000, host), exited]);
+  // It listens before it reads the stream, and takes upgrades only once it reads (503 before).
+  await Promise.race([waitForReady(`http://${host}:${port}`, 20_000), exited]);
   return { ...wrap(child), http: `http://${host}:${port}`, ws: `ws://${host}:${port}` };
+}
+
+async function waitForReady(http: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await fetch(`${http}/ready`).then((r) => r.status, () => 0)) !== 200) {
+    if (Date.now() > deadline) throw new Error(`${http} not ready within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** A baseline server (bench/baselines/*.ts) through tsx. */
