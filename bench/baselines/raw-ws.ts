@@ -42,6 +42,9 @@ wss.on('connection', (ws, req) => {
 // or, with READER=wire, through the gateway's own reader connection (InboxWire) on a plain
 // subscription: the cheapest read this repository has, for the fleet's floor (bench `--raw-reader`);
 // READER=ordered reads the stream as a pod does (OrderedReader: a push consumer, in order).
+const HEAD = Buffer.from('{"type":"event","payload":');
+const TAIL = Buffer.from('}');
+const frameOf = (payload: Uint8Array) => Buffer.concat([HEAD, payload, TAIL]);
 const deliver = (subject: string, frame: Buffer) => {
   const parts = subject.split('.');
   const targets = parts[3] === 'chats' ? byAgent.get(`${parts[1]}.${parts[2]}`) : byChat.get(`${parts[1]}.${parts[2]}.${parts[4]}`);
@@ -49,10 +52,8 @@ const deliver = (subject: string, frame: Buffer) => {
 };
 const nc = await connect({ servers: process.env.NATS_URL });
 if (process.env.READER === 'wire') {
-  const head = Buffer.from('{"type":"event","payload":');
-  const tail = Buffer.from('}');
   await InboxWire.open(nc.getServer(), 'wa.>', 'raw-ws', {
-    data: (subject, _reply, data) => deliver(subject, Buffer.concat([head, data, tail])),
+    data: (subject, _reply, data) => deliver(subject, frameOf(data)),
     control: () => undefined,
     lost: (err) => {
       console.error(err);
@@ -61,12 +62,10 @@ if (process.env.READER === 'wire') {
   });
   server.listen(Number(process.env.PORT), '127.0.0.1');
 } else if (process.env.READER === 'ordered') {
-  const head = Buffer.from('{"type":"event","payload":');
-  const tail = Buffer.from('}');
   const reader = new OrderedReader(
     nc,
     { stream: 'wa_stream', filter: 'wa.>', start: { kind: 'next' }, heartbeatMs: 1000, inactiveMs: 10_000, description: 'raw-ws' },
-    { event: (subject, data) => deliver(subject, Buffer.concat([head, data, tail])), reset: () => undefined, epochChanged: () => undefined, failed: (err) => console.error(err) },
+    { event: (subject, data) => deliver(subject, frameOf(data)), reset: () => undefined, epochChanged: () => undefined, failed: (err) => console.error(err) },
   );
   await reader.start();
   server.listen(Number(process.env.PORT), '127.0.0.1');

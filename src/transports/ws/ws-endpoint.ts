@@ -74,9 +74,8 @@ export class WsEndpoint {
   private readonly sockets = new Set<ClientConnection>();
   private readonly wss: WebSocketServer;
   private readonly heartbeat: HeartbeatSweeper;
-  private accepting = true;
-  /** Upgrades wait for the pod's reading of the stream (see startAccepting). */
-  private reading = false;
+  /** Upgrades are taken only while open: from the pod's first reading of the stream (startAccepting) to shutdown (closeAll). */
+  private phase: 'starting' | 'open' | 'closing' = 'starting';
   private readonly turns = new Turns();
   /** Upgrades admitted whose session is not open yet: they count towards server.max_connections. */
   private pending = 0;
@@ -148,7 +147,7 @@ export class WsEndpoint {
     // The upgrade (accept key, 101) and the session's start take their turn (see Turns).
     const id = identity;
     this.turns.run(() => {
-      if (socket.destroyed || !this.accepting) {
+      if (socket.destroyed || this.phase !== 'open') {
         release();
         void this.deps.sessions.unclaim(id);
         if (!socket.destroyed) rejectUpgrade(socket, 503, { code: ErrorCodes.ServiceUnavailable, message: 'Service shutting down' }, requestId);
@@ -199,12 +198,12 @@ export class WsEndpoint {
    * resume with (a later `since` without one is refused).
    */
   startAccepting(): void {
-    this.reading = true;
+    if (this.phase === 'starting') this.phase = 'open';
   }
 
   /** Closes every session with the error frame of `error` and `closeCode`. */
   closeAll(error: GatewayError, closeCode?: number): void {
-    this.accepting = false;
+    this.phase = 'closing';
     this.heartbeat.stop();
     for (const c of this.connections) c.terminate(error, closeCode);
   }
@@ -227,8 +226,8 @@ export class WsEndpoint {
   private async admit(req: IncomingMessage, url: URL): Promise<Identity> {
     const target = webSocketTargetOf(url.pathname);
     if (!target) throw new GatewayError(ErrorCodes.NotFound, 'Not found', `No WebSocket endpoint at ${url.pathname}`);
-    if (!this.accepting) throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Service shutting down');
-    if (!this.reading) throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Service starting', 'This pod is not reading the event stream yet; try again in a moment.');
+    if (this.phase === 'closing') throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Service shutting down');
+    if (this.phase === 'starting') throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Service starting', 'This pod is not reading the event stream yet; try again in a moment.');
     const cfg = this.deps.config();
     checkClientKey(clientApiKeyOf(req, url), clientKeys(cfg.auth));
     this.checkUpgradeHeaders(req, cfg);
