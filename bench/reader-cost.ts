@@ -15,7 +15,8 @@ import { connect, createInbox, nanos } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { OrderedReader } from '../src/adapters/nats/ordered-reader.js';
 import { Metrics } from '../src/platform/metrics.js';
-import type { Session } from '../src/domain/session.js';
+import { DeliveryPosition } from '../src/services/delivery-position.js';
+import type { Session } from '../src/services/session.js';
 import { EventDispatcher } from '../src/services/event-dispatcher.js';
 import { EventHistory } from '../src/services/event-history.js';
 import { SessionRegistry } from '../src/services/session-registry.js';
@@ -122,10 +123,10 @@ function reader(onEvent: (subject: string, data: Uint8Array, seq: number) => voi
 function podOf(company: string): EventDispatcher {
   const registry = new SessionRegistry();
   for (let i = 0; i < 1000; i++) {
-    const session = { id: i, key: `session:${company}:a${i % 100}:u${i}`, identity: { kind: 'user', companyId: company, agentId: `a${i % 100}`, userId: `u${i}` }, chatId: undefined, lastSeq: 0, held: undefined, lastActivityMs: 0, deliver() {}, sendUnbounded() {}, terminate() {} } as unknown as Session;
+    const session = { id: i, key: `session:${company}:a${i % 100}:u${i}`, identity: { kind: 'user', companyId: company, agentId: `a${i % 100}`, userId: `u${i}` }, chatId: undefined, position: new DeliveryPosition(), lastActivityMs: 0, deliver() {}, sendUnbounded() {}, terminate() {} } as unknown as Session;
     registry.add(session);
   }
-  return new EventDispatcher({ registry, history: new EventHistory(50_000, 300_000), metrics: new Metrics(false).deliveryHooks(), log: pino({ level: 'silent' }) });
+  return new EventDispatcher({ registry, history: new EventHistory({ maxEvents: 50_000, maxAgeMs: 300_000, maxBytes: 64 * 1024 * 1024 }), metrics: new Metrics(false).deliveryHooks(), log: pino({ level: 'silent' }) });
 }
 const dispatcher = podOf('viewed');
 // `wanted`: every event has 10 sessions on the pod (checked, framed, handed to them), nothing written to a socket.

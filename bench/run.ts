@@ -19,7 +19,7 @@ import type { Mode, SessionSpec } from './client-worker.js';
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    scenarios: { type: 'string', default: 'connect,fanout,max,chats,idle,filter,resume,fleet' },
+    scenarios: { type: 'string', default: 'connect,fanout,max,chats,large,idle,filter,resume,fleet' },
     'no-build': { type: 'boolean', default: false },
     kinds: { type: 'string', default: 'gateway,raw,sio' },
     steps: { type: 'string' },
@@ -118,7 +118,7 @@ class Publisher {
     return new Publisher(nc, jetstream(nc));
   }
   /** Publishes at `rate` events/s for `seconds`, over every agent's chat list and chats. */
-  async run(company: string, rate: number, seconds: number, chatsPerAgent = CHATS_PER_AGENT) {
+  async run(company: string, rate: number, seconds: number, chatsPerAgent = CHATS_PER_AGENT, pad = PAD) {
     const published: Record<string, string[]> = {};
     const inflight: Array<Promise<unknown>> = [];
     const started = Date.now();
@@ -133,7 +133,7 @@ class Publisher {
         const subject = chats ? `wa.${company}.${agent}.chats` : `wa.${company}.${agent}.messages.${chat}`;
         const id = `${company}-${batch}-${n}`;
         (published[subject] ??= []).push(id);
-        const payload = { event_id: id, event_time: new Date().toISOString(), company_id: company, agent_id: agent, ...(chats ? {} : { chat_id: chat }), row_data: { sent_at: nowMs(), text: PAD } };
+        const payload = { event_id: id, event_time: new Date().toISOString(), company_id: company, agent_id: agent, ...(chats ? {} : { chat_id: chat }), row_data: { sent_at: nowMs(), text: pad } };
         inflight.push(this.js.publish(subject, JSON.stringify(payload)));
         n++;
         if (inflight.length >= 2000) await inflight.shift();
@@ -253,14 +253,14 @@ function cpuShares(server: Server) {
   };
 }
 
-async function measureFanout(server: Server, company: string, rate: number, seconds: number, chatsPerAgent = CHATS_PER_AGENT) {
+async function measureFanout(server: Server, company: string, rate: number, seconds: number, chatsPerAgent = CHATS_PER_AGENT, pad = PAD) {
   await all((w) => w.request({ cmd: 'reset' }, 'reset'));
   const shares = cpuShares(server);
   const pods = [server.pid, ...(server.otherPids ?? [])];
   const cpu0 = pods.map(cpuSeconds);
   const nats0 = cpuSeconds(natsPid);
   const t0 = Date.now();
-  const out = await pub.run(company, rate, seconds, chatsPerAgent);
+  const out = await pub.run(company, rate, seconds, chatsPerAgent, pad);
   const natsCpu = cpuSeconds(natsPid) - nats0;
   const reports = await all((w) => w.request({ cmd: 'report', published: out.published, since: t0 }, 'report'));
   const elapsed = (Date.now() - t0) / 1000;
@@ -397,6 +397,38 @@ async function scenarioChats(kind: Kind) {
   await new Promise((r) => setTimeout(r, 1000));
   const steps = args.steps ? P.maxSteps : QUICK ? [500, 1000, 2000] : [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000];
   await ramp(kind, server, `${RUN}${tag}`, steps, `own chats (${P.fanoutN} sessions, 100 agents × 10 chats)`, 10, [500, 1000, 4000]);
+  await closeSessions();
+  await server.stop();
+  await pub.purge('wa_stream');
+}
+
+/**
+ * Large events (docs: README, *Bounds*): the chats workload with payloads of ~120 bytes, 100 KB and
+ * 400 KB at rates the machine takes, each step's p99 and the server's RSS after it (and its peak,
+ * sampled every 100 ms) beside the small events'. The gateway's history holds at most
+ * app.resume_max_bytes (64 MiB) whatever the events.
+ */
+async function scenarioLarge(kind: Kind) {
+  const server = await startServer(kind);
+  const tag = `large${kind}`;
+  await connectSessions(kind, sessions(kind, server, P.fanoutN, true, tag, 10));
+  await new Promise((r) => setTimeout(r, 1000));
+  const rss0 = rssBytes(server.pid);
+  const steps: Array<[string, number, number]> = QUICK ? [['120 B', 200, 120], ['100 KB', 40, 100_000], ['400 KB', 10, 400_000]] : [['120 B', 500, 120], ['100 KB', 100, 100_000], ['400 KB', 25, 400_000]];
+  for (const [label, rate, bytes] of steps) {
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(server.pid))), 100);
+    const m = await measureFanout(server, `${RUN}${tag}`, rate, P.seconds, 10, 'x'.repeat(bytes));
+    clearInterval(sampler);
+    const rss = rssBytes(server.pid);
+    const mib = (b: number) => (b / 1048576).toFixed(0);
+    console.log(`large ${kind} ${label} at ${rate}/s: delivered ${m.deliveredPerSecond.toFixed(0)}/s, p50 ${m.latency.p50.toFixed(2)} p99 ${m.latency.p99.toFixed(2)} ms, lost ${m.lost}/${m.expected}, RSS ${mib(rss)} MiB (peak ${mib(peak)}, ${mib(rss0)} before)`);
+    const s = `large events (${P.fanoutN} sessions, own chats)`;
+    record(s, `${label} at ${rate}/s: latency p99`, 'ms', false, kind, m.latency.p99);
+    record(s, `${label} at ${rate}/s: RSS after`, 'MiB', false, kind, rss / 1048576);
+    record(s, `${label} at ${rate}/s: RSS peak`, 'MiB', false, kind, peak / 1048576);
+    record(s, `${label} at ${rate}/s: lost + duplicated`, '', false, kind, m.lost + m.duplicated);
+  }
   await closeSessions();
   await server.stop();
   await pub.purge('wa_stream');
@@ -619,6 +651,7 @@ async function main() {
     for (const kind of EVENT_KINDS) if (SCENARIOS.has('fanout')) await scenarioFanout(kind);
     for (const kind of EVENT_KINDS) if (SCENARIOS.has('max')) await scenarioMax(kind);
     for (const kind of EVENT_KINDS) if (SCENARIOS.has('chats')) await scenarioChats(kind);
+    for (const kind of EVENT_KINDS) if (SCENARIOS.has('large')) await scenarioLarge(kind);
     for (const kind of KINDS) if (SCENARIOS.has('idle')) await scenarioIdle(kind);
     if (SCENARIOS.has('filter')) await scenarioFilter();
     if (SCENARIOS.has('resume')) await scenarioResume();

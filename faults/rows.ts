@@ -2,6 +2,8 @@ import { GoReplicaClient, pushRequestOf } from '../test/helpers/go-replica.js';
 import type { ClientReport } from './client-host.js';
 import { Clients, FaultEnv, Load, sessionsFor, sleep, type Published, type Session } from './harness.js';
 import { BlackHoleProxy } from './proxy.js';
+import { rssOf } from '../test/helpers/proc.js';
+import { TestPublisher } from '../test/helpers/publisher.js';
 
 /** What a row does to the fleet while the load runs; resolves with when the fault was over. */
 interface FaultContext {
@@ -23,6 +25,8 @@ export interface Row {
   /** Events per second of the load. */
   rate?: number;
   padBytes?: number;
+  /** More settings of every pod in this row. */
+  podEnv?: Record<string, string>;
   /** Set-up before the sessions open (a proxy in front of a pod). */
   prepare?(env: FaultEnv): Promise<Prepared>;
   fault(ctx: FaultContext, extra: Record<string, unknown>): Promise<{ endedAt: number; note?: string; problems?: string[] }>;
@@ -74,6 +78,31 @@ async function pause(server: { signal(s: 'SIGSTOP' | 'SIGCONT'): void }, short: 
   await sleep(short ? 3000 : 5000);
   server.signal('SIGCONT');
   return { endedAt: Date.now() };
+}
+
+const MiB = 1024 * 1024;
+const BURST_HISTORY_BYTES = 32 * MiB;
+
+/**
+ * 1,000 events of 400 KB to subjects no session views, while the load runs: every pod reads them.
+ * Resolves with how far each pod's RSS rose above where it was before the burst, at most.
+ */
+async function largeBurst(env: FaultEnv): Promise<number[]> {
+  const pids = env.pods.map((p) => p.process.pid!);
+  const before = pids.map(rssOf);
+  const peak = [...before];
+  const sampler = setInterval(() => pids.forEach((pid, i) => (peak[i] = Math.max(peak[i]!, rssOf(pid)))), 100);
+  const pub = await TestPublisher.connect(env.nats.url);
+  const pad = 'x'.repeat(400 * 1024);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < 1000; i = next++) await pub.publish(`wa.burst.a${i % 20}.messages.m${i % 5}`, `{"event_id":"burst-${i}","row_data":{"pad":"${pad}"}}`);
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  await pub.close();
+  await sleep(1500);
+  clearInterval(sampler);
+  return peak.map((p, i) => p - before[i]!);
 }
 
 export const ROWS: Row[] = [
@@ -159,6 +188,17 @@ export const ROWS: Row[] = [
     },
   },
   {
+    name: 'large-burst',
+    title: 'a burst of 1,000 events of 400 KB nobody views under load, then a pod SIGKILLed (its sessions resume from before the burst, past what the history keeps)',
+    podEnv: { DAISI_WS_APP_RESUME_MAX_BYTES: String(BURST_HISTORY_BYTES) },
+    async fault({ env }) {
+      const grown = await largeBurst(env);
+      const problems = grown.some((g) => g > BURST_HISTORY_BYTES + 160 * MiB) ? [`RSS rose ${grown.map((g) => Math.round(g / MiB)).join('/')} MiB`] : [];
+      const { endedAt } = await killFirstPod(env);
+      return { endedAt, note: `RSS rose at most ${Math.round(Math.max(...grown) / MiB)} MiB (history ${BURST_HISTORY_BYTES / MiB} MiB)`, problems };
+    },
+  },
+  {
     name: 'config-swap',
     title: 'config file swapped under load (ConfigMap ..data swaps: new values, an invalid file, an empty one, back)',
     short: true,
@@ -183,7 +223,7 @@ export const ROWS: Row[] = [
 
 /** Runs one row: a fresh fleet, sessions on every pod, a steady load, the fault, the checks. */
 export async function runRow(row: Row, short: boolean, log: (line: string) => void = () => undefined): Promise<RowResult> {
-  const env = await FaultEnv.start();
+  const env = await FaultEnv.start(3, row.podEnv);
   const clients = await Clients.start();
   const prepared: Prepared = (await row.prepare?.(env)) ?? {};
   try {

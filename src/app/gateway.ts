@@ -2,10 +2,10 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { checkGrpcHealth, startGrpcServer, type GrpcServer } from '../transports/grpc/grpc-server.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
-import type { Session } from '../domain/session.js';
+import type { Session } from '../services/session.js';
 import { AuthService } from '../services/auth-service.js';
 import { EventDispatcher } from '../services/event-dispatcher.js';
-import { EventHistory } from '../services/event-history.js';
+import { EventHistory, type HistoryLimits } from '../services/event-history.js';
 import { RenewalLoop } from '../services/renewal-loop.js';
 import { ResumeService } from '../services/resume.js';
 import { SessionManager } from '../services/session-manager.js';
@@ -16,10 +16,12 @@ import { PushPeers } from '../services/push-peers.js';
 import { applyLimits, createHttpServer, type Readiness } from '../transports/http/http-server.js';
 import { WsEndpoint } from '../transports/ws/ws-endpoint.js';
 import type { ConfigStore } from '../platform/config/store.js';
+import type { Config } from '../platform/config/schema.js';
 import { clusterEngine, embeddedEngine, engineKindOf, type Engine } from './engine.js';
 import type { Logger } from '../platform/logger.js';
 import { Metrics } from '../platform/metrics.js';
 import { RefusalLog } from '../platform/refusal-log.js';
+import { connectionBudget, openFileLimit } from '../platform/process-limits.js';
 import { staticFiles } from './static-files.js';
 
 export interface Gateway {
@@ -49,13 +51,16 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   const registry = new SessionRegistry();
   const sessions = new SessionManager({ podId, config, locks: engine.locks, killSwitch: engine.killSwitch, routes: engine.routes, registry, metrics: metrics.sessionHooks(), log });
   const renewal = new RenewalLoop({ podId, config, locks: engine.locks, routes: engine.routes, activity: engine.activity, registry, metrics: metrics.renewalHooks(), log });
-  const history = new EventHistory(cfg.app.resume_max_events, cfg.app.resume_max_age_seconds * 1000);
+  const history = new EventHistory(historyLimits(cfg));
   dispatcher = new EventDispatcher({ registry, history, metrics: metrics.deliveryHooks(), log });
+  metrics.observeHistory(history);
   const touch = (s: Session) => void renewal.touchNow(s);
-  const resume = new ResumeService({ stream: engine.stream, metrics: metrics.resumeHooks(), history, position: () => dispatcher!.position, log });
+  const resume = new ResumeService({ stream: engine.stream, metrics: metrics.resumeHooks(), history, position: () => dispatcher!.position, config, log });
   const limits = new AbuseLimits(config);
   const refusals = new RefusalLog(log, metrics);
-  const ws = new WsEndpoint({ config, auth: new AuthService(config, engine.tokenCache, log), sessions, metrics, log, touch, resume, limits, refusals });
+  const fileLimit = openFileLimit();
+  const budget = () => connectionBudget(config().server.max_connections, fileLimit);
+  const ws = new WsEndpoint({ config, auth: new AuthService(config, engine.tokenCache, log), sessions, metrics, log, touch, resume, limits, refusals, sessionLimit: () => budget().sessions });
 
   // Embedded mode has no Go replicas to push to it: no gRPC port is opened unless asked for.
   const listener = cfg.server.grpc_listener;
@@ -88,6 +93,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     readiness,
     publish: (subject, payload, requestId) => engine.stream.publish(subject, Buffer.from(payload), requestId),
     staticFile: staticFiles(),
+    budget,
   });
   await listen(http, cfg.server.host, cfg.server.http_port);
   await sessions.listenForKills();
@@ -97,12 +103,12 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   renewal.start();
   store.onChange((next, previous) => {
     if (next.log.level !== previous.log.level) log.level = next.log.level;
-    history.resize(next.app.resume_max_events, next.app.resume_max_age_seconds * 1000);
+    history.resize(historyLimits(next));
     applyLimits(http, next);
     if (next.app.ttl_refresh_interval_seconds !== previous.app.ttl_refresh_interval_seconds) renewal.reschedule();
   });
   store.onReload((_source, result) => metrics.configReloads.inc({ result: result.ok ? 'ok' : 'failed' }));
-  log.info({ engine: kind, pod_id: podId, http_port: portOf(http), grpc_port: grpc?.port ?? null, consumers: engine.stream.consumerCount() }, 'gateway started');
+  log.info({ engine: kind, pod_id: podId, http_port: portOf(http), grpc_port: grpc?.port ?? null, consumers: engine.stream.consumerCount(), max_sessions: budget().sessions || null }, 'gateway started');
 
   let stopping: Promise<void> | undefined;
   return {
@@ -115,6 +121,11 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     stop: () =>
       (stopping ??= shutdown({ http, ws, grpc, engine, renewal, sessions: registry, log, timeoutMs: config().app.shutdown_timeout_seconds * 1000 }).finally(() => limits.close())),
   };
+}
+
+function historyLimits(cfg: Config): HistoryLimits {
+  const app = cfg.app;
+  return { maxEvents: app.resume_max_events, maxAgeMs: app.resume_max_age_seconds * 1000, maxBytes: app.resume_max_bytes };
 }
 
 function readinessProbe(engine: Engine, host: string, grpc: GrpcServer | undefined): () => Promise<Readiness> {

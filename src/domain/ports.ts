@@ -68,23 +68,28 @@ export interface StreamEvent {
 }
 
 /**
- * Where a pod's reading of the stream goes. `deliver` is called once per event, in stream
- * order; a returned promise (a full send queue under the `block` policy) holds the events
- * after it until it settles.
+ * Where a pod's reading of the stream goes: `deliver` is called once per event, in stream order.
+ * It never holds the reading up (a session that cannot keep up is that session's problem: its
+ * send queue's policy, then the slow-client rules).
  */
 export interface EventSink {
-  deliver(event: StreamEvent): void | Promise<void>;
+  deliver(event: StreamEvent): void;
 }
 
-/** What a resume reads from the stream's history. */
+/** What a replay reads from the stream's history. */
 export interface HistoryRead {
-  /** Subject filter (`wa.c.a.>`): the caller picks its own subjects out of it. */
+  /** Subject filter (`wa.c.a.>`, or one subject): the caller picks its own subjects out of it. */
   filter: string;
   /** First sequence to read. */
   fromSeq: number;
   /** Read up to and including this sequence. */
   toSeq: number;
-  onEvent(event: StreamEvent): void;
+  /** When more events than this match the filter from `fromSeq` on, nothing is read: 'too_long'. */
+  maxEvents: number;
+  /** Each event, in order; a returned promise holds the reading until it settles (the client's socket is full). */
+  onEvent(event: StreamEvent): void | Promise<void>;
+  /** The replay was stopped: the reading ends. */
+  signal: AbortSignal;
 }
 
 /** The event stream (NATS JetStream or the embedded one), read by each pod for its own sessions. */
@@ -95,8 +100,11 @@ export interface EventStream {
   epoch(): string;
   /** The stream's first stored sequence (what a resume can still reach), and its last. */
   bounds(): Promise<{ first: number; last: number }>;
-  /** Reads stored events, in order, for a resume; resolves once `toSeq` was passed. */
-  readHistory(read: HistoryRead): Promise<void>;
+  /**
+   * Reads stored events, in order, for a replay, asking the server for a few at a time (it sends
+   * nothing it was not asked for); resolves once `toSeq` was passed or the read was stopped.
+   */
+  readHistory(read: HistoryRead): Promise<'done' | 'too_long'>;
   /** Number of consumers this pod holds on the stream server (constant, whatever the load). */
   consumerCount(): number;
   stop(): Promise<void>;

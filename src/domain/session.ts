@@ -1,4 +1,3 @@
-import type { GatewayError } from './errors.js';
 import { parseSubject, subjects, type EventAddress } from './events.js';
 import { keys } from './keys.js';
 
@@ -63,35 +62,4 @@ export function streamFilterOf(identity: Identity): string {
   if (identity.kind === 'user') return `wa.${identity.companyId}.${identity.agentId}.>`;
   const company = identity.companyIdRestriction || identity.subscribedCompanyId || '*';
   return `wa.${company}.${identity.subscribedAgentId || '*'}.agents`;
-}
-
-/** What the services see of one live connection. */
-export interface Session {
-  /** Unique per connection: two connections of one user have the same key, never the same id. */
-  readonly id: number;
-  readonly identity: Identity;
-  readonly key: string;
-  /** The chat whose message events this session receives (users only). */
-  chatId: string | undefined;
-  /** Last time the session did something (frame in, event out), for the adaptive TTLs. */
-  lastActivityMs: number;
-  /** Highest stream sequence sent to this session: nothing at or below it is sent again. */
-  lastSeq: number;
-  /**
-   * Set while a resume replays history: live frames wait here, and go out after the replay
-   * (those it did not already send; `seq` undefined: an event a Go replica pushed).
-   */
-  held: Array<{ seq: number | undefined; frame: Buffer }> | undefined;
-  /**
-   * Queues a frame. Under the `block` backpressure policy a full queue returns a promise
-   * that resolves once the frame is queued; the caller holds further events of that subject.
-   */
-  deliver(frame: Buffer): void | Promise<void>;
-  /**
-   * Queues a frame outside the send queue's bound and drop policy: replayed history (bounded by
-   * the history itself) and the protocol's own frames (ready, resumed, errors).
-   */
-  sendUnbounded(frame: Buffer, type: 'event' | 'resumed' | 'error' | 'ready'): void;
-  /** Sends the error frame, then closes with the error's close code. */
-  terminate(error: GatewayError): void;
 }

@@ -59,11 +59,23 @@ export class Metrics {
   readonly configReloads = this.counter('dws_config_reload_total', 'Configuration reloads (SIGHUP or a change of the file), by result: ok, or failed (invalid, empty or missing file: the running configuration stays).', ['result']);
   readonly resumes = this.counter('dws_resumes_total', 'Resumes after a reconnect, by where the replay came from (memory, stream) or unavailable.', ['source']);
 
+  readonly historyBytes = this.gauge('dws_history_bytes', 'Payload bytes the recent history holds for resumes (at most app.resume_max_bytes).');
+  readonly historyEvents = this.gauge('dws_history_events', 'Events the recent history holds for resumes (at most app.resume_max_events).');
+  readonly queuedBytes = this.gauge('dws_websocket_queued_bytes', 'Bytes of frames waiting in the send queues of this pod\'s connections (each at most app.websocket_max_queued_bytes).');
+
   private readonly sourcePods = new Set<string>();
 
   constructor(private readonly perSessionLabels = false) {
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
     withoutBlockingDefaults(this.registry);
+  }
+
+  /** The history's gauges, read at each scrape. */
+  observeHistory(history: { readonly size: number; readonly payloadBytes: number }): void {
+    const bytes = this.historyBytes as unknown as { collect?: () => void };
+    const events = this.historyEvents as unknown as { collect?: () => void };
+    bytes.collect = () => this.historyBytes.set(history.payloadBytes);
+    events.collect = () => this.historyEvents.set(history.size);
   }
 
   /** The delivery path's counters: tallies, one per label set. */

@@ -2,8 +2,8 @@ import { BoundedMap } from '../domain/bounded-map.js';
 import type { DeliveryHooks } from '../domain/metric-hooks.js';
 import { eventFrame, eventIdOfPayload, subjectOf, type EventAddress } from '../domain/events.js';
 import type { EventSink, Logger, StreamEvent } from '../domain/ports.js';
-import type { Session } from '../domain/session.js';
-import { checkEvent, type EventHistory } from './event-history.js';
+import { frameIfDeliverable, type EventHistory } from './event-history.js';
+import type { Session } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export interface EventDispatcherDeps {
@@ -11,75 +11,77 @@ export interface EventDispatcherDeps {
   history: EventHistory;
   metrics: DeliveryHooks;
   log: Logger;
+  now?: () => number;
 }
 
 /** How long a pushed event waits for the same event to come off this pod's own reading. */
 const PUSH_HOLD_MS = 1000;
 /** How far back a pushed event is looked for among the events this pod read. */
 const PUSH_MATCH_WINDOW_MS = 60_000;
-/** The most delivered event ids remembered when no history is kept (about 100 bytes each). */
+/** The most delivered event ids remembered when the history does not keep an event (about 100 bytes each). */
 const DELIVERED_IDS_MAX = 100_000;
+/** The most pushes held at once; beyond it a push that this pod has not read is shown at once. */
+const HELD_PUSHES_MAX = 10_000;
 
 type Recipients = ReadonlySet<Session> | Session[];
 
 /**
- * Hands every event of the pod's reading of the stream to the pod's own sessions (SPEC §10),
- * in stream order. An event nobody on the pod wants costs a map lookup on its subject and its
- * place in the recent history; one that somebody wants is checked to be a JSON object once and
- * framed once for all its recipients.
+ * Hands every event of the pod's reading of the stream to the pod's own sessions, in stream order
+ * (docs/architecture.md, *How an event travels*). An event nobody on the pod wants costs a map
+ * lookup on its subject and its place in the recent history; one that somebody wants is checked
+ * to be a JSON object once and framed once for all its recipients. Each session's DeliveryPosition
+ * says whether the event goes to it (not twice, not while a replay brings it).
  *
  * Events a Go replica pushes over gRPC are the same events this pod reads itself: a pushed event
  * that was already read (same subject and `event_id` within a minute) is not shown again, and
  * one that was not is held for a second in case the reading brings it, then delivered.
  */
 export class EventDispatcher implements EventSink {
-  /** The last sequence handed to the sessions (what a resume replays up to). */
+  /** The last sequence handed to the sessions (what a replay catches up to). */
   position = 0;
-  private blockedBy: Promise<void> | undefined;
-  private readonly backlog: StreamEvent[] = [];
   private readonly heldPushes = new Map<string, NodeJS.Timeout>();
   /**
-   * With no history kept (resume_max_events 0): when this pod delivered each `event_id` of the last
+   * For events the history did not keep: when this pod delivered each `event_id` of the last
    * minute, by subject, so that a Go replica's push of an event already shown is not shown again.
    */
   private readonly deliveredIds = new BoundedMap<number>(DELIVERED_IDS_MAX);
   private readonly sent;
   private readonly received;
   private readonly invalid;
+  private readonly now: () => number;
 
   constructor(private readonly deps: EventDispatcherDeps) {
     ({ sent: this.sent, received: this.received, invalid: this.invalid } = deps.metrics);
+    this.now = deps.now ?? Date.now;
   }
 
-  deliver(event: StreamEvent): void | Promise<void> {
-    if (this.blockedBy) {
-      this.backlog.push({ subject: event.subject, data: Buffer.from(event.data), seq: event.seq });
-      return;
-    }
+  deliver(event: StreamEvent): void {
     this.position = event.seq;
-    this.deps.history.append(event.seq, event.subject, event.data);
+    const { history } = this.deps;
+    history.append(event.seq, event.subject, event.data);
     this.countReceived(event.subject);
     const recipients = this.deps.registry.forSubject(event.subject);
     if (recipients === undefined) return;
     // Checked once: the history keeps the answer for replays and pushes of this event.
-    const kept = this.deps.history.latest();
-    const frame = kept !== undefined ? kept : checkEvent(event.data, event.seq);
+    const kept = history.latestFrame(event.seq);
+    const frame = kept !== undefined ? kept : frameIfDeliverable(event.data, event.seq);
     if (frame === null) return this.dropInvalid(event);
-    const now = Date.now();
-    // Without the history to look in later, the id is read now (a parse, in that setting only).
+    const now = this.now();
+    // Not in the history to look in later: the id is read now (a parse, for such events only).
     const unkeptId = kept === undefined ? eventIdOfPayload(event.data) : undefined;
     if (unkeptId !== undefined) this.rememberDelivered(event.subject, unkeptId, now);
     if (this.heldPushes.size > 0) {
-      const eventId = kept === undefined ? unkeptId : this.deps.history.latestEventId();
+      const eventId = kept === undefined ? unkeptId : history.latestEventId(event.seq);
       if (eventId !== undefined) this.releaseHeldPush(event.subject, eventId);
     }
-    let waits: Array<Promise<void>> | undefined;
+    let sent = 0;
     for (const session of recipients) {
-      const wait = offer(session, event.seq, frame, now);
-      if (wait) (waits ??= []).push(wait);
+      if (!session.position.admit(event.seq)) continue;
+      session.lastActivityMs = now;
+      session.deliver(frame);
+      sent++;
     }
-    this.sent.inc(sizeOf(recipients));
-    if (waits) return this.block(Promise.all(waits).then(() => undefined));
+    this.sent.inc(sent);
   }
 
   /**
@@ -92,10 +94,11 @@ export class EventDispatcher implements EventSink {
     if (count === 0) return 0;
     if (eventId && this.delivered(subject, eventId)) return count;
     const key = pushKey(subject, eventId);
-    if (!eventId || this.heldPushes.has(key)) {
-      if (!eventId) this.sendPushed(subject, payloadJson);
+    if (!eventId || this.heldPushes.size >= HELD_PUSHES_MAX) {
+      this.sendPushed(subject, payloadJson);
       return count;
     }
+    if (this.heldPushes.has(key)) return count;
     const timer = setTimeout(() => {
       this.heldPushes.delete(key);
       this.sendPushed(subject, payloadJson);
@@ -109,17 +112,15 @@ export class EventDispatcher implements EventSink {
   epochChanged(): void {
     this.position = 0;
     this.deps.history.clear();
-    for (const session of this.deps.registry.all()) session.lastSeq = 0;
+    for (const session of this.deps.registry.all()) session.position.reset();
   }
 
+  /** A pushed event has no sequence: it goes to every session that wants it, replaying or not. */
   private sendPushed(subject: string, payloadJson: string): void {
     const recipients = this.deps.registry.forSubject(subject);
     if (!recipients) return;
     const frame = eventFrame(payloadJson);
-    for (const session of recipients) {
-      if (session.held) session.held.push({ seq: undefined, frame });
-      else void session.deliver(frame);
-    }
+    for (const session of recipients) session.deliver(frame);
     this.sent.inc(sizeOf(recipients));
   }
 
@@ -127,7 +128,7 @@ export class EventDispatcher implements EventSink {
   private delivered(subject: string, eventId: string): boolean {
     if (this.deps.history.has(subject, eventId, PUSH_MATCH_WINDOW_MS)) return true;
     const at = this.deliveredIds.get(pushKey(subject, eventId));
-    return at !== undefined && Date.now() - at <= PUSH_MATCH_WINDOW_MS;
+    return at !== undefined && this.now() - at <= PUSH_MATCH_WINDOW_MS;
   }
 
   private rememberDelivered(subject: string, eventId: string, now: number): void {
@@ -146,16 +147,6 @@ export class EventDispatcher implements EventSink {
     this.heldPushes.delete(key);
   }
 
-  /** Under the `block` policy a full send queue holds every later event until it has room. */
-  private block(wait: Promise<void>): Promise<void> {
-    const blocked = wait.then(() => {
-      this.blockedBy = undefined;
-      while (this.backlog.length > 0 && !this.blockedBy) void this.deliver(this.backlog.shift()!);
-    });
-    this.blockedBy = blocked;
-    return blocked;
-  }
-
   private dropInvalid(event: StreamEvent): void {
     this.invalid.inc();
     this.deps.log.warn({ subject: event.subject, seq: event.seq }, 'event payload is not a JSON object; dropped');
@@ -167,21 +158,6 @@ export class EventDispatcher implements EventSink {
     else if (subject.includes('.messages.')) this.received.messages.inc();
     else this.received.other.inc();
   }
-}
-
-/**
- * One event to one session: never one it already has (a sequence at or below its last), held
- * while the session replays history.
- */
-function offer(session: Session, seq: number, frame: Buffer, now: number): void | Promise<void> {
-  if (session.held) {
-    session.held.push({ seq, frame });
-    return;
-  }
-  if (seq <= session.lastSeq) return;
-  session.lastSeq = seq;
-  session.lastActivityMs = now;
-  return session.deliver(frame);
 }
 
 function pushKey(subject: string, eventId: string): string {

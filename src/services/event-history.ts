@@ -2,13 +2,24 @@ import { eventFrame, eventIdOfPayload, isEventPayload } from '../domain/events.j
 
 /** `frame`: the event's frame, `{"type":"event","seq":…,"payload":…}`, ready to send. */
 type Visit = (subject: string, frame: Buffer, seq: number) => void;
+/** As Visit; returning false stops the walk after this event. */
+type PacedVisit = (subject: string, frame: Buffer, seq: number) => boolean;
 
 /**
- * The same check and frame for one event, when the history does not hold it (resume_max_events
- * 0, a replay read from the stream): null when its payload is not a JSON object.
+ * The same check and frame for one event, when the history does not hold it (a replay read from
+ * the stream, an event too large to keep): null when its payload is not a JSON object.
  */
-export function checkEvent(data: Uint8Array, seq: number): Buffer | null {
+export function frameIfDeliverable(data: Uint8Array, seq: number): Buffer | null {
   return isEventPayload(data) ? eventFrame(data, seq) : null;
+}
+
+export interface HistoryLimits {
+  /** The most events kept (0: none). */
+  maxEvents: number;
+  /** The oldest event kept. */
+  maxAgeMs: number;
+  /** The most payload bytes kept, however large the events: the ring never grows beyond it. */
+  maxBytes: number;
 }
 
 const UNKNOWN = 0;
@@ -18,14 +29,10 @@ const DELIVERABLE = 1;
 const IDENTIFIED = 2;
 const NOT_AN_OBJECT = 3;
 
-/** The byte ring's first size; it doubles when it is full of events still kept. */
+/** The byte ring's first size; it doubles when it is full of events still kept, up to maxBytes. */
 const FIRST_RING_BYTES = 256 * 1024;
-/** The most the ring grows to, per event kept (beyond it the oldest events go first)… */
-const RING_BYTES_PER_EVENT = 1024;
-/** …and in all, however many events are asked for (a Buffer cannot pass 4 GiB). */
-const MAX_RING_BYTES = 1024 ** 3;
-/** A payload above this is kept in a buffer of its own rather than in the ring. */
-const OUTSIZED_BYTES = 64 * 1024;
+/** Offsets are 32-bit. */
+const MAX_RING_BYTES = 2 ** 31 - 1;
 
 /** A subject's chain: the subject's one string, and the ring index of its newest entry. */
 interface Chain {
@@ -34,18 +41,23 @@ interface Chain {
 }
 
 /**
- * The pod's recent events, as read from the stream: a ring of at most `maxEvents`, none older
- * than `maxAgeMs`. It answers most resumes without asking NATS (SPEC §11), and tells whether an
- * event a Go replica pushes was already delivered from the stream (SPEC §10).
+ * The pod's recent events, as read from the stream: at most `maxEvents` of them, none older than
+ * `maxAgeMs`, and at most `maxBytes` of payloads, whichever bound is reached first (the oldest go
+ * first). It answers most resumes without asking NATS (docs/protocol.md, *Resume*), and tells
+ * whether an event a Go replica pushes was already delivered from the stream (docs/compat.md).
  *
- * Every pod keeps every event of the fleet, so an event costs little here: its producer's bytes are
- * copied into one byte ring (no object per event for the garbage collector to trace or move; the
- * client library's read buffer must not be pinned), its subject string is the one its subject's
- * chain holds, and the rest are numbers in typed arrays. Each entry links back to the previous
- * entry of its subject, so that a resume of one session walks its own subjects' events, not the
- * whole fleet's (a reconnect storm replays a thousand sessions at once). Whether a payload is a
- * JSON object (and its `event_id`) is found out once, the first time live delivery, a replay or a
- * push asks; frames are built for each use and not kept.
+ * Every pod keeps what it reads, so an event costs little here: its producer's bytes are copied into
+ * one byte ring (no object per event for the garbage collector to trace or move; the client
+ * library's read buffer must not be pinned), its subject string is the one its subject's chain
+ * holds, and the rest are numbers in typed arrays. The ring is the history's memory: it never
+ * grows past `maxBytes`, so a burst of large events costs the oldest events, not the pod. An event
+ * larger than the whole ring is not kept, and the history starts again after it (what it holds is
+ * always every event from its oldest on).
+ *
+ * Each entry links back to the previous entry of its subject, so that a resume of one session walks
+ * its own subjects' events, not the whole stream's. Whether a payload is a JSON object (and its
+ * `event_id`) is found out once, the first time live delivery, a replay or a push asks; frames are
+ * built for each use and not kept.
  */
 export class EventHistory {
   private seqs!: Float64Array;
@@ -53,10 +65,9 @@ export class EventHistory {
   /** Ring index of the previous entry of the same subject, -1 when none. */
   private previous!: Int32Array;
   private subjects!: string[];
-  /** Where each payload starts in `bytes`; -1 for an outsized one. */
+  /** Where each payload starts in `bytes`. */
   private offsets!: Int32Array;
   private lengths!: Int32Array;
-  private outsized!: Array<Buffer | undefined>;
   private state!: Int8Array;
   private ids!: Array<string | undefined>;
   private chains = new Map<string, Chain>();
@@ -64,21 +75,27 @@ export class EventHistory {
   private count = 0;
   /**
    * The payloads, in the entries' order around the ring: they lie from `used` (the oldest's start)
-   * to `free` (past the newest's end), wrapping at most once; `inBytes` entries are in it.
+   * to `free` (past the newest's end), wrapping at most once.
    */
   private bytes!: Buffer;
   private free = 0;
   private used = 0;
-  private inBytes = 0;
-  private maxBytes = 0;
+  private keptBytes = 0;
+  private limits: HistoryLimits;
 
-  constructor(maxEvents: number, private maxAgeMs: number, private readonly now: () => number = Date.now) {
-    this.allocate(maxEvents);
+  constructor(limits: HistoryLimits, private readonly now: () => number = Date.now) {
+    this.limits = { ...limits, maxBytes: Math.min(limits.maxBytes, MAX_RING_BYTES) };
+    this.allocate();
   }
 
   get size(): number {
     this.expire();
     return this.count;
+  }
+
+  /** Payload bytes kept (what `maxBytes` bounds). */
+  get payloadBytes(): number {
+    return this.keptBytes;
   }
 
   /** The oldest sequence held, or undefined when empty. */
@@ -88,42 +105,53 @@ export class EventHistory {
   }
 
   /** Changes the limits (configuration reload); keeps the newest events that fit. */
-  resize(maxEvents: number, maxAgeMs: number): void {
-    this.maxAgeMs = maxAgeMs;
-    if (maxEvents === this.seqs.length) return;
+  resize(limits: HistoryLimits): void {
+    const next = { ...limits, maxBytes: Math.min(limits.maxBytes, MAX_RING_BYTES) };
+    const reallocate = next.maxEvents !== this.seqs.length || next.maxBytes < this.bytes.length;
+    this.limits = next;
+    if (!reallocate) return;
     const kept: Array<[number, number, string, Buffer]> = [];
-    this.forEachIndex(0, (i) => void kept.push([this.seqs[i]!, this.times[i]!, this.subjects[i]!, this.payloadOf(i)]));
-    this.allocate(maxEvents);
-    if (maxEvents === 0) return;
-    for (const [seq, time, subject, payload] of kept.slice(-maxEvents)) this.appendAt(seq, subject, payload, time);
+    this.forEachIndex(0, (i) => void kept.push([this.seqs[i]!, this.times[i]!, this.subjects[i]!, Buffer.from(this.payloadOf(i))]));
+    this.allocate();
+    if (next.maxEvents === 0) return;
+    for (const [seq, time, subject, payload] of kept.slice(-next.maxEvents)) this.keep(seq, subject, payload, time);
   }
 
   append(seq: number, subject: string, data: Uint8Array): void {
     if (this.seqs.length === 0) return;
     const now = this.now();
     this.expire(now);
-    this.appendAt(seq, subject, data, now);
+    this.keep(seq, subject, data, now);
+  }
+
+  private keep(seq: number, subject: string, data: Uint8Array, time: number): void {
+    // Kept after a hole, the history would answer a resume across it: it starts again instead.
+    if (data.byteLength > this.limits.maxBytes) return this.clear();
+    this.appendAt(seq, subject, data, time);
   }
 
   /**
    * The frame of the event appended last, checked once for live delivery and every later use
-   * (replays, pushes); null when its payload is not a JSON object; undefined when the history
-   * keeps nothing (resume_max_events 0).
+   * (replays, pushes); null when its payload is not a JSON object; undefined when the history did
+   * not keep it (resume_max_events 0, or an event larger than resume_max_bytes).
    */
-  latest(): Buffer | null | undefined {
+  latestFrame(seq: number): Buffer | null | undefined {
     if (this.count === 0) return undefined;
     const i = this.newest();
+    if (this.seqs[i] !== seq) return undefined;
     return this.deliverable(i) ? this.frameOf(i) : null;
   }
 
-  /** The `event_id` of the event appended last (read from its payload the first time it is asked). */
-  latestEventId(): string | undefined {
-    return this.count === 0 ? undefined : this.idOf(this.newest());
+  /** The `event_id` of the event appended last, if it is `seq` (read from its payload the first time it is asked). */
+  latestEventId(seq: number): string | undefined {
+    if (this.count === 0) return undefined;
+    const i = this.newest();
+    return this.seqs[i] === seq && this.deliverable(i) ? this.idOf(i) : undefined;
   }
 
   /** Forgets everything (the stream was recreated: its sequences restarted). */
   clear(): void {
-    this.allocate(this.seqs.length);
+    this.allocate();
   }
 
   /** Visits every deliverable event with a sequence above `afterSeq`, oldest first. */
@@ -132,12 +160,43 @@ export class EventHistory {
   }
 
   /** Visits the deliverable events of these subjects above `afterSeq`, in stream order. */
-  forEachOf(subjects: string[], afterSeq: number, visit: Visit): void {
+  forEachOf(subjects: readonly string[], afterSeq: number, visit: Visit): void {
+    this.visitOf(subjects, afterSeq, Infinity, (s, f, q) => (visit(s, f, q), true));
+  }
+
+  /**
+   * Visits, in stream order, the deliverable events above `afterSeq` and up to `toSeq` — of these
+   * subjects, or of every subject `wants` accepts when `subjects` is undefined — until `visit`
+   * returns false. Returns the sequence up to which every such event was visited (`toSeq` when
+   * the walk was not stopped).
+   */
+  visitOf(subjects: readonly string[] | undefined, afterSeq: number, toSeq: number, visit: PacedVisit, wants?: (subject: string) => boolean): number {
     this.expire();
     const indexes: number[] = [];
-    for (const subject of subjects) this.walk(subject, (i) => this.seqs[i]! > afterSeq && indexes.push(i) > 0);
-    indexes.sort((x, y) => this.seqs[x]! - this.seqs[y]!);
-    for (const i of indexes) if (this.deliverable(i)) visit(this.subjects[i]!, this.frameOf(i), this.seqs[i]!);
+    if (subjects) {
+      for (const subject of subjects) this.walk(subject, (i) => this.seqs[i]! > afterSeq && (this.seqs[i]! > toSeq || indexes.push(i) > 0));
+      indexes.sort((x, y) => this.seqs[x]! - this.seqs[y]!);
+    } else {
+      this.forEachIndex(afterSeq, (i) => this.seqs[i]! <= toSeq && wants!(this.subjects[i]!) && indexes.push(i));
+    }
+    for (const i of indexes) {
+      if (!this.deliverable(i)) continue;
+      if (!visit(this.subjects[i]!, this.frameOf(i), this.seqs[i]!)) return this.seqs[i]!;
+    }
+    return toSeq;
+  }
+
+  /** How many events of these subjects lie above `afterSeq` (counted up to `cap`). */
+  countOf(subjects: readonly string[] | undefined, afterSeq: number, cap: number, wants?: (subject: string) => boolean): number {
+    this.expire();
+    let n = 0;
+    if (subjects) for (const subject of subjects) this.walk(subject, (i) => this.seqs[i]! > afterSeq && ++n < cap);
+    else {
+      for (let k = this.firstOffsetAfter(afterSeq); k < this.count && n < cap; k++) {
+        if (wants!(this.subjects[(this.head + k) % this.seqs.length]!)) n++;
+      }
+    }
+    return Math.min(n, cap);
   }
 
   /**
@@ -156,28 +215,27 @@ export class EventHistory {
     return found;
   }
 
-  private allocate(maxEvents: number): void {
+  private allocate(): void {
+    const maxEvents = this.limits.maxEvents;
     this.seqs = new Float64Array(maxEvents);
     this.times = new Float64Array(maxEvents);
     this.previous = new Int32Array(maxEvents);
     this.subjects = new Array(maxEvents);
     this.offsets = new Int32Array(maxEvents);
     this.lengths = new Int32Array(maxEvents);
-    this.outsized = new Array(maxEvents);
     this.state = new Int8Array(maxEvents);
     this.ids = new Array(maxEvents);
     this.chains = new Map();
     this.head = 0;
     this.count = 0;
-    this.maxBytes = Math.min(MAX_RING_BYTES, Math.max(FIRST_RING_BYTES, maxEvents * RING_BYTES_PER_EVENT));
-    this.bytes = Buffer.allocUnsafe(maxEvents === 0 ? 0 : FIRST_RING_BYTES);
-    this.free = this.used = this.inBytes = 0;
+    this.bytes = Buffer.allocUnsafe(maxEvents === 0 ? 0 : Math.min(FIRST_RING_BYTES, this.limits.maxBytes));
+    this.free = this.used = this.keptBytes = 0;
   }
 
   private appendAt(seq: number, subject: string, data: Uint8Array, time: number): void {
     const cap = this.seqs.length;
     if (this.count === cap) this.dropOldest();
-    const offset = data.byteLength > OUTSIZED_BYTES ? -1 : this.reserve(data.byteLength);
+    const offset = this.reserve(data.byteLength);
     const i = (this.head + this.count) % cap;
     this.count++;
     const chain = this.chains.get(subject);
@@ -186,11 +244,8 @@ export class EventHistory {
     this.subjects[i] = chain?.subject ?? subject;
     this.offsets[i] = offset;
     this.lengths[i] = data.byteLength;
-    if (offset < 0) this.outsized[i] = Buffer.from(data);
-    else {
-      this.bytes.set(data, offset);
-      this.inBytes++;
-    }
+    this.bytes.set(data, offset);
+    this.keptBytes += data.byteLength;
     this.state[i] = UNKNOWN;
     this.ids[i] = undefined;
     this.previous[i] = chain?.newest ?? -1;
@@ -204,8 +259,8 @@ export class EventHistory {
    */
   private reserve(length: number): number {
     for (;;) {
-      if (this.inBytes === 0) this.free = this.used = 0;
-      const wrapped = this.inBytes > 0 && this.free <= this.used;
+      if (this.count === 0) this.free = this.used = 0;
+      const wrapped = this.count > 0 && this.free <= this.used;
       if (!wrapped) {
         if (this.free + length <= this.bytes.length) break;
         if (length <= this.used) {
@@ -213,7 +268,7 @@ export class EventHistory {
           break;
         }
       } else if (this.free + length <= this.used) break;
-      if (this.bytes.length < this.maxBytes) this.grow(length);
+      if (this.bytes.length < this.limits.maxBytes) this.grow(length);
       else this.dropOldest();
     }
     const at = this.free;
@@ -222,12 +277,12 @@ export class EventHistory {
   }
 
   /**
-   * A ring twice the size (at least the room asked for), the payloads copied in order: a run of
-   * payloads that lie end to end is one copy (the ring holds one or two such runs, more only
-   * around outsized payloads), not a view and a copy per event.
+   * A ring twice the size (at least the room asked for, at most maxBytes), the payloads copied in
+   * order: a run of payloads that lie end to end is one copy (the ring holds one or two such runs),
+   * not a view and a copy per event.
    */
   private grow(room: number): void {
-    const size = Math.min(this.maxBytes, Math.max(this.bytes.length * 2, this.bytes.length + room));
+    const size = Math.min(this.limits.maxBytes, Math.max(this.bytes.length * 2, this.keptBytes + room));
     const bytes = Buffer.allocUnsafe(size);
     let at = 0;
     let runFrom = 0;
@@ -237,7 +292,6 @@ export class EventHistory {
     for (let k = 0; k < this.count; k++) {
       const i = (this.head + k) % cap;
       const offset = this.offsets[i]!;
-      if (offset < 0) continue;
       if (offset !== runTo) {
         if (runTo >= 0) this.bytes.copy(bytes, runAt, runFrom, runTo);
         runFrom = offset;
@@ -256,7 +310,7 @@ export class EventHistory {
   /** The entry's payload: a view into the ring, valid until the next append. */
   private payloadOf(i: number): Buffer {
     const offset = this.offsets[i]!;
-    return offset < 0 ? this.outsized[i]! : this.bytes.subarray(offset, offset + this.lengths[i]!);
+    return this.bytes.subarray(offset, offset + this.lengths[i]!);
   }
 
   private frameOf(i: number): Buffer {
@@ -275,7 +329,7 @@ export class EventHistory {
 
   /**
    * A deliverable entry's `event_id`, parsed out of its payload once and only when asked: only
-   * a push from a Go replica needs it (SPEC §10), so an event no push matches is never parsed.
+   * a push from a Go replica needs it, so an event no push matches is never parsed.
    */
   private idOf(i: number): string | undefined {
     if (this.state[i] === DELIVERABLE) {
@@ -286,7 +340,7 @@ export class EventHistory {
   }
 
   private expire(now = this.now()): void {
-    const oldest = now - this.maxAgeMs;
+    const oldest = now - this.limits.maxAgeMs;
     while (this.count > 0 && this.times[this.head]! < oldest) this.dropOldest();
   }
 
@@ -296,11 +350,8 @@ export class EventHistory {
     const subject = this.subjects[i]!;
     const chain = this.chains.get(subject);
     if (chain?.newest === i) this.chains.delete(subject);
-    if (this.offsets[i]! < 0) this.outsized[i] = undefined;
-    else {
-      this.used = this.offsets[i]! + this.lengths[i]!;
-      this.inBytes--;
-    }
+    this.used = this.offsets[i]! + this.lengths[i]!;
+    this.keptBytes -= this.lengths[i]!;
     this.subjects[i] = undefined as unknown as string;
     this.ids[i] = undefined;
     this.head = (this.head + 1) % this.seqs.length;

@@ -3,7 +3,8 @@ import type { RenewalHooks } from '../domain/metric-hooks.js';
 import { decideTtl, type AdaptiveTtlRules, type TtlDecision } from '../domain/adaptive-ttl.js';
 import { keys } from '../domain/keys.js';
 import type { ActivityStore, Logger, RouteRegistry, SessionLocks } from '../domain/ports.js';
-import { userTypeOf, type Session } from '../domain/session.js';
+import { userTypeOf } from '../domain/session.js';
+import type { Session } from './session.js';
 import { conflictError } from './session-manager.js';
 import type { SessionRegistry } from './session-registry.js';
 

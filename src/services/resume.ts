@@ -1,8 +1,13 @@
+import type { Config } from '../platform/config/schema.js';
 import type { ResumeHooks } from '../domain/metric-hooks.js';
+import { BoundedMap } from '../domain/bounded-map.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
+import { subjects } from '../domain/events.js';
 import type { EventStream, Logger } from '../domain/ports.js';
-import { streamFilterOf, subjectFilterOf, userSubjectsOf, type Session } from '../domain/session.js';
-import { checkEvent, type EventHistory } from './event-history.js';
+import { streamFilterOf, subjectFilterOf } from '../domain/session.js';
+import { ReplayState } from './delivery-position.js';
+import { frameIfDeliverable, type EventHistory } from './event-history.js';
+import type { Session } from './session.js';
 
 export interface ResumeDeps {
   stream: EventStream;
@@ -10,139 +15,331 @@ export interface ResumeDeps {
   history: EventHistory;
   /** The last sequence this pod's reading handed to its sessions. */
   position(): number;
+  /** The slice it reads, live. */
+  config: () => Pick<Config, 'app'>;
   log: Logger;
+  now?: () => number;
 }
 
-export interface ResumeRequest {
-  since: number;
-  /** The epoch the client's `since` belongs to. */
-  epoch: string;
-  /** Only these subjects (select_chat with `since`: the chat's messages); default: all of the session's. */
-  subject?: string;
-}
-
-/** Stream reads for resumes at once on one pod: a reconnect storm does not become one consumer per session. */
+/** Stream reads for replays at once on one pod: a reconnect storm does not become one consumer per session. */
 const STREAM_READS_AT_ONCE = 4;
+/** A replay writes at most this much in one turn of the event loop, then lets live events through. */
+const SLICE_BYTES = 256 * 1024;
+const SLICE_EVENTS = 200;
+
+interface ReplayStats {
+  from: number;
+  to: number;
+  count: number;
+  source: 'memory' | 'stream';
+  /** Whether the replay holds one of the STREAM_READS_AT_ONCE. */
+  reading: boolean;
+}
 
 /**
- * Resume after a reconnect (SPEC §11): replays a session's subjects above `since`, in stream
- * order, then lets the live events it held meanwhile through, with no gap and no duplicate at
- * the seam.
+ * Resume after a reconnect, and `select_chat` with `since` (docs/protocol.md, *Resume*): replays a
+ * session's subjects above a sequence, in stream order, and hands the session to the live path
+ * with no gap and no duplicate at the seam.
  *
- * The session holds its live events from the moment it is registered (Session.held); the replay
- * covers everything up to the pod's reading position at that moment, from the pod's recent
- * history when it reaches back far enough (no NATS at all), otherwise from the stream through a
- * short-lived consumer, a few at a time per pod, then from the history for the rest.
+ * A replay is a catch-up: it reads up to the pod's reading position — from the pod's history when
+ * that reaches back far enough, else from the stream through a short-lived consumer (a few at a
+ * time per pod) — and again up to the new position, until nothing is left; then the session is
+ * live in the same synchronous step (DeliveryPosition). It writes only while the client's socket
+ * takes frames, a slice per turn of the event loop, so a replay costs the pod neither memory nor
+ * the live events' turn; it stops when its session closes or selects another chat.
+ *
+ * Bounds (docs/protocol.md, *Limits*): a replay of more than app.resume_max_replay_events events
+ * is refused at once (ResumeUnavailable: the client reloads its state); a session replays one thing
+ * at a time, and `select_chat` with `since` at most app.resume_max_replays_per_minute times a minute
+ * (RateLimitExceeded: the chat is selected live).
  */
 export class ResumeService {
   private running = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting: Array<{ replay: ReplayState; start: () => void }> = [];
+  /** Per session key: when its recent select_chat replays started. */
+  private readonly recent = new BoundedMap<number[]>();
+  private readonly now: () => number;
 
-  constructor(private readonly deps: ResumeDeps) {}
+  constructor(private readonly deps: ResumeDeps) {
+    this.now = deps.now ?? Date.now;
+  }
 
   /** The stream's current epoch (the `ready` frame carries it). */
   epoch(): string {
     return this.deps.stream.epoch();
   }
 
-  /** Starts holding live events for a session that is about to be registered. */
-  hold(session: Session): void {
-    session.held ??= [];
-  }
-
-  /** Sends what the session held and lets live events through from now on. */
-  release(session: Session): void {
-    const held = session.held;
-    session.held = undefined;
-    if (!held) return;
-    for (const { seq, frame } of held) {
-      if (seq !== undefined) {
-        if (seq <= session.lastSeq) continue;
-        session.lastSeq = seq;
-      }
-      session.sendUnbounded(frame, 'event');
-    }
+  /** A new session that does not resume: live from the pod's reading position (nothing before it is its). */
+  startLive(session: Session): void {
+    session.position.lastSeq = this.deps.position();
   }
 
   /**
-   * Replays and then releases the session (which must be holding). Never throws: a resume that
-   * cannot be served tells the client ResumeUnavailable and goes on live.
+   * A resume at connect: from now on live events wait for the replay. Call before the session is
+   * registered, then `run` it once `ready` is out.
    */
-  async resume(session: Session, request: ResumeRequest): Promise<void> {
-    this.hold(session);
-    const end = this.deps.position();
-    // A user's subjects are known strings: the history walks just those; admins match a pattern.
-    const exact = request.subject === undefined ? userSubjectsOf(session.identity, session.chatId) : [request.subject];
-    const wants = exact ? (subject: string) => exact.includes(subject) : subjectFilterOf(session.identity, session.chatId);
-    const replay = { from: 0, to: 0, count: 0 };
-    const send = (frame: Buffer, seq: number) => {
-      session.sendUnbounded(frame, 'event');
-      replay.from ||= seq;
-      replay.to = seq;
-      replay.count++;
-    };
+  beginResume(session: Session, since: number): ReplayState {
+    const replay = new ReplayState(everySubjectAfter(session, since), since);
+    session.position.beginReplay(replay);
+    return replay;
+  }
+
+  /**
+   * Under the `block` policy, a session whose send queue is full takes no more live frames: it
+   * catches up from the history (else the stream) at the pace its socket takes them, then is live
+   * again. Nothing is dropped and nothing waits in memory that the history does not hold already.
+   */
+  catchUp(session: Session): void {
+    if (session.position.replay || !session.isOpen) return;
+    const replay = new ReplayState(everySubjectAfter(session, session.position.lastSeq), 0, true);
+    session.position.beginReplay(replay);
+    void this.run(session, replay, this.epoch());
+  }
+
+  /**
+   * `select_chat` of a user session (call before the chat is set): the replay to run for it, if any —
+   * the chat's messages after `since`, and what a replay still running had left to do (it is stopped
+   * here). `refused`: over the per-minute bound; the chat is then selected live.
+   */
+  beginSelect(session: Session, chatId: string, since: number | undefined): { replay?: ReplayState; refused?: GatewayError } {
+    const id = session.identity;
+    if (id.kind !== 'user') return {};
+    let refused: GatewayError | undefined;
+    if (since !== undefined && !this.takeReplay(session.key)) {
+      const limit = this.deps.config().app.resume_max_replays_per_minute;
+      refused = new GatewayError(ErrorCodes.RateLimitExceeded, 'Too many replays', `At most ${limit} select_chat with since a minute; the chat is selected without a replay.`);
+      since = undefined;
+    }
+    const old = session.position.replay;
+    if (since === undefined && !old) return { refused };
+    const chats = subjects.chats(id.companyId, id.agentId);
+    const after = new Map([
+      [chats, old?.sentUpTo(chats) ?? session.position.lastSeq],
+      [subjects.messages(id.companyId, id.agentId, chatId), since ?? this.deps.position()],
+    ]);
+    const replay = new ReplayState(after, old?.clientSince ?? 0);
+    session.position.beginReplay(replay);
+    return { replay, refused };
+  }
+
+  /**
+   * Runs a replay begun above to its end. Never throws: a replay that cannot be served tells the
+   * client ResumeUnavailable and the session goes on live; one that was stopped just ends.
+   */
+  async run(session: Session, replay: ReplayState, epoch: string): Promise<void> {
+    const stats: ReplayStats = { from: 0, to: 0, count: 0, source: 'memory', reading: false };
     try {
-      if (request.epoch !== this.epoch()) throw unavailable('The stream was recreated since then (epoch differs); reload your state.');
-      let cursor = request.since;
-      let source: 'memory' | 'stream' = 'memory';
-      while (cursor < end) {
-        const memoryFirst = this.deps.history.firstSeq;
-        if (memoryFirst !== undefined && memoryFirst <= cursor + 1) {
-          // The history holds frames of payloads already known to be JSON objects.
-          const visit = (subject: string, frame: Buffer, seq: number) => void (seq <= end && wants(subject) && send(frame, seq));
-          if (exact) this.deps.history.forEachOf(exact, cursor, visit);
-          else this.deps.history.forEach(cursor, visit);
-          cursor = end;
-        } else {
-          const upTo = Math.min(end, (memoryFirst ?? end + 1) - 1);
-          source = 'stream';
-          await this.fromStream(session, cursor, upTo, request.epoch, (subject, data, seq) => {
-            const frame = wants(subject) ? checkEvent(data, seq) : null;
-            if (frame) send(frame, seq);
-          });
-          cursor = upTo;
-        }
+      if (epoch !== this.epoch()) throw unavailable('The stream was recreated since then (epoch differs); reload your state.');
+      await this.checkReach(replay);
+      this.checkMemoryBudget(session, replay);
+      for (;;) {
+        if (replay.aborted) return;
+        const end = this.deps.position();
+        if (replay.cursor >= end) break;
+        const first = this.deps.history.firstSeq;
+        if (first !== undefined && first <= replay.cursor + 1) {
+          this.releaseStream(stats);
+          this.fromMemory(session, replay, end, stats);
+        } else await this.fromStream(session, replay, end, stats);
+        if (stats.count > this.maxEvents()) throw tooFarBehind(this.maxEvents());
+        await (writable(session, replay) ?? nextTurn());
+        if (epoch !== this.epoch()) throw unavailable('The stream was recreated during the replay; reload your state.');
       }
-      // Live events from here on are above `end`; a client that resumes from further than this pod
-      // has read (it was on a pod ahead of this one) must not get those up to its `since` again.
-      session.lastSeq = Math.max(session.lastSeq, end, request.subject === undefined ? request.since : 0);
-      this.deps.metrics.resumed(source);
-      session.sendUnbounded(Buffer.from(JSON.stringify({ type: 'resumed', payload: replay })), 'resumed');
+      // Synchronous from the check above: nothing can come between the last replayed event and live delivery.
+      session.position.finishReplay(replay, Math.max(replay.cursor, replay.clientSince));
+      if (replay.catchUp) return;
+      this.deps.metrics.resumed(stats.source);
+      const { from, to, count } = stats;
+      session.sendUnbounded(Buffer.from(JSON.stringify({ type: 'resumed', payload: { from, to, count } })), 'resumed');
     } catch (err) {
+      if (replay.aborted) return; // the session closed, or a newer replay carries on from here
       const error = err instanceof GatewayError ? err : unavailable('The history could not be read; reload your state.');
-      if (!(err instanceof GatewayError)) this.deps.log.warn({ err, session_key: session.key }, 'resume failed');
+      if (!(err instanceof GatewayError)) this.deps.log.warn({ err, session_key: session.key }, 'replay failed');
       this.deps.metrics.resumed('unavailable');
-      session.lastSeq = Math.max(session.lastSeq, end);
+      session.position.finishReplay(replay, this.deps.position());
       session.sendUnbounded(Buffer.from(JSON.stringify({ type: 'error', payload: error.toBody() })), 'error');
     } finally {
-      this.release(session);
+      this.releaseStream(stats);
     }
   }
 
-  private async fromStream(session: Session, after: number, upTo: number, epoch: string, send: (subject: string, data: Uint8Array, seq: number) => void): Promise<void> {
-    await this.turn();
-    try {
-      const { first } = await this.deps.stream.bounds();
-      if (first > after + 1) throw unavailable(`The stream no longer holds events after ${after} (it starts at ${first}); reload your state.`);
-      await this.deps.stream.readHistory({
-        filter: streamFilterOf(session.identity),
-        fromSeq: after + 1,
-        toSeq: upTo,
-        onEvent: (e) => send(e.subject, e.data, e.seq),
+  /** Gives back the replay's stream read, if it holds one. */
+  private releaseStream(stats: ReplayStats): void {
+    if (!stats.reading) return;
+    stats.reading = false;
+    this.running--;
+    this.waiting.shift()?.start();
+  }
+
+  /** A `since` beyond the stream's last event would wait for sequences that never come. */
+  private async checkReach(replay: ReplayState): Promise<void> {
+    const furthest = typeof replay.after === 'number' ? replay.after : Math.max(...replay.after.values());
+    if (furthest <= this.deps.position()) return;
+    const { last } = await this.deps.stream.bounds();
+    if (furthest > last) throw unavailable(`since ${furthest} is beyond the stream's last event (${last}); reload your state.`);
+  }
+
+  /** A replay the history can answer whole is counted there first: too long, and it is refused before anything is sent. */
+  private checkMemoryBudget(session: Session, replay: ReplayState): void {
+    const first = this.deps.history.firstSeq;
+    if (first === undefined || first > replay.cursor + 1) return; // counted by the stream read
+    const max = this.maxEvents();
+    const { exact, wants } = this.subjectsOf(session, replay);
+    const count = this.deps.history.countOf(exact, replay.cursor, max + 1, wants);
+    if (count > max) throw tooFarBehind(max);
+  }
+
+  /** Everything of the replay in the history up to `end`, a slice at a time: the cursor moves as it goes. */
+  private fromMemory(session: Session, replay: ReplayState, end: number, stats: ReplayStats): void {
+    const { exact, wants } = this.subjectsOf(session, replay);
+    let bytes = 0;
+    let events = 0;
+    replay.cursor = this.deps.history.visitOf(
+      exact,
+      replay.cursor,
+      end,
+      (subject, frame, seq) => {
+        if (!replay.covers(subject, seq)) return true;
+        send(session, frame, seq, stats);
+        bytes += frame.length;
+        events++;
+        return bytes < SLICE_BYTES && events < SLICE_EVENTS && session.whenWritable() === undefined;
+      },
+      wants,
+    );
+  }
+
+  /**
+   * The replay up to `upTo` from the stream, at the pace the client reads: what the history no
+   * longer holds, and what came meanwhile (the history moves on while the stream is read: stopping
+   * where it began would leave a new gap behind every read). The replay keeps its stream read until
+   * the history reaches back to it again, so that the rest — a few events each time — never queues
+   * behind other replays while the history moves on.
+   */
+  private async fromStream(session: Session, replay: ReplayState, upTo: number, stats: ReplayStats): Promise<void> {
+    if (!stats.reading) {
+      await this.turn(replay);
+      stats.reading = true;
+    }
+    stats.source = 'stream';
+    const { first } = await this.deps.stream.bounds();
+    if (first > replay.cursor + 1) throw unavailable(`The stream no longer holds events after ${replay.cursor} (it starts at ${first}); reload your state.`);
+    const { wants } = this.subjectsOf(session, replay);
+    const result = await this.deps.stream.readHistory({
+      filter: this.streamFilter(session, replay, upTo),
+      fromSeq: replay.cursor + 1,
+      toSeq: upTo,
+      maxEvents: this.maxEvents() - stats.count,
+      signal: replay.signal,
+      onEvent: (e) => {
+        if (replay.aborted || e.seq <= replay.cursor || e.seq > upTo) return undefined;
+        if (replay.covers(e.subject, e.seq) && wants(e.subject)) {
+          const frame = frameIfDeliverable(e.data, e.seq);
+          if (frame) send(session, frame, e.seq, stats);
+        }
+        replay.cursor = e.seq;
+        return writable(session, replay);
+      },
+    });
+    if (result === 'too_long') throw tooFarBehind(this.maxEvents());
+    if (!replay.aborted) replay.cursor = Math.max(replay.cursor, upTo);
+  }
+
+  /** The narrowest filter: the one subject when only one has events to read up to `upTo`, else the session's. */
+  private streamFilter(session: Session, replay: ReplayState, upTo: number): string {
+    if (typeof replay.after !== 'number') {
+      const behind = [...replay.after].filter(([, after]) => after < upTo);
+      if (behind.length === 1) return behind[0]![0];
+    }
+    return streamFilterOf(session.identity);
+  }
+
+  private subjectsOf(session: Session, replay: ReplayState): { exact: string[] | undefined; wants: (subject: string) => boolean } {
+    if (typeof replay.after !== 'number') {
+      const exact = [...replay.after.keys()];
+      return { exact, wants: (subject) => replay.after instanceof Map && replay.after.has(subject) };
+    }
+    return { exact: undefined, wants: subjectFilterOf(session.identity, undefined) };
+  }
+
+  private maxEvents(): number {
+    return this.deps.config().app.resume_max_replay_events;
+  }
+
+  private takeReplay(key: string): boolean {
+    const now = this.now();
+    const limit = this.deps.config().app.resume_max_replays_per_minute;
+    const starts = (this.recent.get(key) ?? []).filter((at) => now - at < 60_000);
+    if (starts.length >= limit) return false;
+    starts.push(now);
+    this.recent.set(key, starts);
+    return true;
+  }
+
+  /** Waits for one of the STREAM_READS_AT_ONCE; a replay stopped meanwhile leaves the line. */
+  private async turn(replay: ReplayState): Promise<void> {
+    if (this.running < STREAM_READS_AT_ONCE) {
+      this.running++;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+        const stopped = () => {
+          const at = this.waiting.indexOf(entry);
+          if (at >= 0) this.waiting.splice(at, 1);
+          reject(unavailable('The replay was stopped.'));
+        };
+        const entry = {
+          replay,
+          start: () => {
+            replay.signal.removeEventListener('abort', stopped);
+            this.running++; // taken here: a read that asks meanwhile must not take it too
+            resolve();
+          },
+        };
+        this.waiting.push(entry);
+        replay.signal.addEventListener('abort', stopped, { once: true });
       });
-      if (this.epoch() !== epoch) throw unavailable('The stream was recreated during the resume; reload your state.');
-    } finally {
-      this.running--;
-      this.waiting.shift()?.();
-    }
   }
+}
 
-  private async turn(): Promise<void> {
-    if (this.running >= STREAM_READS_AT_ONCE) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.running++;
-  }
+/** Every subject of the session, each replayed after `seq` (admins: one sequence for all theirs). */
+function everySubjectAfter(session: Session, seq: number): Map<string, number> | number {
+  const id = session.identity;
+  if (id.kind !== 'user') return seq;
+  const after = new Map([[subjects.chats(id.companyId, id.agentId), seq]]);
+  if (session.chatId) after.set(subjects.messages(id.companyId, id.agentId, session.chatId), seq);
+  return after;
+}
+
+function send(session: Session, frame: Buffer, seq: number, stats: ReplayStats): void {
+  session.sendUnbounded(frame, 'event');
+  stats.from ||= seq;
+  stats.to = seq;
+  stats.count++;
+}
+
+/** Settles once the client's socket takes frames again, or the replay was stopped (it holds a stream read meanwhile). */
+function writable(session: Session, replay: ReplayState): Promise<void> | undefined {
+  const wait = session.whenWritable();
+  if (wait === undefined) return undefined;
+  return new Promise<void>((resolve) => {
+    const stopped = () => resolve();
+    replay.signal.addEventListener('abort', stopped, { once: true });
+    void wait.then(() => {
+      replay.signal.removeEventListener('abort', stopped);
+      resolve();
+    });
+  });
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function unavailable(message: string): GatewayError {
   return new GatewayError(ErrorCodes.ResumeUnavailable, message);
+}
+
+function tooFarBehind(max: number): GatewayError {
+  return unavailable(`since is more than ${max} events behind (app.resume_max_replay_events); reload your state.`);
 }

@@ -3,7 +3,8 @@ import type { SessionHooks } from '../domain/metric-hooks.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { keys, sessionKeyOfKillChannel } from '../domain/keys.js';
 import type { KillMessage, KillSwitch, Logger, RouteRegistry, SessionLocks } from '../domain/ports.js';
-import { sessionKeyOf, userTypeOf, type Identity, type Session } from '../domain/session.js';
+import { sessionKeyOf, userTypeOf, type Identity } from '../domain/session.js';
+import type { Session } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 
 const MAX_LOCK_RETRY_DELAY_MS = 500;
@@ -84,11 +85,15 @@ export class SessionManager {
     await this.deps.locks.release(sessionKeyOf(identity), this.deps.podId).catch(() => false);
   }
 
-  /** Registers a connected session (closing a local one of the same user) and its chat-list route. */
+  /**
+   * Registers a connected session (closing a local one of the same user) at once — live events go
+   * to it from then on — and then writes its chat-list route (and its chat's, when it has one).
+   */
   async attach(session: Session): Promise<void> {
     const { registry, metrics } = this.deps;
     const id = session.identity;
     const hadRoute = id.kind === 'user' && registry.agentSessions(id.companyId, id.agentId).size > 0;
+    const firstViewer = id.kind === 'user' && session.chatId !== undefined && registry.chatSessions(id.companyId, id.agentId, session.chatId).size === 0;
     const replaced = registry.add(session);
     if (replaced) {
       metrics.conflict(userTypeOf(id));
@@ -97,9 +102,11 @@ export class SessionManager {
         this.deps.log.warn({ err, session_key: replaced.key }, 'leaving the replaced session\'s chat route failed'),
       );
     }
-    if (id.kind === 'user' && !hadRoute) {
-      await this.addRoute(keys.chatsRoute(id.companyId, id.agentId));
-    }
+    if (id.kind !== 'user') return;
+    const work: Array<Promise<void>> = [];
+    if (!hadRoute) work.push(this.addRoute(keys.chatsRoute(id.companyId, id.agentId)));
+    if (firstViewer) work.push(this.addRoute(keys.messagesRoute(id.companyId, id.agentId, session.chatId!)));
+    await Promise.all(work);
   }
 
   /** Forgets a closed session: its own registry entry, lock and the routes no one else needs. */
@@ -117,7 +124,10 @@ export class SessionManager {
     await Promise.all(work.map((p) => p.catch((err) => this.deps.log.warn({ err, session_key: session.key }, 'releasing session state failed'))));
   }
 
-  /** Moves a user session to another chat: message route of the new chat in, of the old one out. */
+  /**
+   * Moves a user session to another chat at once (synchronously, before the returned promise),
+   * then writes the new chat's message route and leaves the old one's.
+   */
   async selectChat(session: Session, chatId: string): Promise<void> {
     const id = session.identity;
     if (id.kind !== 'user' || session.chatId === chatId) return;

@@ -1,5 +1,6 @@
 import { parseSubject, subjects } from '../domain/events.js';
-import { adminWants, type Session } from '../domain/session.js';
+import { adminWants } from '../domain/session.js';
+import type { Session } from './session.js';
 
 const agentKey = subjects.chats;
 const chatKey = subjects.messages;
@@ -28,14 +29,17 @@ export class SessionRegistry {
     return this.byKey.values();
   }
 
-  /** Adds a session; returns the one it replaced (same key), which the caller must close. */
+  /** Adds a session (and its chat, if it has one); returns the one it replaced (same key), which the caller must close. */
   add(session: Session): Session | undefined {
     const previous = this.byKey.get(session.key);
     if (previous) this.remove(previous);
     this.byKey.set(session.key, session);
     const id = session.identity;
     if (id.kind === 'admin') this.admins.add(session);
-    else addTo(this.byAgent, agentKey(id.companyId, id.agentId), session);
+    else {
+      addTo(this.byAgent, agentKey(id.companyId, id.agentId), session);
+      if (session.chatId) addTo(this.byChat, chatKey(id.companyId, id.agentId, session.chatId), session);
+    }
     return previous;
   }
 

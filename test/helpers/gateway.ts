@@ -51,7 +51,12 @@ export interface ChildGateway {
 const CLI = new URL('../../src/app/cli.ts', import.meta.url).pathname;
 
 /** A gateway in its own process, as a pod: `host` is its loopback address and pod id. */
-export async function spawnGateway(host: string, overrides: Record<string, string> = {}): Promise<ChildGateway> {
+export interface SpawnOptions {
+  /** The pod's open-file limit (soft and hard), as a container's would be. */
+  fileLimit?: number;
+}
+
+export async function spawnGateway(host: string, overrides: Record<string, string> = {}, options: SpawnOptions = {}): Promise<ChildGateway> {
   const env = {
     ...process.env,
     ...baseEnv({ DAISI_WS_SERVER_HOST: host, DAISI_WS_SERVER_POD_ID: host, ...overrides }),
@@ -59,7 +64,11 @@ export async function spawnGateway(host: string, overrides: Record<string, strin
   };
   // TEST_CPU_PROF_DIR: every pod writes a CPU profile there when it exits on SIGTERM.
   const prof = process.env.TEST_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TEST_CPU_PROF_DIR}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', CLI, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [...prof, '--import', 'tsx', CLI, 'start'];
+  // prlimit sets the limit on itself and then becomes the pod: the pid stays the pod's.
+  const child = options.fileLimit
+    ? spawn('prlimit', [`--nofile=${options.fileLimit}:${options.fileLimit}`, process.execPath, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const started = new Promise<number>((resolve, reject) => {

@@ -19,11 +19,11 @@ export interface SingleNode {
   pub: Awaited<ReturnType<SingleNodeSetup['publisher']>>;
 }
 
-/** Registers before/after hooks that start one gateway with `setup` and stop it. */
-export function useSingleNode(setup: SingleNodeSetup): SingleNode {
+/** Registers before/after hooks that start one gateway with `setup` (and `env`) and stop it. */
+export function useSingleNode(setup: SingleNodeSetup, env: Record<string, string> = {}): SingleNode {
   const node = {} as SingleNode;
   before(async () => {
-    node.gw = await startGateway(await setup.env());
+    node.gw = await startGateway({ ...(await setup.env()), ...env });
     node.pub = await setup.publisher(node.gw);
   });
   after(async () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import type { Session } from '../../src/domain/session.js';
+import { DeliveryPosition } from '../../src/services/delivery-position.js';
+import type { Session } from '../../src/services/session.js';
 import { Metrics } from '../../src/platform/metrics.js';
 import { EventDispatcher } from '../../src/services/event-dispatcher.js';
 import { EventHistory } from '../../src/services/event-history.js';
@@ -16,13 +17,13 @@ function pod(historyEvents: number) {
   const frames: string[] = [];
   const session = {
     id: 1, key: 'session:c:a:u', identity: { kind: 'user', companyId: 'c', agentId: 'a', userId: 'u' },
-    chatId: undefined, lastSeq: 0, held: undefined, lastActivityMs: 0,
+    chatId: undefined, position: new DeliveryPosition(), lastActivityMs: 0, isOpen: true,
     deliver: (frame: Buffer) => void frames.push(frame.toString()),
     sendUnbounded() {}, terminate() {},
   } as unknown as Session;
   const registry = new SessionRegistry();
   registry.add(session);
-  const dispatcher = new EventDispatcher({ registry, history: new EventHistory(historyEvents, 60_000), metrics: new Metrics(false).deliveryHooks(), log: pino({ level: 'silent' }) });
+  const dispatcher = new EventDispatcher({ registry, history: new EventHistory({ maxEvents: historyEvents, maxAgeMs: 60_000, maxBytes: 1024 * 1024 }), metrics: new Metrics(false).deliveryHooks(), log: pino({ level: 'silent' }) });
   return { dispatcher, frames };
 }
 
@@ -35,14 +36,14 @@ describe('EventDispatcher and pushes of Go replicas', () => {
     it(`shows an event pushed and then read once, with its seq, ${kept}`, async () => {
       const { dispatcher, frames } = pod(historyEvents);
       assert.equal(dispatcher.acceptPushed(ADDRESS, 'e1', payload('e1')), 1);
-      await dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('e1')), seq: 5 });
+      dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('e1')), seq: 5 });
       await sleep(1200); // past the time a push is held
       assert.deepEqual(frames, [`{"type":"event","seq":5,"payload":${payload('e1')}}`]);
     });
 
     it(`shows an event read and then pushed once, ${kept}`, async () => {
       const { dispatcher, frames } = pod(historyEvents);
-      await dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('e2')), seq: 4 });
+      dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('e2')), seq: 4 });
       assert.equal(dispatcher.acceptPushed(ADDRESS, 'e2', payload('e2')), 1);
       await sleep(1200);
       assert.deepEqual(frames, [`{"type":"event","seq":4,"payload":${payload('e2')}}`]);
@@ -51,7 +52,7 @@ describe('EventDispatcher and pushes of Go replicas', () => {
     it(`delivers a push the reading never brings, ${kept}`, async () => {
       const { dispatcher, frames } = pod(historyEvents);
       dispatcher.acceptPushed(ADDRESS, 'go-only', payload('go-only'));
-      await dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('other')), seq: 6 });
+      dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('other')), seq: 6 });
       await sleep(1200);
       assert.deepEqual(frames, [`{"type":"event","seq":6,"payload":${payload('other')}}`, `{"type":"event","payload":${payload('go-only')}}`]);
     });
@@ -59,8 +60,8 @@ describe('EventDispatcher and pushes of Go replicas', () => {
 
   it('drops a payload that is not a JSON object and delivers the next', async () => {
     const { dispatcher, frames } = pod(100);
-    await dispatcher.deliver({ subject: SUBJECT, data: Buffer.from('{"event_id":"x",}'), seq: 7 });
-    await dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('y')), seq: 8 });
+    dispatcher.deliver({ subject: SUBJECT, data: Buffer.from('{"event_id":"x",}'), seq: 7 });
+    dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('y')), seq: 8 });
     assert.deepEqual(frames, [`{"type":"event","seq":8,"payload":${payload('y')}}`]);
   });
 });

@@ -12,6 +12,7 @@ function fakeConnection(queued: number) {
   const c = {
     sessionLabel: 'all',
     queued,
+    queuedBytes: queued * 1000,
     isOpen: true,
     liveness: new Liveness(1000),
     pings: 0,
@@ -41,7 +42,8 @@ describe('heartbeat sweeper', () => {
     const connections = new Set(Array.from({ length: 25 }, (_, i) => fakeConnection(i % 3)));
     const used = gauge();
     const capacity = gauge();
-    const metrics = { wsBufferUsed: used, wsBufferCapacity: capacity } as unknown as Metrics;
+    const queuedBytes = { value: -1, set(v: number) { this.value = v; } };
+    const metrics = { wsBufferUsed: used, wsBufferCapacity: capacity, queuedBytes } as unknown as Metrics;
     const sweeper = new HeartbeatSweeper(() => connections as unknown as ReadonlySet<ClientConnection>, () => config, metrics, {} as Logger);
     sweeper.start();
     const pinged = () => [...connections].filter((c) => c.pings > 0).length;
@@ -52,6 +54,7 @@ describe('heartbeat sweeper', () => {
     }
     assert.deepEqual([...connections].map((c) => c.pings), Array(25).fill(1));
     assert.equal(used.values.get('all'), [...connections].reduce((s, c) => s + c.queued, 0));
+    assert.equal(queuedBytes.value, [...connections].reduce((s, c) => s + c.queuedBytes, 0), 'queued bytes of the pod, at the end of the round');
     assert.equal(capacity.values.get('all'), 25 * config.app.websocket_message_buffer_size);
 
     // A connection that arrives during a round is visited in it; one that leaves is not.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { ActivityStore, RouteRegistry, SessionLocks } from '../../src/domain/ports.js';
-import type { Session } from '../../src/domain/session.js';
+import type { Session } from '../../src/services/session.js';
 import { loadConfig } from '../../src/platform/config/load.js';
 import { Metrics } from '../../src/platform/metrics.js';
 import { RenewalLoop } from '../../src/services/renewal-loop.js';

@@ -19,7 +19,7 @@ export class MemoryEventStream implements EventStream {
 
   async publish(subject: string, data: Uint8Array): Promise<{ seq: number }> {
     const seq = ++this.seq;
-    if (this.sink && !this.stopped) void this.sink.deliver({ subject, data, seq });
+    if (this.sink && !this.stopped) this.sink.deliver({ subject, data, seq });
     return { seq };
   }
 
@@ -31,8 +31,8 @@ export class MemoryEventStream implements EventStream {
     return { first: this.seq + 1, last: this.seq };
   }
 
-  async readHistory(_read: HistoryRead): Promise<void> {
-    // Nothing is stored beyond the pod's own history; bounds() says so.
+  async readHistory(_read: HistoryRead): Promise<'done'> {
+    return 'done'; // nothing is stored beyond the pod's own history; bounds() says so
   }
 
   consumerCount(): number {

@@ -2,6 +2,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { STREAM_SUBJECTS } from '../../domain/events.js';
 import type { EventSink, EventStream, HistoryRead } from '../../domain/ports.js';
+import { readHistory } from './history-read.js';
 import { OrderedReader } from './ordered-reader.js';
 import { ensureStream } from './stream-setup.js';
 
@@ -33,8 +34,8 @@ const READER_STUCK_MS = 2000;
  * ephemeral consumer per pod, whatever its load (SPEC §10). Nothing is acknowledged and nothing
  * is shared with other pods, so no pod depends on another to deliver to its sessions.
  *
- * A resume that reaches further back than the pod's memory reads the history through a
- * short-lived consumer of its own (see readHistory).
+ * A replay that reaches further back than the pod's memory reads the history through a
+ * short-lived pull consumer of its own (history-read.ts).
  */
 export class NatsEventStream implements EventStream {
   private nc: NatsConnection | undefined;
@@ -42,7 +43,6 @@ export class NatsEventStream implements EventStream {
   private reader: OrderedReader | undefined;
   /** The epoch of the last reader, while a new one starts after it on a new connection. */
   private lastEpoch = '';
-  private readonly historyReaders = new Set<OrderedReader>();
 
   constructor(private readonly options: NatsStreamOptions, private readonly events: NatsStreamEvents) {}
 
@@ -111,42 +111,9 @@ export class NatsEventStream implements EventStream {
     return { first: info.state.first_seq, last: info.state.last_seq };
   }
 
-  async readHistory(read: HistoryRead): Promise<void> {
-    const nc = this.nc;
-    if (!nc) throw new Error('not connected to NATS');
-    if (read.fromSeq > read.toSeq) return;
-    let finish!: () => void;
-    const done = new Promise<void>((resolve) => (finish = resolve));
-    const reader = new OrderedReader(
-      nc,
-      {
-        stream: this.options.streamName,
-        filter: read.filter,
-        start: { kind: 'seq', seq: read.fromSeq },
-        epoch: this.reader?.epoch,
-        heartbeatMs: 1000,
-        inactiveMs: 5000,
-        description: `daisi-ws pod ${this.options.podId} resume`,
-        ownConnection: false, // short-lived: not worth a connection of its own
-      },
-      {
-        event: (subject, data, seq, pending) => {
-          if (seq <= read.toSeq) read.onEvent({ subject, data, seq });
-          if (seq >= read.toSeq || pending === 0) finish();
-        },
-        reset: () => undefined,
-        epochChanged: () => finish(),
-        failed: () => undefined,
-      },
-    );
-    this.historyReaders.add(reader);
-    try {
-      if ((await reader.start()) === 0) finish();
-      await done;
-    } finally {
-      this.historyReaders.delete(reader);
-      await reader.stop();
-    }
+  readHistory(read: HistoryRead): Promise<'done' | 'too_long'> {
+    if (!this.nc) return Promise.reject(new Error('not connected to NATS'));
+    return readHistory(this.nc, this.options.streamName, read, `daisi-ws pod ${this.options.podId} replay`);
   }
 
   async publish(subject: string, data: Uint8Array, requestId?: string): Promise<{ seq: number }> {
@@ -162,9 +129,8 @@ export class NatsEventStream implements EventStream {
   }
 
   async stop(): Promise<void> {
-    const readers = [this.reader, ...this.historyReaders];
+    const reader = this.reader;
     this.reader = undefined;
-    this.historyReaders.clear();
-    await Promise.all(readers.map((r) => r?.stop().catch(() => undefined)));
+    await reader?.stop().catch(() => undefined);
   }
 }

@@ -10,6 +10,8 @@ import type { TokenMinter } from '../../services/token-minter.js';
 import { adminKeys, checkAdminKey, checkClientKey, clientKeys } from '../../services/api-keys.js';
 import { clientAddressOf } from '../shared/client-address.js';
 import { clientApiKeyOf, headerValue, requestIdOf, webSocketTargetOf } from '../shared/request.js';
+import type { ConnectionBudget } from '../../platform/process-limits.js';
+import { ConnectionGuard } from './connection-guard.js';
 import { readJson, sendError, sendJson } from './http-io.js';
 import { parsePublishRequest } from './publish-request.js';
 
@@ -33,6 +35,8 @@ export interface HttpDeps {
   publish(subject: string, payload: string, requestId: string): Promise<{ seq: number }>;
   /** Static files (the demo page); undefined when there is none. */
   staticFile?(path: string): { type: string; body: Buffer } | undefined;
+  /** How many TCP connections the pod keeps open (server.max_connections, or what the open-file limit leaves). */
+  budget(): ConnectionBudget;
 }
 
 interface RequestContext {
@@ -61,7 +65,17 @@ export function createHttpServer(deps: HttpDeps): Server {
     ['/admin/generate-token', { method: 'POST', handler: (req, res, ctx) => generateAdminToken(deps, req, res, ctx) }],
     ['/api/publish', { method: 'POST', handler: (req, res, ctx) => publish(deps, req, res, ctx) }],
   ]);
-  const server = createServer((req, res) => void handle(deps, routes, req, res));
+  // Node looks for requests over their time limits every 30 s by default: a slow request would
+  // stay up to 30 s past app.read_timeout_seconds (one that sends nothing: see ConnectionGuard).
+  const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => void handle(deps, routes, req, res));
+  new ConnectionGuard({
+    sockets: () => deps.budget().sockets,
+    idlePerAddress: () => {
+      const server = deps.config().server;
+      return server.trust_proxy ? 0 : server.max_pending_connections_per_ip;
+    },
+    readTimeoutMs: () => Math.max(1, deps.config().app.read_timeout_seconds) * 1000,
+  }).attach(server);
   server.on('upgrade', (req, socket, head) => void deps.ws.handleUpgrade(req, socket, head));
   applyLimits(server, deps.config());
   return server;
@@ -73,10 +87,6 @@ export function applyLimits(server: Server, cfg: Config): void {
   server.keepAliveTimeout = app.idle_timeout_seconds * 1000;
   server.headersTimeout = Math.max(1, app.read_timeout_seconds) * 1000;
   server.requestTimeout = Math.max(1, app.read_timeout_seconds) * 1000;
-  // Room above the session limit for probes, token requests and upgrades being refused: TCP
-  // connections that never become sessions cannot use up the descriptors the sessions need.
-  const max = cfg.server.max_connections;
-  server.maxConnections = max > 0 ? max + Math.max(100, Math.ceil(max / 10)) : Infinity;
 }
 
 async function handle(deps: HttpDeps, routes: Map<string, Route>, req: IncomingMessage, res: ServerResponse): Promise<void> {

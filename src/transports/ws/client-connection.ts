@@ -4,10 +4,11 @@ import type { Config } from '../../platform/config/schema.js';
 import type { Logger } from '../../domain/ports.js';
 import type { Metrics } from '../../platform/metrics.js';
 import { ErrorCodes, GatewayError } from '../../domain/errors.js';
-import { subjects } from '../../domain/events.js';
 import { flatString, idProblem } from '../../domain/ids.js';
-import { sessionKeyOf, type Identity, type Session } from '../../domain/session.js';
+import { sessionKeyOf, type Identity } from '../../domain/session.js';
+import { DeliveryPosition } from '../../services/delivery-position.js';
 import type { ResumeService } from '../../services/resume.js';
+import type { ProtocolFrame, Session } from '../../services/session.js';
 import type { SessionManager } from '../../services/session-manager.js';
 import { chatIdOf, errorFrame, parseClientMessage, readyFrame } from './frames.js';
 import { FrameRateLimit } from './frame-rate-limit.js';
@@ -53,8 +54,7 @@ export class ClientConnection implements Session {
   readonly id = nextId++;
   readonly key: string;
   chatId: string | undefined;
-  lastSeq = 0;
-  held: Session['held'];
+  readonly position = new DeliveryPosition();
   lastActivityMs = Date.now();
   readonly connectedAt = Date.now();
   readonly liveness: Liveness;
@@ -80,7 +80,7 @@ export class ClientConnection implements Session {
     // The TCP socket under the WebSocket: its 'drain' moves waiting frames on (see SocketSink).
     const raw: Owned<Socket> | undefined = rawSocketOf(socket);
     if (raw) raw[CONNECTION] = this;
-    this.queue = new SendQueue(new SocketSink(socket, raw, deps, this.sessionLabel, ClientConnection.onDrain));
+    this.queue = new SendQueue(new SocketSink(socket, raw, deps, this.sessionLabel, ClientConnection.onDrain, () => this.overflowed()));
     (socket as Owned<WebSocket>)[CONNECTION] = this;
     socket.on('message', ClientConnection.onSocketMessage);
     socket.on('pong', ClientConnection.onSocketPong);
@@ -122,6 +122,11 @@ export class ClientConnection implements Session {
     return this.queue.length;
   }
 
+  /** Bytes of those frames: at most app.websocket_max_queued_bytes. */
+  get queuedBytes(): number {
+    return this.queue.bytes;
+  }
+
   /**
    * Periodic look at the socket (HeartbeatSweeper): notes a socket backlog, and moves waiting
    * frames on in case no 'drain' came (a compressing sender buffers outside the socket).
@@ -140,12 +145,15 @@ export class ClientConnection implements Session {
     this.sendUnbounded(readyFrame(epoch), 'ready');
   }
 
-  deliver(frame: Buffer): void | Promise<void> {
-    if (this.state !== 'open') return;
-    return this.queue.push(frame);
+  deliver(frame: Buffer): void {
+    if (this.state === 'open') this.queue.push(frame);
   }
 
-  sendUnbounded(frame: Buffer, type: 'event' | 'resumed' | 'error' | 'ready'): void {
+  whenWritable(): Promise<void> | undefined {
+    return this.queue.writable();
+  }
+
+  sendUnbounded(frame: Buffer, type: ProtocolFrame): void {
     if (this.state !== 'open') return;
     this.deps.metrics.messagesSent.inc({ message_type: type });
     this.queue.pushUrgent(frame);
@@ -212,7 +220,7 @@ export class ClientConnection implements Session {
     }
   }
 
-  private async selectChat(payload: unknown): Promise<void> {
+  private selectChat(payload: unknown): void {
     if (this.identity.kind !== 'user') {
       return this.sendError(ErrorCodes.BadRequest, 'Invalid select_chat payload', 'select_chat is for company sessions, not admin sessions.');
     }
@@ -220,22 +228,22 @@ export class ClientConnection implements Session {
     if ('problem' in parsed) return this.sendError(ErrorCodes.BadRequest, 'Invalid select_chat payload', parsed.problem);
     const problem = idProblem(parsed.chatId);
     if (problem) return this.sendError(ErrorCodes.BadRequest, 'Invalid select_chat payload', `chat_id ${problem}`);
-    const { resume } = this.deps;
-    try {
-      // A chat selected with `since` replays its messages first (SPEC §11): live ones wait.
-      if (parsed.since !== undefined) resume.hold(this);
-      await this.deps.sessions.selectChat(this, parsed.chatId);
-      this.deps.touch(this);
-      if (parsed.since !== undefined) {
-        const subject = subjects.messages(this.identity.companyId, this.identity.agentId, parsed.chatId);
-        await resume.resume(this, { since: parsed.since, epoch: resume.epoch(), subject });
-      }
-    } catch (err) {
-      resume.release(this);
-      const e = err instanceof GatewayError ? err : new GatewayError(ErrorCodes.SubscriptionFailure, 'Could not subscribe to chat events.');
-      this.deps.log.warn({ err: e.cause ?? e, session_key: this.key }, 'select_chat failed');
-      this.sendError(ErrorCodes.SubscriptionFailure, e.message, e.details);
-    }
+    const { resume, sessions } = this.deps;
+    // Synchronous up to the chat being set: no live event of the new chat can come in between.
+    const { replay, refused } = resume.beginSelect(this, parsed.chatId, parsed.since);
+    if (refused) this.sendError(ErrorCodes.RateLimitExceeded, refused.message, refused.details);
+    const routed = sessions.selectChat(this, parsed.chatId);
+    this.deps.touch(this);
+    if (replay) void resume.run(this, replay, resume.epoch());
+    routed.catch((err: unknown) => {
+      this.deps.log.warn({ err, session_key: this.key }, 'select_chat failed');
+      this.sendError(ErrorCodes.SubscriptionFailure, 'Could not subscribe to chat events.');
+    });
+  }
+
+  /** Under `block`, the queue is full: the session catches up from the history as it drains. */
+  private overflowed(): void {
+    if (this.state === 'open') this.deps.resume.catchUp(this);
   }
 
   /** app.max_client_frames_per_second: a warning frame past the limit, close 4429 past twice it. */
@@ -256,6 +264,7 @@ export class ClientConnection implements Session {
     this.released = true;
     this.closeCode = code;
     this.closeReason = reason;
+    this.position.stopReplay();
     this.queue.close();
     this.deps.onClosed(this);
   }

@@ -1,13 +1,8 @@
 import type { Config } from '../../platform/config/schema.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { Logger } from '../../domain/ports.js';
-import { ErrorCodes, GatewayError } from '../../domain/errors.js';
 import type { ClientConnection } from './client-connection.js';
-
-/** The seed's pong timeout: an InternalServerError frame, close 1011 (CloseWithError). */
-const pongTimeout = () => new GatewayError(ErrorCodes.Internal, 'Pong timeout', 'No pong or message received within the configured time.');
-const slowClient = () => new GatewayError(ErrorCodes.Internal, 'Slow client', 'Frames waited longer than websocket_slow_client_disconnect_threshold_ms.');
-const writeTimedOut = () => new GatewayError(ErrorCodes.Internal, 'Write timeout', 'A frame was not written within write_timeout_seconds.');
+import { pongTimeout, slowClient, SLOW_CLIENT_CLOSE, writeTimedOut } from './close-reasons.js';
 
 /** Every connection is looked at once a round, a tenth of them at a time. */
 const ROUND_MS = 1000;
@@ -31,6 +26,7 @@ export class HeartbeatSweeper {
   private visited = 0;
   private readonly queued = new Map<string, number>();
   private readonly sessions = new Map<string, number>();
+  private queuedBytes = 0;
 
   constructor(
     private readonly connections: () => ReadonlySet<ClientConnection>,
@@ -76,6 +72,7 @@ export class HeartbeatSweeper {
   private visit(c: ClientConnection, now: number, app: Config['app']): void {
     this.queued.set(c.sessionLabel, (this.queued.get(c.sessionLabel) ?? 0) + c.queued);
     this.sessions.set(c.sessionLabel, (this.sessions.get(c.sessionLabel) ?? 0) + 1);
+    this.queuedBytes += c.queuedBytes;
     if (!c.isOpen) return;
     if (this.silent(c, now, app)) return;
     if (this.slow(c, now, app)) return;
@@ -87,8 +84,10 @@ export class HeartbeatSweeper {
     this.metrics.wsBufferCapacity.reset();
     for (const [label, count] of this.queued) this.metrics.wsBufferUsed.set({ session_key: label }, count);
     for (const [label, count] of this.sessions) this.metrics.wsBufferCapacity.set({ session_key: label }, count * app.websocket_message_buffer_size);
+    this.metrics.queuedBytes.set(this.queuedBytes);
     this.queued.clear();
     this.sessions.clear();
+    this.queuedBytes = 0;
   }
 
   private silent(c: ClientConnection, now: number, app: Config['app']): boolean {
@@ -115,7 +114,7 @@ export class HeartbeatSweeper {
     const writeTimeout = app.write_timeout_seconds * 1000;
     if (threshold > 0 && age > threshold) {
       this.metrics.wsSlowDisconnected.inc();
-      c.terminate(slowClient(), 1008);
+      c.terminate(slowClient(), SLOW_CLIENT_CLOSE);
       return true;
     }
     if (writeTimeout > 0 && age > writeTimeout) {

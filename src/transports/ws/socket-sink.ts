@@ -34,12 +34,18 @@ export class SocketSink implements SendQueueSink {
     private readonly sessionLabel: string,
     /** The socket's 'drain' listener (shared by every connection; it finds its own on the socket). */
     private readonly onDrain: (this: Socket) => void,
+    /** The queue passed its byte bound under `block`. */
+    readonly overflow: () => void,
   ) {
     this.plain = socket.extensions === '';
   }
 
   capacity(): number {
     return this.deps.config().app.websocket_message_buffer_size;
+  }
+
+  maxBytes(): number {
+    return this.deps.config().app.websocket_max_queued_bytes;
   }
 
   policy(): BackpressurePolicy {

@@ -8,7 +8,8 @@ import type { Metrics } from '../../platform/metrics.js';
 import type { RefusalLog } from '../../platform/refusal-log.js';
 import { AuthFailure, ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
 import { flatString, idProblem } from '../../domain/ids.js';
-import type { Identity, Session } from '../../domain/session.js';
+import type { Identity } from '../../domain/session.js';
+import type { Session } from '../../services/session.js';
 import type { AbuseLimits } from '../../services/abuse-limits.js';
 import type { AuthService } from '../../services/auth-service.js';
 import type { ResumeService } from '../../services/resume.js';
@@ -34,6 +35,8 @@ export interface WsEndpointDeps {
   resume: ResumeService;
   limits: AbuseLimits;
   refusals: RefusalLog;
+  /** Sessions this pod accepts (server.max_connections, or what the open-file limit leaves; 0: no limit). */
+  sessionLimit(): number;
 }
 
 /** What the upgrade asks for besides the session: a chat to select, a point to resume from. */
@@ -123,16 +126,14 @@ export class WsEndpoint {
     if (socket.destroyed) return;
     const address = clientAddressOf(req, this.deps.config().server.trust_proxy);
     forgetPeerAddress(req.socket);
-    let identity: Identity | undefined;
+    let identity: Identity;
     let start: SessionStart;
     let release = () => undefined as void;
     try {
       const url = new URL(req.url ?? '/', 'http://gateway');
       this.checkCapacity(address);
       release = this.countPending(socket);
-      identity = await this.deps.limits.authenticate(address, () => this.admit(req, url));
-      start = startOf(url.searchParams, identity);
-      await this.deps.sessions.claim(identity);
+      ({ identity, start } = await this.withinDeadline(this.authenticateAndClaim(req, url, address)));
     } catch (err) {
       release();
       const error = toGatewayError(err);
@@ -160,9 +161,33 @@ export class WsEndpoint {
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         socket.off('error', destroySocket); // ws has its own listener now
         release();
-        void this.open(ws, id, start, requestId, raw);
+        this.open(ws, id, start, requestId, raw);
       });
     });
+  }
+
+  /** The key, token and session lock: everything of an upgrade that may wait on Redis. */
+  private async authenticateAndClaim(req: IncomingMessage, url: URL, address: string): Promise<{ identity: Identity; start: SessionStart }> {
+    const identity = await this.deps.limits.authenticate(address, () => this.admit(req, url));
+    const start = startOf(url.searchParams, identity);
+    await this.deps.sessions.claim(identity);
+    return { identity, start };
+  }
+
+  /**
+   * app.handshake_timeout_seconds: an upgrade does not hang on a Redis that does not answer (paused,
+   * partitioned): 503, and a lock taken after that is given back.
+   */
+  private withinDeadline(admitted: Promise<{ identity: Identity; start: SessionStart }>): Promise<{ identity: Identity; start: SessionStart }> {
+    const seconds = this.deps.config().app.handshake_timeout_seconds;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        admitted.then(({ identity }) => this.deps.sessions.unclaim(identity), () => undefined);
+        reject(new GatewayError(ErrorCodes.ServiceUnavailable, 'Session store unavailable', `The session store did not answer within ${seconds} s; try again.`));
+      }, seconds * 1000);
+    });
+    return Promise.race([admitted, late]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -185,7 +210,7 @@ export class WsEndpoint {
 
   /** server.max_connections (503) and server.handshake_rate_per_ip (429), before any work is done. */
   private checkCapacity(address: string): void {
-    const max = this.deps.config().server.max_connections;
+    const max = this.deps.sessionLimit();
     if (max > 0 && this.connections.size + this.pending >= max) {
       throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Too many connections', `This pod holds its limit of ${max} sessions; try again later or another pod.`);
     }
@@ -272,35 +297,30 @@ export class WsEndpoint {
     }
   }
 
-  private async open(ws: WebSocket, identity: Identity, start: SessionStart, requestId: string, raw: Socket): Promise<void> {
-    const { metrics, log } = this.deps;
+  /**
+   * The session is registered at once, `ready` right behind the 101 (one write): from then on live
+   * events go to it — or, when it resumes, wait for its replay (DeliveryPosition). The rest (the
+   * activity stamp, the log line, the replay) takes its turn, so that a burst of sessions does not
+   * hold up live events (see Turns).
+   */
+  private open(ws: WebSocket, identity: Identity, start: SessionStart, requestId: string, raw: Socket): void {
+    const { metrics, log, resume, sessions } = this.deps;
     const connection = new ClientConnection(ws, identity, this.connectionDeps, requestId);
     this.sockets.add(connection);
     this.connections.add(connection);
     metrics.connectionsTotal.inc();
     metrics.activeConnections.inc();
-    // Events wait until `ready` is out (and a resume has replayed what the client missed).
-    const { resume } = this.deps;
-    resume.hold(connection);
-    try {
-      await this.deps.sessions.attach(connection);
-      if (start.chatId) await this.deps.sessions.selectChat(connection, start.chatId);
-    } catch (err) {
-      log.warn({ err, session_key: connection.key }, 'route not registered');
-    }
-    // The rest (ready, the replay) waits for its turn, so that a burst of sessions does not hold
-    // up live events (see Turns); a memory replay runs within the turn, a stream read after it.
+    connection.chatId = start.chatId;
+    const replay = start.resume ? resume.beginResume(connection, start.resume.since) : undefined;
+    if (!replay) resume.startLive(connection);
+    sessions.attach(connection).catch((err: unknown) => log.warn({ err, session_key: connection.key }, 'route not registered'));
+    connection.sendReady(resume.epoch());
+    raw.uncork(); // the cork of the 101: it leaves now, with `ready`
     this.turns.run(() => {
-      try {
-        if (!connection.isOpen) return;
-        this.deps.touch(connection);
-        connection.sendReady(resume.epoch());
-        if (log.isLevelEnabled('info')) log.info({ ...logFields(identity), request_id: requestId, connection_id: connection.id, since: start.resume?.since }, 'session connected');
-        if (start.resume) void resume.resume(connection, start.resume);
-        else resume.release(connection);
-      } finally {
-        raw.uncork(); // the cork of the 101: it leaves now, with `ready` and a replay from memory
-      }
+      if (!connection.isOpen) return;
+      this.deps.touch(connection);
+      if (log.isLevelEnabled('info')) log.info({ ...logFields(identity), request_id: requestId, connection_id: connection.id, since: start.resume?.since }, 'session connected');
+      if (replay) void resume.run(connection, replay, start.resume!.epoch);
     });
   }
 
