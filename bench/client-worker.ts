@@ -62,7 +62,12 @@ function openWs(spec: SessionSpec): Promise<Client> {
 
 function openSio(spec: SessionSpec): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const socket: Socket = io(spec.url, { transports: ['websocket'], query: { company: spec.company, agent: spec.agent }, reconnection: false, forceNew: true });
+    const socket: Socket = io(spec.url, {
+      transports: ['websocket'],
+      query: { company: spec.company, agent: spec.agent },
+      reconnection: false,
+      forceNew: true,
+    });
     const client: Client = { spec, received: new Map(), close: () => socket.disconnect() };
     socket.on('event', (payload: string) => onEvent(client, payload));
     socket.on('ready', () => {
@@ -73,7 +78,11 @@ function openSio(spec: SessionSpec): Promise<Client> {
   });
 }
 
-async function connectAll(mode: Mode, sessions: SessionSpec[], concurrency: number): Promise<{ handshakes: number[]; failures: number; ms: number }> {
+async function connectAll(
+  mode: Mode,
+  sessions: SessionSpec[],
+  concurrency: number,
+): Promise<{ handshakes: number[]; failures: number; ms: number }> {
   const handshakes: number[] = [];
   let failures = 0;
   let next = 0;
@@ -100,7 +109,10 @@ function check(published: Record<string, string[]>): { expected: number; lost: n
   let lost = 0;
   let duplicated = 0;
   for (const c of clients) {
-    const want = [...(published[`wa.${c.spec.company}.${c.spec.agent}.chats`] ?? []), ...(c.spec.chat ? published[`wa.${c.spec.company}.${c.spec.agent}.messages.${c.spec.chat}`] ?? [] : [])];
+    const want = [
+      ...(published[`wa.${c.spec.company}.${c.spec.agent}.chats`] ?? []),
+      ...(c.spec.chat ? (published[`wa.${c.spec.company}.${c.spec.agent}.messages.${c.spec.chat}`] ?? []) : []),
+    ];
     expected += want.length;
     for (const id of want) {
       const n = c.received.get(id) ?? 0;
@@ -114,7 +126,10 @@ function check(published: Record<string, string[]>): { expected: number; lost: n
 process.on('message', async (message: Command) => {
   switch (message.cmd) {
     case 'connect':
-      return process.send!({ type: 'connected', ...(await connectAll(message.mode, message.sessions, message.concurrency)) });
+      return process.send!({
+        type: 'connected',
+        ...(await connectAll(message.mode, message.sessions, message.concurrency)),
+      });
     case 'reset':
       latency.reset();
       delivered = 0;

@@ -1,16 +1,32 @@
 // Reads a .cpuprofile (`npm run bench -- --profile`, `--cpu-prof`) without a browser:
 //   node --import tsx bench/cpu-profile.ts FILE [--from S] [--to S]   self and total time by function, and by file
 //   … --callers NAME                                                     the stacks that lead to function NAME
-//   … --timeline MS [--names a,b]                                        busy, idle and GC per MS window, and time under each name
+//   … --timeline MS [--names a,b]                                        busy, idle and GC per MS window, and time
+// under each name
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { from: { type: 'string' }, to: { type: 'string' }, callers: { type: 'string' }, timeline: { type: 'string' }, names: { type: 'string', default: '' }, top: { type: 'string', default: '40' } },
+  options: {
+    from: { type: 'string' },
+    to: { type: 'string' },
+    callers: { type: 'string' },
+    timeline: { type: 'string' },
+    names: { type: 'string', default: '' },
+    top: { type: 'string', default: '40' },
+  },
 });
-interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
-const profile = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+const profile = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as {
+  nodes: Node[];
+  samples: number[];
+  timeDeltas: number[];
+};
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -43,7 +59,15 @@ if (values.callers) {
   const stacks = new Map<string, number>();
   for (const { stack, us } of samples()) {
     const i = stack.findIndex((n) => nameOf(n) === values.callers);
-    if (i >= 0) add(stacks, stack.slice(i, i + 9).map(keyOf).join(' < '), us);
+    if (i >= 0)
+      add(
+        stacks,
+        stack
+          .slice(i, i + 9)
+          .map(keyOf)
+          .join(' < '),
+        us,
+      );
   }
   for (const [s, us] of [...stacks].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`${ms(us)} ms  ${s}`);
 } else if (values.timeline) {
@@ -51,14 +75,18 @@ if (values.callers) {
   const names = values.names.split(',').filter(Boolean);
   const rows = new Map<number, Map<string, number>>();
   for (const { stack, at, us } of samples()) {
-    const row = rows.get(Math.floor(at / window)) ?? rows.set(Math.floor(at / window), new Map()).get(Math.floor(at / window))!;
+    const row =
+      rows.get(Math.floor(at / window)) ?? rows.set(Math.floor(at / window), new Map()).get(Math.floor(at / window))!;
     const leaf = nameOf(stack[0]!);
     add(row, leaf === '(idle)' ? 'idle' : 'busy', us);
     if (leaf === '(garbage collector)') add(row, 'gc', us);
     for (const name of new Set(stack.map(nameOf))) if (names.includes(name)) add(row, name, us);
   }
   for (const [w, row] of [...rows].sort((a, b) => a[0] - b[0])) {
-    console.log(`${((w * window) / 1e6).toFixed(1)}s ${['busy', 'idle', 'gc', ...names].map((k) => `${k} ${ms(row.get(k) ?? 0).trim()}`).join(' ')}`);
+    console.log(
+      `${((w * window) / 1e6).toFixed(1)}s ` +
+        `${['busy', 'idle', 'gc', ...names].map((k) => `${k} ${ms(row.get(k) ?? 0).trim()}`).join(' ')}`,
+    );
   }
 } else {
   const self = new Map<string, number>();
@@ -72,6 +100,13 @@ if (values.callers) {
     for (const k of new Set(stack.map(keyOf))) add(total, k, us);
   }
   const top = (m: Map<string, number>) =>
-    [...m].sort((a, b) => b[1] - a[1]).slice(0, TOP).map(([k, us]) => `${ms(us)} ms ${((100 * us) / all).toFixed(1).padStart(5)} %  ${k}`).join('\n');
-  console.log(`${ms(all).trim()} ms sampled\n--- self\n${top(self)}\n--- total\n${top(total)}\n--- by file (self)\n${top(byFile)}`);
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, TOP)
+      .map(([k, us]) => `${ms(us)} ms ${((100 * us) / all).toFixed(1).padStart(5)} %  ${k}`)
+      .join('\n');
+  console.log(
+    `${ms(all).trim()} ms sampled\n--- self\n${top(self)}\n--- total\n${top(total)}\n--- by file ` +
+      `(self)\n${top(byFile)}`,
+  );
 }

@@ -10,7 +10,10 @@ import WebSocket from 'ws';
 import { parseAesKey, sealToken } from '../src/domain/token-crypto.js';
 import { inspectorOf, PROBE_AES_KEY, startNats, startProbePod } from './lib/processes.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { warm: { type: 'string', default: '2000' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { warm: { type: 'string', default: '2000' } },
+});
 const N = Number(positionals[0] ?? 2000);
 const WARM = Number(values.warm);
 const nats = await startNats();
@@ -24,8 +27,15 @@ async function handshakes(tag: string, n: number): Promise<void> {
     await Promise.all(
       Array.from({ length: Math.min(100, n - i) }, (_, j) => {
         const u = i + j;
-        const token = sealToken(parseAesKey(PROBE_AES_KEY), JSON.stringify({ company_id: run, agent_id: `a${u % 100}`, user_id: `${tag}${u}`, expires_at: expires }));
-        const ws = new WebSocket(`${gw.ws}/ws/${run}/a${u % 100}?token=${encodeURIComponent(token)}&x-api-key=k`, ['json.v1'], { perMessageDeflate: false });
+        const token = sealToken(
+          parseAesKey(PROBE_AES_KEY),
+          JSON.stringify({ company_id: run, agent_id: `a${u % 100}`, user_id: `${tag}${u}`, expires_at: expires }),
+        );
+        const ws = new WebSocket(
+          `${gw.ws}/ws/${run}/a${u % 100}?token=${encodeURIComponent(token)}&x-api-key=k`,
+          ['json.v1'],
+          { perMessageDeflate: false },
+        );
         sockets.push(ws);
         return new Promise((r) => ws.once('message', r));
       }),
@@ -35,12 +45,20 @@ async function handshakes(tag: string, n: number): Promise<void> {
   await new Promise((r) => setTimeout(r, 1000));
 }
 
-interface ProfileNode { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: ProfileNode[] }
+interface ProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: ProfileNode[];
+}
 
 await handshakes('w', WARM);
 const session = await inspectorOf(gw.pid);
 await session.call('HeapProfiler.enable');
-await session.call('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+await session.call('HeapProfiler.startSampling', {
+  samplingInterval: 1024,
+  includeObjectsCollectedByMajorGC: true,
+  includeObjectsCollectedByMinorGC: true,
+});
 await handshakes('m', N);
 const { profile } = await session.call('HeapProfiler.stopSampling');
 session.close();
@@ -57,8 +75,15 @@ const walk = (node: ProfileNode) => {
 walk(profile.head);
 const total = [...byFunction.values()].reduce((a, b) => a + b, 0);
 const top = (m: Map<string, number>, k: number) =>
-  [...m].sort((a, b) => b[1] - a[1]).slice(0, k).map(([name, bytes]) => `${(bytes / N).toFixed(0).padStart(7)} B  ${name}`).join('\n');
-console.log(`${N} handshakes (after ${WARM} to warm up) and their closes: ${(total / N / 1024).toFixed(1)} KiB allocated per handshake`);
+  [...m]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, k)
+    .map(([name, bytes]) => `${(bytes / N).toFixed(0).padStart(7)} B  ${name}`)
+    .join('\n');
+console.log(
+  `${N} handshakes (after ${WARM} to warm up) and their closes: ${(total / N / 1024).toFixed(1)} KiB allocated ` +
+    `per handshake`,
+);
 console.log(`--- by function\n${top(byFunction, Number(process.env.TOP ?? 40))}\n--- by file\n${top(byFile, 20)}`);
 await gw.stop();
 await nats.stop();

@@ -69,8 +69,15 @@ for (let i = 0; i < N; i += 100) {
   await Promise.all(
     Array.from({ length: Math.min(100, N - i) }, (_, j) => {
       const u = i + j;
-      const token = sealToken(parseAesKey(PROBE_AES_KEY), JSON.stringify({ company_id: 'heap', agent_id: `a${u % 100}`, user_id: `u${u}`, expires_at: expires }));
-      const ws = new WebSocket(`${gw.ws}/ws/heap/a${u % 100}?token=${encodeURIComponent(token)}&x-api-key=k`, ['json.v1'], { perMessageDeflate: false });
+      const token = sealToken(
+        parseAesKey(PROBE_AES_KEY),
+        JSON.stringify({ company_id: 'heap', agent_id: `a${u % 100}`, user_id: `u${u}`, expires_at: expires }),
+      );
+      const ws = new WebSocket(
+        `${gw.ws}/ws/heap/a${u % 100}?token=${encodeURIComponent(token)}&x-api-key=k`,
+        ['json.v1'],
+        { perMessageDeflate: false },
+      );
       sockets.push(ws);
       return new Promise((r) => ws.once('message', r));
     }),
@@ -79,19 +86,28 @@ for (let i = 0; i < N; i += 100) {
 await new Promise((r) => setTimeout(r, 2000));
 const after = await snapshot();
 const rows = [...after]
-  .map(([name, a]) => ({ name, count: a.count - (base.get(name)?.count ?? 0), size: a.size - (base.get(name)?.size ?? 0) }))
+  .map(([name, a]) => ({
+    name,
+    count: a.count - (base.get(name)?.count ?? 0),
+    size: a.size - (base.get(name)?.size ?? 0),
+  }))
   .filter((r) => r.size > 0)
   .sort((x, y) => y.size - x.size)
   .slice(0, 30);
 const total = rows.reduce((s, r) => s + r.size, 0);
 console.log(`${N} idle sessions: +${(total / N / 1024).toFixed(1)} KiB per session in the top constructors`);
 for (const r of rows) {
-  console.log(`${(r.size / N).toFixed(0).padStart(6)} B/session  ${(r.count / N).toFixed(1).padStart(5)}/session  ${r.name}`);
+  console.log(
+    `${(r.size / N).toFixed(0).padStart(6)} B/session  ${(r.count / N).toFixed(1).padStart(5)}/session  ${r.name}`,
+  );
   // With --holders: the first holder found of each, by what holds it, grown since the first snapshot.
   if (!process.argv.includes('--holders')) continue;
   const was = base.get(r.name)?.holders ?? new Map<string, number>();
-  const grown = [...after.get(r.name)!.holders].map(([h, n]) => [h, n - (was.get(h) ?? 0)] as const).filter(([, n]) => n >= N / 2);
-  for (const [h, n] of grown.sort((x, y) => y[1] - x[1]).slice(0, 5)) console.log(`${''.padStart(30)}${(n / N).toFixed(1)}/session held by ${h}`);
+  const grown = [...after.get(r.name)!.holders]
+    .map(([h, n]) => [h, n - (was.get(h) ?? 0)] as const)
+    .filter(([, n]) => n >= N / 2);
+  for (const [h, n] of grown.sort((x, y) => y[1] - x[1]).slice(0, 5))
+    console.log(`${''.padStart(30)}${(n / N).toFixed(1)}/session held by ${h}`);
 }
 for (const s of sockets) s.terminate();
 await gw.stop();

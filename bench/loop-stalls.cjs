@@ -1,7 +1,9 @@
 // Loaded into a gateway pod to see what holds up its event loop:
-//   BENCH_GATEWAY_NODE_ARGS="--require ./bench/loop-stalls.cjs [--trace-gc]" BENCH_GATEWAY_STDOUT=/tmp/pod npm run bench -- …
+//   BENCH_GATEWAY_NODE_ARGS="--require ./bench/loop-stalls.cjs [--trace-gc]" BENCH_GATEWAY_STDOUT=/tmp/pod npm run
+// bench -- …
 // Writes to the pod's stdout, with a time in ms since the process started (as --trace-gc's):
-//   STALL <t> <ms>          a 2 ms interval fired more than 4 ms late (the loop was busy, or the process waited for a core)
+//   STALL <t> <ms>          a 2 ms interval fired more than 4 ms late (the loop was busy, or the process waited for a
+// core)
 //   TIMER <t> <ms> <where>  a setTimeout/setInterval callback that ran for over 1 ms, and where it was scheduled
 'use strict';
 const { performance } = require('node:perf_hooks');

@@ -32,7 +32,12 @@ async function publishAll(url: string): Promise<void> {
   const body = 'y'.repeat(150);
   const pending: Array<Promise<unknown>> = [];
   for (let i = 0; i < COUNT; i++) {
-    pending.push(js.publish(`wa.nobody.a${i % 100}.chats`, `{"event_id":"f-${i}","event_time":"2026-11-26T10:00:00Z","company_id":"nobody","row_data":{"text":"${body}"}}`));
+    pending.push(
+      js.publish(
+        `wa.nobody.a${i % 100}.chats`,
+        `{"event_id":"f-${i}","event_time":"2026-11-26T10:00:00Z","company_id":"nobody","row_data":{"text":"${body}"}}`,
+      ),
+    );
     if (pending.length >= 2000) await pending.shift();
   }
   await Promise.all(pending);
@@ -72,7 +77,10 @@ async function measure(name: string, run: (done: () => void) => Promise<() => Pr
   await done;
   const us = (cpuUs() - t0) / COUNT;
   const split = process.cpuUsage(split0);
-  console.log(`${name.padEnd(7)} ${us.toFixed(2)} µs per event (${COUNT} events in ${Date.now() - w0} ms; user ${(split.user / COUNT).toFixed(2)}, kernel ${(split.system / COUNT).toFixed(2)})`);
+  console.log(
+    `${name.padEnd(7)} ${us.toFixed(2)} µs per event (${COUNT} events in ${Date.now() - w0} ms; user ` +
+      `${(split.user / COUNT).toFixed(2)}, kernel ${(split.system / COUNT).toFixed(2)})`,
+  );
   await stop();
 }
 
@@ -89,8 +97,12 @@ async function bare(done: () => void) {
     },
   });
   const ci = await jsm.consumers.add(STREAM, {
-    deliver_subject: inbox, deliver_policy: LIVE ? DeliverPolicy.New : DeliverPolicy.All, ack_policy: AckPolicy.None,
-    flow_control: true, idle_heartbeat: nanos(1000), mem_storage: true,
+    deliver_subject: inbox,
+    deliver_policy: LIVE ? DeliverPolicy.New : DeliverPolicy.All,
+    ack_policy: AckPolicy.None,
+    flow_control: true,
+    idle_heartbeat: nanos(1000),
+    mem_storage: true,
   });
   return async () => {
     sub.unsubscribe();
@@ -103,7 +115,15 @@ function reader(onEvent: (subject: string, data: Uint8Array, seq: number) => voi
     let n = 0;
     const r = new OrderedReader(
       nc,
-      { stream: STREAM, filter: 'wa.>', start: LIVE ? { kind: 'next' } : { kind: 'seq', seq: 1 }, heartbeatMs: 1000, inactiveMs: 10_000, description: 'cost', ownConnection },
+      {
+        stream: STREAM,
+        filter: 'wa.>',
+        start: LIVE ? { kind: 'next' } : { kind: 'seq', seq: 1 },
+        heartbeatMs: 1000,
+        inactiveMs: 10_000,
+        description: 'cost',
+        ownConnection,
+      },
       {
         event: (subject, data, seq) => {
           onEvent(subject, data, seq);
@@ -123,10 +143,25 @@ function reader(onEvent: (subject: string, data: Uint8Array, seq: number) => voi
 function podOf(company: string): EventDispatcher {
   const registry = new SessionRegistry();
   for (let i = 0; i < 1000; i++) {
-    const session = { id: i, key: `session:${company}:a${i % 100}:u${i}`, identity: { kind: 'user', companyId: company, agentId: `a${i % 100}`, userId: `u${i}` }, chatId: undefined, position: new DeliveryPosition(), lastActivityMs: 0, deliver() {}, sendUnbounded() {}, terminate() {} } as unknown as Session;
+    const session = {
+      id: i,
+      key: `session:${company}:a${i % 100}:u${i}`,
+      identity: { kind: 'user', companyId: company, agentId: `a${i % 100}`, userId: `u${i}` },
+      chatId: undefined,
+      position: new DeliveryPosition(),
+      lastActivityMs: 0,
+      deliver() {},
+      sendUnbounded() {},
+      terminate() {},
+    } as unknown as Session;
     registry.add(session);
   }
-  return new EventDispatcher({ registry, history: new EventHistory({ maxEvents: 50_000, maxAgeMs: 300_000, maxBytes: 64 * 1024 * 1024 }), metrics: new Metrics(false).deliveryHooks(), log: pino({ level: 'silent' }) });
+  return new EventDispatcher({
+    registry,
+    history: new EventHistory({ maxEvents: 50_000, maxAgeMs: 300_000, maxBytes: 64 * 1024 * 1024 }),
+    metrics: new Metrics(false).deliveryHooks(),
+    log: pino({ level: 'silent' }),
+  });
 }
 const dispatcher = podOf('viewed');
 // `wanted`: every event has 10 sessions on the pod (checked, framed, handed to them), nothing written to a socket.
@@ -134,10 +169,22 @@ const wantedBy = podOf('nobody');
 
 for (let round = 0; round < 2; round++) {
   await measure('bare', bare);
-  await measure('client', reader(() => undefined, false));
-  await measure('reader', reader(() => undefined));
-  await measure('pod', reader((subject, data, seq) => void dispatcher.deliver({ subject, data, seq })));
-  await measure('wanted', reader((subject, data, seq) => void wantedBy.deliver({ subject, data, seq })));
+  await measure(
+    'client',
+    reader(() => undefined, false),
+  );
+  await measure(
+    'reader',
+    reader(() => undefined),
+  );
+  await measure(
+    'pod',
+    reader((subject, data, seq) => void dispatcher.deliver({ subject, data, seq })),
+  );
+  await measure(
+    'wanted',
+    reader((subject, data, seq) => void wantedBy.deliver({ subject, data, seq })),
+  );
 }
 await nc.close();
 await nats.stop();

@@ -12,7 +12,18 @@ import { parseArgs } from 'node:util';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { parseAesKey, sealToken } from '../src/domain/token-crypto.js';
-import { collectGarbage, cpuSeconds, ioCalls, kernelSeconds, mainThreadSeconds, rssBytes, startBaseline, startGateway, startNats, type Proc } from './lib/processes.js';
+import {
+  collectGarbage,
+  cpuSeconds,
+  ioCalls,
+  kernelSeconds,
+  mainThreadSeconds,
+  rssBytes,
+  startBaseline,
+  startGateway,
+  startNats,
+  type Proc,
+} from './lib/processes.js';
 import { nowMs, summarize } from './lib/stats.js';
 import type { Mode, SessionSpec } from './client-worker.js';
 
@@ -24,21 +35,40 @@ const { values: args } = parseArgs({
     kinds: { type: 'string', default: 'gateway,raw,sio' },
     steps: { type: 'string' },
     profile: { type: 'boolean', default: false },
-    /** Seconds at the first step's rate before every ramp, not measured: fresh processes' JIT and heaps settle (0: none). */
+    /**
+     * Seconds at the first step's rate before every ramp, not measured: fresh processes' JIT and heaps settle (0:
+     * none).
+     */
     warm: { type: 'string', default: '0' },
-    /** How the raw baseline reads `wa.>`: nats.js (`client`), the gateway's InboxWire (`wire`), or the stream as a pod does (`ordered`). */
+    /**
+     * How the raw baseline reads `wa.>`: nats.js (`client`), the gateway's InboxWire (`wire`), or the stream as a pod
+     * does (`ordered`).
+     */
     'raw-reader': { type: 'string', default: 'client' },
   },
 });
 const QUICK = args.quick;
 const WARM_SECONDS = Number(args.warm);
 const SCENARIOS = new Set(args.scenarios.split(','));
-const P: { connectN: number; fanoutN: number; fanoutR: number; seconds: number; maxSteps: number[]; idleNs: number[] } = QUICK
-  ? { connectN: 500, fanoutN: 300, fanoutR: 500, seconds: 3, maxSteps: [500, 2000, 6000], idleNs: [1000] }
-  : { connectN: 2000, fanoutN: 1000, fanoutR: 1000, seconds: 8, maxSteps: [2000, 4000, 5000, 6000, 7000, 8000, 10000, 12000], idleNs: [1000, 5000, 10000] };
+const P: { connectN: number; fanoutN: number; fanoutR: number; seconds: number; maxSteps: number[]; idleNs: number[] } =
+  QUICK
+    ? { connectN: 500, fanoutN: 300, fanoutR: 500, seconds: 3, maxSteps: [500, 2000, 6000], idleNs: [1000] }
+    : {
+        connectN: 2000,
+        fanoutN: 1000,
+        fanoutR: 1000,
+        seconds: 8,
+        maxSteps: [2000, 4000, 5000, 6000, 7000, 8000, 10000, 12000],
+        idleNs: [1000, 5000, 10000],
+      };
 const AGENTS = 100;
 const CHATS_PER_AGENT = 5;
-const KEYS = { client: 'bench-client-key', admin: 'bench-admin-key', aes: '270cec3a9081be630f5350bc42b244156615e55a2153e2652dc4f460673350c6', adminAes: '97c2f43def2596ff2d635e924f6de7918b2eb1b79b761974c2493afb597c9e1b' };
+const KEYS = {
+  client: 'bench-client-key',
+  admin: 'bench-admin-key',
+  aes: '270cec3a9081be630f5350bc42b244156615e55a2153e2652dc4f460673350c6',
+  adminAes: '97c2f43def2596ff2d635e924f6de7918b2eb1b79b761974c2493afb597c9e1b',
+};
 const REDIS = process.env.BENCH_REDIS_ADDRESS ?? '127.0.0.1:6379';
 const GRPC_PORT = String(15000 + Math.floor(Math.random() * 1000));
 const RUN = `b${Date.now().toString(36)}`;
@@ -62,7 +92,9 @@ class Worker {
     });
   }
   static async start(): Promise<Worker> {
-    const child = fork(new URL('./client-worker.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx', '--max-old-space-size=4096'] });
+    const child = fork(new URL('./client-worker.ts', import.meta.url).pathname, [], {
+      execArgv: ['--import', 'tsx', '--max-old-space-size=4096'],
+    });
     const w = new Worker(child);
     await w.expect('up');
     return w;
@@ -82,7 +114,14 @@ const all = <T>(fn: (w: Worker, i: number) => Promise<T>) => Promise.all(workers
 
 // ---------- sessions and events ----------
 
-function sessions(kind: Kind, base: { ws: string }, n: number, withChats: boolean, tag: string, chatsPerAgent = CHATS_PER_AGENT): SessionSpec[] {
+function sessions(
+  kind: Kind,
+  base: { ws: string },
+  n: number,
+  withChats: boolean,
+  tag: string,
+  chatsPerAgent = CHATS_PER_AGENT,
+): SessionSpec[] {
   const key = parseAesKey(KEYS.aes);
   const expires = new Date(Date.now() + 3600_000).toISOString();
   return Array.from({ length: n }, (_, j) => {
@@ -92,7 +131,10 @@ function sessions(kind: Kind, base: { ws: string }, n: number, withChats: boolea
     const chat = withChats ? `k${Math.floor(j / AGENTS) % chatsPerAgent}` : undefined;
     let url: string;
     if (kind === 'gateway' || kind === 'contract') {
-      const token = sealToken(key, JSON.stringify({ company_id: company, agent_id: agent, user_id: user, expires_at: expires }));
+      const token = sealToken(
+        key,
+        JSON.stringify({ company_id: company, agent_id: agent, user_id: user, expires_at: expires }),
+      );
       url = `${base.ws}/ws/${company}/${agent}?token=${encodeURIComponent(token)}&x-api-key=${KEYS.client}`;
     } else if (kind === 'raw') url = `${base.ws}/ws/${company}/${agent}`;
     else url = base.ws.replace('ws://', 'http://');
@@ -104,15 +146,24 @@ async function connectSessions(kind: Kind, specs: SessionSpec[], concurrency = 5
   const mode: Mode = kind === 'gateway' || kind === 'contract' ? 'gateway' : kind;
   // Whole rounds of agents per worker, so that every worker holds sessions of every agent.
   const parts = workers.map((_, i) => specs.filter((_, j) => Math.floor(j / AGENTS) % workers.length === i));
-  const replies = await all((w, i) => w.request({ cmd: 'connect', mode, sessions: parts[i], concurrency }, 'connected'));
+  const replies = await all((w, i) =>
+    w.request({ cmd: 'connect', mode, sessions: parts[i], concurrency }, 'connected'),
+  );
   const handshakes = Float64Array.from(replies.flatMap((r) => r.handshakes));
-  return { handshakes, failures: replies.reduce((s, r) => s + r.failures, 0), ms: Math.max(...replies.map((r) => r.ms)) };
+  return {
+    handshakes,
+    failures: replies.reduce((s, r) => s + r.failures, 0),
+    ms: Math.max(...replies.map((r) => r.ms)),
+  };
 }
 
 const closeSessions = () => all((w) => w.request({ cmd: 'close' }, 'closed'));
 
 class Publisher {
-  private constructor(private readonly nc: NatsConnection, private readonly js: JetStreamClient) {}
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+  ) {}
   static async connect(url: string) {
     const nc = await connect({ servers: url });
     return new Publisher(nc, jetstream(nc));
@@ -132,8 +183,16 @@ class Publisher {
         const chat = `k${Math.floor(n / AGENTS) % chatsPerAgent}`;
         const subject = chats ? `wa.${company}.${agent}.chats` : `wa.${company}.${agent}.messages.${chat}`;
         const id = `${company}-${batch}-${n}`;
-        (published[subject] ??= []).push(id);
-        const payload = { event_id: id, event_time: new Date().toISOString(), company_id: company, agent_id: agent, ...(chats ? {} : { chat_id: chat }), row_data: { sent_at: nowMs(), text: pad } };
+        published[subject] ??= [];
+        published[subject].push(id);
+        const payload = {
+          event_id: id,
+          event_time: new Date().toISOString(),
+          company_id: company,
+          agent_id: agent,
+          ...(chats ? {} : { chat_id: chat }),
+          row_data: { sent_at: nowMs(), text: pad },
+        };
         inflight.push(this.js.publish(subject, JSON.stringify(payload)));
         n++;
         if (inflight.length >= 2000) await inflight.shift();
@@ -179,7 +238,8 @@ function gatewayEnv(extra: Record<string, string> = {}): Record<string, string> 
 }
 
 /** With `--profile`, every server process (gateway pods and baselines) writes a CPU profile to bench/results/prof/. */
-const profileArgs = () => (args.profile ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./results/prof/', import.meta.url).pathname}`] : []);
+const profileArgs = () =>
+  args.profile ? ['--cpu-prof', `--cpu-prof-dir=${new URL('./results/prof/', import.meta.url).pathname}`] : [];
 const envArgs = (name: string) => process.env[name]?.split(' ').filter(Boolean) ?? [];
 // e.g. BENCH_GATEWAY_NODE_ARGS=--perf-basic-prof, for `perf record -p <pid>` (symbols of JIT code);
 // BENCH_BASELINE_NODE_ARGS gives the baselines flags of their own (the same V8 tuning, say).
@@ -201,7 +261,12 @@ async function startServer(kind: Kind): Promise<Server> {
   }
   const port = 16000 + Math.floor(Math.random() * 1000);
   const file = { raw: 'raw-ws.ts', sio: 'socketio.ts', contract: 'raw-contract.ts' }[kind];
-  const proc = await startBaseline(file, port, { NATS_URL: natsUrl, REDIS_ADDRESS: REDIS, AES_KEY: KEYS.aes, CLIENT_KEY: KEYS.client, READER: args['raw-reader'] }, baselineNodeArgs());
+  const proc = await startBaseline(
+    file,
+    port,
+    { NATS_URL: natsUrl, REDIS_ADDRESS: REDIS, AES_KEY: KEYS.aes, CLIENT_KEY: KEYS.client, READER: args['raw-reader'] },
+    baselineNodeArgs(),
+  );
   const statsUrl = kind === 'sio' ? `${proc.http}/stats` : proc.http;
   return { ...proc, heapBytes: async () => (await (await fetch(statsUrl)).json()).heapUsed };
 }
@@ -213,11 +278,20 @@ async function gatewayHeap(http: string): Promise<number> {
 
 // ---------- scenarios ----------
 
-type Row = { scenario: string; metric: string; unit: string; higherIsBetter: boolean; values: Partial<Record<Kind, number>> };
+type Row = {
+  scenario: string;
+  metric: string;
+  unit: string;
+  higherIsBetter: boolean;
+  values: Partial<Record<Kind, number>>;
+};
 const rows: Row[] = [];
 const record = (scenario: string, metric: string, unit: string, higherIsBetter: boolean, kind: Kind, value: number) => {
   let row = rows.find((r) => r.scenario === scenario && r.metric === metric);
-  if (!row) rows.push((row = { scenario, metric, unit, higherIsBetter, values: {} }));
+  if (!row) {
+    row = { scenario, metric, unit, higherIsBetter, values: {} };
+    rows.push(row);
+  }
   row.values[kind] = value;
 };
 
@@ -229,8 +303,8 @@ const redisPid = Number(spawnSync('pgrep', ['-o', 'redis-server']).stdout.toStri
 /** CPU share of every process in the run, to see which one is the bottleneck. */
 function cpuShares(server: Server) {
   const pids: Record<string, number> = { server: server.pid, nats: natsPid, redis: redisPid };
-  (server.otherPids ?? []).forEach((pid, i) => (pids[`pod ${i + 2}`] = pid));
-  workers.forEach((w, i) => (pids[`client${i + 1}`] = w.child.pid!));
+  for (const [i, pid] of (server.otherPids ?? []).entries()) pids[`pod ${i + 2}`] = pid;
+  for (const [i, w] of workers.entries()) pids[`client${i + 1}`] = w.child.pid!;
   const read = (pid: number) => {
     if (!pid) return [0, 0, 0, 0, 0];
     const io = ioCalls(pid);
@@ -245,7 +319,10 @@ function cpuShares(server: Server) {
     const out = Object.entries(pids).map(([k, pid]) => {
       const [cpu, kernel, main, reads, writes] = read(pid).map((v, j) => v - before[k]![j]!);
       const calls = `${(reads! / secs).toFixed(0)} reads/s, ${(writes! / secs).toFixed(0)} writes/s`;
-      return `${k} ${share(cpu!, secs)} (kernel ${share(kernel!, secs)}, other threads ${share(cpu! - main!, secs)}; ${calls})`;
+      return (
+        `${k} ${share(cpu!, secs)} (kernel ${share(kernel!, secs)}, other threads ` +
+        `${share(cpu! - main!, secs)}; ${calls})`
+      );
     });
     const self = process.cpuUsage(self0);
     out.push(`publisher ${(((self.user + self.system) / 1e6 / secs) * 100).toFixed(0)}%`);
@@ -253,7 +330,14 @@ function cpuShares(server: Server) {
   };
 }
 
-async function measureFanout(server: Server, company: string, rate: number, seconds: number, chatsPerAgent = CHATS_PER_AGENT, pad = PAD) {
+async function measureFanout(
+  server: Server,
+  company: string,
+  rate: number,
+  seconds: number,
+  chatsPerAgent = CHATS_PER_AGENT,
+  pad = PAD,
+) {
   await all((w) => w.request({ cmd: 'reset' }, 'reset'));
   const shares = cpuShares(server);
   const pods = [server.pid, ...(server.otherPids ?? [])];
@@ -300,7 +384,11 @@ async function scenarioConnect(kind: Kind) {
   const cpuPerHandshakeUs = ((cpuSeconds(server.pid) - cpu0) / specs.length) * 1e6;
   console.log(`  cpu: ${shares()}`);
   const h = summarize(r.handshakes);
-  console.log(`connect ${kind}: ${specs.length} sessions, ${r.failures} failed, ${(specs.length / (r.ms / 1000)).toFixed(0)}/s, p50 ${h.p50.toFixed(1)} ms, p99 ${h.p99.toFixed(1)} ms, server CPU ${cpuPerHandshakeUs.toFixed(0)} µs per handshake`);
+  console.log(
+    `connect ${kind}: ${specs.length} sessions, ${r.failures} failed, ` +
+      `${(specs.length / (r.ms / 1000)).toFixed(0)}/s, p50 ${h.p50.toFixed(1)} ms, p99 ${h.p99.toFixed(1)} ms, ` +
+      `server CPU ${cpuPerHandshakeUs.toFixed(0)} µs per handshake`,
+  );
   record('connect', `handshakes/s (${P.connectN} sessions)`, '/s', true, kind, specs.length / (r.ms / 1000));
   record('connect', 'server CPU per handshake', 'µs', false, kind, cpuPerHandshakeUs);
   record('connect', 'handshake p50', 'ms', false, kind, h.p50);
@@ -316,7 +404,11 @@ async function scenarioFanout(kind: Kind) {
   await connectSessions(kind, sessions(kind, server, P.fanoutN, true, tag));
   await new Promise((r) => setTimeout(r, 1000));
   const m = await measureFanout(server, `${RUN}${tag}`, P.fanoutR, P.seconds);
-  console.log(`fanout ${kind}: published ${m.publishedRate.toFixed(0)}/s, delivered ${m.deliveredPerSecond.toFixed(0)}/s, p50 ${m.latency.p50.toFixed(2)} p99 ${m.latency.p99.toFixed(2)} max ${m.latency.max.toFixed(1)} ms, lost ${m.lost}/${m.expected}, dup ${m.duplicated}, cpu ${(m.cpu * 100).toFixed(0)}%`);
+  console.log(
+    `fanout ${kind}: published ${m.publishedRate.toFixed(0)}/s, delivered ${m.deliveredPerSecond.toFixed(0)}/s, ` +
+      `p50 ${m.latency.p50.toFixed(2)} p99 ${m.latency.p99.toFixed(2)} max ${m.latency.max.toFixed(1)} ms, lost ` +
+      `${m.lost}/${m.expected}, dup ${m.duplicated}, cpu ${(m.cpu * 100).toFixed(0)}%`,
+  );
   const s = `fan-out (${P.fanoutN} sessions, ${P.fanoutR} events/s)`;
   record(s, 'delivered events/s', '/s', true, kind, m.deliveredPerSecond);
   record(s, 'latency p50', 'ms', false, kind, m.latency.p50);
@@ -330,10 +422,20 @@ async function scenarioFanout(kind: Kind) {
   await pub.purge('wa_stream');
 }
 
-/** Every measured step of every ramp, by `scenario|kind` and rate: the fleet is compared with one pod at equal rates. */
+/**
+ * Every measured step of every ramp, by `scenario|kind` and rate: the fleet is compared with one pod at equal rates.
+ */
 const measuredSteps: Record<string, Map<number, Awaited<ReturnType<typeof measureFanout>>>> = {};
 
-async function ramp(kind: Kind, server: Server, company: string, steps: number[], scenario: string, chatsPerAgent = CHATS_PER_AGENT, atRates: number[] = []) {
+async function ramp(
+  kind: Kind,
+  server: Server,
+  company: string,
+  steps: number[],
+  scenario: string,
+  chatsPerAgent = CHATS_PER_AGENT,
+  atRates: number[] = [],
+) {
   let sustainable = 0;
   let atSustainable: Awaited<ReturnType<typeof measureFanout>> | undefined;
   if (WARM_SECONDS > 0) {
@@ -350,9 +452,15 @@ async function ramp(kind: Kind, server: Server, company: string, steps: number[]
       record(scenario, `server CPU per delivered frame at ${rate} events/s`, 'µs', false, kind, m.cpuPerFrameUs);
       record(scenario, `nats-server CPU per event at ${rate} events/s`, 'µs', false, kind, m.natsCpuPerEventUs);
     }
-    (measuredSteps[`${scenario}|${kind}`] ??= new Map()).set(rate, m);
+    measuredSteps[`${scenario}|${kind}`] ??= new Map();
+    measuredSteps[`${scenario}|${kind}`]!.set(rate, m);
     const ok = m.latency.p99 <= 100 && m.lost === 0 && m.duplicated === 0 && m.publishedRate >= rate * 0.9;
-    console.log(`${scenario} ${kind} @${rate}/s: published ${m.publishedRate.toFixed(0)}/s, delivered ${m.deliveredPerSecond.toFixed(0)}/s, p50 ${m.latency.p50.toFixed(1)} p95 ${m.latency.p95.toFixed(1)} p99 ${m.latency.p99.toFixed(1)} ms, lost ${m.lost}, dup ${m.duplicated}, cpu ${(m.cpu * 100).toFixed(0)}% → ${ok ? 'ok' : 'over'}`);
+    console.log(
+      `${scenario} ${kind} @${rate}/s: published ${m.publishedRate.toFixed(0)}/s, delivered ` +
+        `${m.deliveredPerSecond.toFixed(0)}/s, p50 ${m.latency.p50.toFixed(1)} p95 ${m.latency.p95.toFixed(1)} ` +
+        `p99 ${m.latency.p99.toFixed(1)} ms, lost ${m.lost}, dup ${m.duplicated}, cpu ` +
+        `${(m.cpu * 100).toFixed(0)}% → ${ok ? 'ok' : 'over'}`,
+    );
     await pub.purge('wa_stream');
     if (!ok) break;
     sustainable = rate;
@@ -362,7 +470,14 @@ async function ramp(kind: Kind, server: Server, company: string, steps: number[]
   record(scenario, 'sustainable events/s (p99 ≤ 100 ms, no loss)', '/s', true, kind, sustainable);
   record(scenario, 'delivered events/s at that rate', '/s', true, kind, atSustainable?.deliveredPerSecond ?? 0);
   record(scenario, 'latency p99 at that rate', 'ms', false, kind, atSustainable?.latency.p99 ?? NaN);
-  record(scenario, 'server CPU per delivered frame at that rate', 'µs', false, kind, atSustainable?.cpuPerFrameUs ?? NaN);
+  record(
+    scenario,
+    'server CPU per delivered frame at that rate',
+    'µs',
+    false,
+    kind,
+    atSustainable?.cpuPerFrameUs ?? NaN,
+  );
   return { sustainable, atSustainable };
 }
 
@@ -395,8 +510,20 @@ async function scenarioChats(kind: Kind) {
   const tag = `chats${kind}`;
   await connectSessions(kind, sessions(kind, server, P.fanoutN, true, tag, 10));
   await new Promise((r) => setTimeout(r, 1000));
-  const steps = args.steps ? P.maxSteps : QUICK ? [500, 1000, 2000] : [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000];
-  await ramp(kind, server, `${RUN}${tag}`, steps, `own chats (${P.fanoutN} sessions, 100 agents × 10 chats)`, 10, [500, 1000, 4000]);
+  const steps = args.steps
+    ? P.maxSteps
+    : QUICK
+      ? [500, 1000, 2000]
+      : [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000];
+  await ramp(
+    kind,
+    server,
+    `${RUN}${tag}`,
+    steps,
+    `own chats (${P.fanoutN} sessions, 100 agents × 10 chats)`,
+    10,
+    [500, 1000, 4000],
+  );
   await closeSessions();
   await server.stop();
   await pub.purge('wa_stream');
@@ -414,7 +541,17 @@ async function scenarioLarge(kind: Kind) {
   await connectSessions(kind, sessions(kind, server, P.fanoutN, true, tag, 10));
   await new Promise((r) => setTimeout(r, 1000));
   const rss0 = rssBytes(server.pid);
-  const steps: Array<[string, number, number]> = QUICK ? [['120 B', 200, 120], ['100 KB', 40, 100_000], ['400 KB', 10, 400_000]] : [['120 B', 500, 120], ['100 KB', 100, 100_000], ['400 KB', 25, 400_000]];
+  const steps: Array<[string, number, number]> = QUICK
+    ? [
+        ['120 B', 200, 120],
+        ['100 KB', 40, 100_000],
+        ['400 KB', 10, 400_000],
+      ]
+    : [
+        ['120 B', 500, 120],
+        ['100 KB', 100, 100_000],
+        ['400 KB', 25, 400_000],
+      ];
   for (const [label, rate, bytes] of steps) {
     let peak = 0;
     const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(server.pid))), 100);
@@ -422,7 +559,11 @@ async function scenarioLarge(kind: Kind) {
     clearInterval(sampler);
     const rss = rssBytes(server.pid);
     const mib = (b: number) => (b / 1048576).toFixed(0);
-    console.log(`large ${kind} ${label} at ${rate}/s: delivered ${m.deliveredPerSecond.toFixed(0)}/s, p50 ${m.latency.p50.toFixed(2)} p99 ${m.latency.p99.toFixed(2)} ms, lost ${m.lost}/${m.expected}, RSS ${mib(rss)} MiB (peak ${mib(peak)}, ${mib(rss0)} before)`);
+    console.log(
+      `large ${kind} ${label} at ${rate}/s: delivered ${m.deliveredPerSecond.toFixed(0)}/s, p50 ` +
+        `${m.latency.p50.toFixed(2)} p99 ${m.latency.p99.toFixed(2)} ms, lost ${m.lost}/${m.expected}, RSS ` +
+        `${mib(rss)} MiB (peak ${mib(peak)}, ${mib(rss0)} before)`,
+    );
     const s = `large events (${P.fanoutN} sessions, own chats)`;
     record(s, `${label} at ${rate}/s: latency p99`, 'ms', false, kind, m.latency.p99);
     record(s, `${label} at ${rate}/s: RSS after`, 'MiB', false, kind, rss / 1048576);
@@ -450,7 +591,12 @@ async function scenarioIdle(kind: Kind) {
     await new Promise((res) => setTimeout(res, 1000));
     const [rss2, heap2] = [rssBytes(server.pid), await server.heapBytes()];
     const perSession = (bytes: number) => bytes / n / 1024;
-    console.log(`idle ${kind} ${n}: rss +${((rss1 - rss0) / 1048576).toFixed(1)} MiB (${perSession(rss1 - rss0).toFixed(1)} KiB/session), heap +${perSession(heap1 - heap0).toFixed(1)} KiB/session; after a full GC rss ${perSession(rss2 - rss0).toFixed(1)}, heap ${perSession(heap2 - heap0).toFixed(1)} KiB/session; failed ${r.failures}`);
+    console.log(
+      `idle ${kind} ${n}: rss +${((rss1 - rss0) / 1048576).toFixed(1)} MiB (${perSession(rss1 - rss0).toFixed(1)} ` +
+        `KiB/session), heap +${perSession(heap1 - heap0).toFixed(1)} KiB/session; after a full GC rss ` +
+        `${perSession(rss2 - rss0).toFixed(1)}, heap ${perSession(heap2 - heap0).toFixed(1)} KiB/session; failed ` +
+        `${r.failures}`,
+    );
     record(`idle (${n} sessions)`, 'RSS per session', 'KiB', false, kind, perSession(rss1 - rss0));
     record(`idle (${n} sessions)`, 'heap per session', 'KiB', false, kind, perSession(heap1 - heap0));
     record(`idle (${n} sessions)`, 'RSS per session after a full GC', 'KiB', false, kind, perSession(rss2 - rss0));
@@ -461,13 +607,12 @@ async function scenarioIdle(kind: Kind) {
 }
 
 /**
- * What a pod pays for an event none of its sessions wants (SPEC §10): 1,000 sessions of one
- * company, 100,000 events of ~250 bytes published to another company's subjects. The pod's CPU
- * while it reads them, less its idle CPU over the same time, divided by the events. Two ways:
- * `live` — published while the pod reads (each event arrives on its own, as in a fleet under
- * load); `backlog` — published while the pod is stopped (SIGSTOP), then read as stored events,
- * the method of the issue's ~8 µs figure for the client library. `bench/reader-cost.ts` measures
- * the same without the gateway process around the reader.
+ * What a pod pays for an event none of its sessions wants (docs/architecture.md, *How an event travels*): 1,000
+ * sessions of one company, 100,000 events of ~250 bytes published to another company's subjects. The pod's CPU while it
+ * reads them, less its idle CPU over the same time, divided by the events. Two ways: `live` — published while the pod
+ * reads (each event arrives on its own, as in a fleet under load); `backlog` — published while the pod is stopped
+ * (SIGSTOP), then read as stored events, the method of the issue's ~8 µs figure for the client library.
+ * `bench/reader-cost.ts` measures the same without the gateway process around the reader.
  */
 async function scenarioFilter() {
   const server = await startServer('gateway');
@@ -481,7 +626,11 @@ async function scenarioFilter() {
   let scrapes = 0;
   const received = async () => {
     scrapes++;
-    return Number(/^dws_nats_messages_received_total\{nats_subject="wa.\*.\*.chats"\} (\S+)/m.exec(await (await fetch(`${server.http}/metrics`)).text())?.[1] ?? 0);
+    return Number(
+      /^dws_nats_messages_received_total\{nats_subject="wa.\*.\*.chats"\} (\S+)/m.exec(
+        await (await fetch(`${server.http}/metrics`)).text(),
+      )?.[1] ?? 0,
+    );
   };
   // The pod's CPU for one /metrics scrape (how this scenario sees its progress), to take it out.
   const scrape0 = cpuSeconds(server.pid);
@@ -492,7 +641,13 @@ async function scenarioFilter() {
     const inflight: Array<Promise<unknown>> = [];
     for (let i = 0; i < count; i++) {
       const subject = `wa.${RUN}nobody.a${i % AGENTS}.chats`;
-      inflight.push(pub.publishRaw(subject, `{"event_id":"${tag}-${i}","event_time":"2026-11-26T10:00:00Z","company_id":"${RUN}nobody","row_data":{"text":"${body}"}}`));
+      inflight.push(
+        pub.publishRaw(
+          subject,
+          `{"event_id":"${tag}-${i}","event_time":"2026-11-26T10:00:00Z","company_id":"${RUN}nobody",` +
+            `"row_data":{"text":"${body}"}}`,
+        ),
+      );
       if (inflight.length >= 2000) await inflight.shift();
     }
     await Promise.all(inflight);
@@ -512,7 +667,12 @@ async function scenarioFilter() {
     const elapsed = (Date.now() - t0) / 1000;
     const cpu = cpuSeconds(server.pid) - cpu0 - idlePerSecond * elapsed - cpuPerScrape * scrapes;
     const us = (cpu * 1e6) / count;
-    console.log(`filter ${mode}: ${count} events nobody on the pod views read in ${elapsed.toFixed(1)} s (${(count / elapsed).toFixed(0)}/s): pod CPU ${us.toFixed(1)} µs per event (idle ${(idlePerSecond * 100).toFixed(1)}% and ${scrapes} scrapes of ${(cpuPerScrape * 1000).toFixed(1)} ms subtracted)`);
+    console.log(
+      `filter ${mode}: ${count} events nobody on the pod views read in ${elapsed.toFixed(1)} s ` +
+        `(${(count / elapsed).toFixed(0)}/s): pod CPU ${us.toFixed(1)} µs per event (idle ` +
+        `${(idlePerSecond * 100).toFixed(1)}% and ${scrapes} scrapes of ${(cpuPerScrape * 1000).toFixed(1)} ms ` +
+        `subtracted)`,
+    );
     record('filter (events no session on the pod wants)', `pod CPU per event, ${mode}`, 'µs', false, 'gateway', us);
   }
   await closeSessions();
@@ -521,16 +681,19 @@ async function scenarioFilter() {
 }
 
 /**
- * The fleet (SPEC §10): three pods on the same two cores, sessions spread over all three, every
- * pod reading every event. Sustainable rate and CPU per delivered frame, beside one pod's (the
- * `max` scenario, when it ran too) and at every rate both reached. With `raw` among the kinds, three
- * raw `ws` broadcasters that each read every event the same way: what this structure costs on
- * these cores before anything the gateway does (`--raw-reader wire` gives them the gateway's reader).
+ * The fleet (docs/architecture.md, *How an event travels*): three pods on the same two cores, sessions spread over all
+ * three, every pod reading every event. Sustainable rate and CPU per delivered frame, beside one pod's (the `max`
+ * scenario, when it ran too) and at every rate both reached. With `raw` among the kinds, three raw `ws` broadcasters
+ * that each read every event the same way: what this structure costs on these cores before anything the gateway does
+ * (`--raw-reader wire` gives them the gateway's reader).
  */
 async function scenarioFleet(kind: Kind) {
   const pods: Server[] = [];
   if (kind === 'gateway') {
-    for (const gw of await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((host) => startGateway(host, gatewayEnv(), gatewayNodeArgs())))) pods.push({ ...gw, heapBytes: () => gatewayHeap(gw.http) });
+    for (const gw of await Promise.all(
+      ['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((host) => startGateway(host, gatewayEnv(), gatewayNodeArgs())),
+    ))
+      pods.push({ ...gw, heapBytes: () => gatewayHeap(gw.http) });
   } else for (let i = 0; i < 3; i++) pods.push(await startServer(kind));
   const server: Server = { ...pods[0]!, otherPids: pods.slice(1).map((p) => p.pid) };
   const tag = `fleet${kind}`;
@@ -544,16 +707,27 @@ async function scenarioFleet(kind: Kind) {
   const r = await ramp(kind, server, `${RUN}${tag}`, P.maxSteps, scenario);
   if (r.atSustainable) {
     const perPod = r.atSustainable.podCpuPerFrameUs.map((u) => u.toFixed(1)).join(' / ');
-    console.log(`fleet ${kind} sustainable ${r.sustainable}/s; CPU per delivered frame ${r.atSustainable.cpuPerFrameUs.toFixed(1)} µs (per pod ${perPod})`);
+    console.log(
+      `fleet ${kind} sustainable ${r.sustainable}/s; CPU per delivered frame ` +
+        `${r.atSustainable.cpuPerFrameUs.toFixed(1)} µs (per pod ${perPod})`,
+    );
   }
   const single = measuredSteps[`max (${P.fanoutN} sessions)|${kind}`];
   if (single) {
     const fleet = measuredSteps[`${scenario}|${kind}`]!;
-    const ratios = [...fleet].filter(([rate]) => single.has(rate)).map(([rate, m]) => [rate, m.cpuPerFrameUs / single.get(rate)!.cpuPerFrameUs] as const);
-    console.log(`fleet ÷ one pod, ${kind}: CPU per delivered frame at equal rates ${ratios.map(([rate, x]) => `${rate}: ${x.toFixed(2)}×`).join(', ') || '(no rate in both)'}`);
-    const one = rows.find((row) => row.scenario === `max (${P.fanoutN} sessions)` && row.metric.startsWith('sustainable'))?.values[kind];
+    const ratios = [...fleet]
+      .filter(([rate]) => single.has(rate))
+      .map(([rate, m]) => [rate, m.cpuPerFrameUs / single.get(rate)!.cpuPerFrameUs] as const);
+    console.log(
+      `fleet ÷ one pod, ${kind}: CPU per delivered frame at equal rates ` +
+        `${ratios.map(([rate, x]) => `${rate}: ${x.toFixed(2)}×`).join(', ') || '(no rate in both)'}`,
+    );
+    const one = rows.find(
+      (row) => row.scenario === `max (${P.fanoutN} sessions)` && row.metric.startsWith('sustainable'),
+    )?.values[kind];
     if (one) record(scenario, 'sustainable events/s, fleet ÷ one pod (max)', '×', true, kind, r.sustainable / one);
-    for (const [rate, x] of ratios) record(scenario, `CPU per delivered frame at ${rate} events/s, fleet ÷ one pod`, '×', false, kind, x);
+    for (const [rate, x] of ratios)
+      record(scenario, `CPU per delivered frame at ${rate} events/s, fleet ÷ one pod`, '×', false, kind, x);
   }
   await closeSessions();
   await Promise.all(pods.map((p) => p.stop()));
@@ -561,7 +735,7 @@ async function scenarioFleet(kind: Kind) {
 }
 
 /**
- * Resume (SPEC §11): a client misses 10,000 events of its chat list and comes back with `since`;
+ * Resume (docs/protocol.md, *Resume*): a client misses 10,000 events of its chat list and comes back with `since`;
  * the time from its upgrade request to the `resumed` frame, served from the pod's memory and
  * (with the memory history off) from the stream.
  */
@@ -569,22 +743,27 @@ async function scenarioResume() {
   const { default: WebSocket } = await import('ws');
   const missed = 10_000;
   for (const source of ['memory', 'stream'] as const) {
-    const gw = await startGateway('127.0.0.2', gatewayEnv(source === 'stream' ? { DAISI_WS_APP_RESUME_MAX_EVENTS: '0' } : {}));
+    const gw = await startGateway(
+      '127.0.0.2',
+      gatewayEnv(source === 'stream' ? { DAISI_WS_APP_RESUME_MAX_EVENTS: '0' } : {}),
+    );
     const [spec] = sessions('gateway', gw, 1, false, `resume${source}`);
     const open = (url: string) =>
-      new Promise<{ ws: InstanceType<typeof WebSocket>; frames: string[]; resumed: Promise<number> }>((resolve, reject) => {
-        const ws = new WebSocket(url, ['json.v1'], { perMessageDeflate: false });
-        const frames: string[] = [];
-        let done!: (at: number) => void;
-        const resumed = new Promise<number>((r) => (done = r));
-        ws.on('message', (d) => {
-          const text = d.toString();
-          frames.push(text);
-          if (text.startsWith('{"type":"ready"')) resolve({ ws, frames, resumed });
-          if (text.startsWith('{"type":"resumed"') || text.startsWith('{"type":"error"')) done(nowMs());
-        });
-        ws.on('error', reject);
-      });
+      new Promise<{ ws: InstanceType<typeof WebSocket>; frames: string[]; resumed: Promise<number> }>(
+        (resolve, reject) => {
+          const ws = new WebSocket(url, ['json.v1'], { perMessageDeflate: false });
+          const frames: string[] = [];
+          let done!: (at: number) => void;
+          const resumed = new Promise<number>((r) => (done = r));
+          ws.on('message', (d) => {
+            const text = d.toString();
+            frames.push(text);
+            if (text.startsWith('{"type":"ready"')) resolve({ ws, frames, resumed });
+            if (text.startsWith('{"type":"resumed"') || text.startsWith('{"type":"error"')) done(nowMs());
+          });
+          ws.on('error', reject);
+        },
+      );
     const first = await open(spec!.url);
     const epoch = JSON.parse(first.frames[0]!).payload.epoch as string;
     first.ws.terminate();
@@ -592,7 +771,11 @@ async function scenarioResume() {
     const inflight: Array<Promise<unknown>> = [];
     let since = 0;
     for (let i = 0; i < missed; i++) {
-      const ack = pub.publishRaw(subject, `{"event_id":"r-${i}","event_time":"2026-11-26T10:00:00Z","company_id":"${spec!.company}","row_data":{"text":"${PAD}"}}`);
+      const ack = pub.publishRaw(
+        subject,
+        `{"event_id":"r-${i}","event_time":"2026-11-26T10:00:00Z","company_id":"${spec!.company}",` +
+          `"row_data":{"text":"${PAD}"}}`,
+      );
       if (i === 0) since = (await ack).seq - 1;
       inflight.push(ack);
       if (inflight.length >= 2000) await inflight.shift();
@@ -603,7 +786,10 @@ async function scenarioResume() {
     const back = await open(`${spec!.url}&since=${since}&epoch=${encodeURIComponent(epoch)}`);
     const ms = (await back.resumed) - t0;
     const events = back.frames.filter((f) => f.startsWith('{"type":"event"')).length;
-    console.log(`resume from ${source}: ${events} missed events replayed in ${ms.toFixed(0)} ms (${back.frames.at(-1)!.slice(0, 80)})`);
+    console.log(
+      `resume from ${source}: ${events} missed events replayed in ${ms.toFixed(0)} ms ` +
+        `(${back.frames.at(-1)!.slice(0, 80)})`,
+    );
     record(`resume (${missed} missed events)`, `upgrade to "resumed", from ${source}`, 'ms', false, 'gateway', ms);
     back.ws.terminate();
     await gw.stop();
@@ -627,17 +813,27 @@ function ratio(row: Row, base: Kind): string {
 }
 
 function markdown(): string {
-  const lines = ['| scenario | metric | gateway | raw ws | Socket.IO + Redis | raw ws + contract | gateway ÷ raw | gateway ÷ Socket.IO | gateway ÷ raw + contract |', '|---|---|---|---|---|---|---|---|---|'];
+  const lines = [
+    '| scenario | metric | gateway | raw ws | Socket.IO + Redis | raw ws + contract | gateway ÷ raw | gateway ÷ ' +
+      'Socket.IO | gateway ÷ raw + contract |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const row of rows) {
     const v = row.values;
-    lines.push(`| ${row.scenario} | ${row.metric} | ${fmt(v.gateway, row.unit)} | ${fmt(v.raw, row.unit)} | ${fmt(v.sio, row.unit)} | ${fmt(v.contract, row.unit)} | ${ratio(row, 'raw')} | ${ratio(row, 'sio')} | ${ratio(row, 'contract')} |`);
+    lines.push(
+      `| ${row.scenario} | ${row.metric} | ${fmt(v.gateway, row.unit)} | ${fmt(v.raw, row.unit)} | ` +
+        `${fmt(v.sio, row.unit)} | ${fmt(v.contract, row.unit)} | ${ratio(row, 'raw')} | ${ratio(row, 'sio')} | ` +
+        `${ratio(row, 'contract')} |`,
+    );
   }
   return lines.join('\n');
 }
 
 async function main() {
   const started = Date.now();
-  console.log(`daisi-ws bench ${QUICK ? '--quick ' : ''}scenarios=${[...SCENARIOS].join(',')} params=${JSON.stringify(P)}`);
+  console.log(
+    `daisi-ws bench ${QUICK ? '--quick ' : ''}scenarios=${[...SCENARIOS].join(',')} params=${JSON.stringify(P)}`,
+  );
   console.log(`machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
   if (!args['no-build']) spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
   const nats = await startNats();
@@ -655,7 +851,8 @@ async function main() {
     for (const kind of KINDS) if (SCENARIOS.has('idle')) await scenarioIdle(kind);
     if (SCENARIOS.has('filter')) await scenarioFilter();
     if (SCENARIOS.has('resume')) await scenarioResume();
-    for (const kind of EVENT_KINDS) if (kind !== 'sio' && (SCENARIOS.has('crosspod') || SCENARIOS.has('fleet'))) await scenarioFleet(kind);
+    for (const kind of EVENT_KINDS)
+      if (kind !== 'sio' && (SCENARIOS.has('crosspod') || SCENARIOS.has('fleet'))) await scenarioFleet(kind);
   } finally {
     for (const w of workers) w.child.send({ cmd: 'exit' });
     await pub.close();
@@ -666,7 +863,20 @@ async function main() {
   const dir = new URL('./results/', import.meta.url).pathname;
   mkdirSync(dir, { recursive: true });
   const file = `${dir}${new Date().toISOString().replace(/[:.]/g, '-')}${QUICK ? '-quick' : ''}.json`;
-  writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), quick: QUICK, params: P, machine: { cores: cpus().length, memory: totalmem(), node: process.version }, rows }, null, 2));
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        quick: QUICK,
+        params: P,
+        machine: { cores: cpus().length, memory: totalmem(), node: process.version },
+        rows,
+      },
+      null,
+      2,
+    ),
+  );
   writeFileSync(`${dir}latest${QUICK ? '-quick' : ''}.md`, `${table}\n`);
   console.log(`results: ${file}`);
   process.exit(0);

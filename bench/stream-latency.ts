@@ -27,7 +27,12 @@ if (process.argv[4] === 'publisher') {
   while (Date.now() - started < SECONDS * 1000) {
     const due = Math.floor(((Date.now() - started) / 1000) * RATE);
     for (; n < due; n++) {
-      inflight.push(js.publish(`wa.lat.a${n % 100}.chats`, JSON.stringify({ event_id: `e${n}`, row_data: { sent_at: clock(), text: pad } })));
+      inflight.push(
+        js.publish(
+          `wa.lat.a${n % 100}.chats`,
+          JSON.stringify({ event_id: `e${n}`, row_data: { sent_at: clock(), text: pad } }),
+        ),
+      );
       if (inflight.length >= 2000) await inflight.shift();
     }
     await new Promise((r) => setTimeout(r, 5));
@@ -40,22 +45,43 @@ if (process.argv[4] === 'publisher') {
 const nats = await startNats();
 const nc = await connect({ servers: nats.url });
 await (await jetstreamManager(nc)).streams.add({ name: 'lat', subjects: ['wa.>'] });
-const sentAt = (data: Uint8Array) => (JSON.parse(Buffer.from(data).toString()) as { row_data: { sent_at: number } }).row_data.sent_at;
+const sentAt = (data: Uint8Array) =>
+  (JSON.parse(Buffer.from(data).toString()) as { row_data: { sent_at: number } }).row_data.sent_at;
 const core: number[] = [];
 const stream: number[] = [];
 nc.subscribe('wa.>', { callback: (_err, msg) => void core.push(clock() - sentAt(msg.data)) });
 const reader = new OrderedReader(
   nc,
-  { stream: 'lat', filter: 'wa.>', start: { kind: 'next' }, heartbeatMs: 1000, inactiveMs: 10_000, description: 'latency' },
-  { event: (_subject, data) => void stream.push(clock() - sentAt(data)), reset: (why) => console.log(`reset: ${why}`), epochChanged: () => undefined, failed: (err) => console.log(`failed: ${(err as Error).message}`) },
+  {
+    stream: 'lat',
+    filter: 'wa.>',
+    start: { kind: 'next' },
+    heartbeatMs: 1000,
+    inactiveMs: 10_000,
+    description: 'latency',
+  },
+  {
+    event: (_subject, data) => void stream.push(clock() - sentAt(data)),
+    reset: (why) => console.log(`reset: ${why}`),
+    epochChanged: () => undefined,
+    failed: (err) => console.log(`failed: ${(err as Error).message}`),
+  },
 );
 await reader.start();
-const publisher = fork(new URL(import.meta.url).pathname, [String(RATE), String(SECONDS), 'publisher', nats.url], { execArgv: ['--import', 'tsx'] });
+const publisher = fork(new URL(import.meta.url).pathname, [String(RATE), String(SECONDS), 'publisher', nats.url], {
+  execArgv: ['--import', 'tsx'],
+});
 await new Promise((r) => publisher.once('exit', r));
 await new Promise((r) => setTimeout(r, 1000));
-for (const [name, samples] of [['core subscription', core], ['stream (pod reader)', stream]] as const) {
+for (const [name, samples] of [
+  ['core subscription', core],
+  ['stream (pod reader)', stream],
+] as const) {
   const s = summarize(Float64Array.from(samples));
-  console.log(`${name.padEnd(20)} ${s.count} events at ${RATE}/s: p50 ${s.p50.toFixed(2)} p95 ${s.p95.toFixed(2)} p99 ${s.p99.toFixed(2)} max ${s.max.toFixed(1)} ms`);
+  console.log(
+    `${name.padEnd(20)} ${s.count} events at ${RATE}/s: p50 ${s.p50.toFixed(2)} p95 ${s.p95.toFixed(2)} p99 ` +
+      `${s.p99.toFixed(2)} max ${s.max.toFixed(1)} ms`,
+  );
 }
 await reader.stop();
 await nc.close();

@@ -72,7 +72,9 @@ class ResumingClient {
 
   private connect(): Promise<void> {
     const resume = this.epoch ? `&since=${this.lastSeq}&epoch=${encodeURIComponent(this.epoch)}` : '';
-    const socket = new WebSocket(`${this.spec.pods[this.pod % this.spec.pods.length]}${this.spec.path}${resume}`, ['json.v1']);
+    const socket = new WebSocket(`${this.spec.pods[this.pod % this.spec.pods.length]}${this.spec.path}${resume}`, [
+      'json.v1',
+    ]);
     this.socket = socket;
     this.heardAt = Date.now();
     let opened = false;
@@ -123,7 +125,7 @@ process.on('message', async (m: { cmd: string; specs?: ClientSpec[]; id?: number
       const specs = m.specs!;
       for (let i = 0; i < specs.length; i += 100) {
         const batch = specs.slice(i, i + 100).map((s) => new ResumingClient(s));
-        batch.forEach((c, j) => clients.set(specs[i + j]!.id, c));
+        for (const [j, c] of batch.entries()) clients.set(specs[i + j]!.id, c);
         await Promise.all(batch.map((c) => c.opened));
       }
       return process.send!({ type: 'opened' });
@@ -134,7 +136,13 @@ process.on('message', async (m: { cmd: string; specs?: ClientSpec[]; id?: number
     case 'counts':
       return process.send!({ type: 'counts', counts: [...clients].map(([id, c]) => [id, c.events.length]) });
     case 'report': {
-      const reports: ClientReport[] = [...clients].map(([id, c]) => ({ id, events: c.events, reconnects: c.reconnects, errors: c.errors, connected: c.connected }));
+      const reports: ClientReport[] = [...clients].map(([id, c]) => ({
+        id,
+        events: c.events,
+        reconnects: c.reconnects,
+        errors: c.errors,
+        connected: c.connected,
+      }));
       return process.send!({ type: 'report', reports });
     }
     case 'close':

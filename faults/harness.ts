@@ -103,7 +103,10 @@ export class Load {
   private running = false;
   private loop: Promise<void> | undefined;
 
-  private constructor(private readonly nc: NatsConnection, private readonly js: JetStreamClient) {}
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+  ) {}
 
   static async connect(url: string): Promise<Load> {
     const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
@@ -210,7 +213,9 @@ export function sessionsFor(
     const viewsChat = id % 2 === 1;
     const user = `u${id}`;
     const token = companyToken(company, agent, user, 24 * 3600);
-    const path = `/ws/${company}/${agent}?token=${encodeURIComponent(token)}&x-api-key=test-client-key-0123456789${viewsChat ? '&chat_id=k' : ''}`;
+    const chat = viewsChat ? '&chat_id=k' : '';
+    const query = `token=${encodeURIComponent(token)}&x-api-key=test-client-key-0123456789${chat}`;
+    const path = `/ws/${company}/${agent}?${query}`;
     const order = env.hosts.map((_, i) => (home + i) % env.hosts.length);
     const pods = order.map((i) => (i === home ? options.via?.(i) : undefined) ?? env.podUrl(i));
     const subjects = [`wa.${company}.${agent}.chats`, ...(viewsChat ? [`wa.${company}.${agent}.messages.k`] : [])];

@@ -8,7 +8,11 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 export class BlackHoleProxy {
   private readonly pairs = new Set<{ client: Socket; upstream: Socket; dead: boolean }>();
 
-  private constructor(private readonly server: Server, readonly host: string, readonly port: number) {}
+  private constructor(
+    private readonly server: Server,
+    readonly host: string,
+    readonly port: number,
+  ) {}
 
   static async start(host: string, target: { host: string; port: number }): Promise<BlackHoleProxy> {
     let proxy: BlackHoleProxy | undefined;

@@ -29,7 +29,10 @@ export interface Row {
   podEnv?: Record<string, string>;
   /** Set-up before the sessions open (a proxy in front of a pod). */
   prepare?(env: FaultEnv): Promise<Prepared>;
-  fault(ctx: FaultContext, extra: Record<string, unknown>): Promise<{ endedAt: number; note?: string; problems?: string[] }>;
+  fault(
+    ctx: FaultContext,
+    extra: Record<string, unknown>,
+  ): Promise<{ endedAt: number; note?: string; problems?: string[] }>;
 }
 
 /** What a row set up: sessions' routes through a proxy, a hook on each acknowledged event, and more for its fault. */
@@ -54,7 +57,6 @@ export interface RowResult {
   note: string;
   ok: boolean;
 }
-
 
 /** A server killed, then started again (on the same port and, for NATS, the same store) 2 s later. */
 async function killAndRestart(server: { kill(): Promise<void>; run(): Promise<void> }): Promise<{ endedAt: number }> {
@@ -91,12 +93,18 @@ async function largeBurst(env: FaultEnv): Promise<number[]> {
   const pids = env.pods.map((p) => p.process.pid!);
   const before = pids.map(rssOf);
   const peak = [...before];
-  const sampler = setInterval(() => pids.forEach((pid, i) => (peak[i] = Math.max(peak[i]!, rssOf(pid)))), 100);
+  const sampler = setInterval(() => {
+    for (const [i, pid] of pids.entries()) peak[i] = Math.max(peak[i]!, rssOf(pid));
+  }, 100);
   const pub = await TestPublisher.connect(env.nats.url);
   const pad = 'x'.repeat(400 * 1024);
   let next = 0;
   const worker = async () => {
-    for (let i = next++; i < 1000; i = next++) await pub.publish(`wa.burst.a${i % 20}.messages.m${i % 5}`, `{"event_id":"burst-${i}","row_data":{"pad":"${pad}"}}`);
+    for (let i = next++; i < 1000; i = next++)
+      await pub.publish(
+        `wa.burst.a${i % 20}.messages.m${i % 5}`,
+        `{"event_id":"burst-${i}","row_data":{"pad":"${pad}"}}`,
+      );
   };
   await Promise.all(Array.from({ length: 16 }, worker));
   await pub.close();
@@ -106,9 +114,19 @@ async function largeBurst(env: FaultEnv): Promise<number[]> {
 }
 
 export const ROWS: Row[] = [
-  { name: 'redis-kill', title: 'Redis killed (SIGKILL) and restarted empty after 2 s', short: true, fault: ({ env }) => killAndRestart(env.redis) },
+  {
+    name: 'redis-kill',
+    title: 'Redis killed (SIGKILL) and restarted empty after 2 s',
+    short: true,
+    fault: ({ env }) => killAndRestart(env.redis),
+  },
   { name: 'redis-pause', title: 'Redis paused (SIGSTOP) 5 s', fault: ({ env, short }) => pause(env.redis, short) },
-  { name: 'nats-kill', title: 'nats-server killed (SIGKILL) and restarted on its store after 2 s', short: true, fault: ({ env }) => killAndRestart(env.nats) },
+  {
+    name: 'nats-kill',
+    title: 'nats-server killed (SIGKILL) and restarted on its store after 2 s',
+    short: true,
+    fault: ({ env }) => killAndRestart(env.nats),
+  },
   { name: 'nats-pause', title: 'nats-server paused (SIGSTOP) 5 s', fault: ({ env, short }) => pause(env.nats, short) },
   {
     name: 'pod-kill',
@@ -177,10 +195,25 @@ export const ROWS: Row[] = [
       let pushes = 0;
       const onAck = (p: Published) => {
         const [, companyId, agentId, kind, chatId] = p.subject.split('.');
-        const request = pushRequestOf({ companyId: companyId!, agentId: agentId!, chatId: kind === 'messages' ? chatId! : '' }, JSON.parse(p.text), 'go-pod');
-        for (const r of replicas) for (let k = 0; k < 2; k++) void r.push(request).then(() => pushes++, () => undefined);
+        const request = pushRequestOf(
+          { companyId: companyId!, agentId: agentId!, chatId: kind === 'messages' ? chatId! : '' },
+          JSON.parse(p.text),
+          'go-pod',
+        );
+        for (const r of replicas)
+          for (let k = 0; k < 2; k++)
+            void r.push(request).then(
+              () => pushes++,
+              () => undefined,
+            );
       };
-      return { onAck, cleanup: () => replicas.forEach((r) => r.close()), pushes: () => pushes };
+      return {
+        onAck,
+        cleanup: () => {
+          for (const r of replicas) r.close();
+        },
+        pushes: () => pushes,
+      };
     },
     async fault(_ctx, extra) {
       await sleep(3000);
@@ -189,13 +222,21 @@ export const ROWS: Row[] = [
   },
   {
     name: 'large-burst',
-    title: 'a burst of 1,000 events of 400 KB nobody views under load, then a pod SIGKILLed (its sessions resume from before the burst, past what the history keeps)',
+    title:
+      'a burst of 1,000 events of 400 KB nobody views under load, then a pod SIGKILLed (its sessions resume from ' +
+      'before the burst, past what the history keeps)',
     podEnv: { DAISI_WS_APP_RESUME_MAX_BYTES: String(BURST_HISTORY_BYTES) },
     async fault({ env }) {
       const grown = await largeBurst(env);
-      const problems = grown.some((g) => g > BURST_HISTORY_BYTES + 160 * MiB) ? [`RSS rose ${grown.map((g) => Math.round(g / MiB)).join('/')} MiB`] : [];
+      const problems = grown.some((g) => g > BURST_HISTORY_BYTES + 160 * MiB)
+        ? [`RSS rose ${grown.map((g) => Math.round(g / MiB)).join('/')} MiB`]
+        : [];
       const { endedAt } = await killFirstPod(env);
-      return { endedAt, note: `RSS rose at most ${Math.round(Math.max(...grown) / MiB)} MiB (history ${BURST_HISTORY_BYTES / MiB} MiB)`, problems };
+      return {
+        endedAt,
+        note: `RSS rose at most ${Math.round(Math.max(...grown) / MiB)} MiB (history ${BURST_HISTORY_BYTES / MiB} MiB)`,
+        problems,
+      };
     },
   },
   {
@@ -203,7 +244,9 @@ export const ROWS: Row[] = [
     title: 'config file swapped under load (ConfigMap ..data swaps: new values, an invalid file, an empty one, back)',
     short: true,
     async fault({ env }) {
-      env.publishConfig({ app: { ping_interval_seconds: 1, max_client_frames_per_second: 20, websocket_message_buffer_size: 50 } });
+      env.publishConfig({
+        app: { ping_interval_seconds: 1, max_client_frames_per_second: 20, websocket_message_buffer_size: 50 },
+      });
       await sleep(700);
       env.publishConfig('app: [\n');
       await sleep(700);
@@ -215,14 +258,25 @@ export const ROWS: Row[] = [
       const count = (text: string) => env.pods.reduce((n, p) => n + p.output.filter((l) => l.includes(text)).length, 0);
       const [ok, failed] = [count('"configuration reloaded"'), count('"configuration reload failed')];
       // Each pod must have seen the swaps: 2 reloads that apply and 2 that keep the running configuration.
-      const problems = ok >= 2 * env.pods.length && failed >= 2 * env.pods.length ? [] : [`the pods saw ${ok} reloads and ${failed} refused ones`];
-      return { endedAt, note: `${ok} reloads applied and ${failed} refused across the pods; no session reconnected`, problems };
+      const problems =
+        ok >= 2 * env.pods.length && failed >= 2 * env.pods.length
+          ? []
+          : [`the pods saw ${ok} reloads and ${failed} refused ones`];
+      return {
+        endedAt,
+        note: `${ok} reloads applied and ${failed} refused across the pods; no session reconnected`,
+        problems,
+      };
     },
   },
 ];
 
 /** Runs one row: a fresh fleet, sessions on every pod, a steady load, the fault, the checks. */
-export async function runRow(row: Row, short: boolean, log: (line: string) => void = () => undefined): Promise<RowResult> {
+export async function runRow(
+  row: Row,
+  short: boolean,
+  log: (line: string) => void = () => undefined,
+): Promise<RowResult> {
   const env = await FaultEnv.start(3, row.podEnv);
   const clients = await Clients.start();
   const prepared: Prepared = (await row.prepare?.(env)) ?? {};
@@ -235,10 +289,11 @@ export async function runRow(row: Row, short: boolean, log: (line: string) => vo
     load.start(subjects, row.rate ?? (short ? 150 : 200), prepared.onAck, row.padBytes);
     await sleep(short ? 1500 : 3000);
     log(`${row.name}: fault`);
-    const { endedAt, note, problems = [] } = await row.fault(
-      { env, clients, sessions, short, on: (i) => sessions.filter((s) => s.home === i) },
-      prepared,
-    );
+    const {
+      endedAt,
+      note,
+      problems = [],
+    } = await row.fault({ env, clients, sessions, short, on: (i) => sessions.filter((s) => s.home === i) }, prepared);
     await sleep(short ? 2000 : 4000);
     const published = await load.stop();
     const expected = sessions.map((s) => expectedOf(published, s.subjects));
@@ -302,7 +357,8 @@ function evaluate(
       // Recovery: how long after the fault was over this session had caught up with what was
       // published before the end, or got its first event published after it.
       const sent = sentOf.get(id)!;
-      if (sent <= endedAt || at >= endedAt) recovery = Math.max(recovery, sent <= endedAt ? at - endedAt : Math.min(at - sent, at - endedAt));
+      if (sent <= endedAt || at >= endedAt)
+        recovery = Math.max(recovery, sent <= endedAt ? at - endedAt : Math.min(at - sent, at - endedAt));
     }
     delivered += report.events.length;
     lost += want.filter((p) => !seen.has(p.id)).length;

@@ -7,7 +7,13 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ROWS, runRow, type RowResult } from './rows.js';
 
-const { values } = parseArgs({ options: { short: { type: 'boolean', default: false }, rows: { type: 'string' }, record: { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: {
+    short: { type: 'boolean', default: false },
+    rows: { type: 'string' },
+    record: { type: 'boolean', default: false },
+  },
+});
 const wanted = values.rows?.split(',');
 const rows = ROWS.filter((r) => (wanted ? wanted.includes(r.name) : !values.short || r.short));
 const results: RowResult[] = [];
@@ -22,7 +28,9 @@ const table = [
   '|---|---|---|---|---|---|---|---|---|',
   ...results.map(
     (r) =>
-      `| ${r.title} (\`${r.row}\`) | ${r.sessions} | ${r.published} | ${r.lost} | ${r.duplicated} | ${r.outOfOrder} | ${r.reconnects} | ${(r.recoveryMs / 1000).toFixed(1)} s | ${r.ok ? 'ok' : '**failed**'}${r.note ? ` — ${r.note}` : ''} |`,
+      `| ${r.title} (\`${r.row}\`) | ${r.sessions} | ${r.published} | ${r.lost} | ${r.duplicated} | ` +
+      `${r.outOfOrder} | ${r.reconnects} | ${(r.recoveryMs / 1000).toFixed(1)} s | ` +
+      `${r.ok ? 'ok' : '**failed**'}${r.note ? ` — ${r.note}` : ''} |`,
   ),
 ].join('\n');
 const args = [...(values.short ? ['--short'] : []), ...(wanted ? ['--rows', wanted.join(',')] : [])];
@@ -33,7 +41,15 @@ process.stdout.write(`\n${table}\n\n${summary} in ${Math.round((Date.now() - sta
 if (values.record) {
   const file = new URL('../RELIABILITY.md', import.meta.url);
   const doc = readFileSync(file, 'utf8');
-  const stamp = `Latest run: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, \`${command}\`, ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${summary}.`;
-  writeFileSync(file, doc.replace(/<!-- faults:begin -->[\s\S]*<!-- faults:end -->/, `<!-- faults:begin -->\n${stamp}\n\n${table}\n<!-- faults:end -->`));
+  const stamp =
+    `Latest run: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, \`${command}\`, ` +
+    `${cpus().length} cores (${cpus()[0]?.model.trim()}), ${summary}.`;
+  writeFileSync(
+    file,
+    doc.replace(
+      /<!-- faults:begin -->[\s\S]*<!-- faults:end -->/,
+      `<!-- faults:begin -->\n${stamp}\n\n${table}\n<!-- faults:end -->`,
+    ),
+  );
 }
 process.exit(results.every((r) => r.ok) ? 0 : 1);

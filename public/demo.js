@@ -3,12 +3,14 @@ const $ = (id) => document.getElementById(id);
 const hash = new URLSearchParams(location.hash.slice(1));
 $('apiKey').value = hash.get('key') ?? localStorage.getItem('dws.apiKey') ?? '';
 $('adminKey').value = hash.get('admin') ?? localStorage.getItem('dws.adminKey') ?? '';
-for (const id of ['apiKey', 'adminKey']) $(id).addEventListener('change', () => localStorage.setItem(`dws.${id}`, $(id).value));
+for (const id of ['apiKey', 'adminKey'])
+  $(id).addEventListener('change', () => localStorage.setItem(`dws.${id}`, $(id).value));
 
 for (const tab of document.querySelectorAll('.tab')) {
   tab.addEventListener('click', () => {
     for (const t of document.querySelectorAll('.tab')) t.classList.toggle('active', t === tab);
-    for (const p of document.querySelectorAll('.panel')) p.classList.toggle('hidden', p.id !== `tab-${tab.dataset.tab}`);
+    for (const p of document.querySelectorAll('.panel'))
+      p.classList.toggle('hidden', p.id !== `tab-${tab.dataset.tab}`);
   });
 }
 
@@ -25,7 +27,11 @@ function setStatus(id, text, kind = '') {
 }
 
 async function post(path, key, body) {
-  const res = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-API-Key': key }, body: JSON.stringify(body) });
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'X-API-Key': key },
+    body: JSON.stringify(body),
+  });
   const json = await res.json();
   if (!res.ok) throw new Error(`${json.code}: ${json.message}${json.details ? ` (${json.details})` : ''}`);
   return json;
@@ -43,7 +49,9 @@ function wsUrl(path, token) {
 const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013]);
 
 function open(url, statusId, logId, state = { epoch: '', seq: 0 }) {
-  const resumeQuery = state.epoch ? `&since=${state.seq}&epoch=${encodeURIComponent(state.epoch)}${state.chatId ? `&chat_id=${encodeURIComponent(state.chatId)}` : ''}` : '';
+  const resumeQuery = state.epoch
+    ? `&since=${state.seq}&epoch=${encodeURIComponent(state.epoch)}${state.chatId ? `&chat_id=${encodeURIComponent(state.chatId)}` : ''}`
+    : '';
   const socket = new WebSocket(url + resumeQuery, 'json.v1');
   socket.state = state;
   setStatus(statusId, resumeQuery ? 'resuming' : 'connecting');
@@ -92,7 +100,16 @@ $('connect').addEventListener('click', async () => {
   closeOnPurpose(userSocket);
   const [company, agent, user] = [$('company').value, $('agent').value, $('user').value];
   try {
-    const token = $('token').value || (await post('/generate-token', $('apiKey').value, { company_id: company, agent_id: agent, user_id: user, expires_in_seconds: 3600 })).token;
+    const token =
+      $('token').value ||
+      (
+        await post('/generate-token', $('apiKey').value, {
+          company_id: company,
+          agent_id: agent,
+          user_id: user,
+          expires_in_seconds: 3600,
+        })
+      ).token;
     trackUser(open(wsUrl(`/ws/${encodeURIComponent(company)}/${encodeURIComponent(agent)}`, token), 'status', 'log'));
   } catch (err) {
     log('log', 'error', err.message);
@@ -116,7 +133,13 @@ $('publish').addEventListener('click', async () => {
     row_data: { text: $('publishText').value },
   };
   try {
-    const r = await post('/api/publish', $('adminKey').value, { company_id: $('company').value, agent_id: $('agent').value, kind, chat_id: $('publishChat').value, event });
+    const r = await post('/api/publish', $('adminKey').value, {
+      company_id: $('company').value,
+      agent_id: $('agent').value,
+      kind,
+      chat_id: $('publishChat').value,
+      event,
+    });
     log('log', 'info', `published to ${r.subject} (seq ${r.seq})`);
   } catch (err) {
     log('log', 'error', err.message);

@@ -12,7 +12,10 @@ export class TestNatsServer {
   private child: ChildProcess | undefined;
   readonly storeDir = mkdtempSync(join(tmpdir(), 'dws-nats-'));
 
-  private constructor(readonly port: number, private readonly extraArgs: string[]) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: string[],
+  ) {}
 
   get pid(): number {
     return this.child?.pid ?? 0;
@@ -30,7 +33,11 @@ export class TestNatsServer {
   }
 
   async run(): Promise<void> {
-    this.child = spawn(BINARY, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir, ...this.extraArgs], { stdio: 'ignore' });
+    this.child = spawn(
+      BINARY,
+      ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir, ...this.extraArgs],
+      { stdio: 'ignore' },
+    );
     await waitForPort(this.port, 10_000);
   }
 
@@ -57,7 +64,10 @@ export async function waitForPort(port: number, timeoutMs: number, host = '127.0
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ port, host }, () => (s.end(), resolve(true)));
+      const s = createConnection({ port, host }, () => {
+        s.end();
+        resolve(true);
+      });
       s.on('error', () => resolve(false));
     });
     if (ok) return;

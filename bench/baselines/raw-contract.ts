@@ -1,5 +1,5 @@
 // Baseline (c): the floor for a gateway on this contract. The raw `ws` server of raw-ws.ts plus
-// the least a handshake must do under SPEC §3–§5, written as directly as possible: the client key
+// the least a handshake must do under docs/protocol.md, *Tokens*–§5, written as directly as possible: the client key
 // compared, the token opened (AES-256-GCM) and its claims parsed and checked against the path,
 // the token cache and the session lock written in one auto-pipelined Redis round trip (the lock
 // awaited), the agent's chat-list route added when it is the agent's first session here, and on
@@ -30,15 +30,20 @@ server.on('upgrade', async (req: IncomingMessage, socket: Duplex, head: Buffer) 
   const url = new URL(req.url ?? '/', 'http://x');
   const [, , company, agent] = url.pathname.split('/');
   const token = url.searchParams.get('token') ?? '';
-  const presented = createHash('sha256').update(url.searchParams.get('x-api-key') ?? '').digest();
+  const presented = createHash('sha256')
+    .update(url.searchParams.get('x-api-key') ?? '')
+    .digest();
   let claims: { company_id: string; agent_id: string; user_id: string; expires_at: string };
   try {
     if (!timingSafeEqual(presented, clientKey)) throw new Error('client key');
     const raw = Buffer.from(token, 'base64url');
     const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
     decipher.setAuthTag(raw.subarray(raw.length - 16));
-    claims = JSON.parse(Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString());
-    if (claims.company_id !== company || claims.agent_id !== agent || Date.parse(claims.expires_at) < Date.now()) throw new Error('claims');
+    claims = JSON.parse(
+      Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString(),
+    );
+    if (claims.company_id !== company || claims.agent_id !== agent || Date.parse(claims.expires_at) < Date.now())
+      throw new Error('claims');
   } catch {
     socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
     return;

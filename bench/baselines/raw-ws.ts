@@ -11,9 +11,10 @@ process.on('SIGTERM', () => process.exit(0));
 
 const byAgent = new Map<string, Set<WebSocket>>();
 const byChat = new Map<string, Set<WebSocket>>();
-const add = (m: Map<string, Set<WebSocket>>, k: string, ws: WebSocket) => (m.get(k) ?? m.set(k, new Set()).get(k)!).add(ws);
+const add = (m: Map<string, Set<WebSocket>>, k: string, ws: WebSocket) =>
+  (m.get(k) ?? m.set(k, new Set()).get(k)!).add(ws);
 
-const server = createServer((req, res) => {
+const server = createServer((_req, res) => {
   res.writeHead(200, { 'Content-Type': 'application/json' });
   res.end(JSON.stringify(process.memoryUsage()));
 });
@@ -38,7 +39,8 @@ wss.on('connection', (ws, req) => {
   ws.send('{"type":"ready"}');
 });
 
-// Every process reads every event of `wa.>` (as every daisi-ws pod does, SPEC §10), through nats.js
+// Every process reads every event of `wa.>` (as every daisi-ws pod does, docs/architecture.md, *How an event travels*),
+// through nats.js
 // or, with READER=wire, through the gateway's own reader connection (InboxWire) on a plain
 // subscription: the cheapest read this repository has, for the fleet's floor (bench `--raw-reader`);
 // READER=ordered reads the stream as a pod does (OrderedReader: a push consumer, in order).
@@ -47,7 +49,8 @@ const TAIL = Buffer.from('}');
 const frameOf = (payload: Uint8Array) => Buffer.concat([HEAD, payload, TAIL]);
 const deliver = (subject: string, frame: Buffer) => {
   const parts = subject.split('.');
-  const targets = parts[3] === 'chats' ? byAgent.get(`${parts[1]}.${parts[2]}`) : byChat.get(`${parts[1]}.${parts[2]}.${parts[4]}`);
+  const targets =
+    parts[3] === 'chats' ? byAgent.get(`${parts[1]}.${parts[2]}`) : byChat.get(`${parts[1]}.${parts[2]}.${parts[4]}`);
   if (targets) for (const ws of targets) ws.send(frame);
 };
 const nc = await connect({ servers: process.env.NATS_URL });
@@ -64,8 +67,20 @@ if (process.env.READER === 'wire') {
 } else if (process.env.READER === 'ordered') {
   const reader = new OrderedReader(
     nc,
-    { stream: 'wa_stream', filter: 'wa.>', start: { kind: 'next' }, heartbeatMs: 1000, inactiveMs: 10_000, description: 'raw-ws' },
-    { event: (subject, data) => deliver(subject, frameOf(data)), reset: () => undefined, epochChanged: () => undefined, failed: (err) => console.error(err) },
+    {
+      stream: 'wa_stream',
+      filter: 'wa.>',
+      start: { kind: 'next' },
+      heartbeatMs: 1000,
+      inactiveMs: 10_000,
+      description: 'raw-ws',
+    },
+    {
+      event: (subject, data) => deliver(subject, frameOf(data)),
+      reset: () => undefined,
+      epochChanged: () => undefined,
+      failed: (err) => console.error(err),
+    },
   );
   await reader.start();
   server.listen(Number(process.env.PORT), '127.0.0.1');

@@ -16,7 +16,10 @@ const http = createServer((req, res) => {
   res.writeHead(200, { 'Content-Type': 'application/json' });
   res.end(JSON.stringify(process.memoryUsage()));
 });
-const io = new Server(http, { adapter: createAdapter(pubClient, subClient, { key: `bench-sio-${process.pid}` }), transports: ['websocket'] });
+const io = new Server(http, {
+  adapter: createAdapter(pubClient, subClient, { key: `bench-sio-${process.pid}` }),
+  transports: ['websocket'],
+});
 io.on('connection', (socket) => {
   const { company, agent } = socket.handshake.query as Record<string, string>;
   void socket.join(`${company}.${agent}`);

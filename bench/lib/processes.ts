@@ -35,22 +35,41 @@ export async function startNats(): Promise<{ pid: number; url: string; stop(): P
 }
 
 /** A gateway pod from the compiled build (npm run build), in cluster mode. */
-export async function startGateway(host: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Proc & { http: string; ws: string }> {
+export async function startGateway(
+  host: string,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<Proc & { http: string; ws: string }> {
   // Logs at error, as the issue's measurements were taken (BENCH_LOG_LEVEL=info to see them).
   const port = Number(env.DAISI_WS_SERVER_HTTP_PORT ?? 17000 + Math.floor(Math.random() * 1000));
   // As `npm start` and the image run it (README, "Memory"); a later flag in nodeArgs wins.
-  const child = spawn(process.execPath, ['--max-semi-space-size=2', ...nodeArgs, join(ROOT, 'bin/daisi-ws.js'), 'start'], {
-    cwd: ROOT,
-    env: { ...process.env, DAISI_WS_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error', DAISI_WS_SERVER_HOST: host, DAISI_WS_SERVER_POD_ID: host, DAISI_WS_SERVER_HTTP_PORT: String(port), ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--max-semi-space-size=2', ...nodeArgs, join(ROOT, 'bin/daisi-ws.js'), 'start'],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        DAISI_WS_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error',
+        DAISI_WS_SERVER_HOST: host,
+        DAISI_WS_SERVER_POD_ID: host,
+        DAISI_WS_SERVER_HTTP_PORT: String(port),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   // BENCH_GATEWAY_STDOUT=file keeps each pod's whole stdout (e.g. with --trace-deopt in BENCH_GATEWAY_NODE_ARGS).
-  const keep = process.env.BENCH_GATEWAY_STDOUT ? createWriteStream(`${process.env.BENCH_GATEWAY_STDOUT}.${host}`) : undefined;
+  const keep = process.env.BENCH_GATEWAY_STDOUT
+    ? createWriteStream(`${process.env.BENCH_GATEWAY_STDOUT}.${host}`)
+    : undefined;
   createInterface({ input: child.stdout! }).on('line', (line) => {
     keep?.write(`${line}\n`);
     if (line.includes('"level":"error"')) process.stderr.write(`[gateway ${host}] ${line}\n`);
   });
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`))));
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`))),
+  );
   exited.catch(() => undefined); // stopping it later is not an error
   await Promise.race([waitForPort(port, 20_000, host), exited]);
   // It listens before it reads the stream, and takes upgrades only once it reads (503 before).
@@ -60,14 +79,24 @@ export async function startGateway(host: string, env: Record<string, string>, no
 
 async function waitForReady(http: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while ((await fetch(`${http}/ready`).then((r) => r.status, () => 0)) !== 200) {
+  while (
+    (await fetch(`${http}/ready`).then(
+      (r) => r.status,
+      () => 0,
+    )) !== 200
+  ) {
     if (Date.now() > deadline) throw new Error(`${http} not ready within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
 /** A baseline server (bench/baselines/*.ts) through tsx. */
-export async function startBaseline(file: string, port: number, env: Record<string, string>, nodeArgs: string[] = []): Promise<Proc & { http: string; ws: string }> {
+export async function startBaseline(
+  file: string,
+  port: number,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<Proc & { http: string; ws: string }> {
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, 'bench/baselines', file)], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), ...env },
@@ -111,7 +140,10 @@ export function mainThreadSeconds(pid: number): number {
  */
 export function ioCalls(pid: number): { reads: number; writes: number } {
   const text = readFileSync(`/proc/${pid}/io`, 'utf8');
-  return { reads: Number(/^syscr: (\d+)/m.exec(text)?.[1] ?? NaN), writes: Number(/^syscw: (\d+)/m.exec(text)?.[1] ?? NaN) };
+  return {
+    reads: Number(/^syscr: (\d+)/m.exec(text)?.[1] ?? NaN),
+    writes: Number(/^syscw: (\d+)/m.exec(text)?.[1] ?? NaN),
+  };
 }
 
 export function rssBytes(pid: number): number {
@@ -120,13 +152,17 @@ export function rssBytes(pid: number): number {
 }
 
 /** A session on another Node process's inspector (SIGUSR1 opens it on 127.0.0.1:9229; one process at a time). */
-export async function inspectorOf(pid: number): Promise<{ call(method: string, params?: object): Promise<any>; close(): void }> {
+export async function inspectorOf(
+  pid: number,
+): Promise<{ call(method: string, params?: object): Promise<any>; close(): void }> {
   process.kill(pid, 'SIGUSR1');
   let url: string | undefined;
   for (let i = 0; i < 50 && !url; i++) {
     await new Promise((r) => setTimeout(r, 100));
     try {
-      const targets = (await (await fetch('http://127.0.0.1:9229/json/list')).json()) as Array<{ webSocketDebuggerUrl?: string }>;
+      const targets = (await (await fetch('http://127.0.0.1:9229/json/list')).json()) as Array<{
+        webSocketDebuggerUrl?: string;
+      }>;
       url = targets[0]?.webSocketDebuggerUrl;
     } catch {
       // not open yet
@@ -169,12 +205,16 @@ export const PROBE_AES_KEY = '270cec3a9081be630f5350bc42b244156615e55a2153e2652d
 
 /** One gateway pod in cluster mode on the local Redis and `natsUrl`, for the probes: client key `k`. */
 export function startProbePod(natsUrl: string, nodeArgs: string[] = []): ReturnType<typeof startGateway> {
-  return startGateway('127.0.0.2', {
-    DAISI_WS_REDIS_ADDRESS: process.env.BENCH_REDIS_ADDRESS ?? '127.0.0.1:6379',
-    DAISI_WS_NATS_URL: natsUrl,
-    DAISI_WS_AUTH_SECRET_TOKEN: 'k',
-    DAISI_WS_AUTH_ADMIN_SECRET_TOKEN: 'a',
-    DAISI_WS_AUTH_TOKEN_AES_KEY: PROBE_AES_KEY,
-    DAISI_WS_AUTH_ADMIN_TOKEN_AES_KEY: PROBE_AES_KEY,
-  }, nodeArgs);
+  return startGateway(
+    '127.0.0.2',
+    {
+      DAISI_WS_REDIS_ADDRESS: process.env.BENCH_REDIS_ADDRESS ?? '127.0.0.1:6379',
+      DAISI_WS_NATS_URL: natsUrl,
+      DAISI_WS_AUTH_SECRET_TOKEN: 'k',
+      DAISI_WS_AUTH_ADMIN_SECRET_TOKEN: 'a',
+      DAISI_WS_AUTH_TOKEN_AES_KEY: PROBE_AES_KEY,
+      DAISI_WS_AUTH_ADMIN_TOKEN_AES_KEY: PROBE_AES_KEY,
+    },
+    nodeArgs,
+  );
 }

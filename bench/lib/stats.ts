@@ -4,7 +4,13 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[i]!;
 }
 
-export function summarize(samples: Float64Array): { p50: number; p95: number; p99: number; max: number; count: number } {
+export function summarize(samples: Float64Array): {
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  count: number;
+} {
   const sorted = Float64Array.from(samples).sort();
   return {
     p50: percentile(sorted, 50),

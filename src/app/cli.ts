@@ -7,7 +7,7 @@ import { isProduction, loadConfig, loadDotEnv, type Env } from '../platform/conf
 import { ConfigStore } from '../platform/config/store.js';
 import type { Config } from '../platform/config/schema.js';
 import { engineKindOf } from './engine.js';
-import { createGateway } from './gateway.js';
+import { createGateway, type Gateway } from './gateway.js';
 import { createLogger } from '../platform/logger.js';
 
 const USAGE = `daisi-ws — real-time event gateway (NATS JetStream in, WebSocket sessions out)
@@ -53,7 +53,11 @@ function fail(message: string, code = 1): number {
 }
 
 /** The configuration (with `.env` read first), or the exit code after printing why it is invalid. */
-function loadOrFail(env: Env = (loadDotEnv(), process.env)): Config | number {
+function loadOrFail(env?: Env): Config | number {
+  if (!env) {
+    loadDotEnv();
+    env = process.env;
+  }
   try {
     return loadConfig({ env }).config;
   } catch (err) {
@@ -86,10 +90,15 @@ async function start(): Promise<number> {
   const log = createLogger(cfg.log.level, { service: cfg.app.service_name, version: cfg.app.version });
   for (const warning of store.warnings) log.warn(warning);
   if (!cfg.auth.token_generation_secret) {
-    if (store.production && !cfg.auth.allow_client_key_minting) log.warn('auth.token_generation_secret is not set: /generate-token answers 403 (production)');
-    else log.warn('auth.token_generation_secret is not set: anyone with the browser-visible client key can mint tokens for any user');
+    if (store.production && !cfg.auth.allow_client_key_minting)
+      log.warn('auth.token_generation_secret is not set: /generate-token answers 403 (production)');
+    else
+      log.warn(
+        'auth.token_generation_secret is not set: anyone with the browser-visible client key can mint tokens for ' +
+          'any user',
+      );
   }
-  let gateway;
+  let gateway: Gateway;
   try {
     gateway = await createGateway(store, log);
   } catch (err) {
@@ -102,14 +111,18 @@ async function start(): Promise<number> {
   }
   if (dev.generated.length > 0) announceDevSecrets(store.get(), dev.generated);
   store.onReload((source, result) => {
-    if (!result.ok) log.error({ source, err: result.error }, 'configuration reload failed; keeping the previous configuration');
+    if (!result.ok)
+      log.error({ source, err: result.error }, 'configuration reload failed; keeping the previous configuration');
     else log.info({ source, restart_needed: result.restartNeeded }, 'configuration reloaded');
   });
   store.watch();
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down');
-      const timer = setTimeout(() => resolve(fail('shutdown timed out')), store.get().app.shutdown_timeout_seconds * 1000);
+      const timer = setTimeout(
+        () => resolve(fail('shutdown timed out')),
+        store.get().app.shutdown_timeout_seconds * 1000,
+      );
       timer.unref();
       void gateway.stop().then(() => {
         clearTimeout(timer);
@@ -125,6 +138,7 @@ async function start(): Promise<number> {
 
 function announceDevSecrets(cfg: Config, generated: string[]): void {
   const port = cfg.server.http_port;
+  const demoUrl = `http://127.0.0.1:${port}/#key=${cfg.auth.secret_token}&admin=${cfg.auth.admin_secret_token}`;
   process.stdout.write(
     [
       '',
@@ -132,10 +146,12 @@ function announceDevSecrets(cfg: Config, generated: string[]): void {
       `    ${generated.join(', ')}`,
       `  client API key (X-API-Key):   ${cfg.auth.secret_token}`,
       `  admin API key:                ${cfg.auth.admin_secret_token}`,
-      `  demo page:                    http://127.0.0.1:${port}/#key=${cfg.auth.secret_token}&admin=${cfg.auth.admin_secret_token}`,
+      `  demo page:                    ${demoUrl}`,
       '  Set them in config/config.yaml or DAISI_WS_AUTH_* to keep them across restarts.',
       '',
-    ].join('\n') + '\n',
+    ]
+      .join('\n')
+      .concat('\n'),
   );
 }
 
@@ -166,7 +182,12 @@ async function token(args: string[]): Promise<number> {
           subscribed_agent_id: values['subscribed-agent'],
           company_id_restriction: values.restriction,
         })
-      : minter.mintCompany({ company_id: values.company, agent_id: values.agent, user_id: values.user, expires_in_seconds: ttl });
+      : minter.mintCompany({
+          company_id: values.company,
+          agent_id: values.agent,
+          user_id: values.user,
+          expires_in_seconds: ttl,
+        });
     return print(minted);
   } catch (err) {
     const e = err as Error & { details?: string };
@@ -198,7 +219,13 @@ async function publish(args: string[]): Promise<number> {
   const res = await fetch(`${values.url}/api/publish`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', 'X-API-Key': values.key ?? cfg.auth.admin_secret_token },
-    body: JSON.stringify({ company_id: values.company, agent_id: values.agent, kind: values.kind, chat_id: values.chat, event }),
+    body: JSON.stringify({
+      company_id: values.company,
+      agent_id: values.agent,
+      kind: values.kind,
+      chat_id: values.chat,
+      event,
+    }),
   }).catch((err: Error) => err);
   if (res instanceof Error) return fail(`cannot reach ${values.url} (${res.message})`);
   const text = await res.text();

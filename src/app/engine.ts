@@ -14,7 +14,14 @@ import { MemoryKillSwitch } from '../adapters/memory/kill-switch.js';
 import { MemoryRouteRegistry } from '../adapters/memory/route-registry.js';
 import { MemorySessionLocks } from '../adapters/memory/session-locks.js';
 import { MemoryTokenCache } from '../adapters/memory/token-cache.js';
-import type { ActivityStore, EventStream, KillSwitch, RouteRegistry, SessionLocks, TokenCache } from '../domain/ports.js';
+import type {
+  ActivityStore,
+  EventStream,
+  KillSwitch,
+  RouteRegistry,
+  SessionLocks,
+  TokenCache,
+} from '../domain/ports.js';
 import type { Config } from '../platform/config/schema.js';
 import { ConfigError } from '../domain/errors.js';
 import type { Logger } from '../platform/logger.js';
@@ -158,7 +165,10 @@ function natsState(supervisor: NatsSupervisor, stream: NatsEventStream): string 
 
 async function pingRedis(redis: Redis): Promise<string> {
   try {
-    await Promise.race([redis.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000))]);
+    await Promise.race([
+      redis.ping(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000)),
+    ]);
     return 'connected';
   } catch {
     return 'disconnected';

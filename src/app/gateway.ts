@@ -32,7 +32,7 @@ export interface Gateway {
   httpPort(): number;
   /** 0 when no gRPC server runs (server.grpc_listener). */
   grpcPort(): number;
-  /** Graceful shutdown (SPEC §9.12): sessions get the error frame and close 1001. */
+  /** Graceful shutdown (docs/compat.md #12): sessions get the error frame and close 1001. */
   stop(): Promise<void>;
 }
 
@@ -46,21 +46,63 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   const kind = engineKindOf(cfg);
   const metrics = new Metrics(cfg.app.metrics_session_labels);
   let dispatcher: EventDispatcher | undefined;
-  const engine = kind === 'cluster' ? await clusterEngine(cfg, log, { epochChanged: () => dispatcher?.epochChanged(), readerReset: () => metrics.readerResets.inc() }) : embeddedEngine(cfg);
+  const engine =
+    kind === 'cluster'
+      ? await clusterEngine(cfg, log, {
+          epochChanged: () => dispatcher?.epochChanged(),
+          readerReset: () => metrics.readerResets.inc(),
+        })
+      : embeddedEngine(cfg);
   const podId = engine.podId;
   const registry = new SessionRegistry();
-  const sessions = new SessionManager({ podId, config, locks: engine.locks, killSwitch: engine.killSwitch, routes: engine.routes, registry, metrics: metrics.sessionHooks(), log });
-  const renewal = new RenewalLoop({ podId, config, locks: engine.locks, routes: engine.routes, activity: engine.activity, registry, metrics: metrics.renewalHooks(), log });
+  const sessions = new SessionManager({
+    podId,
+    config,
+    locks: engine.locks,
+    killSwitch: engine.killSwitch,
+    routes: engine.routes,
+    registry,
+    metrics: metrics.sessionHooks(),
+    log,
+  });
+  const renewal = new RenewalLoop({
+    podId,
+    config,
+    locks: engine.locks,
+    routes: engine.routes,
+    activity: engine.activity,
+    registry,
+    metrics: metrics.renewalHooks(),
+    log,
+  });
   const history = new EventHistory(historyLimits(cfg));
   dispatcher = new EventDispatcher({ registry, history, metrics: metrics.deliveryHooks(), log });
   metrics.observeHistory(history);
   const touch = (s: Session) => void renewal.touchNow(s);
-  const resume = new ResumeService({ stream: engine.stream, metrics: metrics.resumeHooks(), history, position: () => dispatcher!.position, config, log });
+  const resume = new ResumeService({
+    stream: engine.stream,
+    metrics: metrics.resumeHooks(),
+    history,
+    position: () => dispatcher!.position,
+    config,
+    log,
+  });
   const limits = new AbuseLimits(config);
   const refusals = new RefusalLog(log, metrics);
   const fileLimit = openFileLimit();
   const budget = () => connectionBudget(config().server.max_connections, fileLimit);
-  const ws = new WsEndpoint({ config, auth: new AuthService(config, engine.tokenCache, log), sessions, metrics, log, touch, resume, limits, refusals, sessionLimit: () => budget().sessions });
+  const ws = new WsEndpoint({
+    config,
+    auth: new AuthService(config, engine.tokenCache, log),
+    sessions,
+    metrics,
+    log,
+    touch,
+    resume,
+    limits,
+    refusals,
+    sessionLimit: () => budget().sessions,
+  });
 
   // Embedded mode has no Go replicas to push to it: no gRPC port is opened unless asked for.
   const listener = cfg.server.grpc_listener;
@@ -75,7 +117,12 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
           onRefused: (address) => refusals.refused('grpc', ErrorCodes.Forbidden, address, { method: 'PushEvent' }),
           onPush: (pushed) => {
             metrics.grpcMessagesReceived.inc({ source_pod_id: metrics.sourcePodLabel(pushed.sourcePodId) });
-            const address = { kind: pushed.chatId ? 'messages' : 'chats', companyId: pushed.companyId, agentId: pushed.agentId, chatId: pushed.chatId || undefined } as const;
+            const address = {
+              kind: pushed.chatId ? 'messages' : 'chats',
+              companyId: pushed.companyId,
+              agentId: pushed.agentId,
+              chatId: pushed.chatId || undefined,
+            } as const;
             return dispatcher!.acceptPushed(address, pushed.eventId, pushed.payloadJson);
           },
         })
@@ -108,7 +155,17 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     if (next.app.ttl_refresh_interval_seconds !== previous.app.ttl_refresh_interval_seconds) renewal.reschedule();
   });
   store.onReload((_source, result) => metrics.configReloads.inc({ result: result.ok ? 'ok' : 'failed' }));
-  log.info({ engine: kind, pod_id: podId, http_port: portOf(http), grpc_port: grpc?.port ?? null, consumers: engine.stream.consumerCount(), max_sessions: budget().sessions || null }, 'gateway started');
+  log.info(
+    {
+      engine: kind,
+      pod_id: podId,
+      http_port: portOf(http),
+      grpc_port: grpc?.port ?? null,
+      consumers: engine.stream.consumerCount(),
+      max_sessions: budget().sessions || null,
+    },
+    'gateway started',
+  );
 
   let stopping: Promise<void> | undefined;
   return {
@@ -119,23 +176,37 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     httpPort: () => portOf(http),
     grpcPort: () => grpc?.port ?? 0,
     stop: () =>
-      (stopping ??= shutdown({ http, ws, grpc, engine, renewal, sessions: registry, log, timeoutMs: config().app.shutdown_timeout_seconds * 1000 }).finally(() => limits.close())),
+      (stopping ??= shutdown({
+        http,
+        ws,
+        grpc,
+        engine,
+        renewal,
+        sessions: registry,
+        log,
+        timeoutMs: config().app.shutdown_timeout_seconds * 1000,
+      }).finally(() => limits.close())),
   };
 }
 
 function historyLimits(cfg: Config): HistoryLimits {
   const app = cfg.app;
-  return { maxEvents: app.resume_max_events, maxAgeMs: app.resume_max_age_seconds * 1000, maxBytes: app.resume_max_bytes };
+  return {
+    maxEvents: app.resume_max_events,
+    maxAgeMs: app.resume_max_age_seconds * 1000,
+    maxBytes: app.resume_max_bytes,
+  };
 }
 
 function readinessProbe(engine: Engine, host: string, grpc: GrpcServer | undefined): () => Promise<Readiness> {
   const target = `${!host || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${grpc?.port}`;
   return async () => {
     const dependencies = await engine.dependencies();
-    if (grpc) dependencies.grpc = await checkGrpcHealth(target, 1000).then(
-      (status) => (status === 'SERVING' ? 'serving' : 'not_serving'),
-      () => 'health_check_error',
-    );
+    if (grpc)
+      dependencies.grpc = await checkGrpcHealth(target, 1000).then(
+        (status) => (status === 'SERVING' ? 'serving' : 'not_serving'),
+        () => 'health_check_error',
+      );
     const ready = Object.values(dependencies).every((v) => v === 'connected' || v === 'embedded' || v === 'serving');
     return { ready, dependencies };
   };
@@ -158,7 +229,14 @@ async function shutdown(p: ShutdownParts): Promise<void> {
   p.grpc?.setServing(false);
   p.http.close();
   await p.renewal.stop();
-  p.ws.closeAll(new GatewayError(ErrorCodes.Internal, 'Service shutting down', 'The WebSocket service is being gracefully terminated.'), 1001);
+  p.ws.closeAll(
+    new GatewayError(
+      ErrorCodes.Internal,
+      'Service shutting down',
+      'The WebSocket service is being gracefully terminated.',
+    ),
+    1001,
+  );
   await p.ws.released(Math.max(1000, p.timeoutMs / 2));
   await p.ws.dropSockets(1000);
   await p.engine.stream.stop();
@@ -182,4 +260,3 @@ function listen(server: Server, host: string, port: number): Promise<void> {
 function portOf(server: Server): number {
   return (server.address() as AddressInfo).port;
 }
-

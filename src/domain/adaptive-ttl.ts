@@ -1,5 +1,5 @@
 /**
- * Adaptive TTLs (SPEC §5): a key whose last activity is recent enough gets the active TTL,
+ * Adaptive TTLs (docs/protocol.md, *Redis*): a key whose last activity is recent enough gets the active TTL,
  * otherwise the inactive one, clamped to [min, max]. Disabled rules use the default TTL.
  */
 export interface AdaptiveTtlRules {

@@ -3,8 +3,8 @@ import { formatRfc3339, isGoZeroTime, parseRfc3339, type Instant } from './rfc33
 import { isJsonObject } from './json.js';
 
 /**
- * The plaintext of company and admin tokens (SPEC §3), decoded the way Go's json.Unmarshal
- * into the seed's structs would: unknown fields ignored, keys matched exactly first and then
+ * The plaintext of company and admin tokens (docs/protocol.md, *Tokens*), decoded the way Go's json.Unmarshal
+ * into the Go service's structs would: unknown fields ignored, keys matched exactly first and then
  * case-insensitively, null leaves a field empty, a wrong type is an error.
  */
 export interface CompanyClaims {
@@ -96,7 +96,12 @@ export function parseAdminClaims(plaintext: Buffer | string, nowMs = Date.now())
 
 /** JSON as Go's json.Marshal of AuthenticatedUserContext writes it (also the Redis cache value). */
 export function companyClaimsJson(c: CompanyClaims): string {
-  return JSON.stringify({ company_id: c.companyId, agent_id: c.agentId, user_id: c.userId, expires_at: c.expiresAt.text });
+  return JSON.stringify({
+    company_id: c.companyId,
+    agent_id: c.agentId,
+    user_id: c.userId,
+    expires_at: c.expiresAt.text,
+  });
 }
 
 /** JSON as Go's json.Marshal of AdminUserContext writes it: omitempty on the optional fields. */
@@ -116,9 +121,11 @@ export function expiryIn(seconds: number, nowMs = Date.now()): Instant {
 
 /**
  * An admin token whose subscribed company contradicts its restriction could never receive an
- * event (SPEC §9.8): it is refused rather than accepted and silent.
+ * event (docs/compat.md #8): it is refused rather than accepted and silent.
  */
-export function adminScopeProblem(c: Pick<AdminClaims, 'companyIdRestriction' | 'subscribedCompanyId'>): string | undefined {
+export function adminScopeProblem(
+  c: Pick<AdminClaims, 'companyIdRestriction' | 'subscribedCompanyId'>,
+): string | undefined {
   if (c.companyIdRestriction && c.subscribedCompanyId && c.subscribedCompanyId !== c.companyIdRestriction) {
     return 'subscribed_company_id contradicts company_id_restriction';
   }

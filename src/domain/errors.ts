@@ -2,8 +2,8 @@
  * Every error class of the service lives here (as fastify's lib/errors.js and nats.js's
  * errors.ts): GatewayError and AuthFailure, which cross boundaries, and the internal ones
  * (TokenError, ConfigError, the connection errors at start). Every error that crosses a boundary
- * (HTTP body, WebSocket error frame and close code, gRPC status) carries one of these codes. The table below is the single place that maps a code to
- * its HTTP status, WebSocket close code and gRPC status (SPEC §2).
+ * (HTTP body, WebSocket error frame and close code, gRPC status) carries one of these codes. The table below is the
+ * single place that maps a code to its HTTP status, WebSocket close code and gRPC status (docs/protocol.md, *HTTP*).
  */
 export const ErrorCodes = {
   InvalidAPIKey: 'InvalidAPIKey',
@@ -55,7 +55,7 @@ const mappings: Record<ErrorCode, CodeMapping> = {
   InternalServerError: { http: 500, ws: 1011, grpc: GrpcStatus.INTERNAL },
   SubscriptionFailure: { http: 500, ws: 1011, grpc: GrpcStatus.INTERNAL },
   ServiceUnavailable: { http: 503, ws: 1013, grpc: GrpcStatus.UNAVAILABLE },
-  // Never closes anything: the session goes on with live events (SPEC §11).
+  // Never closes anything: the session goes on with live events (docs/protocol.md, *Resume*).
   ResumeUnavailable: { http: 410, ws: 1000, grpc: GrpcStatus.NOT_FOUND },
   PayloadTooLarge: { http: 413, ws: 1009, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
 };
@@ -112,7 +112,10 @@ export class GatewayError extends Error {
  */
 export class AuthFailure extends GatewayError {
   override name = 'AuthFailure';
-  constructor(error: GatewayError, readonly reason: string) {
+  constructor(
+    error: GatewayError,
+    readonly reason: string,
+  ) {
     super(error.code, error.message, error.details, { cause: error.cause });
   }
 
@@ -129,11 +132,19 @@ export function toGatewayError(err: unknown): GatewayError {
 }
 
 /** Why a token was refused (the `reason` of dws_auth_failure_total, through AuthFailure). */
-export type TokenFailure = 'invalid_token_format' | 'ciphertext_too_short' | 'decryption_failed' | 'payload_invalid' | 'expired';
+export type TokenFailure =
+  | 'invalid_token_format'
+  | 'ciphertext_too_short'
+  | 'decryption_failed'
+  | 'payload_invalid'
+  | 'expired';
 
 export class TokenError extends Error {
   override name = 'TokenError';
-  constructor(readonly kind: TokenFailure, message: string) {
+  constructor(
+    readonly kind: TokenFailure,
+    message: string,
+  ) {
     super(message);
   }
 }

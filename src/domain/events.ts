@@ -4,7 +4,7 @@ import { isJsonObjectBytes } from './json-object-check.js';
 
 /**
  * Subjects and payloads of the events that the change-data-capture pipeline publishes
- * (SPEC §1): wa.<company>.<agent>.chats | .messages.<chat_id> | .agents
+ * (docs/protocol.md, *Subjects and events*): wa.<company>.<agent>.chats | .messages.<chat_id> | .agents
  */
 export type EventKind = 'chats' | 'messages' | 'agents';
 
@@ -43,7 +43,7 @@ export function subjectOf(address: EventAddress): string {
     : subjects.agents(address.companyId, address.agentId);
 }
 
-/** The producer's payload (the seed's EnrichedEventPayload). Extra fields are passed through. */
+/** The producer's payload (the Go service's EnrichedEventPayload). Extra fields are passed through. */
 export interface EnrichedEvent {
   event_id?: string;
   event_time?: string;
@@ -62,7 +62,10 @@ export interface EnrichedEvent {
  */
 export function parseEventPayload(payload: string | Uint8Array): EnrichedEvent | undefined {
   if (typeof payload !== 'string' && !isUtf8(payload)) return undefined;
-  const text = typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
+  const text =
+    typeof payload === 'string'
+      ? payload
+      : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -101,16 +104,18 @@ const FRAME_PAYLOAD = Buffer.from(',"payload":');
 const FRAME_TAIL = Buffer.from('}');
 
 /**
- * The `event` frame (SPEC §10), built once per event and shared by every session that receives
- * it: `{"type":"event","seq":<stream sequence>,"payload":<the producer's JSON, byte for byte>}`.
- * No parse-and-reserialise on the hot path. An event a Go replica pushed that this pod never
- * read from the stream has no sequence, and its frame no `seq`.
+ * The `event` frame (docs/architecture.md, *How an event travels*), built once per event and shared by every session
+ * that receives it: `{"type":"event","seq":<stream sequence>,"payload":<the producer's JSON, byte for byte>}`. No
+ * parse-and-reserialise on the hot path. An event a Go replica pushed that this pod never read from the stream has no
+ * sequence, and its frame no `seq`.
  */
 export function eventFrame(payloadJson: Uint8Array | string, seq?: number): Buffer {
   const body = typeof payloadJson === 'string' ? Buffer.from(payloadJson) : payloadJson;
   const digits = seq === undefined ? '' : String(seq);
   const head = seq === undefined ? FRAME_HEAD_NO_SEQ : FRAME_HEAD;
-  const frame = Buffer.allocUnsafe(head.length + digits.length + FRAME_PAYLOAD.length + body.byteLength + FRAME_TAIL.length);
+  const frame = Buffer.allocUnsafe(
+    head.length + digits.length + FRAME_PAYLOAD.length + body.byteLength + FRAME_TAIL.length,
+  );
   let at = head.copy(frame, 0);
   at += frame.write(digits, at, 'latin1');
   at += FRAME_PAYLOAD.copy(frame, at);

@@ -1,7 +1,7 @@
 /**
  * IDs end up inside NATS subjects (`wa.<company>.<agent>...`) and Redis keys and channels
  * (`session:<c>:<a>:<u>`), so characters that are separators or wildcards there are refused
- * (SPEC §9.6): a company id `*` would otherwise subscribe to every company, and a `:` in a user
+ * (docs/compat.md #6): a company id `*` would otherwise subscribe to every company, and a `:` in a user
  * id breaks the kill-switch channel.
  */
 export const MAX_ID_BYTES = 256;

@@ -1,15 +1,14 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Redis keys and channels shared with the Go replicas (SPEC §5): byte-identical formats.
+ * Redis keys and channels shared with the Go replicas (docs/protocol.md, *Redis*): byte-identical formats.
  */
 export const keys = {
   session: (company: string, agent: string, user: string) => `session:${company}:${agent}:${user}`,
   adminSession: (adminId: string) => `session:admin:${adminId}`,
   lastActive: (key: string) => `${key}:last_active`,
   chatsRoute: (company: string, agent: string) => `route:${company}:${agent}:chats`,
-  messagesRoute: (company: string, agent: string, chatId: string) =>
-    `route:${company}:${agent}:messages:${chatId}`,
+  messagesRoute: (company: string, agent: string, chatId: string) => `route:${company}:${agent}:messages:${chatId}`,
   killChannel: (company: string, agent: string, user: string) => `session_kill:${company}:${agent}:${user}`,
   adminKillChannel: (adminId: string) => `session_kill:admin:${adminId}`,
   tokenCache: (token: string) => `token_cache:${sha256Hex(token)}`,

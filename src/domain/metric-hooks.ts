@@ -1,6 +1,6 @@
 /**
  * What the services report, as hooks: they say what happened and know nothing of Prometheus
- * (platform/metrics.ts turns each hook into the seed's counters and histograms). The hot path's
+ * (platform/metrics.ts turns each hook into the Go service's counters and histograms). The hot path's
  * hooks are plain counters bound to their labels beforehand, so that reporting costs one call.
  */
 export interface Count {

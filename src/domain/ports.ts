@@ -4,7 +4,7 @@
  * single-node engine. Only the composition root (src/app/gateway.ts) picks implementations.
  */
 
-/** Exclusive session locks: `session:…` → pod id (SPEC §5). */
+/** Exclusive session locks: `session:…` → pod id (docs/protocol.md, *Redis*). */
 export interface SessionLocks {
   /** SET NX with a TTL; true when this call took the lock. */
   acquire(key: string, owner: string, ttlSeconds: number): Promise<boolean>;
@@ -25,7 +25,7 @@ export interface KillMessage {
 
 export type KillHandler = (channel: string, message: KillMessage) => void;
 
-/** The kill switch: a pod that takes a session tells the holder to close it (SPEC §5). */
+/** The kill switch: a pod that takes a session tells the holder to close it (docs/protocol.md, *Redis*). */
 export interface KillSwitch {
   publish(channel: string, message: KillMessage): Promise<void>;
   /** Listens on both kill patterns until close(); re-subscribes by itself after a drop. */
@@ -34,14 +34,17 @@ export interface KillSwitch {
 }
 
 /**
- * Route sets: which pods hold sessions for an agent's chat list or a chat (SPEC §5). daisi-ws
- * pods do not need them to deliver (each reads the stream itself, SPEC §10); they keep them for
- * the Go replicas of a mixed fleet, which push events to the pods in them.
+ * Route sets: which pods hold sessions for an agent's chat list or a chat (docs/protocol.md, *Redis*). daisi-ws
+ * pods do not need them to deliver (each reads the stream itself, docs/architecture.md, *How an event travels*); they
+ * keep them for the Go replicas of a mixed fleet, which push events to the pods in them.
  */
 export interface RouteRegistry {
   add(routeKey: string, podId: string, ttlSeconds: number): Promise<void>;
   remove(routeKey: string, podId: string): Promise<void>;
-  /** SISMEMBER-and-EXPIRE of many route sets in one call: for each [key, ttl], true when `podId` is a member and the TTL was renewed. */
+  /**
+   * SISMEMBER-and-EXPIRE of many route sets in one call: for each [key, ttl], true when `podId` is a member and the TTL
+   * was renewed.
+   */
   refresh(entries: ReadonlyArray<readonly [routeKey: string, ttlSeconds: number]>, podId: string): Promise<boolean[]>;
   /** Every pod id found in any route set (the Go replicas and daisi-ws pods of the fleet). */
   podIds(): Promise<Set<string>>;
@@ -52,7 +55,7 @@ export interface ActivityStore {
   touch(keys: string[], ttlSeconds: number, nowMs: number): Promise<void>;
 }
 
-/** Validated tokens, keyed by `token_cache:<sha256>`, value the claims JSON (SPEC §3). */
+/** Validated tokens, keyed by `token_cache:<sha256>`, value the claims JSON (docs/protocol.md, *Tokens*). */
 export interface TokenCache {
   get(key: string): Promise<string | undefined>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;

@@ -30,7 +30,7 @@ export function userTypeOf(identity: Identity): 'user' | 'admin' {
 
 /**
  * Whether an admin session receives an agent event: its subscription patterns (empty = all)
- * and, never overridden, its company restriction (SPEC §9.8).
+ * and, never overridden, its company restriction (docs/compat.md #8).
  */
 export function adminWants(admin: AdminIdentity, address: EventAddress): boolean {
   if (admin.companyIdRestriction && admin.companyIdRestriction !== address.companyId) return false;

@@ -9,7 +9,6 @@ export const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;
 
-
 // Go's decoder skips '\r' and '\n' anywhere and nothing else; everything else must be padded base64url.
 const PADDED_BASE64URL = /^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?$/;
 
@@ -49,8 +48,7 @@ export function sealToken(key: Buffer, plaintext: Buffer | string): string {
   const nonce = randomBytes(NONCE_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([nonce, body, cipher.getAuthTag()]).toString('base64url').padEnd(
-    Math.ceil((NONCE_BYTES + body.length + TAG_BYTES) / 3) * 4,
-    '=',
-  );
+  return Buffer.concat([nonce, body, cipher.getAuthTag()])
+    .toString('base64url')
+    .padEnd(Math.ceil((NONCE_BYTES + body.length + TAG_BYTES) / 3) * 4, '=');
 }

@@ -3,7 +3,7 @@ import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
 export type Logger = PinoLogger;
 
 /**
- * One JSON line per event worth knowing. Field names follow the seed (timestamp, level,
+ * One JSON line per event worth knowing. Field names follow the Go service (timestamp, level,
  * message, service, request_id, event_id, user_id, company_id, agent_id) so existing log
  * queries keep working. Secrets never reach a line: known secret fields are redacted, and
  * URLs are logged as paths only (a /ws query string carries the token and the API key).
@@ -32,7 +32,11 @@ export const REDACTED_PATHS = [
 ];
 
 /** `base`: the fields of every line (service, version). */
-export function createLogger(level: string, base: { service: string; version?: string }, destination?: DestinationStream): Logger {
+export function createLogger(
+  level: string,
+  base: { service: string; version?: string },
+  destination?: DestinationStream,
+): Logger {
   return pino(
     {
       level,

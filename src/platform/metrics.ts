@@ -1,15 +1,23 @@
 import { readdir } from 'node:fs/promises';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets, type LabelValues } from 'prom-client';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  exponentialBuckets,
+  type LabelValues,
+} from 'prom-client';
 import type { Count, DeliveryHooks, RenewalHooks, ResumeHooks, SessionHooks } from '../domain/metric-hooks.js';
 
 const MAX_SOURCE_POD_LABELS = 100;
 
 /**
- * The seed's Prometheus metrics (SPEC §7): same names, types, labels and buckets. One registry
- * per gateway, so that several gateways can live in one process (tests, benchmarks).
+ * The Go service's Prometheus metrics (docs/protocol.md, *Metrics*): same names, types, labels and buckets. One
+ * registry per gateway, so that several gateways can live in one process (tests, benchmarks).
  *
  * Per-connection labels (`session_key`) are aggregated to the value "all" unless
- * app.metrics_session_labels is set: a label per session grows without bound (SPEC §9.15).
+ * app.metrics_session_labels is set: a label per session grows without bound (docs/compat.md #15).
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -17,51 +25,196 @@ export class Metrics {
     new Counter<L>({ name, help, labelNames, registers: [this.registry] });
   private readonly gauge = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
     new Gauge<L>({ name, help, labelNames, registers: [this.registry] });
-  private readonly histogram = <L extends string>(name: string, help: string, buckets: number[], labelNames: L[] = []) =>
-    new Histogram<L>({ name, help, buckets, labelNames, registers: [this.registry] });
+  private readonly histogram = <L extends string>(
+    name: string,
+    help: string,
+    buckets: number[],
+    labelNames: L[] = [],
+  ) => new Histogram<L>({ name, help, buckets, labelNames, registers: [this.registry] });
 
   readonly activeConnections = this.gauge('dws_active_connections', 'Number of active WebSocket connections.');
-  readonly connectionsTotal = this.counter('dws_connections_total', 'Total WebSocket connections initiated (successful handshakes).');
-  readonly connectionDuration = this.histogram('dws_connection_duration_seconds', 'Duration of WebSocket connections.', exponentialBuckets(0.1, 2, 15));
-  readonly messagesReceived = this.counter('dws_messages_received_total', 'Total messages received from clients, partitioned by message type.', ['message_type']);
-  readonly messagesSent = this.counter('dws_messages_sent_total', 'Total messages sent to clients, partitioned by message type.', ['message_type']);
+  readonly connectionsTotal = this.counter(
+    'dws_connections_total',
+    'Total WebSocket connections initiated (successful handshakes).',
+  );
+  readonly connectionDuration = this.histogram(
+    'dws_connection_duration_seconds',
+    'Duration of WebSocket connections.',
+    exponentialBuckets(0.1, 2, 15),
+  );
+  readonly messagesReceived = this.counter(
+    'dws_messages_received_total',
+    'Total messages received from clients, partitioned by message type.',
+    ['message_type'],
+  );
+  readonly messagesSent = this.counter(
+    'dws_messages_sent_total',
+    'Total messages sent to clients, partitioned by message type.',
+    ['message_type'],
+  );
   readonly authSuccess = this.counter('dws_auth_success_total', 'Successful token validations.', ['token_type']);
   readonly authFailure = this.counter('dws_auth_failure_total', 'Failed token validations.', ['token_type', 'reason']);
-  readonly sessionConflicts = this.counter('dws_session_conflicts_total', 'Number of session conflicts detected.', ['user_type']);
-  readonly natsMessagesReceived = this.counter('dws_nats_messages_received_total', 'Messages received from NATS, partitioned by NATS subject.', ['nats_subject']);
-  readonly grpcMessagesSent = this.counter('dws_grpc_messages_sent_total', 'Messages forwarded via gRPC, partitioned by target pod ID.', ['target_pod_id']);
-  readonly grpcMessagesReceived = this.counter('dws_grpc_messages_received_total', 'Messages received via gRPC, partitioned by source pod ID.', ['source_pod_id']);
-  readonly grpcRetryAttempts = this.counter('dws_grpc_forward_retry_attempts_total', 'Total gRPC message forwarding retry attempts.', ['target_pod_id']);
-  readonly grpcRetrySuccess = this.counter('dws_grpc_forward_retry_success_total', 'Total successful gRPC message forwarding retries.', ['target_pod_id']);
-  readonly grpcRetryFailure = this.counter('dws_grpc_forward_retry_failure_total', 'Total failed gRPC message forwarding retries.', ['target_pod_id']);
-  readonly sessionLockAttempts = this.counter('dws_session_lock_attempts_total', 'Total session lock acquisition attempts.', ['user_type', 'lock_type']);
-  readonly sessionLockSuccess = this.counter('dws_session_lock_success_total', 'Total successful session lock acquisitions.', ['user_type', 'lock_type']);
-  readonly sessionLockFailure = this.counter('dws_session_lock_failure_total', 'Total failed session lock acquisitions.', ['user_type', 'reason']);
+  readonly sessionConflicts = this.counter('dws_session_conflicts_total', 'Number of session conflicts detected.', [
+    'user_type',
+  ]);
+  readonly natsMessagesReceived = this.counter(
+    'dws_nats_messages_received_total',
+    'Messages received from NATS, partitioned by NATS subject.',
+    ['nats_subject'],
+  );
+  readonly grpcMessagesSent = this.counter(
+    'dws_grpc_messages_sent_total',
+    'Messages forwarded via gRPC, partitioned by target pod ID.',
+    ['target_pod_id'],
+  );
+  readonly grpcMessagesReceived = this.counter(
+    'dws_grpc_messages_received_total',
+    'Messages received via gRPC, partitioned by source pod ID.',
+    ['source_pod_id'],
+  );
+  readonly grpcRetryAttempts = this.counter(
+    'dws_grpc_forward_retry_attempts_total',
+    'Total gRPC message forwarding retry attempts.',
+    ['target_pod_id'],
+  );
+  readonly grpcRetrySuccess = this.counter(
+    'dws_grpc_forward_retry_success_total',
+    'Total successful gRPC message forwarding retries.',
+    ['target_pod_id'],
+  );
+  readonly grpcRetryFailure = this.counter(
+    'dws_grpc_forward_retry_failure_total',
+    'Total failed gRPC message forwarding retries.',
+    ['target_pod_id'],
+  );
+  readonly sessionLockAttempts = this.counter(
+    'dws_session_lock_attempts_total',
+    'Total session lock acquisition attempts.',
+    ['user_type', 'lock_type'],
+  );
+  readonly sessionLockSuccess = this.counter(
+    'dws_session_lock_success_total',
+    'Total successful session lock acquisitions.',
+    ['user_type', 'lock_type'],
+  );
+  readonly sessionLockFailure = this.counter(
+    'dws_session_lock_failure_total',
+    'Total failed session lock acquisitions.',
+    ['user_type', 'reason'],
+  );
   readonly grpcPoolSize = this.gauge('dws_grpc_pool_size', 'Total number of connections in the gRPC client pool.');
-  readonly grpcPoolCreated = this.counter('dws_grpc_pool_connections_created_total', 'Total new gRPC client connections established by the pool.');
-  readonly grpcPoolClosed = this.counter('dws_grpc_pool_connections_closed_total', 'Total gRPC client connections closed by the pool, partitioned by reason.', ['reason']);
-  readonly grpcPoolErrors = this.counter('dws_grpc_pool_connection_errors_total', 'Total errors encountered with pooled gRPC client connections, partitioned by target pod.', ['target_pod_id']);
-  readonly grpcCircuitTripped = this.counter('dws_grpc_circuitbreaker_tripped_total', 'Total times the circuit breaker has tripped for a target pod.', ['target_pod_id']);
-  readonly wsBufferUsed = this.gauge('dws_websocket_buffer_used_count', 'Current number of messages in the WebSocket send buffer.', ['session_key']);
-  readonly wsBufferCapacity = this.gauge('dws_websocket_buffer_capacity_count', 'Capacity of the WebSocket send buffer.', ['session_key']);
-  readonly wsDropped = this.counter('dws_websocket_messages_dropped_total', 'Total messages dropped due to WebSocket backpressure.', ['session_key', 'reason']);
-  readonly wsSlowDisconnected = this.counter('dws_websocket_slow_clients_disconnected_total', 'Total slow WebSocket clients disconnected.');
-  readonly ttlCalculated = this.histogram('dws_redis_ttl_calculated_seconds', 'Distribution of calculated TTL values for Redis keys, partitioned by key type.', exponentialBuckets(1, 2, 16), ['key_type']);
-  readonly ttlDecision = this.counter('dws_redis_ttl_decision_total', 'Total adaptive TTL decisions made, partitioned by key type and decision outcome.', ['key_type', 'decision']);
-  readonly activityAge = this.histogram('dws_redis_activity_age_seconds', 'Distribution of the age of the last activity timestamp when making TTL decisions.', exponentialBuckets(1, 2, 16), ['key_type']);
-  readonly lockRenewalAttempts = this.counter('dws_session_lock_renewal_attempts_total', 'Total session lock renewal attempts.', ['user_type']);
-  readonly lockRenewalSuccess = this.counter('dws_session_lock_renewal_success_total', 'Total successful session lock renewals.', ['user_type']);
-  readonly lockRenewalFailure = this.counter('dws_session_lock_renewal_failure_total', 'Total failed session lock renewals.', ['user_type', 'reason']);
-  // Beyond the seed: what happened to events taken off the stream.
-  readonly eventsSettled = this.counter('dws_events_settled_total', 'Events read off the stream that could not be delivered, by outcome (invalid: not a JSON object).', ['outcome']);
-  readonly readerResets = this.counter('dws_stream_reader_resets_total', 'Times this pod\'s stream reader started over after its last sequence (gap, missed heartbeats, reconnect).', []);
-  readonly refusals = this.counter('dws_refusals_total', 'Requests, upgrades and pushes refused, by surface (http, websocket, grpc) and error code (limits: RateLimitExceeded, ServiceUnavailable; gRPC peers: E4003).', ['surface', 'code']);
-  readonly configReloads = this.counter('dws_config_reload_total', 'Configuration reloads (SIGHUP or a change of the file), by result: ok, or failed (invalid, empty or missing file: the running configuration stays).', ['result']);
-  readonly resumes = this.counter('dws_resumes_total', 'Resumes after a reconnect, by where the replay came from (memory, stream) or unavailable.', ['source']);
+  readonly grpcPoolCreated = this.counter(
+    'dws_grpc_pool_connections_created_total',
+    'Total new gRPC client connections established by the pool.',
+  );
+  readonly grpcPoolClosed = this.counter(
+    'dws_grpc_pool_connections_closed_total',
+    'Total gRPC client connections closed by the pool, partitioned by reason.',
+    ['reason'],
+  );
+  readonly grpcPoolErrors = this.counter(
+    'dws_grpc_pool_connection_errors_total',
+    'Total errors encountered with pooled gRPC client connections, partitioned by target pod.',
+    ['target_pod_id'],
+  );
+  readonly grpcCircuitTripped = this.counter(
+    'dws_grpc_circuitbreaker_tripped_total',
+    'Total times the circuit breaker has tripped for a target pod.',
+    ['target_pod_id'],
+  );
+  readonly wsBufferUsed = this.gauge(
+    'dws_websocket_buffer_used_count',
+    'Current number of messages in the WebSocket send buffer.',
+    ['session_key'],
+  );
+  readonly wsBufferCapacity = this.gauge(
+    'dws_websocket_buffer_capacity_count',
+    'Capacity of the WebSocket send buffer.',
+    ['session_key'],
+  );
+  readonly wsDropped = this.counter(
+    'dws_websocket_messages_dropped_total',
+    'Total messages dropped due to WebSocket backpressure.',
+    ['session_key', 'reason'],
+  );
+  readonly wsSlowDisconnected = this.counter(
+    'dws_websocket_slow_clients_disconnected_total',
+    'Total slow WebSocket clients disconnected.',
+  );
+  readonly ttlCalculated = this.histogram(
+    'dws_redis_ttl_calculated_seconds',
+    'Distribution of calculated TTL values for Redis keys, partitioned by key type.',
+    exponentialBuckets(1, 2, 16),
+    ['key_type'],
+  );
+  readonly ttlDecision = this.counter(
+    'dws_redis_ttl_decision_total',
+    'Total adaptive TTL decisions made, partitioned by key type and decision outcome.',
+    ['key_type', 'decision'],
+  );
+  readonly activityAge = this.histogram(
+    'dws_redis_activity_age_seconds',
+    'Distribution of the age of the last activity timestamp when making TTL decisions.',
+    exponentialBuckets(1, 2, 16),
+    ['key_type'],
+  );
+  readonly lockRenewalAttempts = this.counter(
+    'dws_session_lock_renewal_attempts_total',
+    'Total session lock renewal attempts.',
+    ['user_type'],
+  );
+  readonly lockRenewalSuccess = this.counter(
+    'dws_session_lock_renewal_success_total',
+    'Total successful session lock renewals.',
+    ['user_type'],
+  );
+  readonly lockRenewalFailure = this.counter(
+    'dws_session_lock_renewal_failure_total',
+    'Total failed session lock renewals.',
+    ['user_type', 'reason'],
+  );
+  // Beyond the Go service: what happened to events taken off the stream.
+  readonly eventsSettled = this.counter(
+    'dws_events_settled_total',
+    'Events read off the stream that could not be delivered, by outcome (invalid: not a JSON object).',
+    ['outcome'],
+  );
+  readonly readerResets = this.counter(
+    'dws_stream_reader_resets_total',
+    "Times this pod's stream reader started over after its last sequence (gap, missed heartbeats, reconnect).",
+    [],
+  );
+  readonly refusals = this.counter(
+    'dws_refusals_total',
+    'Requests, upgrades and pushes refused, by surface (http, websocket, grpc) and error code (limits: ' +
+      'RateLimitExceeded, ServiceUnavailable; gRPC peers: E4003).',
+    ['surface', 'code'],
+  );
+  readonly configReloads = this.counter(
+    'dws_config_reload_total',
+    'Configuration reloads (SIGHUP or a change of the file), by result: ok, or failed (invalid, empty or missing ' +
+      'file: the running configuration stays).',
+    ['result'],
+  );
+  readonly resumes = this.counter(
+    'dws_resumes_total',
+    'Resumes after a reconnect, by where the replay came from (memory, stream) or unavailable.',
+    ['source'],
+  );
 
-  readonly historyBytes = this.gauge('dws_history_bytes', 'Payload bytes the recent history holds for resumes (at most app.resume_max_bytes).');
-  readonly historyEvents = this.gauge('dws_history_events', 'Events the recent history holds for resumes (at most app.resume_max_events).');
-  readonly queuedBytes = this.gauge('dws_websocket_queued_bytes', 'Bytes of frames waiting in the send queues of this pod\'s connections (each at most app.websocket_max_queued_bytes).');
+  readonly historyBytes = this.gauge(
+    'dws_history_bytes',
+    'Payload bytes the recent history holds for resumes (at most app.resume_max_bytes).',
+  );
+  readonly historyEvents = this.gauge(
+    'dws_history_events',
+    'Events the recent history holds for resumes (at most app.resume_max_events).',
+  );
+  readonly queuedBytes = this.gauge(
+    'dws_websocket_queued_bytes',
+    "Bytes of frames waiting in the send queues of this pod's connections (each at most " +
+      'app.websocket_max_queued_bytes).',
+  );
 
   private readonly sourcePods = new Set<string>();
 
@@ -83,7 +236,12 @@ export class Metrics {
     const received = (nats_subject: string) => tally(this.natsMessagesReceived, { nats_subject });
     return {
       sent: tally(this.messagesSent, { message_type: 'event' }),
-      received: { chats: received('wa.*.*.chats'), messages: received('wa.*.*.messages.*'), agents: received('wa.*.*.agents'), other: received('invalid') },
+      received: {
+        chats: received('wa.*.*.chats'),
+        messages: received('wa.*.*.messages.*'),
+        agents: received('wa.*.*.agents'),
+        other: received('invalid'),
+      },
       invalid: tally(this.eventsSettled, { outcome: 'invalid' }),
     };
   }
@@ -104,7 +262,8 @@ export class Metrics {
         this.ttlCalculated.observe({ key_type }, ttl);
         if (age !== undefined) this.activityAge.observe({ key_type }, age);
       },
-      lockRenewal: (user_type, outcome) => (outcome === 'attempt' ? this.lockRenewalAttempts : this.lockRenewalSuccess).inc({ user_type }),
+      lockRenewal: (user_type, outcome) =>
+        (outcome === 'attempt' ? this.lockRenewalAttempts : this.lockRenewalSuccess).inc({ user_type }),
       lockRenewalFailed: (user_type, reason) => this.lockRenewalFailure.inc({ user_type, reason }),
       conflict: (user_type) => this.sessionConflicts.inc({ user_type }),
     };
@@ -141,7 +300,13 @@ export class Metrics {
  * counts what they would mostly show.
  */
 function withoutBlockingDefaults(registry: Registry): void {
-  for (const name of ['process_open_fds', 'nodejs_active_handles', 'nodejs_active_handles_total', 'nodejs_active_resources', 'nodejs_active_resources_total']) {
+  for (const name of [
+    'process_open_fds',
+    'nodejs_active_handles',
+    'nodejs_active_handles_total',
+    'nodejs_active_resources',
+    'nodejs_active_resources_total',
+  ]) {
     registry.removeSingleMetric(name);
   }
   if (process.platform !== 'linux') return;
@@ -180,5 +345,9 @@ function tally<L extends string>(counter: Counter<L>, labels: LabelValues<L>): C
     counter.inc(labels, pending);
     pending = 0;
   };
-  return { inc: (by = 1) => void (pending += by) };
+  return {
+    inc: (by = 1) => {
+      pending += by;
+    },
+  };
 }

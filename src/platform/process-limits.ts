@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
  * What the process can hold: its open-file limit (the soft RLIMIT_NOFILE, which Node raises to the
  * hard limit at start), read from /proc/self/limits; undefined where there is none to read.
  */
-export function openFileLimit(read: () => string = () => readFileSync('/proc/self/limits', 'utf8')): number | undefined {
+export function openFileLimit(
+  read: () => string = () => readFileSync('/proc/self/limits', 'utf8'),
+): number | undefined {
   let text: string;
   try {
     text = read();

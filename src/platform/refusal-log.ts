@@ -14,7 +14,11 @@ export type Surface = 'http' | 'websocket' | 'grpc';
 export class RefusalLog {
   private readonly lastLine = new BoundedMap<{ at: number; suppressed: number }>();
 
-  constructor(private readonly log: Logger, private readonly metrics: Metrics, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   refused(surface: Surface, code: string, address: string, fields: Record<string, unknown>): void {
     this.metrics.refusals.inc({ surface, code });

@@ -15,7 +15,7 @@ interface FailureWindow {
 }
 
 /**
- * The per-address limits of SPEC §12, read from the live configuration on every call so that a
+ * The per-address limits (SECURITY.md, *Limits*), read from the live configuration on every call so that a
  * reload changes them at once: WebSocket upgrades per second (token bucket, burst twice the
  * rate) and failed authentications per minute (fixed window from the first failure).
  */
@@ -24,7 +24,10 @@ export class AbuseLimits {
   private readonly failures = new BoundedMap<FailureWindow>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly config: () => Pick<Config, 'server' | 'auth'>, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly config: () => Pick<Config, 'server' | 'auth'>,
+    private readonly now: () => number = Date.now,
+  ) {
     this.sweeper = setInterval(() => this.sweep(), MINUTE_MS);
     this.sweeper.unref();
   }
@@ -40,7 +43,11 @@ export class AbuseLimits {
     bucket.at = now;
     this.buckets.set(address, bucket);
     if (bucket.tokens < 1) {
-      throw new GatewayError(ErrorCodes.RateLimitExceeded, 'Too many connection attempts', `At most ${rate} WebSocket upgrades per second from one address.`);
+      throw new GatewayError(
+        ErrorCodes.RateLimitExceeded,
+        'Too many connection attempts',
+        `At most ${rate} WebSocket upgrades per second from one address.`,
+      );
     }
     bucket.tokens -= 1;
   }
@@ -52,7 +59,11 @@ export class AbuseLimits {
     const window = this.liveWindow(address);
     if (window && window.count >= limit) {
       const seconds = Math.ceil((window.startedAt + MINUTE_MS - this.now()) / 1000);
-      throw new GatewayError(ErrorCodes.RateLimitExceeded, 'Too many failed authentications', `Try again in ${seconds} s.`);
+      throw new GatewayError(
+        ErrorCodes.RateLimitExceeded,
+        'Too many failed authentications',
+        `Try again in ${seconds} s.`,
+      );
     }
   }
 

@@ -16,14 +16,20 @@ import { openToken, parseAesKey } from '../domain/token-crypto.js';
 
 export type TokenType = 'company' | 'admin';
 
-
 const LABEL: Record<TokenType, string> = { company: 'Company token', admin: 'Admin token' };
 
-function failure(type: TokenType, kind: TokenFailure | 'missing' | 'invalid_id' | 'scope', details?: string): AuthFailure {
+function failure(
+  type: TokenType,
+  kind: TokenFailure | 'missing' | 'invalid_id' | 'scope',
+  details?: string,
+): AuthFailure {
   const label = LABEL[type];
   switch (kind) {
     case 'missing':
-      return new AuthFailure(new GatewayError(ErrorCodes.InvalidToken, `${label} is required`, "Provide 'token' in query parameter."), 'missing');
+      return new AuthFailure(
+        new GatewayError(ErrorCodes.InvalidToken, `${label} is required`, "Provide 'token' in query parameter."),
+        'missing',
+      );
     case 'expired':
       return new AuthFailure(new GatewayError(ErrorCodes.InvalidToken, `${label} has expired.`), 'expired');
     case 'invalid_id':
@@ -31,7 +37,11 @@ function failure(type: TokenType, kind: TokenFailure | 'missing' | 'invalid_id' 
       return new AuthFailure(new GatewayError(ErrorCodes.InvalidToken, `${label} is not acceptable.`, details), kind);
     default:
       return new AuthFailure(
-        new GatewayError(ErrorCodes.InvalidToken, `${label} is invalid or malformed.`, 'Token format or content error.'),
+        new GatewayError(
+          ErrorCodes.InvalidToken,
+          `${label} is invalid or malformed.`,
+          'Token format or content error.',
+        ),
         'invalid_format_or_content',
       );
   }
@@ -39,14 +49,18 @@ function failure(type: TokenType, kind: TokenFailure | 'missing' | 'invalid_id' 
 
 function notConfigured(type: TokenType): AuthFailure {
   return new AuthFailure(
-    new GatewayError(ErrorCodes.Internal, `Server configuration error processing ${type} token.`, 'Internal server error.'),
+    new GatewayError(
+      ErrorCodes.Internal,
+      `Server configuration error processing ${type} token.`,
+      'Internal server error.',
+    ),
     'config_error_aes_key',
   );
 }
 
 /**
- * Company and admin token processing (SPEC §3): the Redis cache first (an entry past its
- * expires_at is ignored), then AES-GCM decryption, then id checks (SPEC §9.6, §9.8). A cache
+ * Company and admin token processing (docs/protocol.md, *Tokens*): the Redis cache first (an entry past its
+ * expires_at is ignored), then AES-GCM decryption, then id checks (docs/compat.md #6, #8). A cache
  * that fails degrades to decrypting; it never refuses a user.
  */
 export class AuthService {
@@ -61,7 +75,15 @@ export class AuthService {
   async authenticateCompany(token: string | undefined): Promise<CompanyClaims> {
     if (!token) throw failure('company', 'missing');
     const auth = this.config().auth;
-    const claims = await this.resolve('company', token, [auth.token_aes_key, ...auth.previous_token_aes_keys], auth.token_cache_ttl_seconds, keys.tokenCache(token), parseCompanyClaims, companyClaimsJson);
+    const claims = await this.resolve(
+      'company',
+      token,
+      [auth.token_aes_key, ...auth.previous_token_aes_keys],
+      auth.token_cache_ttl_seconds,
+      keys.tokenCache(token),
+      parseCompanyClaims,
+      companyClaimsJson,
+    );
     const problem = firstIdProblem({ company_id: claims.companyId, agent_id: claims.agentId, user_id: claims.userId });
     if (problem) throw failure('company', 'invalid_id', problem);
     return claims;
@@ -70,7 +92,15 @@ export class AuthService {
   async authenticateAdmin(token: string | undefined): Promise<AdminClaims> {
     if (!token) throw failure('admin', 'missing');
     const auth = this.config().auth;
-    const claims = await this.resolve('admin', token, [auth.admin_token_aes_key, ...auth.previous_admin_token_aes_keys], auth.admin_token_cache_ttl_seconds, keys.adminTokenCache(token), parseAdminClaims, adminClaimsJson);
+    const claims = await this.resolve(
+      'admin',
+      token,
+      [auth.admin_token_aes_key, ...auth.previous_admin_token_aes_keys],
+      auth.admin_token_cache_ttl_seconds,
+      keys.adminTokenCache(token),
+      parseAdminClaims,
+      adminClaimsJson,
+    );
     const optional = {
       company_id_restriction: claims.companyIdRestriction,
       subscribed_company_id: claims.subscribedCompanyId,
@@ -96,7 +126,7 @@ export class AuthService {
     if (!aesKeysHex[0]) throw notConfigured(type);
     // Opening the token here (a few µs) is cheaper than asking Redis (a round trip), and gives the
     // same claims; the cache is read only for a token this pod cannot open, which another pod
-    // (a Go replica with other keys, SPEC §3) may have validated.
+    // (a Go replica with other keys, docs/protocol.md, *Tokens*) may have validated.
     let claims: C;
     try {
       claims = parse(openWithAny(aesKeysHex, token), this.now());
@@ -107,9 +137,9 @@ export class AuthService {
       throw failure(type, err.kind);
     }
     // Not awaited: the handshake does not wait for the cache write.
-    void this.cache.set(cacheKey, serialise(claims), cacheTtlSeconds).catch((err) =>
-      this.log.warn({ err }, 'token cache write failed'),
-    );
+    void this.cache
+      .set(cacheKey, serialise(claims), cacheTtlSeconds)
+      .catch((err) => this.log.warn({ err }, 'token cache write failed'));
     return claims;
   }
 

@@ -65,7 +65,10 @@ export class EventDispatcher implements EventSink {
     // Checked once: the history keeps the answer for replays and pushes of this event.
     const kept = history.latestFrame(event.seq);
     const frame = kept !== undefined ? kept : frameIfDeliverable(event.data, event.seq);
-    if (frame === null) return this.dropInvalid(event);
+    if (frame === null) {
+      this.dropInvalid(event);
+      return;
+    }
     const now = this.now();
     // Not in the history to look in later: the id is read now (a parse, for such events only).
     const unkeptId = kept === undefined ? eventIdOfPayload(event.data) : undefined;

@@ -83,7 +83,10 @@ export class EventHistory {
   private keptBytes = 0;
   private limits: HistoryLimits;
 
-  constructor(limits: HistoryLimits, private readonly now: () => number = Date.now) {
+  constructor(
+    limits: HistoryLimits,
+    private readonly now: () => number = Date.now,
+  ) {
     this.limits = { ...limits, maxBytes: Math.min(limits.maxBytes, MAX_RING_BYTES) };
     this.allocate();
   }
@@ -111,7 +114,10 @@ export class EventHistory {
     this.limits = next;
     if (!reallocate) return;
     const kept: Array<[number, number, string, Buffer]> = [];
-    this.forEachIndex(0, (i) => void kept.push([this.seqs[i]!, this.times[i]!, this.subjects[i]!, Buffer.from(this.payloadOf(i))]));
+    this.forEachIndex(
+      0,
+      (i) => void kept.push([this.seqs[i]!, this.times[i]!, this.subjects[i]!, Buffer.from(this.payloadOf(i))]),
+    );
     this.allocate();
     if (next.maxEvents === 0) return;
     for (const [seq, time, subject, payload] of kept.slice(-next.maxEvents)) this.keep(seq, subject, payload, time);
@@ -126,8 +132,8 @@ export class EventHistory {
 
   private keep(seq: number, subject: string, data: Uint8Array, time: number): void {
     // Kept after a hole, the history would answer a resume across it: it starts again instead.
-    if (data.byteLength > this.limits.maxBytes) return this.clear();
-    this.appendAt(seq, subject, data, time);
+    if (data.byteLength > this.limits.maxBytes) this.clear();
+    else this.appendAt(seq, subject, data, time);
   }
 
   /**
@@ -161,7 +167,10 @@ export class EventHistory {
 
   /** Visits the deliverable events of these subjects above `afterSeq`, in stream order. */
   forEachOf(subjects: readonly string[], afterSeq: number, visit: Visit): void {
-    this.visitOf(subjects, afterSeq, Infinity, (s, f, q) => (visit(s, f, q), true));
+    this.visitOf(subjects, afterSeq, Infinity, (s, f, q) => {
+      visit(s, f, q);
+      return true;
+    });
   }
 
   /**
@@ -170,11 +179,18 @@ export class EventHistory {
    * returns false. Returns the sequence up to which every such event was visited (`toSeq` when
    * the walk was not stopped).
    */
-  visitOf(subjects: readonly string[] | undefined, afterSeq: number, toSeq: number, visit: PacedVisit, wants?: (subject: string) => boolean): number {
+  visitOf(
+    subjects: readonly string[] | undefined,
+    afterSeq: number,
+    toSeq: number,
+    visit: PacedVisit,
+    wants?: (subject: string) => boolean,
+  ): number {
     this.expire();
     const indexes: number[] = [];
     if (subjects) {
-      for (const subject of subjects) this.walk(subject, (i) => this.seqs[i]! > afterSeq && (this.seqs[i]! > toSeq || indexes.push(i) > 0));
+      for (const subject of subjects)
+        this.walk(subject, (i) => this.seqs[i]! > afterSeq && (this.seqs[i]! > toSeq || indexes.push(i) > 0));
       indexes.sort((x, y) => this.seqs[x]! - this.seqs[y]!);
     } else {
       this.forEachIndex(afterSeq, (i) => this.seqs[i]! <= toSeq && wants!(this.subjects[i]!) && indexes.push(i));
@@ -187,7 +203,12 @@ export class EventHistory {
   }
 
   /** How many events of these subjects lie above `afterSeq` (counted up to `cap`). */
-  countOf(subjects: readonly string[] | undefined, afterSeq: number, cap: number, wants?: (subject: string) => boolean): number {
+  countOf(
+    subjects: readonly string[] | undefined,
+    afterSeq: number,
+    cap: number,
+    wants?: (subject: string) => boolean,
+  ): number {
     this.expire();
     let n = 0;
     if (subjects) for (const subject of subjects) this.walk(subject, (i) => this.seqs[i]! > afterSeq && ++n < cap);
@@ -368,7 +389,13 @@ export class EventHistory {
     let i = this.chains.get(subject)?.newest ?? -1;
     while (i >= 0 && visit(i)) {
       const p = this.previous[i]!;
-      if (p < 0 || (p - this.head + cap) % cap >= this.count || this.subjects[p] !== subject || this.seqs[p]! >= this.seqs[i]!) return;
+      if (
+        p < 0 ||
+        (p - this.head + cap) % cap >= this.count ||
+        this.subjects[p] !== subject ||
+        this.seqs[p]! >= this.seqs[i]!
+      )
+        return;
       i = p;
     }
   }

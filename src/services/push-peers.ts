@@ -6,7 +6,7 @@ import type { RouteRegistry } from '../domain/ports.js';
 const POD_IDS_REFRESH_MS = 10_000;
 
 /**
- * Who may call PushEvent (SPEC §12): the addresses and CIDRs of `grpc.allowed_peers`; when that
+ * Who may call PushEvent (SECURITY.md, *Limits*): the addresses and CIDRs of `grpc.allowed_peers`; when that
  * is empty, loopback and the pod ids found in route sets (Go replicas register there, by the
  * address other pods dial).
  */
@@ -26,7 +26,10 @@ export class PushPeers {
     const entries = this.config().grpc.allowed_peers;
     if (entries.length > 0) return this.listOf(entries).has(address);
     if (isLoopback(address) || this.podIds.has(address)) return true;
-    if (this.now() - this.podIdsAt >= POD_IDS_REFRESH_MS) await (this.refreshing ??= this.refreshPodIds());
+    if (this.now() - this.podIdsAt >= POD_IDS_REFRESH_MS) {
+      this.refreshing ??= this.refreshPodIds();
+      await this.refreshing;
+    }
     return this.podIds.has(address);
   }
 

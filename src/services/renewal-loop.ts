@@ -133,7 +133,11 @@ export class RenewalLoop {
       return this.deps.log.warn({ err, sessions: sessions.length }, 'session lock renewal failed');
     }
     // A lock that vanished (Redis restarted, TTL lapsed) is taken again; one held by another pod is lost.
-    await Promise.all(sessions.map((s, i) => (renewed[i] ? metrics.lockRenewal(userTypeOf(s.identity), 'success') : this.retake(s, entries[i]![1]))));
+    await Promise.all(
+      sessions.map((s, i) =>
+        renewed[i] ? metrics.lockRenewal(userTypeOf(s.identity), 'success') : this.retake(s, entries[i]![1]),
+      ),
+    );
   }
 
   private async retake(session: Session, ttlSeconds: number): Promise<void> {
@@ -158,13 +162,18 @@ export class RenewalLoop {
     const defaultTtl = config().app.route_ttl_seconds;
     const entries = routes.map((r) => {
       let lastActive: number | undefined;
-      for (const s of r.sessions) if (lastActive === undefined || s.lastActivityMs > lastActive) lastActive = s.lastActivityMs;
+      for (const s of r.sessions)
+        if (lastActive === undefined || s.lastActivityMs > lastActive) lastActive = s.lastActivityMs;
       return [r.key, this.decide(r.type, defaultTtl, lastActive).ttlSeconds] as const;
     });
     try {
       const renewed = await registry.refresh(entries, podId);
       // A route set that vanished (Redis restarted, TTL lapsed) is written again, if it still has sessions here.
-      await Promise.all(entries.map(([key, ttl], i) => (renewed[i] || routes[i]!.sessions.size === 0 ? undefined : registry.add(key, podId, ttl))));
+      await Promise.all(
+        entries.map(([key, ttl], i) =>
+          renewed[i] || routes[i]!.sessions.size === 0 ? undefined : registry.add(key, podId, ttl),
+        ),
+      );
     } catch (err) {
       this.deps.log.warn({ err, routes: routes.length }, 'route renewal failed');
     }
@@ -183,7 +192,7 @@ export class RenewalLoop {
     }
   }
 
-  /** Writes `<session key>:last_active` at once (connect, select_chat), as the seed does. */
+  /** Writes `<session key>:last_active` at once (connect, select_chat), as the Go service does. */
   async touchNow(session: Session): Promise<void> {
     const cfg = this.deps.config();
     const ttl = cfg.adaptive_ttl.session_lock.max_ttl_seconds;
@@ -214,8 +223,10 @@ async function inSlices<T>(items: Iterable<T>, renew: (slice: T[]) => Promise<vo
 }
 
 function* routesOf(registry: SessionRegistry): IterableIterator<RouteToRenew> {
-  for (const a of registry.agents()) yield { type: 'chat_route', key: keys.chatsRoute(a.companyId, a.agentId), sessions: a.sessions };
-  for (const c of registry.chats()) yield { type: 'message_route', key: keys.messagesRoute(c.companyId, c.agentId, c.chatId), sessions: c.sessions };
+  for (const a of registry.agents())
+    yield { type: 'chat_route', key: keys.chatsRoute(a.companyId, a.agentId), sessions: a.sessions };
+  for (const c of registry.chats())
+    yield { type: 'message_route', key: keys.messagesRoute(c.companyId, c.agentId, c.chatId), sessions: c.sessions };
 }
 
 function activeSince(sessions: ReadonlySet<Session>, sinceMs: number): boolean {

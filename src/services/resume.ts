@@ -101,13 +101,21 @@ export class ResumeService {
    * the chat's messages after `since`, and what a replay still running had left to do (it is stopped
    * here). `refused`: over the per-minute bound; the chat is then selected live.
    */
-  beginSelect(session: Session, chatId: string, since: number | undefined): { replay?: ReplayState; refused?: GatewayError } {
+  beginSelect(
+    session: Session,
+    chatId: string,
+    since: number | undefined,
+  ): { replay?: ReplayState; refused?: GatewayError } {
     const id = session.identity;
     if (id.kind !== 'user') return {};
     let refused: GatewayError | undefined;
     if (since !== undefined && !this.takeReplay(session.key)) {
       const limit = this.deps.config().app.resume_max_replays_per_minute;
-      refused = new GatewayError(ErrorCodes.RateLimitExceeded, 'Too many replays', `At most ${limit} select_chat with since a minute; the chat is selected without a replay.`);
+      refused = new GatewayError(
+        ErrorCodes.RateLimitExceeded,
+        'Too many replays',
+        `At most ${limit} select_chat with since a minute; the chat is selected without a replay.`,
+      );
       since = undefined;
     }
     const old = session.position.replay;
@@ -129,7 +137,8 @@ export class ResumeService {
   async run(session: Session, replay: ReplayState, epoch: string): Promise<void> {
     const stats: ReplayStats = { from: 0, to: 0, count: 0, source: 'memory', reading: false };
     try {
-      if (epoch !== this.epoch()) throw unavailable('The stream was recreated since then (epoch differs); reload your state.');
+      if (epoch !== this.epoch())
+        throw unavailable('The stream was recreated since then (epoch differs); reload your state.');
       await this.checkReach(replay);
       this.checkMemoryBudget(session, replay);
       for (;;) {
@@ -153,7 +162,8 @@ export class ResumeService {
       session.sendUnbounded(Buffer.from(JSON.stringify({ type: 'resumed', payload: { from, to, count } })), 'resumed');
     } catch (err) {
       if (replay.aborted) return; // the session closed, or a newer replay carries on from here
-      const error = err instanceof GatewayError ? err : unavailable('The history could not be read; reload your state.');
+      const error =
+        err instanceof GatewayError ? err : unavailable('The history could not be read; reload your state.');
       if (!(err instanceof GatewayError)) this.deps.log.warn({ err, session_key: session.key }, 'replay failed');
       this.deps.metrics.resumed('unavailable');
       session.position.finishReplay(replay, this.deps.position());
@@ -176,10 +186,13 @@ export class ResumeService {
     const furthest = typeof replay.after === 'number' ? replay.after : Math.max(...replay.after.values());
     if (furthest <= this.deps.position()) return;
     const { last } = await this.deps.stream.bounds();
-    if (furthest > last) throw unavailable(`since ${furthest} is beyond the stream's last event (${last}); reload your state.`);
+    if (furthest > last)
+      throw unavailable(`since ${furthest} is beyond the stream's last event (${last}); reload your state.`);
   }
 
-  /** A replay the history can answer whole is counted there first: too long, and it is refused before anything is sent. */
+  /**
+   * A replay the history can answer whole is counted there first: too long, and it is refused before anything is sent.
+   */
   private checkMemoryBudget(session: Session, replay: ReplayState): void {
     const first = this.deps.history.firstSeq;
     if (first === undefined || first > replay.cursor + 1) return; // counted by the stream read
@@ -223,7 +236,10 @@ export class ResumeService {
     }
     stats.source = 'stream';
     const { first } = await this.deps.stream.bounds();
-    if (first > replay.cursor + 1) throw unavailable(`The stream no longer holds events after ${replay.cursor} (it starts at ${first}); reload your state.`);
+    if (first > replay.cursor + 1)
+      throw unavailable(
+        `The stream no longer holds events after ${replay.cursor} (it starts at ${first}); reload your state.`,
+      );
     const { wants } = this.subjectsOf(session, replay);
     const result = await this.deps.stream.readHistory({
       filter: this.streamFilter(session, replay, upTo),
@@ -254,7 +270,10 @@ export class ResumeService {
     return streamFilterOf(session.identity);
   }
 
-  private subjectsOf(session: Session, replay: ReplayState): { exact: string[] | undefined; wants: (subject: string) => boolean } {
+  private subjectsOf(
+    session: Session,
+    replay: ReplayState,
+  ): { exact: string[] | undefined; wants: (subject: string) => boolean } {
     if (typeof replay.after !== 'number') {
       const exact = [...replay.after.keys()];
       return { exact, wants: (subject) => replay.after instanceof Map && replay.after.has(subject) };
@@ -283,22 +302,22 @@ export class ResumeService {
       return;
     }
     await new Promise<void>((resolve, reject) => {
-        const stopped = () => {
-          const at = this.waiting.indexOf(entry);
-          if (at >= 0) this.waiting.splice(at, 1);
-          reject(unavailable('The replay was stopped.'));
-        };
-        const entry = {
-          replay,
-          start: () => {
-            replay.signal.removeEventListener('abort', stopped);
-            this.running++; // taken here: a read that asks meanwhile must not take it too
-            resolve();
-          },
-        };
-        this.waiting.push(entry);
-        replay.signal.addEventListener('abort', stopped, { once: true });
-      });
+      const stopped = () => {
+        const at = this.waiting.indexOf(entry);
+        if (at >= 0) this.waiting.splice(at, 1);
+        reject(unavailable('The replay was stopped.'));
+      };
+      const entry = {
+        replay,
+        start: () => {
+          replay.signal.removeEventListener('abort', stopped);
+          this.running++; // taken here: a read that asks meanwhile must not take it too
+          resolve();
+        },
+      };
+      this.waiting.push(entry);
+      replay.signal.addEventListener('abort', stopped, { once: true });
+    });
   }
 }
 
@@ -318,7 +337,9 @@ function send(session: Session, frame: Buffer, seq: number, stats: ReplayStats):
   stats.count++;
 }
 
-/** Settles once the client's socket takes frames again, or the replay was stopped (it holds a stream read meanwhile). */
+/**
+ * Settles once the client's socket takes frames again, or the replay was stopped (it holds a stream read meanwhile).
+ */
 function writable(session: Session, replay: ReplayState): Promise<void> | undefined {
   const wait = session.whenWritable();
   if (wait === undefined) return undefined;

@@ -27,8 +27,8 @@ export interface SessionManagerDeps {
 }
 
 /**
- * Exclusive sessions across the fleet (SPEC §5): the seed's lock algorithm, byte-compatible in
- * Redis, plus what the seed gets wrong (SPEC §9.5): a second connection of a user on the same
+ * Exclusive sessions across the fleet (docs/protocol.md, *Redis*): the Go service's lock algorithm, byte-compatible in
+ * Redis, plus what the Go service gets wrong (docs/compat.md #5): a second connection of a user on the same
  * pod closes the first, and a closing connection only ever releases its own lock and routes.
  */
 export class SessionManager {
@@ -60,7 +60,7 @@ export class SessionManager {
     try {
       if (this.deps.registry.get(key)) {
         // The holder is a session of this pod: no one to notify, take over at once.
-        await attempt('local_takeover', async () => (await locks.forceAcquire(key, podId, ttl), true));
+        await attempt('local_takeover', () => forced(locks.forceAcquire(key, podId, ttl)));
         return;
       }
       if (await attempt('initial_setnx', () => locks.acquire(key, podId, ttl))) return;
@@ -72,10 +72,12 @@ export class SessionManager {
         delay = Math.min(delay * 2, MAX_LOCK_RETRY_DELAY_MS);
       }
       await sleep(FORCE_ACQUIRE_DELAY_MS);
-      await attempt('force_set', async () => (await locks.forceAcquire(key, podId, ttl), true));
+      await attempt('force_set', () => forced(locks.forceAcquire(key, podId, ttl)));
     } catch (err) {
       metrics.lockFailed(userType, 'store_error');
-      throw new GatewayError(ErrorCodes.Internal, 'Failed to process session.', 'session store unavailable', { cause: err });
+      throw new GatewayError(ErrorCodes.Internal, 'Failed to process session.', 'session store unavailable', {
+        cause: err,
+      });
     }
   }
 
@@ -93,13 +95,16 @@ export class SessionManager {
     const { registry, metrics } = this.deps;
     const id = session.identity;
     const hadRoute = id.kind === 'user' && registry.agentSessions(id.companyId, id.agentId).size > 0;
-    const firstViewer = id.kind === 'user' && session.chatId !== undefined && registry.chatSessions(id.companyId, id.agentId, session.chatId).size === 0;
+    const firstViewer =
+      id.kind === 'user' &&
+      session.chatId !== undefined &&
+      registry.chatSessions(id.companyId, id.agentId, session.chatId).size === 0;
     const replaced = registry.add(session);
     if (replaced) {
       metrics.conflict(userTypeOf(id));
       replaced.terminate(conflictError('Session taken over by another connection'));
       await this.dropChatRouteIfUnused(replaced).catch((err) =>
-        this.deps.log.warn({ err, session_key: replaced.key }, 'leaving the replaced session\'s chat route failed'),
+        this.deps.log.warn({ err, session_key: replaced.key }, "leaving the replaced session's chat route failed"),
       );
     }
     if (id.kind !== 'user') return;
@@ -121,7 +126,11 @@ export class SessionManager {
       }
       work.push(this.dropChatRouteIfUnused(session));
     }
-    await Promise.all(work.map((p) => p.catch((err) => this.deps.log.warn({ err, session_key: session.key }, 'releasing session state failed'))));
+    await Promise.all(
+      work.map((p) =>
+        p.catch((err) => this.deps.log.warn({ err, session_key: session.key }, 'releasing session state failed')),
+      ),
+    );
   }
 
   /**
@@ -140,7 +149,8 @@ export class SessionManager {
     if (previous && registry.chatSessions(id.companyId, id.agentId, previous).size === 0) {
       work.push(routes.remove(keys.messagesRoute(id.companyId, id.agentId, previous), podId));
     }
-    // The session receives the chat's events from this pod's own reading at once (SPEC §10); the
+    // The session receives the chat's events from this pod's own reading at once (docs/architecture.md, *How an event
+    // travels*); the
     // route set is for Go replicas, and the renewal loop writes it again if Redis is away now.
     await Promise.all(work).catch((err) =>
       this.deps.log.warn({ err, session_key: session.key }, 'route set not updated; renewal will retry'),
@@ -160,12 +170,13 @@ export class SessionManager {
   }
 
   private async notifyHolder(identity: Identity): Promise<void> {
-    const channel = identity.kind === 'user'
-      ? keys.killChannel(identity.companyId, identity.agentId, identity.userId)
-      : keys.adminKillChannel(identity.adminId);
-    await this.deps.killSwitch.publish(channel, { new_pod_id: this.deps.podId }).catch((err) =>
-      this.deps.log.warn({ err, channel }, 'kill message not published'),
-    );
+    const channel =
+      identity.kind === 'user'
+        ? keys.killChannel(identity.companyId, identity.agentId, identity.userId)
+        : keys.adminKillChannel(identity.adminId);
+    await this.deps.killSwitch
+      .publish(channel, { new_pod_id: this.deps.podId })
+      .catch((err) => this.deps.log.warn({ err, channel }, 'kill message not published'));
   }
 
   private onKill(channel: string, message: KillMessage): void {
@@ -177,6 +188,12 @@ export class SessionManager {
     this.deps.log.info({ session_key: key, new_pod_id: message.new_pod_id }, 'session taken over by another pod');
     session.terminate(conflictError('Session taken over by another connection'));
   }
+}
+
+/** A plain SET always takes the lock. */
+async function forced(set: Promise<void>): Promise<boolean> {
+  await set;
+  return true;
 }
 
 function sleep(ms: number): Promise<void> {

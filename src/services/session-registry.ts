@@ -29,7 +29,9 @@ export class SessionRegistry {
     return this.byKey.values();
   }
 
-  /** Adds a session (and its chat, if it has one); returns the one it replaced (same key), which the caller must close. */
+  /**
+   * Adds a session (and its chat, if it has one); returns the one it replaced (same key), which the caller must close.
+   */
   add(session: Session): Session | undefined {
     const previous = this.byKey.get(session.key);
     if (previous) this.remove(previous);
@@ -105,7 +107,10 @@ const EMPTY: ReadonlySet<Session> = new Set();
 
 function addTo(index: Map<string, Set<Session>>, key: string, session: Session): void {
   let set = index.get(key);
-  if (!set) index.set(key, (set = new Set()));
+  if (!set) {
+    set = new Set();
+    index.set(key, set);
+  }
   set.add(session);
 }
 

@@ -28,13 +28,17 @@ function optionalString(body: Record<string, unknown>, name: string): string {
 }
 
 function keyOf(hex: string, what: string): Buffer {
-  if (!hex) throw new GatewayError(ErrorCodes.Internal, 'Server configuration error', `${what} encryption key not configured.`);
+  if (!hex)
+    throw new GatewayError(ErrorCodes.Internal, 'Server configuration error', `${what} encryption key not configured.`);
   return parseAesKey(hex);
 }
 
-/** Mints tokens with the seed's request bodies and validation (plus SPEC §9.6 and §9.8). */
+/** Mints tokens with the Go service's request bodies and validation (plus docs/compat.md #6 and #8). */
 export class TokenMinter {
-  constructor(private readonly config: () => Pick<Config, 'auth'>, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly config: () => Pick<Config, 'auth'>,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   mintCompany(input: unknown): string {
     const body = requireObject(input);
@@ -48,7 +52,10 @@ export class TokenMinter {
       companyId: fields.company_id as string,
       agentId: fields.agent_id as string,
       userId: fields.user_id as string,
-      expiresAt: expiryIn(positiveSeconds(body.expires_in_seconds, this.config().auth.max_token_ttl_seconds), this.now()),
+      expiresAt: expiryIn(
+        positiveSeconds(body.expires_in_seconds, this.config().auth.max_token_ttl_seconds),
+        this.now(),
+      ),
     };
     return sealToken(keyOf(this.config().auth.token_aes_key, 'Token'), companyClaimsJson(claims));
   }
@@ -63,7 +70,10 @@ export class TokenMinter {
       subscribedCompanyId: optionalString(body, 'subscribed_company_id'),
       subscribedAgentId: optionalString(body, 'subscribed_agent_id'),
       companyIdRestriction: optionalString(body, 'company_id_restriction'),
-      expiresAt: expiryIn(positiveSeconds(body.expires_in_seconds, this.config().auth.max_token_ttl_seconds), this.now()),
+      expiresAt: expiryIn(
+        positiveSeconds(body.expires_in_seconds, this.config().auth.max_token_ttl_seconds),
+        this.now(),
+      ),
     };
     const optional = Object.fromEntries(
       Object.entries({

@@ -8,7 +8,9 @@ import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** The demo page, end to end in Debian's headless Chromium: connect, see an event, see a conflict. */
-describe('demo page in headless Chromium', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM} (apt-get install chromium)` }, () => {
+describe('demo page in headless Chromium', {
+  skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM} (apt-get install chromium)`,
+}, () => {
   let gw: RunningGateway;
   let browser: Browser;
 
@@ -16,7 +18,16 @@ describe('demo page in headless Chromium', { skip: !existsSync(CHROMIUM) && `no 
     gw = await startGateway({ DAISI_WS_SERVER_HOST: '127.0.0.1' });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   after(async () => {
@@ -34,14 +45,19 @@ describe('demo page in headless Chromium', { skip: !existsSync(CHROMIUM) && `no 
     return page;
   }
 
-  it('connects, shows an event published through the API, and shows the conflict when the user logs in again', async () => {
+  it('connects, shows an event published through the API, and the conflict when the user logs in again', async () => {
     const company = uid('c');
     const first = await openPage(company, 'alice');
     const eventId = uid('ev');
     const res = await fetch(`${gw.http}/api/publish`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'X-API-Key': KEYS.admin },
-      body: JSON.stringify({ company_id: company, agent_id: 'agent-1', kind: 'chats', event: { event_id: eventId, row_data: { text: 'hi' } } }),
+      body: JSON.stringify({
+        company_id: company,
+        agent_id: 'agent-1',
+        kind: 'chats',
+        event: { event_id: eventId, row_data: { text: 'hi' } },
+      }),
     });
     assert.equal(res.status, 200);
     await first.waitForSelector(`#log li.event:has-text("${eventId}")`, { timeout: 5000 });
@@ -56,9 +72,9 @@ describe('demo page in headless Chromium', { skip: !existsSync(CHROMIUM) && `no 
 
     const second = await openPage(company, 'alice');
     await first.waitForSelector('#status.closed', { timeout: 5000 });
-    assert.match(await first.textContent('#status') ?? '', /closed 4402/);
+    assert.match((await first.textContent('#status')) ?? '', /closed 4402/);
     assert.ok(await first.isVisible('#log li.error:has-text("SessionConflict")'));
-    assert.match(await second.textContent('#status') ?? '', /ready/);
+    assert.match((await second.textContent('#status')) ?? '', /ready/);
     await first.screenshot({ path: '/tmp/daisi-ws-demo.png' }).catch(() => undefined);
   });
 
@@ -69,16 +85,24 @@ describe('demo page in headless Chromium', { skip: !existsSync(CHROMIUM) && `no 
       fetch(`${gw.http}/api/publish`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', 'X-API-Key': KEYS.admin },
-        body: JSON.stringify({ company_id: company, agent_id: 'agent-1', kind: 'chats', event: { event_id: uid('ev'), row_data: { text } } }),
+        body: JSON.stringify({
+          company_id: company,
+          agent_id: 'agent-1',
+          kind: 'chats',
+          event: { event_id: uid('ev'), row_data: { text } },
+        }),
       });
     await publish('seen before');
     await page.waitForSelector('#log li.event:has-text("seen before")', { timeout: 5000 });
-    const session = gw.gateway.registry.get(`session:${company}:agent-1:bob`) as unknown as { kill(code: number, reason: string): void };
+    const session = gw.gateway.registry.get(`session:${company}:agent-1:bob`) as unknown as {
+      kill(code: number, reason: string): void;
+    };
     session.kill(1006, 'test drops the connection'); // the server drops the TCP connection
     await page.waitForSelector('#status.closed', { timeout: 5000 });
     for (const text of ['missed one', 'missed two', 'missed three']) assert.equal((await publish(text)).status, 200);
     await page.waitForSelector('#log li.info:has-text("resumed 3 events")', { timeout: 5000 });
-    for (const text of ['missed one', 'missed two', 'missed three']) assert.ok(await page.isVisible(`#log li.event:has-text("${text}")`), text);
+    for (const text of ['missed one', 'missed two', 'missed three'])
+      assert.ok(await page.isVisible(`#log li.event:has-text("${text}")`), text);
     assert.equal(await page.locator('#log li.event:has-text("seen before")').count(), 1, 'nothing shown twice');
     await page.screenshot({ path: '/tmp/daisi-ws-demo-resume.png' }).catch(() => undefined);
   });

@@ -56,7 +56,11 @@ export interface SpawnOptions {
   fileLimit?: number;
 }
 
-export async function spawnGateway(host: string, overrides: Record<string, string> = {}, options: SpawnOptions = {}): Promise<ChildGateway> {
+export async function spawnGateway(
+  host: string,
+  overrides: Record<string, string> = {},
+  options: SpawnOptions = {},
+): Promise<ChildGateway> {
   const env = {
     ...process.env,
     ...baseEnv({ DAISI_WS_SERVER_HOST: host, DAISI_WS_SERVER_POD_ID: host, ...overrides }),
@@ -67,7 +71,10 @@ export async function spawnGateway(host: string, overrides: Record<string, strin
   const argv = [...prof, '--import', 'tsx', CLI, 'start'];
   // prlimit sets the limit on itself and then becomes the pod: the pid stays the pod's.
   const child = options.fileLimit
-    ? spawn('prlimit', [`--nofile=${options.fileLimit}:${options.fileLimit}`, process.execPath, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    ? spawn('prlimit', [`--nofile=${options.fileLimit}:${options.fileLimit}`, process.execPath, ...argv], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
     : spawn(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -103,16 +110,28 @@ export async function spawnGateway(host: string, overrides: Record<string, strin
 
 export function companyToken(companyId: string, agentId: string, userId: string, ttlSeconds = 3600): string {
   const expires = new Date(Date.now() + ttlSeconds * 1000).toISOString();
-  return sealToken(parseAesKey(KEYS.aes), JSON.stringify({ company_id: companyId, agent_id: agentId, user_id: userId, expires_at: expires }));
+  return sealToken(
+    parseAesKey(KEYS.aes),
+    JSON.stringify({ company_id: companyId, agent_id: agentId, user_id: userId, expires_at: expires }),
+  );
 }
 
-export function adminToken(claims: { admin_id: string; subscribed_company_id?: string; subscribed_agent_id?: string; company_id_restriction?: string }, ttlSeconds = 3600): string {
+export function adminToken(
+  claims: {
+    admin_id: string;
+    subscribed_company_id?: string;
+    subscribed_agent_id?: string;
+    company_id_restriction?: string;
+  },
+  ttlSeconds = 3600,
+): string {
   const expires = new Date(Date.now() + ttlSeconds * 1000).toISOString();
   return sealToken(parseAesKey(KEYS.adminAes), JSON.stringify({ ...claims, expires_at: expires }));
 }
 
 export function userUrl(base: string, companyId: string, agentId: string, token: string, apiKey = KEYS.client): string {
-  return `${base}/ws/${encodeURIComponent(companyId)}/${encodeURIComponent(agentId)}?token=${encodeURIComponent(token)}&x-api-key=${encodeURIComponent(apiKey)}`;
+  const query = `token=${encodeURIComponent(token)}&x-api-key=${encodeURIComponent(apiKey)}`;
+  return `${base}/ws/${encodeURIComponent(companyId)}/${encodeURIComponent(agentId)}?${query}`;
 }
 
 export function adminUrl(base: string, token: string, apiKey = KEYS.client): string {

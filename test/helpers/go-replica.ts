@@ -36,15 +36,23 @@ export class GoReplicaClient {
   private readonly client: any;
 
   constructor(address: string) {
-    const def = protoLoader.loadSync('dws_message_fwd.proto', { keepCase: true, defaults: true, enums: String, includeDirs: [PROTO] });
+    const def = protoLoader.loadSync('dws_message_fwd.proto', {
+      keepCase: true,
+      defaults: true,
+      enums: String,
+      includeDirs: [PROTO],
+    });
     const pkg = grpc.loadPackageDefinition(def) as any;
     this.client = new pkg.dws_message_fwd.MessageForwardingService(address, grpc.credentials.createInsecure());
   }
 
   push(request: PushEventRequest): Promise<{ success: boolean; message: string }> {
     return new Promise((resolve, reject) =>
-      this.client.PushEvent(request, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err: Error | null, res: { success: boolean; message: string }) =>
-        err ? reject(err) : resolve(res),
+      this.client.PushEvent(
+        request,
+        new grpc.Metadata(),
+        { deadline: Date.now() + 5000 },
+        (err: Error | null, res: { success: boolean; message: string }) => (err ? reject(err) : resolve(res)),
       ),
     );
   }

@@ -3,7 +3,10 @@ import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 
 /** The change-data-capture side: publishes events to JetStream as the producer does. */
 export class TestPublisher {
-  private constructor(readonly nc: NatsConnection, private readonly js: JetStreamClient) {}
+  private constructor(
+    readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+  ) {}
 
   static async connect(url: string): Promise<TestPublisher> {
     const nc = await connect({ servers: url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });

@@ -21,12 +21,15 @@ const resumedAt: number[] = [];
 process.on('message', async (m: { cmd: string; sessions?: Spec[]; expected?: Record<string, string[]> }) => {
   if (m.cmd === 'open') {
     const specs = m.sessions!;
-    for (let i = 0; i < specs.length; i += 100) firsts.push(...(await Promise.all(specs.slice(i, i + 100).map((s) => TestClient.ready(s.url)))));
+    for (let i = 0; i < specs.length; i += 100)
+      firsts.push(...(await Promise.all(specs.slice(i, i + 100).map((s) => TestClient.ready(s.url)))));
     firsts.forEach((first, i) => {
       backs.push(
         first.closed.then(async () => {
           const last = first.events().at(-1);
-          const back = await TestClient.ready(`${specs[i]!.resumeUrl}&since=${last?.seq ?? 0}&epoch=${first.frames[0]!.payload.epoch}`);
+          const back = await TestClient.ready(
+            `${specs[i]!.resumeUrl}&since=${last?.seq ?? 0}&epoch=${first.frames[0]!.payload.epoch}`,
+          );
           readyAt.push(Date.now());
           await back.next((f) => f.type === 'resumed', 10_000);
           resumedAt.push(Date.now());
@@ -41,7 +44,8 @@ process.on('message', async (m: { cmd: string; sessions?: Spec[]; expected?: Rec
     resumed.forEach((back, i) => {
       const expected = m.expected![m.sessions![i]!.key]!;
       const got = [...firsts[i]!.events(), ...back.events()].map((f) => f.payload.event_id as string);
-      if (got.join() !== expected.join()) failures.push(`session ${i}: ${got.length} events, expected ${expected.length}`);
+      if (got.join() !== expected.join())
+        failures.push(`session ${i}: ${got.length} events, expected ${expected.length}`);
     });
     await Promise.all([...resumed, ...firsts].map((c) => c.close()));
     process.send!({ type: 'report', readyAt, resumedAt, failures });

@@ -6,12 +6,24 @@ import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import type { ClientConnection } from '../../src/transports/ws/client-connection.js';
 import { KEYS, uid } from '../helpers/env.js';
-import { companyToken, spawnGateway, startGateway, userUrl, type ChildGateway, type RunningGateway } from '../helpers/gateway.js';
+import {
+  companyToken,
+  spawnGateway,
+  startGateway,
+  userUrl,
+  type ChildGateway,
+  type RunningGateway,
+} from '../helpers/gateway.js';
 import { httpCall } from '../helpers/http-client.js';
 import { TestClient } from '../helpers/ws-client.js';
-import { waitFor } from './protocol-suite.js';
+import { waitFor } from '../helpers/wait.js';
 
-const secrets = { secret_token: KEYS.client, admin_secret_token: KEYS.admin, token_aes_key: KEYS.aes, admin_token_aes_key: KEYS.adminAes };
+const secrets = {
+  secret_token: KEYS.client,
+  admin_secret_token: KEYS.admin,
+  token_aes_key: KEYS.aes,
+  admin_token_aes_key: KEYS.adminAes,
+};
 
 /**
  * A gateway process whose config.yaml is mounted the way a Kubernetes ConfigMap is:
@@ -34,8 +46,14 @@ describe('configuration reload of a running gateway (ConfigMap layout)', () => {
   }
 
   const mint = (seconds: number) =>
-    httpCall(`${gw.http}/generate-token`, { json: { company_id: 'c', agent_id: 'a', user_id: 'u', expires_in_seconds: seconds }, headers: { 'X-API-Key': KEYS.client } });
-  const failedReloads = async () => Number(/dws_config_reload_total\{result="failed"\} (\d+)/.exec((await httpCall(`${gw.http}/metrics`)).body)?.[1] ?? 0);
+    httpCall(`${gw.http}/generate-token`, {
+      json: { company_id: 'c', agent_id: 'a', user_id: 'u', expires_in_seconds: seconds },
+      headers: { 'X-API-Key': KEYS.client },
+    });
+  const failedReloads = async () =>
+    Number(
+      /dws_config_reload_total\{result="failed"\} (\d+)/.exec((await httpCall(`${gw.http}/metrics`)).body)?.[1] ?? 0,
+    );
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'dws-configmap-'));
@@ -71,7 +89,7 @@ describe('configuration reload of a running gateway (ConfigMap layout)', () => {
     ['without its secrets', () => publishVersion({ auth: { max_token_ttl_seconds: 500 } })],
     ['a section that is not a mapping', () => publishVersion({ auth: 'none' })],
   ] as const) {
-    it(`keeps the running configuration when the file is ${what}: one error line, the failed reload counted`, async () => {
+    it(`keeps the running configuration when the file is ${what}: one error line, the failure counted`, async () => {
       const errors = lines('configuration reload failed');
       const failed = await failedReloads();
       change();
@@ -98,11 +116,22 @@ describe('configuration reload of a running gateway (ConfigMap layout)', () => {
 
   it('SIGHUP reports the changed keys that need a restart', async () => {
     const before = lines('configuration reloaded');
-    publishVersion({ auth: secrets, app: { max_message_size_bytes: 1000, service_name: 'other' }, nats: { stream_name: 'other' } });
+    publishVersion({
+      auth: secrets,
+      app: { max_message_size_bytes: 1000, service_name: 'other' },
+      nats: { stream_name: 'other' },
+    });
     gw.process.kill('SIGHUP');
     await waitFor(() => lines('configuration reloaded') > before, 5000);
-    const reported = gw.output.filter((l) => l.includes('configuration reloaded')).map((l) => JSON.parse(l).restart_needed as string[]);
-    assert.ok(reported.some((keys) => ['app.service_name', 'app.max_message_size_bytes', 'nats.stream_name'].every((k) => keys.includes(k))), JSON.stringify(reported));
+    const reported = gw.output
+      .filter((l) => l.includes('configuration reloaded'))
+      .map((l) => JSON.parse(l).restart_needed as string[]);
+    assert.ok(
+      reported.some((keys) =>
+        ['app.service_name', 'app.max_message_size_bytes', 'nats.stream_name'].every((k) => keys.includes(k)),
+      ),
+      JSON.stringify(reported),
+    );
   });
 });
 
@@ -144,11 +173,18 @@ describe('formerly dead keys act on open connections after a reload', () => {
     (slow.socket as unknown as { _socket: { pause(): void } })._socket.pause();
     slow.socket.on('error', () => undefined);
     const connection = gw.gateway.registry.get(`session:${company}:a:${user}`) as ClientConnection;
-    write({ websocket_message_buffer_size: 3, websocket_backpressure_drop_policy: 'drop_oldest', ttl_refresh_interval_seconds: 60 });
+    write({
+      websocket_message_buffer_size: 3,
+      websocket_backpressure_drop_policy: 'drop_oldest',
+      ttl_refresh_interval_seconds: 60,
+    });
     assert.equal(gw.store.reload().ok, true);
     let maxQueued = 0;
     for (let i = 0; i < 100; i++) {
-      await gw.gateway.engine.stream.publish(`wa.${company}.a.chats`, Buffer.from(JSON.stringify({ i, pad: 'x'.repeat(64 * 1024) })));
+      await gw.gateway.engine.stream.publish(
+        `wa.${company}.a.chats`,
+        Buffer.from(JSON.stringify({ i, pad: 'x'.repeat(64 * 1024) })),
+      );
       await new Promise((r) => setImmediate(r));
       maxQueued = Math.max(maxQueued, connection.queued);
     }
@@ -158,7 +194,11 @@ describe('formerly dead keys act on open connections after a reload', () => {
 
   it('ttl_refresh_interval_seconds: the renewal loop moves to the new interval at once', async () => {
     const attempts = async () =>
-      (((await httpCall(`${gw.http}/metrics`)).body as string).match(/^dws_session_lock_renewal_attempts_total\{[^}]*\} \d+/gm) ?? []).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
+      (
+        ((await httpCall(`${gw.http}/metrics`)).body as string).match(
+          /^dws_session_lock_renewal_attempts_total\{[^}]*\} \d+/gm,
+        ) ?? []
+      ).reduce((n, l) => n + Number(l.split(' ').pop()), 0);
     const client = await TestClient.ready(userUrl(gw.ws, 'c', 'a', companyToken('c', 'a', uid('u'))));
     const before = await attempts();
     write({ ttl_refresh_interval_seconds: 1 });
@@ -167,7 +207,7 @@ describe('formerly dead keys act on open connections after a reload', () => {
     await client.close();
   });
 
-  it('idle_timeout_seconds: a keep-alive connection opened before the reload is closed after the new timeout', async () => {
+  it('idle_timeout_seconds: a keep-alive connection from before the reload closes after the new timeout', async () => {
     write({ idle_timeout_seconds: 1, ttl_refresh_interval_seconds: 60 });
     assert.equal(gw.store.reload().ok, true);
     const { connect } = await import('node:net');

@@ -3,12 +3,12 @@ import { describe, it } from 'node:test';
 import { uid } from '../helpers/env.js';
 import { adminToken, adminUrl, companyToken, userUrl } from '../helpers/gateway.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
-import { waitFor } from './protocol-suite.js';
+import { waitFor } from '../helpers/wait.js';
 import { useSingleNode, type SingleNodeSetup } from './single-node-setups.js';
 
 const ids = (frames: Frame[]) => frames.map((f) => f.payload.event_id as string);
 
-/** Single-node delivery (SPEC §1, §4, §9.1, §9.4, §9.8), the same for every engine. */
+/** Single-node delivery (docs/protocol.md, *Subjects and events*, §4, §9.1, §9.4, §9.8), the same for every engine. */
 export function deliverySuite(setup: SingleNodeSetup): void {
   describe(`single-node delivery — ${setup.name} engine`, () => {
     const node = useSingleNode(setup);
@@ -62,8 +62,15 @@ export function deliverySuite(setup: SingleNodeSetup): void {
 
     it('admins get the agent events of their scope only', async () => {
       const other = uid('c');
-      const scoped = await TestClient.ready(adminUrl(node.gw.ws, adminToken({ admin_id: uid('adm'), subscribed_company_id: company, subscribed_agent_id: agent })));
-      const restricted = await TestClient.ready(adminUrl(node.gw.ws, adminToken({ admin_id: uid('adm'), company_id_restriction: other })));
+      const scoped = await TestClient.ready(
+        adminUrl(
+          node.gw.ws,
+          adminToken({ admin_id: uid('adm'), subscribed_company_id: company, subscribed_agent_id: agent }),
+        ),
+      );
+      const restricted = await TestClient.ready(
+        adminUrl(node.gw.ws, adminToken({ admin_id: uid('adm'), company_id_restriction: other })),
+      );
       await node.pub.publish(`wa.${company}.${agent}.agents`, ev('ag-1'));
       await node.pub.publish(`wa.${company}.other.agents`, ev('ag-2'));
       await node.pub.publish(`wa.${other}.${agent}.agents`, ev('ag-3'));

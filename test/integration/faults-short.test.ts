@@ -11,7 +11,15 @@ describe('fault suite, short run', () => {
     it(`${row.title}: every client gets every event once, in order`, async () => {
       const result = await runRow(row, true);
       console.log(`# ${row.name}: ${JSON.stringify(result)}`);
-      assert.deepEqual({ lost: result.lost, duplicated: result.duplicated, outOfOrder: result.outOfOrder, note: result.ok ? '' : result.note }, { lost: 0, duplicated: 0, outOfOrder: 0, note: '' });
+      assert.deepEqual(
+        {
+          lost: result.lost,
+          duplicated: result.duplicated,
+          outOfOrder: result.outOfOrder,
+          note: result.ok ? '' : result.note,
+        },
+        { lost: 0, duplicated: 0, outOfOrder: 0, note: '' },
+      );
       assert.ok(result.published > 0 && result.delivered >= result.published);
     });
   }

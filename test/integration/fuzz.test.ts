@@ -31,14 +31,42 @@ function generator(seed: number) {
   const chars = 'abcAZ09._-*>:/%?#&= \t\u00e9\u{1F600}\u0000\u007f';
   const text = (max = 40) => Array.from({ length: int(max) }, () => pick([...chars])).join('');
   const bytes = (max = 200) => Buffer.from(Array.from({ length: int(max) }, () => int(256)));
-  const scalar = (): unknown => pick([() => int(1e6), () => -int(100), () => 1e300, () => 2.6e11, () => 0.5, () => text(), () => true, () => null, () => 'x'.repeat(int(2000))])();
+  const scalar = (): unknown =>
+    pick([
+      () => int(1e6),
+      () => -int(100),
+      () => 1e300,
+      () => 2.6e11,
+      () => 0.5,
+      () => text(),
+      () => true,
+      () => null,
+      () => 'x'.repeat(int(2000)),
+    ])();
   const value = (depth = 0): unknown => {
     if (depth > 3 || next() < 0.5) return scalar();
     if (next() < 0.3) return Array.from({ length: int(4) }, () => value(depth + 1));
     return object(depth + 1);
   };
-  const keys = ['company_id', 'agent_id', 'user_id', 'admin_id', 'expires_in_seconds', 'subject', 'event', 'kind', 'chat_id', 'type', 'payload', 'since', 'epoch', 'subscribed_company_id', 'company_id_restriction'];
-  const object = (depth = 0): Record<string, unknown> => Object.fromEntries(Array.from({ length: int(6) }, () => [next() < 0.8 ? pick(keys) : text(10), value(depth)]));
+  const keys = [
+    'company_id',
+    'agent_id',
+    'user_id',
+    'admin_id',
+    'expires_in_seconds',
+    'subject',
+    'event',
+    'kind',
+    'chat_id',
+    'type',
+    'payload',
+    'since',
+    'epoch',
+    'subscribed_company_id',
+    'company_id_restriction',
+  ];
+  const object = (depth = 0): Record<string, unknown> =>
+    Object.fromEntries(Array.from({ length: int(6) }, () => [next() < 0.8 ? pick(keys) : text(10), value(depth)]));
   return { next, int, pick, text, bytes, object };
 }
 
@@ -48,26 +76,48 @@ describe(`fuzz: ${COUNT} random requests, upgrades and frames (seed ${SEED})`, (
   const statuses = new Map<number, number>();
   const closes = new Map<number, number>();
   const note = (map: Map<number, number>, k: number) => map.set(k, (map.get(k) ?? 0) + 1);
-  const rss = async () => Number(/process_resident_memory_bytes (\d+)/.exec((await httpCall(`${gw.http}/metrics`)).body as string)?.[1]);
+  const rss = async () =>
+    Number(/process_resident_memory_bytes (\d+)/.exec((await httpCall(`${gw.http}/metrics`)).body as string)?.[1]);
 
   before(async () => {
     gw = await spawnGateway(HOST);
   });
   after(() => gw?.stop());
 
-  const paths = ['/', '/health', '/ready', '/metrics', '/generate-token', '/admin/generate-token', '/api/publish', '/ws/admin', '/ws/c1/a1', '/ws/c1', '/index.html', '/../etc/passwd', '/%2e%2e/%2e%2e/', '/ws/%ZZ/a'];
-  const randomPath = () => (g.next() < 0.7 ? g.pick(paths) : `/${g.text(60)}`) + (g.next() < 0.3 ? `?${g.text(40)}` : '');
+  const paths = [
+    '/',
+    '/health',
+    '/ready',
+    '/metrics',
+    '/generate-token',
+    '/admin/generate-token',
+    '/api/publish',
+    '/ws/admin',
+    '/ws/c1/a1',
+    '/ws/c1',
+    '/index.html',
+    '/../etc/passwd',
+    '/%2e%2e/%2e%2e/',
+    '/ws/%ZZ/a',
+  ];
+  const randomPath = () =>
+    (g.next() < 0.7 ? g.pick(paths) : `/${g.text(60)}`) + (g.next() < 0.3 ? `?${g.text(40)}` : '');
 
   async function randomRequest(): Promise<void> {
     const headers: Record<string, string> = {};
     if (g.next() < 0.6) headers['X-API-Key'] = g.pick([KEYS.client, KEYS.admin, g.text(30)]);
     if (g.next() < 0.3) headers['X-Request-ID'] = g.text(250).replace(/[^\x21-\x7e]/g, 'q');
-    if (g.next() < 0.3) headers['Content-Type'] = g.pick(['application/json', 'text/plain', 'multipart/form-data; boundary=x']);
+    if (g.next() < 0.3)
+      headers['Content-Type'] = g.pick(['application/json', 'text/plain', 'multipart/form-data; boundary=x']);
     const body = g.next() < 0.7 ? JSON.stringify(g.object()) : g.bytes();
     const method = g.pick(['GET', 'POST', 'POST', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH']);
     const safePath = encodeURI(randomPath()).replace(/%25/g, '%');
     try {
-      const r = await httpCall(`${gw.http}${safePath}`, { method, headers, body: method === 'GET' || method === 'HEAD' ? undefined : body });
+      const r = await httpCall(`${gw.http}${safePath}`, {
+        method,
+        headers,
+        body: method === 'GET' || method === 'HEAD' ? undefined : body,
+      });
       note(statuses, r.status);
     } catch {
       note(statuses, -1); // refused by the client library itself (invalid path)
@@ -77,7 +127,13 @@ describe(`fuzz: ${COUNT} random requests, upgrades and frames (seed ${SEED})`, (
   /** Bytes no HTTP client would send: the server must answer 4xx or close, never 5xx. */
   async function rawRequest(): Promise<void> {
     const head = g.next() < 0.5 ? `${g.pick(['GET', 'POST', 'BREW', ''])} ${randomPath()} HTTP/1.${g.int(3)}\r\n` : '';
-    const payload = Buffer.concat([Buffer.from(`${head}Host: x\r\n${g.next() < 0.5 ? `Content-Length: ${g.pick(['-1', '99999999999', 'abc', '5'])}\r\n` : ''}\r\n`), g.bytes(300)]);
+    const payload = Buffer.concat([
+      Buffer.from(
+        `${head}Host: ` +
+          `x\r\n${g.next() < 0.5 ? `Content-Length: ${g.pick(['-1', '99999999999', 'abc', '5'])}\r\n` : ''}\r\n`,
+      ),
+      g.bytes(300),
+    ]);
     const reply = await new Promise<string>((resolve) => {
       const socket = connect({ host: HOST, port: Number(new URL(gw.http).port) });
       let text = '';
@@ -115,7 +171,11 @@ describe(`fuzz: ${COUNT} random requests, upgrades and frames (seed ${SEED})`, (
   }
 
   async function randomFrames(): Promise<void> {
-    const socket = new WebSocket(`${gw.ws}/ws/c1/a1?token=${encodeURIComponent(companyToken('c1', 'a1', `fz${g.int(5)}`))}&x-api-key=${KEYS.client}`, ['json.v1']);
+    const socket = new WebSocket(
+      `${gw.ws}/ws/c1/a1?token=${encodeURIComponent(companyToken('c1', 'a1', `fz${g.int(5)}`))}` +
+        `&x-api-key=${KEYS.client}`,
+      ['json.v1'],
+    );
     await new Promise<void>((resolve) => {
       socket.once('close', (code) => {
         note(closes, code);
@@ -126,7 +186,13 @@ describe(`fuzz: ${COUNT} random requests, upgrades and frames (seed ${SEED})`, (
         for (let i = 0; i < 20; i++) {
           if (socket.readyState !== WebSocket.OPEN) break;
           const r = g.next();
-          if (r < 0.5) socket.send(JSON.stringify({ type: g.pick(['select_chat', 'ping', 'pong', 'event', g.text(8)]), payload: g.object() }));
+          if (r < 0.5)
+            socket.send(
+              JSON.stringify({
+                type: g.pick(['select_chat', 'ping', 'pong', 'event', g.text(8)]),
+                payload: g.object(),
+              }),
+            );
           else if (r < 0.7) socket.send(g.bytes(500));
           else if (r < 0.8) socket.send(g.bytes(70_000).toString('latin1'));
           else socket.send(g.text(100));
@@ -150,9 +216,15 @@ describe(`fuzz: ${COUNT} random requests, upgrades and frames (seed ${SEED})`, (
     const fives = [...statuses].filter(([s]) => s >= 500);
     assert.deepEqual(fives, [], `5xx answers: ${JSON.stringify([...statuses])}`);
     assert.equal(closes.get(1011) ?? 0, 0, `close codes: ${JSON.stringify([...closes])}`);
-    assert.deepEqual(gw.output.filter((l) => /"level":"(error|fatal)"/.test(l)), []);
+    assert.deepEqual(
+      gw.output.filter((l) => /"level":"(error|fatal)"/.test(l)),
+      [],
+    );
     const grown = (await rss()) - rssBefore;
     assert.ok(grown < 150 * 1024 * 1024, `resident memory grew by ${Math.round(grown / 1e6)} MB`);
-    process.stdout.write(`# fuzz: statuses ${JSON.stringify([...statuses].sort((a, b) => a[0] - b[0]))} closes ${JSON.stringify([...closes])} rss +${Math.round(grown / 1e6)} MB in ${Date.now() - started} ms\n`);
+    process.stdout.write(
+      `# fuzz: statuses ${JSON.stringify([...statuses].sort((a, b) => a[0] - b[0]))} closes ` +
+        `${JSON.stringify([...closes])} rss +${Math.round(grown / 1e6)} MB in ${Date.now() - started} ms\n`,
+    );
   });
 });

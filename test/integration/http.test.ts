@@ -9,7 +9,11 @@ import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 async function call(gw: RunningGateway, path: string, init: RequestInit & { json?: unknown } = {}) {
   const headers = new Headers(init.headers);
   if (init.json !== undefined) headers.set('Content-Type', 'application/json');
-  const res = await fetch(`${gw.http}${path}`, { ...init, headers, body: init.json !== undefined ? JSON.stringify(init.json) : init.body });
+  const res = await fetch(`${gw.http}${path}`, {
+    ...init,
+    headers,
+    body: init.json !== undefined ? JSON.stringify(init.json) : init.body,
+  });
   const text = await res.text();
   let body: any = text;
   try {
@@ -22,7 +26,7 @@ async function call(gw: RunningGateway, path: string, init: RequestInit & { json
 
 const companyBody = { company_id: 'c1', agent_id: 'a1', user_id: 'u1', expires_in_seconds: 60 };
 
-describe('HTTP surface (SPEC §2)', () => {
+describe('HTTP surface (docs/protocol.md, *HTTP*)', () => {
   let gw: RunningGateway;
   before(async () => {
     gw = await startGateway();
@@ -38,28 +42,48 @@ describe('HTTP surface (SPEC §2)', () => {
     assert.equal(echoed.headers.get('x-request-id'), 'req-42');
   });
 
-  it('GET /ready in embedded mode: no gRPC server unless asked for (SPEC §12)', async () => {
+  it('GET /ready in embedded mode: no gRPC server unless asked for (SECURITY.md, *Limits*)', async () => {
     const r = await call(gw, '/ready');
     assert.equal(r.status, 200);
     assert.deepEqual(r.body, { status: 'READY', dependencies: { nats: 'embedded', redis: 'embedded' } });
     assert.equal(gw.gateway.grpcPort(), 0);
   });
 
-  it('GET /metrics lists every metric of SPEC §7', async () => {
+  it('GET /metrics lists every metric of docs/protocol.md, *Metrics*', async () => {
     const r = await call(gw, '/metrics');
     assert.equal(r.status, 200);
     const names = [
-      'dws_active_connections gauge', 'dws_connections_total counter', 'dws_connection_duration_seconds histogram',
-      'dws_messages_received_total counter', 'dws_messages_sent_total counter', 'dws_auth_success_total counter',
-      'dws_auth_failure_total counter', 'dws_session_conflicts_total counter', 'dws_nats_messages_received_total counter',
-      'dws_grpc_messages_sent_total counter', 'dws_grpc_messages_received_total counter', 'dws_grpc_forward_retry_attempts_total counter',
-      'dws_grpc_forward_retry_success_total counter', 'dws_grpc_forward_retry_failure_total counter', 'dws_session_lock_attempts_total counter',
-      'dws_session_lock_success_total counter', 'dws_session_lock_failure_total counter', 'dws_grpc_pool_size gauge',
-      'dws_grpc_pool_connections_created_total counter', 'dws_grpc_pool_connections_closed_total counter',
-      'dws_grpc_pool_connection_errors_total counter', 'dws_grpc_circuitbreaker_tripped_total counter',
-      'dws_websocket_buffer_used_count gauge', 'dws_websocket_buffer_capacity_count gauge', 'dws_websocket_messages_dropped_total counter',
-      'dws_websocket_slow_clients_disconnected_total counter', 'dws_redis_ttl_calculated_seconds histogram', 'dws_redis_ttl_decision_total counter',
-      'dws_redis_activity_age_seconds histogram', 'dws_session_lock_renewal_attempts_total counter', 'dws_session_lock_renewal_success_total counter',
+      'dws_active_connections gauge',
+      'dws_connections_total counter',
+      'dws_connection_duration_seconds histogram',
+      'dws_messages_received_total counter',
+      'dws_messages_sent_total counter',
+      'dws_auth_success_total counter',
+      'dws_auth_failure_total counter',
+      'dws_session_conflicts_total counter',
+      'dws_nats_messages_received_total counter',
+      'dws_grpc_messages_sent_total counter',
+      'dws_grpc_messages_received_total counter',
+      'dws_grpc_forward_retry_attempts_total counter',
+      'dws_grpc_forward_retry_success_total counter',
+      'dws_grpc_forward_retry_failure_total counter',
+      'dws_session_lock_attempts_total counter',
+      'dws_session_lock_success_total counter',
+      'dws_session_lock_failure_total counter',
+      'dws_grpc_pool_size gauge',
+      'dws_grpc_pool_connections_created_total counter',
+      'dws_grpc_pool_connections_closed_total counter',
+      'dws_grpc_pool_connection_errors_total counter',
+      'dws_grpc_circuitbreaker_tripped_total counter',
+      'dws_websocket_buffer_used_count gauge',
+      'dws_websocket_buffer_capacity_count gauge',
+      'dws_websocket_messages_dropped_total counter',
+      'dws_websocket_slow_clients_disconnected_total counter',
+      'dws_redis_ttl_calculated_seconds histogram',
+      'dws_redis_ttl_decision_total counter',
+      'dws_redis_activity_age_seconds histogram',
+      'dws_session_lock_renewal_attempts_total counter',
+      'dws_session_lock_renewal_success_total counter',
       'dws_session_lock_renewal_failure_total counter',
     ];
     for (const name of names) assert.ok(r.body.includes(`# TYPE ${name}\n`), name);
@@ -68,7 +92,11 @@ describe('HTTP surface (SPEC §2)', () => {
   });
 
   it('POST /generate-token mints a token that opens with the Go algorithm', async () => {
-    const r = await call(gw, '/generate-token', { method: 'POST', headers: { 'X-API-Key': KEYS.client }, json: companyBody });
+    const r = await call(gw, '/generate-token', {
+      method: 'POST',
+      headers: { 'X-API-Key': KEYS.client },
+      json: companyBody,
+    });
     assert.equal(r.status, 200);
     const claims = parseCompanyClaims(openToken(parseAesKey(KEYS.aes), r.body.token));
     assert.deepEqual([claims.companyId, claims.agentId, claims.userId], ['c1', 'a1', 'u1']);
@@ -82,7 +110,11 @@ describe('HTTP surface (SPEC §2)', () => {
     assert.equal(missing.status, 401);
     assert.equal(missing.body.code, 'InvalidAPIKey');
     assert.equal(missing.body.message, 'API key is required');
-    const wrong = await call(gw, '/generate-token', { method: 'POST', headers: { 'X-API-Key': 'nope' }, json: companyBody });
+    const wrong = await call(gw, '/generate-token', {
+      method: 'POST',
+      headers: { 'X-API-Key': 'nope' },
+      json: companyBody,
+    });
     assert.deepEqual([wrong.status, wrong.body.code, wrong.body.message], [401, 'InvalidAPIKey', 'Invalid API key']);
     const cases: Array<[unknown, RegExp]> = [
       [{ ...companyBody, user_id: '' }, /required/],
@@ -97,17 +129,32 @@ describe('HTTP surface (SPEC §2)', () => {
       assert.equal(r.body.code, 'BadRequest');
       assert.match(r.body.details, details);
     }
-    const notJson = await call(gw, '/generate-token', { method: 'POST', headers: { 'X-API-Key': KEYS.client }, body: '{nope' });
-    assert.deepEqual([notJson.status, notJson.body.code, notJson.body.message], [400, 'BadRequest', 'Invalid request payload']);
+    const notJson = await call(gw, '/generate-token', {
+      method: 'POST',
+      headers: { 'X-API-Key': KEYS.client },
+      body: '{nope',
+    });
+    assert.deepEqual(
+      [notJson.status, notJson.body.code, notJson.body.message],
+      [400, 'BadRequest', 'Invalid request payload'],
+    );
   });
 
-  it('POST /admin/generate-token: 401 E4001 without key, 403 E4003 with a wrong one, 200 with the admin key', async () => {
+  it('POST /admin/generate-token: 401 E4001 without key, 403 E4003 with a wrong one, 200 with it', async () => {
     const body = { admin_id: 'adm', expires_in_seconds: 60, company_id_restriction: 'c1' };
     const missing = await call(gw, '/admin/generate-token', { method: 'POST', json: body });
     assert.deepEqual([missing.status, missing.body.code], [401, 'E4001']);
-    const wrong = await call(gw, '/admin/generate-token', { method: 'POST', headers: { 'X-API-Key': KEYS.client }, json: body });
+    const wrong = await call(gw, '/admin/generate-token', {
+      method: 'POST',
+      headers: { 'X-API-Key': KEYS.client },
+      json: body,
+    });
     assert.deepEqual([wrong.status, wrong.body.code], [403, 'E4003']);
-    const ok = await call(gw, '/admin/generate-token', { method: 'POST', headers: { 'X-API-Key': KEYS.admin }, json: body });
+    const ok = await call(gw, '/admin/generate-token', {
+      method: 'POST',
+      headers: { 'X-API-Key': KEYS.admin },
+      json: body,
+    });
     assert.equal(ok.status, 200);
     const claims = parseAdminClaims(openToken(parseAesKey(KEYS.adminAes), ok.body.token));
     assert.deepEqual([claims.adminId, claims.companyIdRestriction], ['adm', 'c1']);
@@ -129,21 +176,54 @@ describe('HTTP surface (SPEC §2)', () => {
     assert.deepEqual([nf.status, nf.body.code], [404, 'NotFound']);
   });
 
-  it('POST /api/publish applies the id rules to every form: wildcards, separators, spaces and long ids are 400 (SPEC §12)', async () => {
-    const admin = { 'X-API-Key': KEYS.admin };
-    for (const subject of ['wa.*.a1.chats', 'wa.c1.a1.messages.>', 'wa.c:1.a1.chats', 'wa.c 1.a1.chats', `wa.${'x'.repeat(300)}.a1.chats`, 'wa.c1.a1.messages']) {
-      const r = await call(gw, '/api/publish', { method: 'POST', headers: admin, json: { subject, event: { n: 1 } } });
-      assert.deepEqual([r.status, r.body.code], [400, 'BadRequest'], subject);
-    }
-    const kind = await call(gw, '/api/publish', { method: 'POST', headers: admin, json: { company_id: 'c 1', agent_id: 'a1', kind: 'chats', event: {} } });
-    assert.deepEqual([kind.status, kind.body.code], [400, 'BadRequest']);
-    const ok = await call(gw, '/api/publish', { method: 'POST', headers: admin, json: { subject: 'wa.c1.a1.messages.k1', event: { n: 1 } } });
-    assert.equal(ok.status, 200);
-  });
+  it(
+    'POST /api/publish applies the id rules to every form: wildcards, separators, spaces and long ids are 400 ' +
+      '(SECURITY.md, *Limits*)',
+    async () => {
+      const admin = { 'X-API-Key': KEYS.admin };
+      for (const subject of [
+        'wa.*.a1.chats',
+        'wa.c1.a1.messages.>',
+        'wa.c:1.a1.chats',
+        'wa.c 1.a1.chats',
+        `wa.${'x'.repeat(300)}.a1.chats`,
+        'wa.c1.a1.messages',
+      ]) {
+        const r = await call(gw, '/api/publish', {
+          method: 'POST',
+          headers: admin,
+          json: { subject, event: { n: 1 } },
+        });
+        assert.deepEqual([r.status, r.body.code], [400, 'BadRequest'], subject);
+      }
+      const kind = await call(gw, '/api/publish', {
+        method: 'POST',
+        headers: admin,
+        json: { company_id: 'c 1', agent_id: 'a1', kind: 'chats', event: {} },
+      });
+      assert.deepEqual([kind.status, kind.body.code], [400, 'BadRequest']);
+      const ok = await call(gw, '/api/publish', {
+        method: 'POST',
+        headers: admin,
+        json: { subject: 'wa.c1.a1.messages.k1', event: { n: 1 } },
+      });
+      assert.equal(ok.status, 200);
+    },
+  );
 
   it('a body over the limit gets 413 PayloadTooLarge, with or without Content-Length', async () => {
-    const big = JSON.stringify({ company_id: 'c', agent_id: 'a', user_id: 'u', expires_in_seconds: 60, pad: 'x'.repeat(1024 * 1024) });
-    const declared = await call(gw, '/generate-token', { method: 'POST', headers: { 'X-API-Key': KEYS.client, 'Content-Type': 'application/json' }, body: big });
+    const big = JSON.stringify({
+      company_id: 'c',
+      agent_id: 'a',
+      user_id: 'u',
+      expires_in_seconds: 60,
+      pad: 'x'.repeat(1024 * 1024),
+    });
+    const declared = await call(gw, '/generate-token', {
+      method: 'POST',
+      headers: { 'X-API-Key': KEYS.client, 'Content-Type': 'application/json' },
+      body: big,
+    });
     assert.deepEqual([declared.status, declared.body.code], [413, 'PayloadTooLarge']);
     const stream = new ReadableStream({
       start(controller) {
@@ -151,13 +231,24 @@ describe('HTTP surface (SPEC §2)', () => {
         controller.close();
       },
     });
-    const chunked = await call(gw, '/admin/generate-token', { method: 'POST', headers: { 'X-API-Key': KEYS.admin }, body: stream, duplex: 'half' } as RequestInit);
+    const chunked = await call(gw, '/admin/generate-token', {
+      method: 'POST',
+      headers: { 'X-API-Key': KEYS.admin },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
     assert.deepEqual([chunked.status, chunked.body.code], [413, 'PayloadTooLarge']);
   });
 
   it('the 101 of a WebSocket upgrade carries X-Request-ID', async () => {
-    const token = (await call(gw, '/generate-token', { method: 'POST', headers: { 'X-API-Key': KEYS.client }, json: companyBody })).body.token;
-    const socket = new WebSocket(`${gw.ws}/ws/c1/a1?token=${encodeURIComponent(token)}&x-api-key=${KEYS.client}`, ['json.v1'], { headers: { 'X-Request-ID': 'req-upgrade-7' } });
+    const token = (
+      await call(gw, '/generate-token', { method: 'POST', headers: { 'X-API-Key': KEYS.client }, json: companyBody })
+    ).body.token;
+    const socket = new WebSocket(
+      `${gw.ws}/ws/c1/a1?token=${encodeURIComponent(token)}&x-api-key=${KEYS.client}`,
+      ['json.v1'],
+      { headers: { 'X-Request-ID': 'req-upgrade-7' } },
+    );
     const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
       socket.once('upgrade', (res) => resolve(res.headers));
       socket.once('error', reject);
@@ -167,7 +258,7 @@ describe('HTTP surface (SPEC §2)', () => {
   });
 });
 
-describe('auth.token_generation_secret (SPEC §9.10)', () => {
+describe('auth.token_generation_secret (docs/compat.md #10)', () => {
   let gw: RunningGateway;
   before(async () => {
     gw = await startGateway({ DAISI_WS_AUTH_TOKEN_GENERATION_SECRET: 'server-side-secret' });
@@ -175,9 +266,17 @@ describe('auth.token_generation_secret (SPEC §9.10)', () => {
   after(() => gw.stop());
 
   it('replaces the browser-visible client key for minting', async () => {
-    const withClientKey = await call(gw, '/generate-token', { method: 'POST', headers: { 'X-API-Key': KEYS.client }, json: companyBody });
+    const withClientKey = await call(gw, '/generate-token', {
+      method: 'POST',
+      headers: { 'X-API-Key': KEYS.client },
+      json: companyBody,
+    });
     assert.equal(withClientKey.status, 401);
-    const withSecret = await call(gw, '/generate-token', { method: 'POST', headers: { 'X-API-Key': 'server-side-secret' }, json: companyBody });
+    const withSecret = await call(gw, '/generate-token', {
+      method: 'POST',
+      headers: { 'X-API-Key': 'server-side-secret' },
+      json: companyBody,
+    });
     assert.equal(withSecret.status, 200);
   });
 });

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { NatsEventStream } from '../../src/adapters/nats/nats-event-stream.js';
 import { OrderedReader } from '../../src/adapters/nats/ordered-reader.js';
 import { TestNatsServer } from '../../support/nats-server.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The pod's reader against a real nats-server: on its own connection (InboxWire) and through the
 // client library, the same events in the same order with the same bytes — stored ones (read fast
@@ -23,7 +24,15 @@ function startReader(nc: NatsConnection, ownConnection: boolean, reads: Read[], 
   const resets: string[] = [];
   const reader = new OrderedReader(
     nc,
-    { stream: STREAM, filter: 'wa.>', start: { kind: 'seq', seq: startSeq }, heartbeatMs: 1000, inactiveMs: 10_000, description: `test ${ownConnection}`, ownConnection },
+    {
+      stream: STREAM,
+      filter: 'wa.>',
+      start: { kind: 'seq', seq: startSeq },
+      heartbeatMs: 1000,
+      inactiveMs: 10_000,
+      description: `test ${ownConnection}`,
+      ownConnection,
+    },
     {
       event: (subject, data, seq) => void reads.push({ subject, seq, body: Buffer.from(data).toString() }),
       reset: (why) => void resets.push(why),
@@ -32,14 +41,6 @@ function startReader(nc: NatsConnection, ownConnection: boolean, reads: Read[], 
     },
   );
   return reader.start().then(() => reader);
-}
-
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function publish(nc: NatsConnection, from: number, count: number): Promise<string[]> {
@@ -53,7 +54,13 @@ async function publish(nc: NatsConnection, from: number, count: number): Promise
     bodies.push(body);
     const h = i % 7 === 0 ? headers() : undefined;
     h?.set('X-Request-ID', `r-${i}`);
-    pending.push(js.publish(i % 2 ? `wa.c.a${i % 10}.chats` : `wa.c.a${i % 10}.messages.k${i % 3}`, body, h ? { headers: h } : undefined));
+    pending.push(
+      js.publish(
+        i % 2 ? `wa.c.a${i % 10}.chats` : `wa.c.a${i % 10}.messages.k${i % 3}`,
+        body,
+        h ? { headers: h } : undefined,
+      ),
+    );
     if (pending.length > 500) await pending.shift();
   }
   await Promise.all(pending);
@@ -83,23 +90,43 @@ describe('the stream reader on its own connection and through the client library
     readers.push(await startReader(nc, true, own), await startReader(nc, false, shared));
     const live = await publish(nc, 3000, 2000);
     const all = [...stored, ...live];
-    await until(() => own.length >= all.length && shared.length >= all.length, 60_000, 'every event on both readers');
+    await waitFor(() => own.length >= all.length && shared.length >= all.length, 60_000, 'every event on both readers');
     assert.equal(own.length, all.length, 'nothing twice');
-    assert.deepEqual(own.map((r) => r.seq), all.map((_, i) => i + 1), 'stream order, no gap');
-    assert.deepEqual(own.map((r) => r.body), all, 'the producer\'s bytes');
+    assert.deepEqual(
+      own.map((r) => r.seq),
+      all.map((_, i) => i + 1),
+      'stream order, no gap',
+    );
+    assert.deepEqual(
+      own.map((r) => r.body),
+      all,
+      "the producer's bytes",
+    );
     assert.deepEqual(own, shared, 'the same reading either way');
   });
 });
 
 describe("the pod's stream when its NATS connection is replaced", { timeout: 60_000 }, () => {
-  it('keeps its epoch while the reader starts again on the new connection, and reads on from its position', async () => {
+  it('keeps its epoch while the reader starts again on a new connection, and reads on from its position', async () => {
     const nats = await TestNatsServer.start();
     const first = await connect({ servers: nats.url });
     const second = await connect({ servers: nats.url });
     const seqs: number[] = [];
     const stream = new NatsEventStream(
-      { streamName: 'replaced_test', createStream: true, podId: 'p', heartbeatMs: 1000, inactiveMs: 5000, ownConnection: true },
-      { reading: () => undefined, readerReset: () => undefined, epochChanged: () => undefined, readerFailed: () => undefined },
+      {
+        streamName: 'replaced_test',
+        createStream: true,
+        podId: 'p',
+        heartbeatMs: 1000,
+        inactiveMs: 5000,
+        ownConnection: true,
+      },
+      {
+        reading: () => undefined,
+        readerReset: () => undefined,
+        epochChanged: () => undefined,
+        readerFailed: () => undefined,
+      },
     );
     try {
       await stream.start({ deliver: (e) => void seqs.push(e.seq) });
@@ -107,7 +134,7 @@ describe("the pod's stream when its NATS connection is replaced", { timeout: 60_
       const epoch = stream.epoch();
       assert.match(epoch, /^[\w-]{12}$/);
       await publish(first, 0, 3);
-      await until(() => seqs.length >= 3, 10_000, 'three events on the first connection');
+      await waitFor(() => seqs.length >= 3, 10_000, 'three events on the first connection');
       // A pod whose client gave up reconnecting dials anew and attaches again (NatsSupervisor):
       // sessions that open meanwhile are greeted with this epoch, not with none.
       const attaching = stream.attach(second);
@@ -115,7 +142,7 @@ describe("the pod's stream when its NATS connection is replaced", { timeout: 60_
       await attaching;
       assert.equal(stream.epoch(), epoch);
       await publish(second, 3, 2);
-      await until(() => seqs.length >= 5, 10_000, 'two more on the second connection');
+      await waitFor(() => seqs.length >= 5, 10_000, 'two more on the second connection');
       assert.deepEqual(seqs, [1, 2, 3, 4, 5]);
     } finally {
       await stream.stop();
@@ -142,11 +169,14 @@ describe('a server that requires credentials', { timeout: 60_000 }, () => {
     await nats.stop();
   });
 
-  it('is read through the client library\'s connection (the reader\'s own cannot log in)', async () => {
+  it("is read through the client library's connection (the reader's own cannot log in)", async () => {
     const reads: Read[] = [];
     reader = await startReader(nc, true, reads);
     const bodies = await publish(nc, 0, 200);
-    await until(() => reads.length >= bodies.length, 20_000, 'every event');
-    assert.deepEqual(reads.map((r) => r.body), bodies);
+    await waitFor(() => reads.length >= bodies.length, 20_000, 'every event');
+    assert.deepEqual(
+      reads.map((r) => r.body),
+      bodies,
+    );
   });
 });

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { KEYS, REDIS_ADDRESS, uid } from '../helpers/env.js';
 import { adminToken, adminUrl, companyToken, startGateway, userUrl, type RunningGateway } from '../helpers/gateway.js';
 import { TestClient, refusal } from '../helpers/ws-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 export interface EngineSetup {
   name: string;
@@ -14,7 +15,7 @@ export interface EngineSetup {
 }
 
 /**
- * The session and protocol behaviour every engine must show (SPEC §2, §4, §9.5–9.7). Run against
+ * The session and protocol behaviour every engine must show (docs/protocol.md, *HTTP*, §4, §9.5–9.7). Run against
  * the embedded engine and against the cluster engine (real Redis and NATS).
  */
 export function protocolSuite(setup: EngineSetup): void {
@@ -25,7 +26,11 @@ export function protocolSuite(setup: EngineSetup): void {
     const agent = uid('a');
 
     before(async () => {
-      gw = await startGateway({ ...(await setup.env()), DAISI_WS_APP_MAX_CLIENT_FRAMES_PER_SECOND: '20', DAISI_WS_APP_MAX_MESSAGE_SIZE_BYTES: '1024' });
+      gw = await startGateway({
+        ...(await setup.env()),
+        DAISI_WS_APP_MAX_CLIENT_FRAMES_PER_SECOND: '20',
+        DAISI_WS_APP_MAX_MESSAGE_SIZE_BYTES: '1024',
+      });
       if (setup.redis) redis = new Redis(REDIS_ADDRESS);
     });
     after(async () => {
@@ -43,11 +48,15 @@ export function protocolSuite(setup: EngineSetup): void {
       assert.equal(client.socket.protocol, 'json.v1');
       assert.deepEqual(Object.keys(client.frames[0]!), ['type', 'payload']);
       assert.equal(client.frames[0]!.type, 'ready');
-      assert.match(client.frames[0]!.payload.epoch, /^[\w-]{8,}$/, 'ready carries the stream epoch (SPEC §11)');
+      assert.match(
+        client.frames[0]!.payload.epoch,
+        /^[\w-]{8,}$/,
+        'ready carries the stream epoch (docs/protocol.md, *Resume*)',
+      );
       await client.close();
     });
 
-    it('refuses each bad credential with the status and body of SPEC §2', async () => {
+    it('refuses each bad credential with the status and body of docs/protocol.md, *HTTP*', async () => {
       const token = companyToken(company, agent, 'u-bad');
       const base = `${gw.ws}/ws/${company}/${agent}`;
       const cases: Array<[string, number, string, RegExp?]> = [
@@ -55,11 +64,21 @@ export function protocolSuite(setup: EngineSetup): void {
         [`${base}?token=${token}&x-api-key=wrong`, 401, 'InvalidAPIKey', /Invalid API key/],
         [`${base}?x-api-key=${KEYS.client}`, 403, 'InvalidToken', /required/],
         [`${base}?token=not-a-token&x-api-key=${KEYS.client}`, 403, 'InvalidToken', /invalid or malformed/],
-        [userUrl(gw.ws, company, agent, companyToken(company, agent, 'u', -10)), 403, 'InvalidToken', /^Company token has expired\.$/],
+        [
+          userUrl(gw.ws, company, agent, companyToken(company, agent, 'u', -10)),
+          403,
+          'InvalidToken',
+          /^Company token has expired\.$/,
+        ],
         [userUrl(gw.ws, company, 'other-agent', token), 403, 'InvalidToken', /does not match/],
         [userUrl(gw.ws, '*', agent, companyToken('*', agent, 'u')), 403, 'InvalidToken', /not acceptable/],
         [userUrl(gw.ws, company, agent, adminToken({ admin_id: 'x' })), 403, 'InvalidToken', /invalid or malformed/],
-        [adminUrl(gw.ws, adminToken({ admin_id: 'x', subscribed_company_id: 'c2', company_id_restriction: 'c1' })), 403, 'InvalidToken', /not acceptable/],
+        [
+          adminUrl(gw.ws, adminToken({ admin_id: 'x', subscribed_company_id: 'c2', company_id_restriction: 'c1' })),
+          403,
+          'InvalidToken',
+          /not acceptable/,
+        ],
         [adminUrl(gw.ws, adminToken({ admin_id: 'x' }, -5)), 403, 'InvalidToken', /^Admin token has expired\.$/],
       ];
       for (const [url, status, code, message] of cases) {
@@ -113,7 +132,7 @@ export function protocolSuite(setup: EngineSetup): void {
       assert.equal((await client.closed).code, 4429);
     });
 
-    it('a second connection of the same user closes the first with SessionConflict (SPEC §9.5)', async () => {
+    it('a second connection of the same user closes the first with SessionConflict (docs/compat.md #5)', async () => {
       const user = uid('u');
       const token = companyToken(company, agent, user);
       const first = await TestClient.ready(userUrl(gw.ws, company, agent, token));
@@ -145,12 +164,4 @@ export function protocolSuite(setup: EngineSetup): void {
       await second.close();
     });
   });
-}
-
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }

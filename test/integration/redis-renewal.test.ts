@@ -8,20 +8,29 @@ import { REDIS_ADDRESS, uid } from '../helpers/env.js';
 
 let redis: Redis;
 const k = uid('many');
-before(() => void (redis = new Redis(REDIS_ADDRESS)));
+before(() => {
+  redis = new Redis(REDIS_ADDRESS);
+});
 after(async () => {
   const made = await redis.keys(`*${k}*`);
   if (made.length) await redis.del(...made);
   redis.disconnect();
 });
 
-/** The renewal loop's one-call-per-slice scripts, against the real Redis: the seed's rule per key. */
+/** The renewal loop's one-call-per-slice scripts, against the real Redis: the Go service's rule per key. */
 describe('renewing many locks and route sets in one call', () => {
   it('locks: renewed only where the value is still this pod, each with its own TTL', async () => {
     const locks = new RedisSessionLocks(redis);
     await redis.set(`session:${k}:mine`, 'pod-a', 'EX', 5);
     await redis.set(`session:${k}:other`, 'pod-b', 'EX', 5);
-    const renewed = await locks.refresh([[`session:${k}:mine`, 40], [`session:${k}:other`, 40], [`session:${k}:gone`, 40]], 'pod-a');
+    const renewed = await locks.refresh(
+      [
+        [`session:${k}:mine`, 40],
+        [`session:${k}:other`, 40],
+        [`session:${k}:gone`, 40],
+      ],
+      'pod-a',
+    );
     assert.deepEqual(renewed, [true, false, false]);
     assert.ok((await redis.ttl(`session:${k}:mine`)) > 30);
     assert.ok((await redis.ttl(`session:${k}:other`)) <= 5);
@@ -33,14 +42,23 @@ describe('renewing many locks and route sets in one call', () => {
     const routes = new RedisRouteRegistry(redis);
     await routes.add(`route:${k}:a:chats`, 'pod-a', 5);
     await routes.add(`route:${k}:b:chats`, 'pod-b', 5);
-    const renewed = await routes.refresh([[`route:${k}:a:chats`, 60], [`route:${k}:b:chats`, 60], [`route:${k}:c:chats`, 60]], 'pod-a');
+    const renewed = await routes.refresh(
+      [
+        [`route:${k}:a:chats`, 60],
+        [`route:${k}:b:chats`, 60],
+        [`route:${k}:c:chats`, 60],
+      ],
+      'pod-a',
+    );
     assert.deepEqual(renewed, [true, false, false]);
     assert.ok((await redis.ttl(`route:${k}:a:chats`)) > 50);
     assert.ok((await redis.ttl(`route:${k}:b:chats`)) <= 5);
   });
 });
 
-/** The write-behind (token cache entries, `:last_active` stamps): script calls of a slice each, against the real Redis. */
+/**
+ * The write-behind (token cache entries, `:last_active` stamps): script calls of a slice each, against the real Redis.
+ */
 describe('writes gathered behind', () => {
   it('writes every key of a window of several slices with its own value and TTL', async () => {
     const writes = new WriteBehind(redis);
@@ -49,14 +67,17 @@ describe('writes gathered behind', () => {
     for (let i = 0; i < n; i++) last = writes.set(`wb:${k}:${i}`, `v${i}`, 100 + i);
     await last;
     const values = await redis.mget(...Array.from({ length: n }, (_, i) => `wb:${k}:${i}`));
-    assert.deepEqual(values, Array.from({ length: n }, (_, i) => `v${i}`));
+    assert.deepEqual(
+      values,
+      Array.from({ length: n }, (_, i) => `v${i}`),
+    );
     for (const i of [0, 127, 128, 299]) {
       const ttl = await redis.ttl(`wb:${k}:${i}`);
       assert.ok(ttl > 100 + i - 5 && ttl <= 100 + i, `key ${i}: ttl ${ttl}`);
     }
   });
 
-  it('a key written in two windows ends with the later value, even when the first window is still being written', async () => {
+  it('a key written in two windows ends with the later value, even while the first is being written', async () => {
     const writes = new WriteBehind(redis);
     for (let i = 0; i < 20_000; i++) void writes.set(`wb:${k}:bulk:${i}`, 'old', 60);
     const first = writes.set(`wb:${k}:twice`, 'first', 60);

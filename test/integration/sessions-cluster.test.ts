@@ -5,10 +5,10 @@ import { KEYS, REDIS_ADDRESS, freePortNumber, uid } from '../helpers/env.js';
 import { adminToken, adminUrl, companyToken, spawnGateway, userUrl, type ChildGateway } from '../helpers/gateway.js';
 import { TestNatsServer } from '../../support/nats-server.js';
 import { TestClient } from '../helpers/ws-client.js';
-import { waitFor } from './protocol-suite.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Pods as separate processes on 127.0.0.2 and 127.0.0.3, sharing the real Redis and a NATS. */
-describe('exclusive sessions across pods (SPEC §5)', () => {
+describe('exclusive sessions across pods (docs/protocol.md, *Redis*)', () => {
   let nats: TestNatsServer;
   let redis: Redis;
   let a: ChildGateway;
@@ -86,7 +86,11 @@ describe('exclusive sessions across pods (SPEC §5)', () => {
     await waitFor(async () => (await redis.sismember(`route:${company}:${agent}:messages:chat-1`, '127.0.0.2')) === 0);
     assert.equal(await redis.get(`session:${company}:${agent}:${u2}`), '127.0.0.2');
     assert.equal(await redis.sismember(`route:${company}:${agent}:messages:chat-2`, '127.0.0.2'), 1);
-    assert.equal(await redis.sismember(`route:${company}:${agent}:chats`, '127.0.0.2'), 1, 'u2 still needs the chat-list route');
+    assert.equal(
+      await redis.sismember(`route:${company}:${agent}:chats`, '127.0.0.2'),
+      1,
+      'u2 still needs the chat-list route',
+    );
     c2.selectChat('chat-3');
     await waitFor(async () => (await redis.sismember(`route:${company}:${agent}:messages:chat-2`, '127.0.0.2')) === 0);
     await c2.close();
@@ -109,27 +113,32 @@ describe('exclusive sessions across pods (SPEC §5)', () => {
     await client.closed;
   });
 
-  it('SIGTERM: every client sees "Service shutting down" and 1001, and Redis keeps none of the pod\'s keys', async () => {
-    const users = [uid('u'), uid('u'), uid('u')];
-    const tokens = users.map((u) => companyToken(company, agent, u));
-    const clients = await Promise.all(tokens.map((t) => TestClient.ready(userUrl(a.ws, company, agent, t))));
-    clients[0]!.selectChat('chat-s');
-    const admin = await TestClient.ready(adminUrl(a.ws, adminToken({ admin_id: uid('adm') })));
-    await waitFor(async () => (await redis.sismember(`route:${company}:${agent}:messages:chat-s`, '127.0.0.2')) === 1);
-    const code = await a.stop();
-    assert.equal(code, 0);
-    for (const c of [...clients, admin]) {
-      const frame = await c.next((f) => f.type === 'error');
-      assert.equal(frame.payload.message, 'Service shutting down');
-      assert.equal((await c.closed).code, 1001);
-    }
-    for (const u of users) assert.equal(await redis.get(`session:${company}:${agent}:${u}`), null);
-    // Tokens and keys never reach a log line (the pod logged at info the whole time).
-    const logs = a.output.join('\n');
-    assert.ok(logs.includes('"session connected"'));
-    assert.ok(!logs.includes(KEYS.client) && !logs.includes('token='), 'no API key or token in the logs');
-    for (const t of tokens) assert.ok(!logs.includes(t.slice(0, 24)), 'no token in the logs');
-    assert.equal(await redis.sismember(`route:${company}:${agent}:chats`, '127.0.0.2'), 0);
-    assert.equal(await redis.sismember(`route:${company}:${agent}:messages:chat-s`, '127.0.0.2'), 0);
-  });
+  it(
+    'SIGTERM: every client sees "Service shutting down" and 1001, and ' + "Redis keeps none of the pod's keys",
+    async () => {
+      const users = [uid('u'), uid('u'), uid('u')];
+      const tokens = users.map((u) => companyToken(company, agent, u));
+      const clients = await Promise.all(tokens.map((t) => TestClient.ready(userUrl(a.ws, company, agent, t))));
+      clients[0]!.selectChat('chat-s');
+      const admin = await TestClient.ready(adminUrl(a.ws, adminToken({ admin_id: uid('adm') })));
+      await waitFor(
+        async () => (await redis.sismember(`route:${company}:${agent}:messages:chat-s`, '127.0.0.2')) === 1,
+      );
+      const code = await a.stop();
+      assert.equal(code, 0);
+      for (const c of [...clients, admin]) {
+        const frame = await c.next((f) => f.type === 'error');
+        assert.equal(frame.payload.message, 'Service shutting down');
+        assert.equal((await c.closed).code, 1001);
+      }
+      for (const u of users) assert.equal(await redis.get(`session:${company}:${agent}:${u}`), null);
+      // Tokens and keys never reach a log line (the pod logged at info the whole time).
+      const logs = a.output.join('\n');
+      assert.ok(logs.includes('"session connected"'));
+      assert.ok(!logs.includes(KEYS.client) && !logs.includes('token='), 'no API key or token in the logs');
+      for (const t of tokens) assert.ok(!logs.includes(t.slice(0, 24)), 'no token in the logs');
+      assert.equal(await redis.sismember(`route:${company}:${agent}:chats`, '127.0.0.2'), 0);
+      assert.equal(await redis.sismember(`route:${company}:${agent}:messages:chat-s`, '127.0.0.2'), 0);
+    },
+  );
 });

@@ -9,7 +9,9 @@ export interface SingleNodeSetup {
   name: string;
   env(): Promise<Record<string, string>>;
   /** Publishes raw bytes to a subject the way the engine's producers do. */
-  publisher(gw: RunningGateway): Promise<{ publish(subject: string, data: string): Promise<unknown>; close(): Promise<void> }>;
+  publisher(
+    gw: RunningGateway,
+  ): Promise<{ publish(subject: string, data: string): Promise<unknown>; close(): Promise<void> }>;
   teardown?(): Promise<void>;
 }
 
@@ -51,7 +53,11 @@ export function clusterSetup(): SingleNodeSetup {
     name: 'cluster',
     env: async () => {
       nats = await TestNatsServer.start();
-      return { DAISI_WS_REDIS_ADDRESS: REDIS_ADDRESS, DAISI_WS_NATS_URL: nats.url, DAISI_WS_SERVER_POD_ID: '127.0.0.1' };
+      return {
+        DAISI_WS_REDIS_ADDRESS: REDIS_ADDRESS,
+        DAISI_WS_NATS_URL: nats.url,
+        DAISI_WS_SERVER_POD_ID: '127.0.0.1',
+      };
     },
     publisher: async () => {
       const pub = await TestPublisher.connect(nats.url);

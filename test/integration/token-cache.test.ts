@@ -23,7 +23,7 @@ async function written(redis: Redis, key: string): Promise<string | null> {
   return null;
 }
 
-describe('token cache in Redis (SPEC §3)', () => {
+describe('token cache in Redis (docs/protocol.md, *Tokens*)', () => {
   let redis: Redis;
   let auth: AuthService;
   const company = uid('c');
@@ -31,7 +31,9 @@ describe('token cache in Redis (SPEC §3)', () => {
 
   before(() => {
     redis = new Redis(REDIS_ADDRESS);
-    const cfg = loadConfig({ env: baseEnv({ DAISI_WS_AUTH_TOKEN_CACHE_TTL_SECONDS: '30', DAISI_WS_AUTH_ADMIN_TOKEN_CACHE_TTL_SECONDS: '60' }) }).config;
+    const cfg = loadConfig({
+      env: baseEnv({ DAISI_WS_AUTH_TOKEN_CACHE_TTL_SECONDS: '30', DAISI_WS_AUTH_ADMIN_TOKEN_CACHE_TTL_SECONDS: '60' }),
+    }).config;
     auth = new AuthService(() => cfg, new RedisTokenCache(redis), silent);
   });
   after(async () => {
@@ -67,21 +69,43 @@ describe('token cache in Redis (SPEC §3)', () => {
     const token = 'not-decryptable-but-cached==';
     const key = keys.tokenCache(token);
     made.push(key);
-    await redis.set(key, JSON.stringify({ company_id: company, agent_id: 'a9', user_id: 'u9', expires_at: '2099-01-01T00:00:00.5+07:00' }), 'EX', 30);
+    await redis.set(
+      key,
+      JSON.stringify({ company_id: company, agent_id: 'a9', user_id: 'u9', expires_at: '2099-01-01T00:00:00.5+07:00' }),
+      'EX',
+      30,
+    );
     const claims = await auth.authenticateCompany(token);
     assert.deepEqual([claims.companyId, claims.agentId, claims.userId], [company, 'a9', 'u9']);
   });
 
   it('does not trust a cached entry past its expires_at', async () => {
-    const token = sealToken(parseAesKey(KEYS.aes), JSON.stringify({ company_id: company, agent_id: 'a1', user_id: 'u2', expires_at: '2001-01-01T00:00:00Z' }));
+    const token = sealToken(
+      parseAesKey(KEYS.aes),
+      JSON.stringify({ company_id: company, agent_id: 'a1', user_id: 'u2', expires_at: '2001-01-01T00:00:00Z' }),
+    );
     const key = keys.tokenCache(token);
     made.push(key);
-    await redis.set(key, JSON.stringify({ company_id: company, agent_id: 'a1', user_id: 'u2', expires_at: '2001-01-01T00:00:00Z' }), 'EX', 30);
-    await assert.rejects(auth.authenticateCompany(token), (err: unknown) => err instanceof AuthFailure && err.reason === 'expired');
+    await redis.set(
+      key,
+      JSON.stringify({ company_id: company, agent_id: 'a1', user_id: 'u2', expires_at: '2001-01-01T00:00:00Z' }),
+      'EX',
+      30,
+    );
+    await assert.rejects(
+      auth.authenticateCompany(token),
+      (err: unknown) => err instanceof AuthFailure && err.reason === 'expired',
+    );
   });
 
   it('degrades to decrypting when Redis fails', async () => {
-    const dead = new Redis({ port: 1, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const dead = new Redis({
+      port: 1,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     dead.on('error', () => undefined);
     const cfg = loadConfig({ env: baseEnv() }).config;
     const degraded = new AuthService(() => cfg, new RedisTokenCache(dead), silent);

@@ -19,7 +19,11 @@ const MAY_IMPORT: Record<string, string[]> = {
 };
 
 /** Services report through metric hooks (domain/metric-hooks.ts), not the Prometheus objects. */
-const NOT_FROM: Record<string, string[]> = { services: ['platform/metrics.ts'], domain: [], adapters: ['platform/metrics.ts'] };
+const NOT_FROM: Record<string, string[]> = {
+  services: ['platform/metrics.ts'],
+  domain: [],
+  adapters: ['platform/metrics.ts'],
+};
 
 /** Within adapters and transports, the sub-folders are side by side: none imports another, except the shared one. */
 const SIBLINGS_APART = new Set(['adapters', 'transports']);
@@ -49,16 +53,20 @@ function wrongArrows(edges: Array<[from: string, to: string]>): string[] {
     if (!(to in MAY_IMPORT)) wrong.push(`${where}: outside src/`);
     else if (to === from) {
       const [a, b] = [folderOf(file).split('/'), folderOf(target).split('/')];
-      if (SIBLINGS_APART.has(from) && a[1] !== b[1] && b[1] !== SHARED) wrong.push(`${where}: ${from}/${a[1]} and ${from}/${b[1]} are side by side`);
+      if (SIBLINGS_APART.has(from) && a[1] !== b[1] && b[1] !== SHARED)
+        wrong.push(`${where}: ${from}/${a[1]} and ${from}/${b[1]} are side by side`);
     } else if (!MAY_IMPORT[from]!.includes(to)) wrong.push(`${where}: ${from} may not import ${to}`);
-    else if (NOT_FROM[from]?.includes(target.replace(/\.js$/, '.ts'))) wrong.push(`${where}: ${from} report through metric hooks`);
+    else if (NOT_FROM[from]?.includes(target.replace(/\.js$/, '.ts')))
+      wrong.push(`${where}: ${from} report through metric hooks`);
   }
   return wrong;
 }
 
 describe('architecture: the arrows point one way (docs/architecture.md)', () => {
   it('every import of src/ goes to its own layer, or to a layer its layer may import', () => {
-    const edges = files(SRC).flatMap((file) => importsOf(file).map((target) => [relative(SRC, file), relative(SRC, target)] as [string, string]));
+    const edges = files(SRC).flatMap((file) =>
+      importsOf(file).map((target) => [relative(SRC, file), relative(SRC, target)] as [string, string]),
+    );
     assert.ok(edges.length > 200, `${edges.length} imports read`);
     assert.deepEqual(wrongArrows(edges), []);
   });

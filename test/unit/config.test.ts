@@ -37,7 +37,7 @@ function parseEnvFile(path: string): Record<string, string> {
 }
 
 describe('configuration', () => {
-  it("loads the seed's config.yaml unchanged, placeholders reported as not configured", () => {
+  it("loads the Go service's config.yaml unchanged, placeholders reported as not configured", () => {
     const { config, warnings } = loadConfig({ env: { DAISI_WS_CONFIG_PATH: FIXTURES }, cwd: '/' });
     assert.equal(config.nats.url, 'nats://nats:4222');
     assert.equal(config.redis.address, 'redis:6379');
@@ -49,7 +49,7 @@ describe('configuration', () => {
     assert.ok(warnings.some((w) => w.includes('unknown configuration key redis.session_lock_retry_delay_ms')));
   });
 
-  it("loads the seed's env.example on top of it", () => {
+  it("loads the Go service's env.example on top of it", () => {
     const env = { ...parseEnvFile(join(FIXTURES, 'env.example')), DAISI_WS_CONFIG_PATH: FIXTURES };
     const { config } = loadConfig({ env, cwd: '/' });
     assert.equal(config.server.pod_id, 'ws-service-1');
@@ -72,24 +72,41 @@ describe('configuration', () => {
     assert.equal(config.app.websocket_message_buffer_size, 7);
     assert.equal(config.adaptive_ttl.session_lock.enabled, true);
     assert.equal(config.server.host, '127.0.0.2');
-    assert.equal(envNameOf(['adaptive_ttl', 'chat_route', 'min_ttl_seconds']), 'DAISI_WS_ADAPTIVE_TTL_CHAT_ROUTE_MIN_TTL_SECONDS');
+    assert.equal(
+      envNameOf(['adaptive_ttl', 'chat_route', 'min_ttl_seconds']),
+      'DAISI_WS_ADAPTIVE_TTL_CHAT_ROUTE_MIN_TTL_SECONDS',
+    );
     assert.ok(allKeys().length > 60);
   });
 
   it('an empty environment variable is unset: the file keeps its value (as viper does)', () => {
     const dir = dirWith('auth:\n  secret_token: from-file\nserver:\n  http_port: 9000\n');
-    const { config } = loadConfig({ env: { DAISI_WS_CONFIG_PATH: dir, DAISI_WS_AUTH_SECRET_TOKEN: '', DAISI_WS_SERVER_HTTP_PORT: '' } });
+    const { config } = loadConfig({
+      env: { DAISI_WS_CONFIG_PATH: dir, DAISI_WS_AUTH_SECRET_TOKEN: '', DAISI_WS_SERVER_HTTP_PORT: '' },
+    });
     assert.equal(config.auth.secret_token, 'from-file');
     assert.equal(config.server.http_port, 9000);
   });
 
   it('reads lists from YAML and comma-separated variables, and refuses addresses that are not IPs or CIDRs', () => {
     const dir = dirWith('grpc:\n  allowed_peers: ["10.0.0.0/8", "192.168.1.7", "fd00::/8"]\n');
-    assert.deepEqual(loadConfig({ env: { DAISI_WS_CONFIG_PATH: dir } }).config.grpc.allowed_peers, ['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);
+    assert.deepEqual(loadConfig({ env: { DAISI_WS_CONFIG_PATH: dir } }).config.grpc.allowed_peers, [
+      '10.0.0.0/8',
+      '192.168.1.7',
+      'fd00::/8',
+    ]);
     const env = { DAISI_WS_CONFIG_PATH: dir, DAISI_WS_AUTH_PREVIOUS_SECRET_TOKENS: 'old-1, old-2' };
     assert.deepEqual(loadConfig({ env }).config.auth.previous_secret_tokens, ['old-1', 'old-2']);
     assert.deepEqual(loadConfig({ env: {} }).config.auth.previous_token_aes_keys, []);
-    const problems = problemsOf(() => loadConfig({ env: { DAISI_WS_CONFIG_PATH: dir, DAISI_WS_GRPC_ALLOWED_PEERS: '10.0.0.0/33,pod-a', DAISI_WS_AUTH_PREVIOUS_TOKEN_AES_KEYS: 'abc' } }));
+    const problems = problemsOf(() =>
+      loadConfig({
+        env: {
+          DAISI_WS_CONFIG_PATH: dir,
+          DAISI_WS_GRPC_ALLOWED_PEERS: '10.0.0.0/33,pod-a',
+          DAISI_WS_AUTH_PREVIOUS_TOKEN_AES_KEYS: 'abc',
+        },
+      }),
+    );
     assert.deepEqual(problems, [
       'DAISI_WS_GRPC_ALLOWED_PEERS[0] must be an IP address or a CIDR (got "10.0.0.0/33")',
       'DAISI_WS_GRPC_ALLOWED_PEERS[1] must be an IP address or a CIDR (got "pod-a")',
@@ -109,17 +126,23 @@ describe('configuration', () => {
   it('reports every problem at once, naming the key', () => {
     const dir = dirWith('app:\n  ping_interval_seconds: "soon"\n  websocket_backpressure_drop_policy: spill\n');
     const problems = problemsOf(() =>
-      loadConfig({ env: { DAISI_WS_CONFIG_PATH: dir, DAISI_WS_AUTH_TOKEN_AES_KEY: 'abc', DAISI_WS_APP_SESSION_TTL_SECONDS: '-3' } }),
+      loadConfig({
+        env: { DAISI_WS_CONFIG_PATH: dir, DAISI_WS_AUTH_TOKEN_AES_KEY: 'abc', DAISI_WS_APP_SESSION_TTL_SECONDS: '-3' },
+      }),
     );
     assert.equal(problems.length, 4);
     assert.ok(problems.some((p) => p.startsWith('app.ping_interval_seconds must be a whole number')));
-    assert.ok(problems.some((p) => p.startsWith('app.websocket_backpressure_drop_policy must be one of drop_oldest, block')));
+    assert.ok(
+      problems.some((p) => p.startsWith('app.websocket_backpressure_drop_policy must be one of drop_oldest, block')),
+    );
     assert.ok(problems.some((p) => p.startsWith('DAISI_WS_AUTH_TOKEN_AES_KEY must be 64 hexadecimal characters')));
     assert.ok(problems.some((p) => p.startsWith('DAISI_WS_APP_SESSION_TTL_SECONDS must be at least 1')));
   });
 
   it('refuses one engine address without the other', () => {
-    const { config } = loadConfig({ env: { DAISI_WS_CONFIG_PATH: dirWith(''), DAISI_WS_NATS_URL: 'nats://127.0.0.1:4222' } });
+    const { config } = loadConfig({
+      env: { DAISI_WS_CONFIG_PATH: dirWith(''), DAISI_WS_NATS_URL: 'nats://127.0.0.1:4222' },
+    });
     assert.throws(() => engineKindOf(config), ConfigError);
   });
 

@@ -27,26 +27,35 @@ describe('deployment files', () => {
     const services = compose.services;
     assert.ok(services['gateway-1'] && services['gateway-2'] && services.redis && services.prometheus);
     assert.ok(services.nats.command.includes('-js'));
-    assert.notEqual(services['gateway-1'].environment.DAISI_WS_SERVER_POD_ID, services['gateway-2'].environment.DAISI_WS_SERVER_POD_ID);
+    assert.notEqual(
+      services['gateway-1'].environment.DAISI_WS_SERVER_POD_ID,
+      services['gateway-2'].environment.DAISI_WS_SERVER_POD_ID,
+    );
     const [prom] = yamlDocs('deploy/prometheus.yml');
     assert.deepEqual(prom.scrape_configs[0].static_configs[0].targets, ['gateway-1:8080', 'gateway-2:8080']);
   });
 
-  it('Kubernetes: pod id from the pod IP, readiness on /ready, preStop and a grace period above the shutdown timeout', () => {
-    const [deployment] = yamlDocs('deploy/k8s/deployment.yaml');
-    const spec = deployment.spec.template.spec;
-    const container = spec.containers[0];
-    const podId = container.env.find((e: { name: string }) => e.name === 'DAISI_WS_SERVER_POD_ID');
-    assert.equal(podId.valueFrom.fieldRef.fieldPath, 'status.podIP');
-    assert.equal(container.readinessProbe.httpGet.path, '/ready');
-    assert.ok(container.lifecycle.preStop);
-    assert.ok(spec.terminationGracePeriodSeconds > 30);
-    for (const file of readdirSync(new URL('deploy/k8s/', root))) yamlDocs(`deploy/k8s/${file}`);
-  });
+  it(
+    'Kubernetes: pod id from the pod IP, readiness on /ready, preStop and a ' +
+      'grace period above the shutdown timeout',
+    () => {
+      const [deployment] = yamlDocs('deploy/k8s/deployment.yaml');
+      const spec = deployment.spec.template.spec;
+      const container = spec.containers[0];
+      const podId = container.env.find((e: { name: string }) => e.name === 'DAISI_WS_SERVER_POD_ID');
+      assert.equal(podId.valueFrom.fieldRef.fieldPath, 'status.podIP');
+      assert.equal(container.readinessProbe.httpGet.path, '/ready');
+      assert.ok(container.lifecycle.preStop);
+      assert.ok(spec.terminationGracePeriodSeconds > 30);
+      for (const file of readdirSync(new URL('deploy/k8s/', root))) yamlDocs(`deploy/k8s/${file}`);
+    },
+  );
 
   it('Grafana dashboard: valid JSON that charts every dws_ metric', () => {
     const dashboard = JSON.parse(read('deploy/grafana/daisi-ws-dashboard.json'));
-    const exprs = dashboard.panels.flatMap((p: { targets: Array<{ expr: string }> }) => p.targets.map((t) => t.expr)).join('\n');
+    const exprs = dashboard.panels
+      .flatMap((p: { targets: Array<{ expr: string }> }) => p.targets.map((t) => t.expr))
+      .join('\n');
     const metricsSource = read('src/platform/metrics.ts');
     const names = [...metricsSource.matchAll(/'(dws_[a-z_]+)'/g)].map((m) => m[1]!);
     assert.ok(names.length >= 32);

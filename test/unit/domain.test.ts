@@ -9,7 +9,7 @@ import { formatRfc3339, parseRfc3339, GO_ZERO_TIME_MS } from '../../src/domain/r
 import { adminWants, type AdminIdentity } from '../../src/domain/session.js';
 
 describe('error codes', () => {
-  it('map to the HTTP status and WebSocket close code of SPEC §2', () => {
+  it('map to the HTTP status and WebSocket close code of docs/protocol.md, *HTTP*', () => {
     const table: Array<[string, number, number]> = [
       ['InvalidAPIKey', 401, 4401],
       ['InvalidToken', 403, 4403],
@@ -31,21 +31,26 @@ describe('error codes', () => {
 
   it('serialise to {code, message, details?}', () => {
     assert.deepEqual(new GatewayError(ErrorCodes.BadRequest, 'Nope').toBody(), { code: 'BadRequest', message: 'Nope' });
-    assert.deepEqual(new GatewayError(ErrorCodes.BadRequest, 'Nope', 'why').toBody(), { code: 'BadRequest', message: 'Nope', details: 'why' });
+    assert.deepEqual(new GatewayError(ErrorCodes.BadRequest, 'Nope', 'why').toBody(), {
+      code: 'BadRequest',
+      message: 'Nope',
+      details: 'why',
+    });
   });
 });
 
-describe('ids (SPEC §9.6)', () => {
+describe('ids (docs/compat.md #6)', () => {
   it('accepts ordinary ids and refuses separators, wildcards, whitespace and control characters', () => {
     for (const ok of ['agent-001', '7f1d2c3b-0a4e', 'ユーザー', 'a_b@c']) assert.equal(idProblem(ok), undefined, ok);
-    for (const bad of ['', 'a.b', '*', '>', 'a:b', 'a b', 'a\tb', 'a\u0000', 'x'.repeat(257), 5]) assert.ok(idProblem(bad), String(bad));
+    for (const bad of ['', 'a.b', '*', '>', 'a:b', 'a b', 'a\tb', 'a\u0000', 'x'.repeat(257), 5])
+      assert.ok(idProblem(bad), String(bad));
     assert.equal(idProblem('é'.repeat(128)), undefined);
     assert.ok(idProblem('é'.repeat(129)));
   });
 });
 
 describe('keys and subjects', () => {
-  it('are byte-identical to the seed', () => {
+  it('are byte-identical to the Go service', () => {
     assert.equal(keys.session('c', 'a', 'u'), 'session:c:a:u');
     assert.equal(keys.adminSession('x'), 'session:admin:x');
     assert.equal(keys.messagesRoute('c', 'a', 'k'), 'route:c:a:messages:k');
@@ -58,7 +63,12 @@ describe('keys and subjects', () => {
 
   it('parse every subject kind and nothing else', () => {
     assert.deepEqual(parseSubject('wa.c.a.chats'), { kind: 'chats', companyId: 'c', agentId: 'a' });
-    assert.deepEqual(parseSubject('wa.c.a.messages.k'), { kind: 'messages', companyId: 'c', agentId: 'a', chatId: 'k' });
+    assert.deepEqual(parseSubject('wa.c.a.messages.k'), {
+      kind: 'messages',
+      companyId: 'c',
+      agentId: 'a',
+      chatId: 'k',
+    });
     assert.deepEqual(parseSubject('wa.c.a.agents'), { kind: 'agents', companyId: 'c', agentId: 'a' });
     for (const bad of ['wa.c.a', 'wa.c.a.messages', 'wa..a.chats', 'x.c.a.chats', 'wa.c.a.other', 'wa.c.a.chats.x']) {
       assert.equal(parseSubject(bad), undefined, bad);
@@ -97,19 +107,38 @@ describe('RFC 3339', () => {
 });
 
 describe('adaptive TTL', () => {
-  const rules = { enabled: true, min_ttl_seconds: 300, max_ttl_seconds: 900, activity_threshold_seconds: 600, active_ttl_seconds: 1000, inactive_ttl_seconds: 100 };
+  const rules = {
+    enabled: true,
+    min_ttl_seconds: 300,
+    max_ttl_seconds: 900,
+    activity_threshold_seconds: 600,
+    active_ttl_seconds: 1000,
+    inactive_ttl_seconds: 100,
+  };
   it('chooses active or inactive and clamps', () => {
     const now = 1_000_000;
     assert.deepEqual(decideTtl(rules, 60, now - 10_000, now), { ttlSeconds: 900, decision: 'active', ageSeconds: 10 });
-    assert.deepEqual(decideTtl(rules, 60, now - 700_000, now), { ttlSeconds: 300, decision: 'inactive_threshold', ageSeconds: 700 });
+    assert.deepEqual(decideTtl(rules, 60, now - 700_000, now), {
+      ttlSeconds: 300,
+      decision: 'inactive_threshold',
+      ageSeconds: 700,
+    });
     assert.deepEqual(decideTtl(rules, 60, undefined, now), { ttlSeconds: 300, decision: 'inactive_no_key' });
-    assert.deepEqual(decideTtl({ ...rules, enabled: false }, 60, now, now), { ttlSeconds: 60, decision: 'disabled_config' });
+    assert.deepEqual(decideTtl({ ...rules, enabled: false }, 60, now, now), {
+      ttlSeconds: 60,
+      decision: 'disabled_config',
+    });
   });
 });
 
-describe('admin scope (SPEC §9.8)', () => {
+describe('admin scope (docs/compat.md #8)', () => {
   const admin = (over: Partial<AdminIdentity>): AdminIdentity => ({
-    kind: 'admin', adminId: 'x', companyIdRestriction: '', subscribedCompanyId: '', subscribedAgentId: '', ...over,
+    kind: 'admin',
+    adminId: 'x',
+    companyIdRestriction: '',
+    subscribedCompanyId: '',
+    subscribedAgentId: '',
+    ...over,
   });
   const ev = (companyId: string, agentId: string) => ({ kind: 'agents' as const, companyId, agentId });
   it('applies patterns and never leaves the restriction', () => {

@@ -7,23 +7,34 @@ import { Metrics } from '../../src/platform/metrics.js';
 import { EventDispatcher } from '../../src/services/event-dispatcher.js';
 import { EventHistory } from '../../src/services/event-history.js';
 import { SessionRegistry } from '../../src/services/session-registry.js';
+import { sleep } from '../helpers/wait.js';
 
 const SUBJECT = 'wa.c.a.chats';
 const ADDRESS = { kind: 'chats', companyId: 'c', agentId: 'a' } as const;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A pod's dispatcher with one session of agent `a` that records the frames it is given. */
 function pod(historyEvents: number) {
   const frames: string[] = [];
   const session = {
-    id: 1, key: 'session:c:a:u', identity: { kind: 'user', companyId: 'c', agentId: 'a', userId: 'u' },
-    chatId: undefined, position: new DeliveryPosition(), lastActivityMs: 0, isOpen: true,
+    id: 1,
+    key: 'session:c:a:u',
+    identity: { kind: 'user', companyId: 'c', agentId: 'a', userId: 'u' },
+    chatId: undefined,
+    position: new DeliveryPosition(),
+    lastActivityMs: 0,
+    isOpen: true,
     deliver: (frame: Buffer) => void frames.push(frame.toString()),
-    sendUnbounded() {}, terminate() {},
+    sendUnbounded() {},
+    terminate() {},
   } as unknown as Session;
   const registry = new SessionRegistry();
   registry.add(session);
-  const dispatcher = new EventDispatcher({ registry, history: new EventHistory({ maxEvents: historyEvents, maxAgeMs: 60_000, maxBytes: 1024 * 1024 }), metrics: new Metrics(false).deliveryHooks(), log: pino({ level: 'silent' }) });
+  const dispatcher = new EventDispatcher({
+    registry,
+    history: new EventHistory({ maxEvents: historyEvents, maxAgeMs: 60_000, maxBytes: 1024 * 1024 }),
+    metrics: new Metrics(false).deliveryHooks(),
+    log: pino({ level: 'silent' }),
+  });
   return { dispatcher, frames };
 }
 
@@ -54,7 +65,10 @@ describe('EventDispatcher and pushes of Go replicas', () => {
       dispatcher.acceptPushed(ADDRESS, 'go-only', payload('go-only'));
       dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('other')), seq: 6 });
       await sleep(1200);
-      assert.deepEqual(frames, [`{"type":"event","seq":6,"payload":${payload('other')}}`, `{"type":"event","payload":${payload('go-only')}}`]);
+      assert.deepEqual(frames, [
+        `{"type":"event","seq":6,"payload":${payload('other')}}`,
+        `{"type":"event","payload":${payload('go-only')}}`,
+      ]);
     });
   }
 

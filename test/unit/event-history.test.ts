@@ -4,7 +4,11 @@ import { eventFrame } from '../../src/domain/events.js';
 import { EventHistory, type HistoryLimits } from '../../src/services/event-history.js';
 
 const MiB = 1024 * 1024;
-const limits = (maxEvents: number, maxAgeMs = 60_000, maxBytes = 64 * MiB): HistoryLimits => ({ maxEvents, maxAgeMs, maxBytes });
+const limits = (maxEvents: number, maxAgeMs = 60_000, maxBytes = 64 * MiB): HistoryLimits => ({
+  maxEvents,
+  maxAgeMs,
+  maxBytes,
+});
 const p = (d: string) => Buffer.from(JSON.stringify({ d }));
 
 /** What a replay sees: [seq, subject, payload.d], each frame carrying its own seq. */
@@ -23,8 +27,15 @@ describe('EventHistory', () => {
     const h = new EventHistory(limits(3));
     for (let seq = 1; seq <= 5; seq++) h.append(seq * 10, `s${seq}`, p(`d${seq}`));
     assert.equal(h.firstSeq, 30);
-    assert.deepEqual(visit(h, 0), [[30, 's3', 'd3'], [40, 's4', 'd4'], [50, 's5', 'd5']]);
-    assert.deepEqual(visit(h, 35), [[40, 's4', 'd4'], [50, 's5', 'd5']]);
+    assert.deepEqual(visit(h, 0), [
+      [30, 's3', 'd3'],
+      [40, 's4', 'd4'],
+      [50, 's5', 'd5'],
+    ]);
+    assert.deepEqual(visit(h, 35), [
+      [40, 's4', 'd4'],
+      [50, 's5', 'd5'],
+    ]);
     assert.deepEqual(visit(h, 50), []);
   });
 
@@ -69,12 +80,15 @@ describe('EventHistory', () => {
     }
     const kept = visit(h, 0);
     assert.equal(kept.length, 9, 'nine events of 400 KiB fit in 4 MiB');
-    assert.deepEqual(kept.map(([seq]) => seq), [92, 93, 94, 95, 96, 97, 98, 99, 100]);
+    assert.deepEqual(
+      kept.map(([seq]) => seq),
+      [92, 93, 94, 95, 96, 97, 98, 99, 100],
+    );
     assert.equal(h.firstSeq, 92);
     for (const [seq, , d] of kept) assert.equal(d, `${seq}:${large}`);
   });
 
-  it('keeps nothing of an event larger than all its bytes, and starts again after it (no hole to resume across)', () => {
+  it('keeps nothing of an event larger than its bytes, and starts again after it (no hole to resume across)', () => {
     const h = new EventHistory(limits(100, 60_000, 64 * 1024));
     for (let seq = 1; seq <= 5; seq++) h.append(seq, 's', p(String(seq)));
     h.append(6, 's', p('y'.repeat(70 * 1024)));
@@ -89,7 +103,10 @@ describe('EventHistory', () => {
     // as well as by count.
     const h = new EventHistory(limits(300, 600_000, 300 * 1024));
     let seed = 7;
-    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
     const appended: Array<[number, string, string]> = [];
     for (let seq = 1; seq <= 5000; seq++) {
       const size = random() < 0.01 ? 70_000 : Math.floor(random() * 3000);
@@ -107,7 +124,10 @@ describe('EventHistory', () => {
         assert.equal(JSON.parse(frame.toString()).payload.d, appended[at - 1]![2]);
         s3.push(at);
       });
-      assert.deepEqual(s3, kept.filter(([, subject]) => subject === 's3').map(([at]) => at));
+      assert.deepEqual(
+        s3,
+        kept.filter(([, subject]) => subject === 's3').map(([at]) => at),
+      );
     }
     assert.ok(visit(h, 0).length < 300, 'some went for lack of bytes, not count');
   });
@@ -126,7 +146,9 @@ describe('EventHistory', () => {
       appended.push([seq, `s${seq % 5}`, d, now]);
       if (seq % 50 !== 0) continue;
       const kept = visit(h, 0);
-      const expected = appended.filter(([, , , at]) => at >= now - 1000).map(([q, subject, text]) => [q, subject, text]);
+      const expected = appended
+        .filter(([, , , at]) => at >= now - 1000)
+        .map(([q, subject, text]) => [q, subject, text]);
       assert.deepEqual(kept, expected.slice(-kept.length), `after ${seq}: the newest events, unchanged`);
       assert.equal(kept.length, expected.length, `after ${seq}: kept all ${expected.length} within the age`);
     }
@@ -143,25 +165,28 @@ describe('EventHistory', () => {
     assert.equal(h.has('wa.c.a.chats', 'e1', 1000), false);
   });
 
-  it("walks one subject's events in stream order, also after its older ones were dropped and their slots reused", () => {
-    const h = new EventHistory(limits(6));
-    const of = (subjects: string[], after: number) => {
-      const out: number[] = [];
-      h.forEachOf(subjects, after, (_s, _d, seq) => out.push(seq));
-      return out;
-    };
-    for (let seq = 1; seq <= 10; seq++) h.append(seq, seq % 3 === 0 ? 'x' : 'y', p(String(seq)));
-    // held: 5..10; x at 6 and 9, y at 5, 7, 8, 10
-    assert.deepEqual(of(['x'], 0), [6, 9]);
-    assert.deepEqual(of(['y'], 6), [7, 8, 10]);
-    assert.deepEqual(of(['x', 'y'], 4), [5, 6, 7, 8, 9, 10]);
-    assert.deepEqual(of(['z'], 0), []);
-    for (let seq = 11; seq <= 16; seq++) h.append(seq, 'y', p(String(seq)));
-    assert.deepEqual(of(['x'], 0), [], "x's slots were reused by y");
-    assert.deepEqual(of(['y'], 0), [11, 12, 13, 14, 15, 16]);
-  });
+  it(
+    "walks one subject's events in stream order, also after its older ones " + 'were dropped and their slots reused',
+    () => {
+      const h = new EventHistory(limits(6));
+      const of = (subjects: string[], after: number) => {
+        const out: number[] = [];
+        h.forEachOf(subjects, after, (_s, _d, seq) => out.push(seq));
+        return out;
+      };
+      for (let seq = 1; seq <= 10; seq++) h.append(seq, seq % 3 === 0 ? 'x' : 'y', p(String(seq)));
+      // held: 5..10; x at 6 and 9, y at 5, 7, 8, 10
+      assert.deepEqual(of(['x'], 0), [6, 9]);
+      assert.deepEqual(of(['y'], 6), [7, 8, 10]);
+      assert.deepEqual(of(['x', 'y'], 4), [5, 6, 7, 8, 9, 10]);
+      assert.deepEqual(of(['z'], 0), []);
+      for (let seq = 11; seq <= 16; seq++) h.append(seq, 'y', p(String(seq)));
+      assert.deepEqual(of(['x'], 0), [], "x's slots were reused by y");
+      assert.deepEqual(of(['y'], 0), [11, 12, 13, 14, 15, 16]);
+    },
+  );
 
-  it('visits a slice at a time: up to a sequence, stopping where it is told, and counts what a replay would read', () => {
+  it('visits a slice at a time (up to a sequence, stopping when told) and counts what a replay would read', () => {
     const h = new EventHistory(limits(100));
     for (let seq = 1; seq <= 20; seq++) h.append(seq, seq % 2 === 0 ? 'even' : 'odd', p(String(seq)));
     const seen: number[] = [];
@@ -169,27 +194,48 @@ describe('EventHistory', () => {
     assert.deepEqual(seen, [5, 6, 7]);
     assert.equal(upTo, 7, 'everything up to 7 was visited');
     const rest: number[] = [];
-    assert.equal(h.visitOf(['even'], upTo, 15, (_s, _f, seq) => rest.push(seq) > 0), 15);
+    assert.equal(
+      h.visitOf(['even'], upTo, 15, (_s, _f, seq) => rest.push(seq) > 0),
+      15,
+    );
     assert.deepEqual(rest, [8, 10, 12, 14]);
     const wanted: number[] = [];
-    h.visitOf(undefined, 16, 20, (_s, _f, seq) => wanted.push(seq) > 0, (subject) => subject === 'odd');
+    h.visitOf(
+      undefined,
+      16,
+      20,
+      (_s, _f, seq) => wanted.push(seq) > 0,
+      (subject) => subject === 'odd',
+    );
     assert.deepEqual(wanted, [17, 19]);
     assert.equal(h.countOf(['even'], 0, 1000), 10);
     assert.equal(h.countOf(['even', 'odd'], 10, 5), 5, 'counted up to the cap');
-    assert.equal(h.countOf(undefined, 10, 1000, (subject) => subject === 'odd'), 5);
+    assert.equal(
+      h.countOf(undefined, 10, 1000, (subject) => subject === 'odd'),
+      5,
+    );
   });
 
   it('keeps the newest events when it is made smaller, in count or in bytes', () => {
     const h = new EventHistory(limits(5));
     for (let seq = 1; seq <= 5; seq++) h.append(seq, 's', p(String(seq)));
     h.resize(limits(2));
-    assert.deepEqual(visit(h, 0), [[4, 's', '4'], [5, 's', '5']]);
+    assert.deepEqual(visit(h, 0), [
+      [4, 's', '4'],
+      [5, 's', '5'],
+    ]);
     h.append(6, 's', p('6'));
-    assert.deepEqual(visit(h, 0).map(([seq]) => seq), [5, 6]);
+    assert.deepEqual(
+      visit(h, 0).map(([seq]) => seq),
+      [5, 6],
+    );
     const big = new EventHistory(limits(100, 60_000, 4 * MiB));
     for (let seq = 1; seq <= 10; seq++) big.append(seq, 's', p('z'.repeat(300 * 1024)));
     big.resize(limits(100, 60_000, MiB));
-    assert.deepEqual(visit(big, 0).map(([seq]) => seq), [8, 9, 10]);
+    assert.deepEqual(
+      visit(big, 0).map(([seq]) => seq),
+      [8, 9, 10],
+    );
     assert.ok(big.payloadBytes <= MiB);
   });
 });

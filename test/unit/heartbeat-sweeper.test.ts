@@ -30,7 +30,11 @@ function fakeConnection(queued: number) {
 
 function gauge() {
   const values = new Map<string, number>();
-  return { values, reset: () => values.clear(), set: (labels: { session_key: string }, v: number) => void values.set(labels.session_key, v) };
+  return {
+    values,
+    reset: () => values.clear(),
+    set: (labels: { session_key: string }, v: number) => void values.set(labels.session_key, v),
+  };
 }
 
 describe('heartbeat sweeper', () => {
@@ -38,13 +42,30 @@ describe('heartbeat sweeper', () => {
   afterEach(() => mock.timers.reset());
 
   it('visits a tenth of the connections every 100 ms and each exactly once a second', () => {
-    const { config } = loadConfig({ env: { DAISI_WS_APP_PING_INTERVAL_SECONDS: '1', DAISI_WS_APP_PONG_WAIT_SECONDS: '0', DAISI_WS_APP_MAX_MISSED_PONGS: '0' }, cwd: '/' });
+    const { config } = loadConfig({
+      env: {
+        DAISI_WS_APP_PING_INTERVAL_SECONDS: '1',
+        DAISI_WS_APP_PONG_WAIT_SECONDS: '0',
+        DAISI_WS_APP_MAX_MISSED_PONGS: '0',
+      },
+      cwd: '/',
+    });
     const connections = new Set(Array.from({ length: 25 }, (_, i) => fakeConnection(i % 3)));
     const used = gauge();
     const capacity = gauge();
-    const queuedBytes = { value: -1, set(v: number) { this.value = v; } };
+    const queuedBytes = {
+      value: -1,
+      set(v: number) {
+        this.value = v;
+      },
+    };
     const metrics = { wsBufferUsed: used, wsBufferCapacity: capacity, queuedBytes } as unknown as Metrics;
-    const sweeper = new HeartbeatSweeper(() => connections as unknown as ReadonlySet<ClientConnection>, () => config, metrics, {} as Logger);
+    const sweeper = new HeartbeatSweeper(
+      () => connections as unknown as ReadonlySet<ClientConnection>,
+      () => config,
+      metrics,
+      {} as Logger,
+    );
     sweeper.start();
     const pinged = () => [...connections].filter((c) => c.pings > 0).length;
     for (let step = 1; step <= 10; step++) {
@@ -52,9 +73,19 @@ describe('heartbeat sweeper', () => {
       assert.equal(pinged(), Math.ceil((25 * step) / 10), `after step ${step}`);
       if (step < 10) assert.equal(used.values.size, 0, 'gauges wait for the end of the round');
     }
-    assert.deepEqual([...connections].map((c) => c.pings), Array(25).fill(1));
-    assert.equal(used.values.get('all'), [...connections].reduce((s, c) => s + c.queued, 0));
-    assert.equal(queuedBytes.value, [...connections].reduce((s, c) => s + c.queuedBytes, 0), 'queued bytes of the pod, at the end of the round');
+    assert.deepEqual(
+      [...connections].map((c) => c.pings),
+      Array(25).fill(1),
+    );
+    assert.equal(
+      used.values.get('all'),
+      [...connections].reduce((s, c) => s + c.queued, 0),
+    );
+    assert.equal(
+      queuedBytes.value,
+      [...connections].reduce((s, c) => s + c.queuedBytes, 0),
+      'queued bytes of the pod, at the end of the round',
+    );
     assert.equal(capacity.values.get('all'), 25 * config.app.websocket_message_buffer_size);
 
     // A connection that arrives during a round is visited in it; one that leaves is not.

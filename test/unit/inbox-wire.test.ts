@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { InboxWire, InboxWireUnsupported, type InboxListener } from '../../src/adapters/nats/inbox-wire.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The wire's framing, against a peer that plays nats-server's side of a scripted exchange and
 // writes its bytes in pieces of every size: what a real server does only by chance (a message
@@ -20,7 +21,9 @@ interface Peer {
   socket(): Promise<Socket>;
 }
 
-async function peer(info: Record<string, unknown> = { server_id: 'x', headers: true, max_payload: 1048576 }): Promise<Peer> {
+async function peer(
+  info: Record<string, unknown> = { server_id: 'x', headers: true, max_payload: 1048576 },
+): Promise<Peer> {
   let text = '';
   let resolveSocket!: (s: Socket) => void;
   const connected = new Promise<Socket>((r) => (resolveSocket = r));
@@ -48,18 +51,11 @@ function recorder() {
   const lost: Error[] = [];
   const listener: InboxListener = {
     data: (subject, reply, bytes) => void data.push({ subject, reply, body: Buffer.from(bytes).toString() }),
-    control: (code, description, header, reply) => void control.push({ code, description, last: header('Nats-Last-Consumer'), reply }),
+    control: (code, description, header, reply) =>
+      void control.push({ code, description, last: header('Nats-Last-Consumer'), reply }),
     lost: (err) => void lost.push(err),
   };
   return { data, control, lost, listener };
-}
-
-async function until(check: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** Writes `bytes` in pieces of `size`, each in its own turn so that the wire reads them apart. */
@@ -77,7 +73,8 @@ const big = `{"event_id":"big","text":"${'z'.repeat(3000)}"}`;
 const script = Buffer.from(
   [
     `MSG wa.c.a.chats 1 $JS.ACK.s.c.1.1.1.1700000000000000000.3 14\r\n{"event_id":1}\r\n`,
-    `HMSG wa.c.a.messages.k 1 $JS.ACK.s.c.1.2.2.1700000000000000000.2 ${withHeader.length} ${withHeader.length + 14}\r\n${withHeader}{"event_id":2}\r\n`,
+    `HMSG wa.c.a.messages.k 1 $JS.ACK.s.c.1.2.2.1700000000000000000.2 ${withHeader.length} ` +
+      `${withHeader.length + 14}\r\n${withHeader}{"event_id":2}\r\n`,
     `PING\r\n`,
     `HMSG ${INBOX} 1 ${heartbeat.length} ${heartbeat.length}\r\n${heartbeat}\r\n`,
     `HMSG ${INBOX} 1 $JS.FC.s.c.x ${flowControl.length} ${flowControl.length}\r\n${flowControl}\r\n`,
@@ -91,8 +88,8 @@ const script = Buffer.from(
 describe('InboxWire framing', { timeout: 20_000 }, () => {
   const peers: Peer[] = [];
   after(() => {
-    sockets.forEach((s) => s.destroy());
-    peers.forEach((p) => p.server.close());
+    for (const s of sockets) s.destroy();
+    for (const p of peers) p.server.close();
   });
 
   for (const size of [1, 2, 3, 7, 64, 1000, script.length]) {
@@ -102,9 +99,12 @@ describe('InboxWire framing', { timeout: 20_000 }, () => {
       const r = recorder();
       const wire = await InboxWire.open(p.address, INBOX, 'test reader', r.listener);
       try {
-        assert.match(p.received(), new RegExp(`^CONNECT \\{.*"headers":true.*\\}\\r\\nSUB ${INBOX.replace('.', '\\.')} 1\\r\\nPING\\r\\n`));
+        assert.match(
+          p.received(),
+          new RegExp(`^CONNECT \\{.*"headers":true.*\\}\\r\\nSUB ${INBOX.replace('.', '\\.')} 1\\r\\nPING\\r\\n`),
+        );
         await writeInPieces(await p.socket(), script, size);
-        await until(() => r.data.length === 4 && r.control.length === 2);
+        await waitFor(() => r.data.length === 4 && r.control.length === 2);
         assert.deepEqual(
           r.data.map((d) => [d.subject, d.reply.split('.')[5], d.body.length]),
           [
@@ -121,8 +121,8 @@ describe('InboxWire framing', { timeout: 20_000 }, () => {
           { code: 100, description: 'FlowControl Request', last: '', reply: '$JS.FC.s.c.x' },
         ]);
         wire.respond('$JS.FC.s.c.x');
-        await until(() => p.received().includes('PUB $JS.FC.s.c.x 0\r\n\r\n'));
-        assert.ok(p.received().includes('PONG\r\n'), 'the server\'s PING is answered');
+        await waitFor(() => p.received().includes('PUB $JS.FC.s.c.x 0\r\n\r\n'));
+        assert.ok(p.received().includes('PONG\r\n'), "the server's PING is answered");
         assert.deepEqual(r.lost, []);
       } finally {
         wire.close();
@@ -136,7 +136,7 @@ describe('InboxWire framing', { timeout: 20_000 }, () => {
     const r = recorder();
     await InboxWire.open(p.address, INBOX, 'test reader', r.listener);
     (await p.socket()).destroy();
-    await until(() => r.lost.length === 1);
+    await waitFor(() => r.lost.length === 1);
     const second = recorder();
     const wire = await InboxWire.open(p.address, INBOX, 'test reader', second.listener);
     wire.close();
@@ -145,14 +145,17 @@ describe('InboxWire framing', { timeout: 20_000 }, () => {
   });
 
   it('refuses a server that requires credentials or TLS, so the reader falls back to the client library', async () => {
-    for (const info of [{ auth_required: true, headers: true }, { tls_required: true, headers: true }]) {
+    for (const info of [
+      { auth_required: true, headers: true },
+      { tls_required: true, headers: true },
+    ]) {
       const p = await peer(info);
       peers.push(p);
       await assert.rejects(InboxWire.open(p.address, INBOX, 'test reader', recorder().listener), InboxWireUnsupported);
     }
   });
 
-  it('fails on -ERR during the handshake with the server\'s words', async () => {
+  it("fails on -ERR during the handshake with the server's words", async () => {
     const server = createServer((socket) => {
       socket.write('INFO {"headers":true}\r\n');
       socket.once('data', () => socket.end("-ERR 'Authorization Violation'\r\n"));
@@ -160,7 +163,10 @@ describe('InboxWire framing', { timeout: 20_000 }, () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const port = (server.address() as { port: number }).port;
-      await assert.rejects(InboxWire.open(`127.0.0.1:${port}`, INBOX, 'test reader', recorder().listener), /Authorization Violation/);
+      await assert.rejects(
+        InboxWire.open(`127.0.0.1:${port}`, INBOX, 'test reader', recorder().listener),
+        /Authorization Violation/,
+      );
     } finally {
       server.close();
     }

@@ -16,7 +16,17 @@ function random(seed: number): () => number {
   };
 }
 
-const STRINGS = ['', 'a', 'é€😀', 'quote " and \\ back', 'tab\tnew\nline', '\u0000\u001f\u007f', '\ud800', '/', '\u2028'];
+const STRINGS = [
+  '',
+  'a',
+  'é€😀',
+  'quote " and \\ back',
+  'tab\tnew\nline',
+  '\u0000\u001f\u007f',
+  '\ud800',
+  '/',
+  '\u2028',
+];
 const NUMBERS = ['0', '-0', '1', '-12', '3.25', '1e5', '1E+5', '-2.5e-3', '123456789012345678901234567890', '0.000'];
 
 function value(rnd: () => number, depth: number): string {
@@ -33,7 +43,9 @@ function value(rnd: () => number, depth: number): string {
     case 4:
     case 5: {
       const n = Math.floor(rnd() * 4);
-      return `{${Array.from({ length: n }, () => `${space(rnd)}${JSON.stringify(STRINGS[Math.floor(rnd() * STRINGS.length)])}${space(rnd)}:${space(rnd)}${value(rnd, depth + 1)}${space(rnd)}`).join(',')}}`;
+      const key = () => JSON.stringify(STRINGS[Math.floor(rnd() * STRINGS.length)]);
+      const member = () => `${space(rnd)}${key()}${space(rnd)}:${space(rnd)}${value(rnd, depth + 1)}${space(rnd)}`;
+      return `{${Array.from({ length: n }, member).join(',')}}`;
     }
     default: {
       const n = Math.floor(rnd() * 4);
@@ -46,7 +58,10 @@ function space(rnd: () => number): string {
   return rnd() < 0.7 ? '' : [' ', '\n', '\r\n', '\t', '  '][Math.floor(rnd() * 5)]!;
 }
 
-const NOISE = [0x7b, 0x7d, 0x5b, 0x5d, 0x22, 0x5c, 0x3a, 0x2c, 0x2d, 0x2b, 0x2e, 0x30, 0x31, 0x65, 0x75, 0x20, 0x0a, 0x00, 0x1f, 0x7f, 0xc3, 0xa9, 0xef, 0xbb, 0xbf, 0x74, 0x6e, 0x66, 0x61];
+const NOISE = [
+  0x7b, 0x7d, 0x5b, 0x5d, 0x22, 0x5c, 0x3a, 0x2c, 0x2d, 0x2b, 0x2e, 0x30, 0x31, 0x65, 0x75, 0x20, 0x0a, 0x00, 0x1f,
+  0x7f, 0xc3, 0xa9, 0xef, 0xbb, 0xbf, 0x74, 0x6e, 0x66, 0x61,
+];
 
 function mutate(rnd: () => number, bytes: Buffer): Buffer {
   const out = [...bytes];
@@ -66,12 +81,62 @@ function mutate(rnd: () => number, bytes: Buffer): Buffer {
 describe('the JSON object check of event payloads', () => {
   it('agrees with JSON.parse on edge cases', () => {
     const cases = [
-      '{}', ' {} ', '\n{\r\n}\t', '{"a":1}', '{"a":1,}', '{,}', '{"a" 1}', '{"a":}', '{"a":1 "b":2}', '{}{}', '{}x', '{} 1',
-      '', ' ', '[]', '[{}]', '"s"', '1', 'null', 'true', '{"a":nul}', '{"a":tru}', '{"a":falsey}', '{"a":nulll}',
-      '{"a":-}', '{"a":01}', '{"a":1.}', '{"a":.5}', '{"a":1e}', '{"a":1e+}', '{"a":-0.0e-0}', '{"a":+1}', '{"a":0x1}',
-      '{"a":"\\u12"}', '{"a":"\\u12g4"}', '{"a":"\\uD800"}', '{"a":"\\x"}', '{"a":"\\/"}', '{"a":"\\', '{"a":"', '{"a',
-      '{"a":"\t"}', '{"a":"\u007f"}', '{"a":[1,2,]}', '{"a":[,1]}', '{"a":[1 2]}', '{"a":{"b":{"c":[]}}}', '\ufeff{}',
-      '{"a":1}\u0000', '{"é":"€"}', '{"a":"\u2028"}', '{"":""}', '{"a":1,"a":2}', '{"a":[]]}', '{"a":{}}}', '{"a":[}',
+      '{}',
+      ' {} ',
+      '\n{\r\n}\t',
+      '{"a":1}',
+      '{"a":1,}',
+      '{,}',
+      '{"a" 1}',
+      '{"a":}',
+      '{"a":1 "b":2}',
+      '{}{}',
+      '{}x',
+      '{} 1',
+      '',
+      ' ',
+      '[]',
+      '[{}]',
+      '"s"',
+      '1',
+      'null',
+      'true',
+      '{"a":nul}',
+      '{"a":tru}',
+      '{"a":falsey}',
+      '{"a":nulll}',
+      '{"a":-}',
+      '{"a":01}',
+      '{"a":1.}',
+      '{"a":.5}',
+      '{"a":1e}',
+      '{"a":1e+}',
+      '{"a":-0.0e-0}',
+      '{"a":+1}',
+      '{"a":0x1}',
+      '{"a":"\\u12"}',
+      '{"a":"\\u12g4"}',
+      '{"a":"\\uD800"}',
+      '{"a":"\\x"}',
+      '{"a":"\\/"}',
+      '{"a":"\\',
+      '{"a":"',
+      '{"a',
+      '{"a":"\t"}',
+      '{"a":"\u007f"}',
+      '{"a":[1,2,]}',
+      '{"a":[,1]}',
+      '{"a":[1 2]}',
+      '{"a":{"b":{"c":[]}}}',
+      '\ufeff{}',
+      '{"a":1}\u0000',
+      '{"é":"€"}',
+      '{"a":"\u2028"}',
+      '{"":""}',
+      '{"a":1,"a":2}',
+      '{"a":[]]}',
+      '{"a":{}}}',
+      '{"a":[}',
     ];
     for (const text of cases) assert.equal(isEventPayload(bytesOf(text)), byParse(bytesOf(text)), JSON.stringify(text));
   });

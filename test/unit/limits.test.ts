@@ -10,7 +10,10 @@ import { AbuseLimits } from '../../src/services/abuse-limits.js';
 function limitsWith(env: Record<string, string>) {
   let now = 1_000_000;
   const cfg: Config = loadConfig({ env }).config;
-  const limits = new AbuseLimits(() => cfg, () => now);
+  const limits = new AbuseLimits(
+    () => cfg,
+    () => now,
+  );
   return { limits, advance: (ms: number) => (now += ms) };
 }
 
@@ -23,15 +26,31 @@ const code = (fn: () => void): string | undefined => {
   }
 };
 
-describe('abuse limits (SPEC §12)', () => {
+describe('abuse limits (SECURITY.md, *Limits*)', () => {
   it('handshakes: a burst of twice the rate, then the rate per second, per address', () => {
     const { limits, advance } = limitsWith({ DAISI_WS_SERVER_HANDSHAKE_RATE_PER_IP: '5' });
-    for (let i = 0; i < 10; i++) assert.equal(code(() => limits.takeHandshake('10.0.0.1')), undefined);
-    assert.equal(code(() => limits.takeHandshake('10.0.0.1')), ErrorCodes.RateLimitExceeded);
-    assert.equal(code(() => limits.takeHandshake('10.0.0.2')), undefined);
+    for (let i = 0; i < 10; i++)
+      assert.equal(
+        code(() => limits.takeHandshake('10.0.0.1')),
+        undefined,
+      );
+    assert.equal(
+      code(() => limits.takeHandshake('10.0.0.1')),
+      ErrorCodes.RateLimitExceeded,
+    );
+    assert.equal(
+      code(() => limits.takeHandshake('10.0.0.2')),
+      undefined,
+    );
     advance(200); // one token back at 5/s
-    assert.equal(code(() => limits.takeHandshake('10.0.0.1')), undefined);
-    assert.equal(code(() => limits.takeHandshake('10.0.0.1')), ErrorCodes.RateLimitExceeded);
+    assert.equal(
+      code(() => limits.takeHandshake('10.0.0.1')),
+      undefined,
+    );
+    assert.equal(
+      code(() => limits.takeHandshake('10.0.0.1')),
+      ErrorCodes.RateLimitExceeded,
+    );
     limits.close();
   });
 
@@ -41,15 +60,24 @@ describe('abuse limits (SPEC §12)', () => {
       throw new AuthFailure(new GatewayError(ErrorCodes.InvalidAPIKey, 'Invalid API key'), 'invalid_api_key');
     };
     const serverFault = () => {
-      throw new AuthFailure(new GatewayError(ErrorCodes.Internal, 'Server configuration error'), 'config_error_aes_key');
+      throw new AuthFailure(
+        new GatewayError(ErrorCodes.Internal, 'Server configuration error'),
+        'config_error_aes_key',
+      );
     };
     await assert.rejects(limits.authenticate('a', serverFault)); // not the client's fault: not counted
     await assert.rejects(limits.authenticate('a', bad));
     await assert.rejects(limits.authenticate('a', bad));
-    await assert.rejects(limits.authenticate('a', () => 'ok'), (e: GatewayError) => e.code === ErrorCodes.RateLimitExceeded);
+    await assert.rejects(
+      limits.authenticate('a', () => 'ok'),
+      (e: GatewayError) => e.code === ErrorCodes.RateLimitExceeded,
+    );
     assert.equal(await limits.authenticate('b', () => 'ok'), 'ok');
     advance(59_000);
-    assert.equal(code(() => limits.checkFailures('a')), ErrorCodes.RateLimitExceeded);
+    assert.equal(
+      code(() => limits.checkFailures('a')),
+      ErrorCodes.RateLimitExceeded,
+    );
     advance(1_000);
     assert.equal(await limits.authenticate('a', () => 'ok'), 'ok');
     limits.close();
@@ -65,8 +93,15 @@ describe('abuse limits (SPEC §12)', () => {
     const list = new AddressList(['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);
     assert.ok(list.has('10.2.3.4') && list.has('::ffff:10.2.3.4') && list.has('192.168.1.7') && list.has('fd00::1'));
     assert.ok(!list.has('192.168.1.8') && !list.has('127.0.0.1') && !list.has('not-an-ip'));
-    assert.deepEqual(['127.0.0.1:5000', '::ffff:10.0.0.1:5000', '[::1]:5000', '::1:5000'].map(addressOfPeer), ['127.0.0.1', '10.0.0.1', '::1', '::1']);
-    assert.ok(isLoopback('127.0.0.9') && isLoopback('::1') && isLoopback('::ffff:127.0.0.1') && !isLoopback('10.0.0.1'));
+    assert.deepEqual(['127.0.0.1:5000', '::ffff:10.0.0.1:5000', '[::1]:5000', '::1:5000'].map(addressOfPeer), [
+      '127.0.0.1',
+      '10.0.0.1',
+      '::1',
+      '::1',
+    ]);
+    assert.ok(
+      isLoopback('127.0.0.9') && isLoopback('::1') && isLoopback('::ffff:127.0.0.1') && !isLoopback('10.0.0.1'),
+    );
   });
 });
 
@@ -77,7 +112,11 @@ describe('who may push (grpc.allowed_peers)', () => {
     let now = 0;
     const routes = new MemoryRouteRegistry();
     const cfg = loadConfig({ env: {} }).config;
-    const peers = new PushPeers(() => cfg, routes, () => now);
+    const peers = new PushPeers(
+      () => cfg,
+      routes,
+      () => now,
+    );
     assert.equal(await peers.allows('127.0.0.1'), true);
     assert.equal(await peers.allows('10.0.0.5'), false);
     await routes.add('route:c:a:chats', '10.0.0.5', 60);
@@ -85,7 +124,14 @@ describe('who may push (grpc.allowed_peers)', () => {
     now += 10_000;
     assert.equal(await peers.allows('10.0.0.5'), true);
     const listed = loadConfig({ env: { DAISI_WS_GRPC_ALLOWED_PEERS: '10.1.0.0/16' } }).config;
-    const strict = new PushPeers(() => listed, routes, () => now);
-    assert.deepEqual([await strict.allows('10.1.2.3'), await strict.allows('127.0.0.1'), await strict.allows('10.0.0.5')], [true, false, false]);
+    const strict = new PushPeers(
+      () => listed,
+      routes,
+      () => now,
+    );
+    assert.deepEqual(
+      [await strict.allows('10.1.2.3'), await strict.allows('127.0.0.1'), await strict.allows('10.0.0.5')],
+      [true, false, false],
+    );
   });
 });

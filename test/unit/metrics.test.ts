@@ -4,7 +4,7 @@ import { createServer, connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { Metrics } from '../../src/platform/metrics.js';
 
-function valueOf(text: string, name: string): number | undefined {
+function metricValue(text: string, name: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line === undefined ? undefined : Number(line.split(' ')[1]);
 }
@@ -15,16 +15,27 @@ describe('process metrics', { skip: process.platform !== 'linux' && 'reads /proc
     await new Promise((resolve) => server.once('listening', resolve));
     const { port } = server.address() as { port: number };
     const metrics = new Metrics(false);
-    const before = valueOf(await metrics.registry.metrics(), 'process_open_fds');
+    const before = metricValue(await metrics.registry.metrics(), 'process_open_fds');
     const sockets: Socket[] = [];
-    await Promise.all(Array.from({ length: 50 }, () => new Promise((resolve) => sockets.push(connect(port, '127.0.0.1', () => resolve(undefined))))));
+    await Promise.all(
+      Array.from(
+        { length: 50 },
+        () => new Promise((resolve) => sockets.push(connect(port, '127.0.0.1', () => resolve(undefined)))),
+      ),
+    );
     const text = await metrics.registry.metrics();
-    const after = valueOf(text, 'process_open_fds');
+    const after = metricValue(text, 'process_open_fds');
     assert.ok(before !== undefined && after !== undefined, 'process_open_fds is exported');
     // 50 client sockets, and the server's side of each once accepted.
     assert.ok(after - before >= 50, `open fds ${before} → ${after}`);
-    assert.ok(!/^nodejs_active_handles/m.test(text) && !/^nodejs_active_resources/m.test(text), 'no per-handle listing');
-    assert.ok(/^process_cpu_user_seconds_total /m.test(text) && /^nodejs_eventloop_lag_p99_seconds /m.test(text), 'the other defaults stay');
+    assert.ok(
+      !/^nodejs_active_handles/m.test(text) && !/^nodejs_active_resources/m.test(text),
+      'no per-handle listing',
+    );
+    assert.ok(
+      /^process_cpu_user_seconds_total /m.test(text) && /^nodejs_eventloop_lag_p99_seconds /m.test(text),
+      'the other defaults stay',
+    );
     for (const s of sockets) s.destroy();
     server.close();
   });
@@ -35,7 +46,8 @@ describe('process metrics', { skip: process.platform !== 'linux' && 'reads /proc
     const script = `
       import { readFileSync } from 'node:fs';
       import { Metrics } from ${JSON.stringify(new URL('../../src/platform/metrics.ts', import.meta.url).pathname)};
-      const switches = () => Number(/^voluntary_ctxt_switches:\\s+(\\d+)/m.exec(readFileSync('/proc/self/task/' + process.pid + '/status', 'utf8'))[1]);
+      const status = () => readFileSync('/proc/self/task/' + process.pid + '/status', 'utf8');
+      const switches = () => Number(/^voluntary_ctxt_switches:\\s+(\\d+)/m.exec(status())[1]);
       const metrics = new Metrics(false);
       await new Promise((r) => setTimeout(r, 300));
       const before = switches();
@@ -43,7 +55,12 @@ describe('process metrics', { skip: process.platform !== 'linux' && 'reads /proc
       const woken = switches() - before;
       const text = await metrics.registry.metrics();
       console.log(JSON.stringify({ woken, lag: /^nodejs_eventloop_lag_max_seconds /m.test(text) }));`;
-    const out = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' }).trim().split('\n').at(-1)!);
+    const out = JSON.parse(
+      execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .at(-1)!,
+    );
     assert.ok(out.lag, 'the loop-lag histogram is still exported');
     // Sampled every 10 ms (prom-client's default) this is 99–100; every 100 ms about 11.
     assert.ok(out.woken < 40, `woken ${out.woken} times in a second`);

@@ -10,7 +10,12 @@ interface Bounds {
 }
 
 /** A socket whose buffer fills with every frame until the test lets it drain. */
-function fakeSocket({ bytesPerFrame = 70 * 1024, capacity = 10, maxBytes = 4 * 1024 * 1024, policy = 'drop_oldest' }: Bounds = {}) {
+function fakeSocket({
+  bytesPerFrame = 70 * 1024,
+  capacity = 10,
+  maxBytes = 4 * 1024 * 1024,
+  policy = 'drop_oldest',
+}: Bounds = {}) {
   const written: string[] = [];
   const dropped: string[] = [];
   let buffered = 0;
@@ -94,30 +99,37 @@ describe('SendQueue', () => {
     assert.equal(bytes.counts.overflows, 1, 'the sixth waiting frame passes 5,000 bytes');
     assert.deepEqual([...socket.dropped, ...bytes.dropped], []);
     for (let i = 0; i < 7; i++) bytes.drain(b);
-    assert.deepEqual(bytes.written.map((w) => w[0]), ['0', '1', '2', '3', '4', '5', '6']);
+    assert.deepEqual(
+      bytes.written.map((w) => w[0]),
+      ['0', '1', '2', '3', '4', '5', '6'],
+    );
   });
 
-  it('writable() is undefined while frames go straight out, and settles once the waiting ones have gone or the queue closed', async () => {
-    const socket = fakeSocket({ capacity: 10 });
-    const q = new SendQueue(socket.sink);
-    assert.equal(q.writable(), undefined);
-    q.push(frame('a'));
-    assert.equal(q.writable(), undefined, 'a went to the socket: nothing waits');
-    q.push(frame('b'));
-    q.push(frame('c'));
-    let settled = 0;
-    void q.writable()!.then(() => settled++);
-    socket.drain(q); // b goes, c still waits
-    await Promise.resolve();
-    assert.equal(settled, 0);
-    socket.drain(q);
-    await Promise.resolve();
-    assert.equal(settled, 1);
-    q.push(frame('d'));
-    const waiting = q.writable()!;
-    q.close();
-    await waiting;
-  });
+  it(
+    'writable() is undefined while frames go straight out, and settles once the waiting ones have gone or the ' +
+      'queue closed',
+    async () => {
+      const socket = fakeSocket({ capacity: 10 });
+      const q = new SendQueue(socket.sink);
+      assert.equal(q.writable(), undefined);
+      q.push(frame('a'));
+      assert.equal(q.writable(), undefined, 'a went to the socket: nothing waits');
+      q.push(frame('b'));
+      q.push(frame('c'));
+      let settled = 0;
+      void q.writable()!.then(() => settled++);
+      socket.drain(q); // b goes, c still waits
+      await Promise.resolve();
+      assert.equal(settled, 0);
+      socket.drain(q);
+      await Promise.resolve();
+      assert.equal(settled, 1);
+      q.push(frame('d'));
+      const waiting = q.writable()!;
+      q.close();
+      await waiting;
+    },
+  );
 
   it('reports since when data has been waiting, here or in the socket', () => {
     let now = 1000;

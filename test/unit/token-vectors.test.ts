@@ -9,7 +9,8 @@ import { openToken, parseAesKey, sealToken } from '../../src/domain/token-crypto
 // The project's shared/ beside the clone is the source; test/fixtures/vectors is a copy for clones without it.
 const SHARED = new URL('../../../shared/vectors/', import.meta.url);
 const VECTORS = existsSync(SHARED) ? SHARED : new URL('../fixtures/vectors/', import.meta.url);
-const load = (name: string) => JSON.parse(readFileSync(new URL(name, VECTORS), 'utf8')) as { vectors: Array<Record<string, any>> };
+const load = (name: string) =>
+  JSON.parse(readFileSync(new URL(name, VECTORS), 'utf8')) as { vectors: Array<Record<string, any>> };
 
 function openAs(kind: 'company' | 'admin', keyHex: string, token: string) {
   const plaintext = openToken(parseAesKey(keyHex), token);
@@ -32,13 +33,20 @@ describe('Go token vectors', () => {
       const plaintext = openToken(parseAesKey(v.key_hex), v.token);
       assert.equal(plaintext.toString('hex'), v.plaintext_hex);
       assert.equal(keys.tokenCache(v.token), v.cache_key);
-      if (v.expired) return assert.equal(failureKind(() => parseCompanyClaims(plaintext)), 'expired');
+      if (v.expired)
+        return assert.equal(
+          failureKind(() => parseCompanyClaims(plaintext)),
+          'expired',
+        );
       const claims = parseCompanyClaims(plaintext);
       assert.deepEqual(
         { company: claims.companyId, agent: claims.agentId, user: claims.userId, expires: claims.expiresAt.text },
         { company: v.company_id, agent: v.agent_id, user: v.user_id, expires: v.expires_at },
       );
-      assert.equal(BigInt(claims.expiresAt.ms) * 1_000_000n + BigInt(claims.expiresAt.subMsNanos), BigInt(v.expires_at_unix_nano));
+      assert.equal(
+        BigInt(claims.expiresAt.ms) * 1_000_000n + BigInt(claims.expiresAt.subMsNanos),
+        BigInt(v.expires_at_unix_nano),
+      );
       assert.deepEqual(JSON.parse(companyClaimsJson(claims)), JSON.parse(v.plaintext_json));
     });
   }
@@ -48,20 +56,30 @@ describe('Go token vectors', () => {
       const plaintext = openToken(parseAesKey(v.key_hex), v.token);
       assert.equal(plaintext.toString('hex'), v.plaintext_hex);
       assert.equal(keys.adminTokenCache(v.token), v.cache_key);
-      if (v.expired) return assert.equal(failureKind(() => parseAdminClaims(plaintext)), 'expired');
+      if (v.expired)
+        return assert.equal(
+          failureKind(() => parseAdminClaims(plaintext)),
+          'expired',
+        );
       const claims = parseAdminClaims(plaintext);
       assert.equal(claims.adminId, v.admin_id);
       assert.equal(claims.companyIdRestriction, v.company_id_restriction);
       assert.equal(claims.subscribedCompanyId, v.subscribed_company_id);
       assert.equal(claims.subscribedAgentId, v.subscribed_agent_id);
-      assert.equal(BigInt(claims.expiresAt.ms) * 1_000_000n + BigInt(claims.expiresAt.subMsNanos), BigInt(v.expires_at_unix_nano));
+      assert.equal(
+        BigInt(claims.expiresAt.ms) * 1_000_000n + BigInt(claims.expiresAt.subMsNanos),
+        BigInt(v.expires_at_unix_nano),
+      );
       assert.equal(adminClaimsJson(claims), v.plaintext_json);
     });
   }
 
   for (const v of load('bad_tokens.json').vectors) {
     it(`refuses ${v.name} as ${v.expected_error}`, () => {
-      assert.equal(failureKind(() => openAs(v.kind, v.key_hex, v.token)), v.expected_error);
+      assert.equal(
+        failureKind(() => openAs(v.kind, v.key_hex, v.token)),
+        v.expected_error,
+      );
     });
   }
 });

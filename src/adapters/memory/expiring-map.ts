@@ -6,7 +6,10 @@ export class ExpiringMap<V> {
   private readonly entries = new Map<string, { value: V; expiresAt: number }>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly now: () => number = Date.now, sweepEveryMs = 10_000) {
+  constructor(
+    private readonly now: () => number = Date.now,
+    sweepEveryMs = 10_000,
+  ) {
     this.sweeper = setInterval(() => this.sweep(), sweepEveryMs);
     this.sweeper.unref();
   }

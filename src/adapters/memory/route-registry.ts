@@ -18,7 +18,9 @@ export class MemoryRouteRegistry implements RouteRegistry {
   }
 
   async refresh(entries: ReadonlyArray<readonly [string, number]>, podId: string): Promise<boolean[]> {
-    return entries.map(([routeKey, ttlSeconds]) => this.map.get(routeKey)?.has(podId) === true && this.map.expire(routeKey, ttlSeconds));
+    return entries.map(
+      ([routeKey, ttlSeconds]) => this.map.get(routeKey)?.has(podId) === true && this.map.expire(routeKey, ttlSeconds),
+    );
   }
 
   async podIds(): Promise<Set<string>> {

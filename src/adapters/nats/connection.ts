@@ -12,11 +12,14 @@ export interface NatsOptions {
   retryOnFailedConnect: boolean;
 }
 
-/** With retries, how long one attempt may take: a connection the server accepted but never answered is dropped and dialled again. */
+/**
+ * With retries, how long one attempt may take: a connection the server accepted but never answered is dropped and
+ * dialled again.
+ */
 const ATTEMPT_TIMEOUT_MS = 2000;
 
 /**
- * Dials NATS with the seed's connect, reconnect and ping settings. With retry_on_failed_connect
+ * Dials NATS with the Go service's connect, reconnect and ping settings. With retry_on_failed_connect
  * the first connection is retried until connect_timeout_seconds has passed, each attempt given at
  * most ATTEMPT_TIMEOUT_MS of it (one stuck attempt must not use up the whole window).
  */

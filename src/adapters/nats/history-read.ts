@@ -21,7 +21,12 @@ class Gap extends Error {}
  * order; a delivery sequence that skips (events lost in transit) starts a new consumer after the
  * last event read, so nothing is skipped and nothing is repeated.
  */
-export async function readHistory(nc: NatsConnection, stream: string, read: HistoryRead, description: string): Promise<'done' | 'too_long'> {
+export async function readHistory(
+  nc: NatsConnection,
+  stream: string,
+  read: HistoryRead,
+  description: string,
+): Promise<'done' | 'too_long'> {
   if (read.fromSeq > read.toSeq) return 'done';
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
@@ -50,7 +55,12 @@ export async function readHistory(nc: NatsConnection, stream: string, read: Hist
 
 type PullConsumer = ReturnType<ReturnType<typeof jetstream>['consumers']['getConsumerFromInfo']>;
 
-async function readBatches(consumer: PullConsumer, pending: number, read: HistoryRead, position: { next: number }): Promise<'done'> {
+async function readBatches(
+  consumer: PullConsumer,
+  pending: number,
+  read: HistoryRead,
+  position: { next: number },
+): Promise<'done'> {
   let delivered = 0;
   while (pending > 0 && !read.signal.aborted) {
     const batch = await consumer.fetch({ max_messages: Math.min(BATCH, pending), expires: FETCH_EXPIRES_MS });

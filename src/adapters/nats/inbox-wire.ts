@@ -40,11 +40,10 @@ interface ServerInfo {
  * CONNECT, SUB, PUB of empty replies, PING/PONG, MSG/HMSG) and hands each message on without
  * building a message object, a header map or a string it does not need.
  *
- * Why a second connection: every pod reads every event of the stream (SPEC §10) and most of them
- * are for other pods' sessions, so reading is most of what a pod does with an event. nats.js's
- * general-purpose parser costs 10–20 µs an event here; this one costs a few (bench/reader-cost.ts).
- * A server that wants TLS or credentials makes `open` throw InboxWireUnsupported and the reader
- * uses the nats.js connection instead.
+ * Why a second connection: every pod reads every event of the stream (docs/architecture.md, *How an event travels*) and
+ * most of them are for other pods' sessions, so reading is most of what a pod does with an event. nats.js's
+ * general-purpose parser costs 10–20 µs an event here; this one costs a few (bench/reader-cost.ts). A server that wants
+ * TLS or credentials makes `open` throw InboxWireUnsupported and the reader uses the nats.js connection instead.
  */
 export class InboxWire implements InboxSubscription {
   private rest: Buffer | undefined;
@@ -60,16 +59,31 @@ export class InboxWire implements InboxSubscription {
     if (!this.closed) this.socket.resume();
   };
 
-  private constructor(private readonly socket: Socket, private readonly inbox: string, private readonly listener: InboxListener) {}
+  private constructor(
+    private readonly socket: Socket,
+    private readonly inbox: string,
+    private readonly listener: InboxListener,
+  ) {}
 
   /** Connects to `server` (host:port), subscribes to `inbox` and resolves once the server confirmed it. */
   static open(server: string, inbox: string, name: string, listener: InboxListener): Promise<InboxWire> {
     const { host, port } = hostPort(server);
     let wire!: InboxWire;
-    const socket = dial({ host, port, noDelay: true, onread: { buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES), callback: (n, buf) => wire.onRead((buf as Buffer).subarray(0, n)) } });
+    const socket = dial({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+        callback: (n, buf) => wire.onRead((buf as Buffer).subarray(0, n)),
+      },
+    });
     wire = new InboxWire(socket, inbox, listener);
     return new Promise<InboxWire>((resolve, reject) => {
-      const timer = setTimeout(() => fail(new Error(`no answer from nats at ${server} within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => fail(new Error(`no answer from nats at ${server} within ${CONNECT_TIMEOUT_MS} ms`)),
+        CONNECT_TIMEOUT_MS,
+      );
       let ready = false;
       const fail = (err: Error) => {
         clearTimeout(timer);
@@ -80,7 +94,12 @@ export class InboxWire implements InboxSubscription {
       wire.greeted = (info) => {
         if (!info) return fail(new Error(`nats at ${server} did not greet with INFO`));
         if (info.tls_required || info.auth_required || info.headers === false) {
-          return fail(new InboxWireUnsupported(`nats at ${server} requires ${info.tls_required ? 'TLS' : info.auth_required ? 'credentials' : 'headers off'}`));
+          return fail(
+            new InboxWireUnsupported(
+              `nats at ${server} requires ` +
+                `${info.tls_required ? 'TLS' : info.auth_required ? 'credentials' : 'headers off'}`,
+            ),
+          );
         }
         wire.pongWaiter = (err) => {
           if (err) return fail(err);
@@ -88,7 +107,16 @@ export class InboxWire implements InboxSubscription {
           ready = true;
           resolve(wire);
         };
-        const connect = { verbose: false, pedantic: false, lang: 'nodejs', version: 'daisi-ws', protocol: 1, headers: true, no_responders: false, name };
+        const connect = {
+          verbose: false,
+          pedantic: false,
+          lang: 'nodejs',
+          version: 'daisi-ws',
+          protocol: 1,
+          headers: true,
+          no_responders: false,
+          name,
+        };
         socket.write(`CONNECT ${JSON.stringify(connect)}\r\nSUB ${inbox} 1\r\nPING\r\n`);
       };
       socket.on('error', (err) => (ready ? wire.lose(err) : fail(err)));
@@ -174,7 +202,9 @@ export class InboxWire implements InboxSubscription {
         else this.pong();
       } else if (first === 45 /* -ERR */) {
         const reason = buf.toString('latin1', pos, eol).trim();
-        this.pongWaiter ? this.pong(new Error(`nats refused the reader's connection: ${reason}`)) : this.lose(new Error(`nats says ${reason}`));
+        this.pongWaiter
+          ? this.pong(new Error(`nats refused the reader's connection: ${reason}`))
+          : this.lose(new Error(`nats says ${reason}`));
       }
       // INFO updates and +OK need nothing.
       pos = eol + 1;
@@ -233,7 +263,8 @@ export class InboxWire implements InboxSubscription {
     const description = statusLine.slice(13).trim();
     const header = (name: string): string => {
       const prefix = `${name.toLowerCase()}:`;
-      for (let l = 1; l < lines.length; l++) if (lines[l]!.toLowerCase().startsWith(prefix)) return lines[l]!.slice(prefix.length).trim();
+      for (let l = 1; l < lines.length; l++)
+        if (lines[l]!.toLowerCase().startsWith(prefix)) return lines[l]!.slice(prefix.length).trim();
       return '';
     };
     this.listener.control(code, description, header, reply);

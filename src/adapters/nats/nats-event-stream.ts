@@ -31,8 +31,8 @@ const READER_STUCK_MS = 2000;
 
 /**
  * The pod's own ordered reading of the whole stream (`wa.>`), for its own sessions: one
- * ephemeral consumer per pod, whatever its load (SPEC §10). Nothing is acknowledged and nothing
- * is shared with other pods, so no pod depends on another to deliver to its sessions.
+ * ephemeral consumer per pod, whatever its load (docs/architecture.md, *How an event travels*). Nothing is acknowledged
+ * and nothing is shared with other pods, so no pod depends on another to deliver to its sessions.
  *
  * A replay that reaches further back than the pod's memory reads the history through a
  * short-lived pull consumer of its own (history-read.ts).
@@ -44,7 +44,10 @@ export class NatsEventStream implements EventStream {
   /** The epoch of the last reader, while a new one starts after it on a new connection. */
   private lastEpoch = '';
 
-  constructor(private readonly options: NatsStreamOptions, private readonly events: NatsStreamEvents) {}
+  constructor(
+    private readonly options: NatsStreamOptions,
+    private readonly events: NatsStreamEvents,
+  ) {}
 
   async start(sink: EventSink): Promise<void> {
     this.sink = sink;

@@ -68,7 +68,11 @@ export class OrderedReader {
   private readonly namePrefix = `dws_${nuid.next()}`;
   private readonly tokenStarts = new Int32Array(16);
 
-  constructor(private readonly nc: NatsConnection, private readonly options: OrderedReaderOptions, private readonly events: OrderedReaderEvents) {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly options: OrderedReaderOptions,
+    private readonly events: OrderedReaderEvents,
+  ) {
     this.epochValue = options.epoch ?? '';
   }
 
@@ -214,7 +218,13 @@ export class OrderedReader {
   }
 
   /** Flow control, heartbeats and the server's status messages, all on the inbox itself. */
-  private onControl(inbox: string, code: number, description: string, header: (name: string) => string, reply: string): void {
+  private onControl(
+    inbox: string,
+    code: number,
+    description: string,
+    header: (name: string) => string,
+    reply: string,
+  ): void {
     if (inbox !== this.inbox) return;
     this.lastSignalMs = Date.now();
     const what = description.toLowerCase();
@@ -295,7 +305,8 @@ export class OrderedReader {
     const starts = this.tokenStarts;
     let count = 0;
     starts[count++] = 0;
-    for (let i = 0; i < reply.length && count < starts.length; i++) if (reply.charCodeAt(i) === 46) starts[count++] = i + 1;
+    for (let i = 0; i < reply.length && count < starts.length; i++)
+      if (reply.charCodeAt(i) === 46) starts[count++] = i + 1;
     return count === 9 ? 5 : count >= 11 ? 7 : -1;
   }
 

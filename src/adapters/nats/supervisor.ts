@@ -26,7 +26,10 @@ export class NatsSupervisor {
 
   constructor(
     private readonly options: NatsOptions,
-    private readonly hooks: { attach(nc: NatsConnection): Promise<void>; reconnected(nc: NatsConnection): Promise<void> },
+    private readonly hooks: {
+      attach(nc: NatsConnection): Promise<void>;
+      reconnected(nc: NatsConnection): Promise<void>;
+    },
     private readonly events: SupervisorEvents,
   ) {}
 

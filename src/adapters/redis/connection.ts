@@ -8,7 +8,6 @@ export interface RedisOptions {
   connectTimeoutMs: number;
 }
 
-
 export function parseAddress(address: string): { host: string; port: number } {
   const m = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(address.trim());
   return { host: m?.[1] || '127.0.0.1', port: m?.[2] ? Number(m[2]) : 6379 };

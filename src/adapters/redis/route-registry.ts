@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { RouteRegistry } from '../../domain/ports.js';
 import { manyArgs, withScripts, type ScriptedRedis } from './scripts.js';
 
-/** Route sets (SPEC §5): daisi-ws pods write them so that Go replicas can push events to them. */
+/** Route sets (docs/protocol.md, *Redis*): daisi-ws pods write them so that Go replicas can push events to them. */
 export class RedisRouteRegistry implements RouteRegistry {
   private readonly redis: ScriptedRedis;
 
@@ -27,7 +27,8 @@ export class RedisRouteRegistry implements RouteRegistry {
       if (keys.length === 0) continue;
       const pipeline = this.redis.pipeline();
       for (const key of keys) pipeline.smembers(key);
-      for (const [, members] of (await pipeline.exec()) ?? []) for (const m of (members as string[] | null) ?? []) ids.add(m);
+      for (const [, members] of (await pipeline.exec()) ?? [])
+        for (const m of (members as string[] | null) ?? []) ids.add(m);
     } while (cursor !== '0');
     return ids;
   }

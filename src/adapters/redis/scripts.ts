@@ -1,6 +1,9 @@
 import type { Redis } from 'ioredis';
 
-/** The seed's compare-and-delete; compare-and-expire and member-and-expire below, for many keys per call (the seed renews one key per call: same rule per key). */
+/**
+ * The Go service's compare-and-delete; compare-and-expire and member-and-expire below, for many keys per call (the Go
+ * service renews one key per call: same rule per key).
+ */
 const SCRIPTS = {
   compareAndDelete: `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end`,
 };

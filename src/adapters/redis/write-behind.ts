@@ -23,14 +23,24 @@ export class WriteBehind {
   private writing: Promise<void> = Promise.resolve();
   private readonly redis: ScriptedRedis;
 
-  constructor(redis: Redis, private readonly failed: (err: Error) => void = () => undefined) {
+  constructor(
+    redis: Redis,
+    private readonly failed: (err: Error) => void = () => undefined,
+  ) {
     this.redis = withScripts(redis);
   }
 
   /** Resolves once the write has been sent and answered (or failed): one promise for every write of a window. */
   set(key: string, value: string, ttlSeconds: number): Promise<void> {
     this.pending.push([key, value, ttlSeconds]);
-    return (this.flushing ??= new Promise((resolve) => setTimeout(resolve, WINDOW_MS)).then(() => (this.writing = this.writing.then(() => this.flush()))));
+    if (!this.flushing) {
+      const window = new Promise((resolve) => setTimeout(resolve, WINDOW_MS));
+      this.flushing = window.then(() => {
+        this.writing = this.writing.then(() => this.flush());
+        return this.writing;
+      });
+    }
+    return this.flushing;
   }
 
   private async flush(): Promise<void> {

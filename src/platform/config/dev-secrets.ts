@@ -37,4 +37,3 @@ export function missingSecrets(cfg: Config): string[] {
     .filter(([, v]) => !v)
     .map(([k]) => k);
 }
-

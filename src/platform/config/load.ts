@@ -26,10 +26,9 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-
 const PLACEHOLDER = /^YOUR_.*_HERE$/;
 
-/** Finds the YAML file the way the seed's viper set-up does: DAISI_WS_CONFIG_PATH, then ".". */
+/** Finds the YAML file the way the Go service's viper set-up does: DAISI_WS_CONFIG_PATH, then ".". */
 export function findConfigFile(env: Env, cwd: string): string | undefined {
   const name = env.DAISI_WS_CONFIG_NAME || 'config';
   const path = env.DAISI_WS_CONFIG_PATH || './config';
@@ -62,12 +61,19 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     const fromEnv = env[envName] === '' ? undefined : env[envName];
     const raw = fromEnv !== undefined ? fromEnv : lookup(yaml, path);
     const where = fromEnv !== undefined ? envName : path.join('.');
-    const value = raw === undefined || raw === null ? defaultOf(spec, production) : coerce(raw, spec, where, problems, warnings);
+    const value =
+      raw === undefined || raw === null ? defaultOf(spec, production) : coerce(raw, spec, where, problems, warnings);
     assign(config, path, value);
   }
   if (problems.length) throw new ConfigError(problems);
   const digest = file ? createHash('sha256').update(text).digest('hex') : undefined;
-  return { config: deepFreeze(config) as unknown as Config, file, digest, empty: Object.keys(yaml).length === 0, warnings };
+  return {
+    config: deepFreeze(config) as unknown as Config,
+    file,
+    digest,
+    empty: Object.keys(yaml).length === 0,
+    warnings,
+  };
 }
 
 export function isProduction(env: Env): boolean {
@@ -122,7 +128,10 @@ function lookup(tree: Record<string, unknown>, path: string[]): unknown {
 
 function assign(tree: Record<string, unknown>, path: string[], value: unknown): void {
   let node = tree;
-  for (const part of path.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
+  for (const part of path.slice(0, -1)) {
+    node[part] ??= {};
+    node = node[part] as Record<string, unknown>;
+  }
   node[path[path.length - 1]!] = value;
 }
 
@@ -146,7 +155,8 @@ function coerce(raw: unknown, spec: KeySpec, where: string, problems: string[], 
   const type = spec.type;
   switch (type.kind) {
     case 'int': {
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+      const n =
+        typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
       if (!Number.isInteger(n)) return fail(problems, `${where} must be a whole number (got ${show(raw)})`, spec);
       if (type.min !== undefined && n < type.min) {
         return fail(problems, `${where} must be at least ${type.min} (got ${n})`, spec);
@@ -181,7 +191,10 @@ function coerce(raw: unknown, spec: KeySpec, where: string, problems: string[], 
       const out: string[] = [];
       for (const [i, item] of items.entries()) {
         const at = `${where}[${i}]`;
-        const value = type.item === 'address' ? addressOf(String(item).trim(), at, problems) : secretOf(String(item), type.item, at, problems, warnings);
+        const value =
+          type.item === 'address'
+            ? addressOf(String(item).trim(), at, problems)
+            : secretOf(String(item), type.item, at, problems, warnings);
         if (value) out.push(value);
       }
       return out;
@@ -189,7 +202,13 @@ function coerce(raw: unknown, spec: KeySpec, where: string, problems: string[], 
   }
 }
 
-function secretOf(raw: string, kind: 'secret' | 'aesKey', where: string, problems: string[], warnings: string[]): string {
+function secretOf(
+  raw: string,
+  kind: 'secret' | 'aesKey',
+  where: string,
+  problems: string[],
+  warnings: string[],
+): string {
   const s = raw.trim();
   if (PLACEHOLDER.test(s)) {
     warnings.push(`${where} is a placeholder; treated as not configured`);

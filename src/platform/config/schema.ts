@@ -1,7 +1,8 @@
 /**
  * Every configuration key, its type, default and constraints, in one table: the loader, the
  * env-override names, validation and the README's configuration reference all derive from it.
- * Sections and keys are the seed's (SPEC §8); keys beyond the seed are marked `extra`.
+ * Sections and keys are the Go service's (docs/protocol.md, *Configuration*); keys beyond the Go service are marked
+ * `extra`.
  */
 export type KeyType =
   | { kind: 'int'; min?: number }
@@ -42,7 +43,10 @@ const list = (item: 'secret' | 'aesKey' | 'address', doc: string): KeySpec & { t
   doc,
 });
 /** On in development, off when NODE_ENV=production. */
-const devOnly = (doc: string): Spec<'bool'> => ({ ...bool(true, `${doc} (default: true in development, false when NODE_ENV=production)`), productionDefault: false });
+const devOnly = (doc: string): Spec<'bool'> => ({
+  ...bool(true, `${doc} (default: true in development, false when NODE_ENV=production)`),
+  productionDefault: false,
+});
 const extra = <S extends KeySpec>(spec: S): S => ({ ...spec, extra: true });
 const restart = <S extends KeySpec>(spec: S): S => ({ ...spec, restart: true });
 
@@ -60,23 +64,61 @@ function adaptive(enabled: boolean, min: number, max: number, threshold: number,
 export const schema = {
   server: {
     http_port: restart(int(8080, 'HTTP and WebSocket port')),
-    grpc_port: restart(int(50051, 'gRPC port (PushEvent, health, reflection); pods reach each other at `<pod_id>:<grpc_port>`')),
+    grpc_port: restart(
+      int(50051, 'gRPC port (PushEvent, health, reflection); pods reach each other at `<pod_id>:<grpc_port>`'),
+    ),
     pod_id: restart(str('', 'this pod\'s id and gRPC address; empty: the host name (embedded mode: "local")')),
     enable_reflection: restart(bool(false, 'register gRPC server reflection')),
     host: extra(restart(str('', 'address the HTTP and gRPC servers bind to; empty: all interfaces'))),
-    grpc_listener: extra(restart(oneOf(['auto', 'on', 'off'], 'auto', 'start the gRPC server (PushEvent from Go replicas); auto: in the cluster engine only'))),
-    max_connections: extra(int(0, 'WebSocket sessions this pod accepts; more: 503 ServiceUnavailable (0: what the process can hold — its open-file limit less a reserve, see SECURITY.md)')),
-    max_pending_connections_per_ip: extra(int(256, 'TCP connections from one address that have been idle for a second or more (no request in progress, not a session); the oldest beyond it are closed (0: no limit; not applied with trust_proxy, where every connection comes from the proxy)')),
-    handshake_rate_per_ip: extra(int(0, 'WebSocket upgrades per second per client address, burst twice that; more: 429 RateLimitExceeded (0: no limit)')),
-    trust_proxy: extra(bool(false, 'take the client address from the first X-Forwarded-For entry (only behind a proxy that sets it)')),
+    grpc_listener: extra(
+      restart(
+        oneOf(
+          ['auto', 'on', 'off'],
+          'auto',
+          'start the gRPC server (PushEvent from Go replicas); auto: in the cluster engine only',
+        ),
+      ),
+    ),
+    max_connections: extra(
+      int(
+        0,
+        'WebSocket sessions this pod accepts; more: 503 ServiceUnavailable (0: what the process can hold — its ' +
+          'open-file limit less a reserve, see SECURITY.md)',
+      ),
+    ),
+    max_pending_connections_per_ip: extra(
+      int(
+        256,
+        'TCP connections from one address that have been idle for a second or more (no request in progress, not a ' +
+          'session); the oldest beyond it are closed (0: no limit; not applied with trust_proxy, where every ' +
+          'connection comes from the proxy)',
+      ),
+    ),
+    handshake_rate_per_ip: extra(
+      int(
+        0,
+        'WebSocket upgrades per second per client address, burst twice that; more: 429 RateLimitExceeded (0: no limit)',
+      ),
+    ),
+    trust_proxy: extra(
+      bool(false, 'take the client address from the first X-Forwarded-For entry (only behind a proxy that sets it)'),
+    ),
   },
   grpc: {
-    allowed_peers: extra(list('address', 'addresses or CIDRs whose PushEvent is accepted; empty: loopback and the pod ids found in route sets')),
+    allowed_peers: extra(
+      list(
+        'address',
+        'addresses or CIDRs whose PushEvent is accepted; empty: loopback and the pod ids found in route sets',
+      ),
+    ),
   },
   nats: {
     url: restart(str('', 'NATS server URL; empty together with redis.address: embedded single-node engine')),
     stream_name: restart(str('wa_stream', 'JetStream stream holding `wa.>`')),
-    consumer_name: str('ws_fanout', 'unused: pods read with ephemeral ordered consumers (the seed: prefix of its durable names)'),
+    consumer_name: str(
+      'ws_fanout',
+      'unused: pods read with ephemeral ordered consumers (the Go service: prefix of its durable names)',
+    ),
     connect_timeout_seconds: restart(int(5, 'connect timeout')),
     reconnect_wait_seconds: restart(int(2, 'wait between reconnect attempts')),
     max_reconnects: restart(int(5, 'reconnect attempts before the client re-dials from scratch; -1: unlimited', -1)),
@@ -84,13 +126,21 @@ export const schema = {
     max_pings_out: restart(int(2, 'unanswered pings before the connection is considered stale')),
     retry_on_failed_connect: restart(bool(true, 'keep retrying the first connection for connect_timeout_seconds')),
     create_stream: extra(restart(bool(true, 'create the stream with subjects `wa.>` at start when it does not exist'))),
-    reader_own_connection: extra(restart(bool(true, 'read the stream on a second, plain NATS connection of the pod\'s own (a few µs an event instead of the client library\'s 10–20); false: one connection for everything'))),
+    reader_own_connection: extra(
+      restart(
+        bool(
+          true,
+          "read the stream on a second, plain NATS connection of the pod's own (a few µs an event instead of the " +
+            "client library's 10–20); false: one connection for everything",
+        ),
+      ),
+    ),
   },
   redis: {
     address: restart(str('', 'host:port; empty together with nats.url: embedded single-node engine')),
     password: restart(secret('password')),
     db: restart(int(0, 'database number')),
-    websocket_compression_mode: str('', 'unused (the seed reads app.websocket_compression_mode)'),
+    websocket_compression_mode: str('', 'unused (the Go service reads app.websocket_compression_mode)'),
     websocket_compression_threshold: int(0, 'unused'),
     websocket_development_insecure_skip_verify: bool(false, 'unused'),
   },
@@ -104,14 +154,33 @@ export const schema = {
     token_cache_ttl_seconds: int(30, 'Redis cache TTL of validated company tokens', 1),
     admin_token_aes_key: aesKey('64 hex chars: AES-256 key of admin tokens'),
     admin_token_cache_ttl_seconds: int(60, 'Redis cache TTL of validated admin tokens', 1),
-    token_generation_secret: extra(secret('when set, /generate-token requires this key instead of the browser-visible client key')),
-    allow_client_key_minting: extra(bool(false, 'with NODE_ENV=production and no token_generation_secret, let the client key mint tokens (the Go behaviour)')),
-    max_token_ttl_seconds: extra(int(2592000, 'longest expires_in_seconds /generate-token and /admin/generate-token accept', 1)),
-    max_failures_per_ip_per_minute: extra(int(0, 'failed authentications (bad key or token, any endpoint) from one address in a minute before it gets 429 until the minute is over (0: no limit)')),
+    token_generation_secret: extra(
+      secret('when set, /generate-token requires this key instead of the browser-visible client key'),
+    ),
+    allow_client_key_minting: extra(
+      bool(
+        false,
+        'with NODE_ENV=production and no token_generation_secret, let the client key mint tokens (the Go behaviour)',
+      ),
+    ),
+    max_token_ttl_seconds: extra(
+      int(2592000, 'longest expires_in_seconds /generate-token and /admin/generate-token accept', 1),
+    ),
+    max_failures_per_ip_per_minute: extra(
+      int(
+        0,
+        'failed authentications (bad key or token, any endpoint) from one address in a minute before it gets 429 ' +
+          'until the minute is over (0: no limit)',
+      ),
+    ),
     previous_secret_tokens: extra(list('secret', 'client API keys still accepted during a rotation')),
     previous_admin_secret_tokens: extra(list('secret', 'admin API keys still accepted during a rotation')),
-    previous_token_aes_keys: extra(list('aesKey', 'company token keys still accepted when opening tokens (rotation); minting uses token_aes_key')),
-    previous_admin_token_aes_keys: extra(list('aesKey', 'admin token keys still accepted when opening tokens (rotation)')),
+    previous_token_aes_keys: extra(
+      list('aesKey', 'company token keys still accepted when opening tokens (rotation); minting uses token_aes_key'),
+    ),
+    previous_admin_token_aes_keys: extra(
+      list('aesKey', 'admin token keys still accepted when opening tokens (rotation)'),
+    ),
   },
   app: {
     service_name: restart(str('daisi-ws-service', 'service name in logs')),
@@ -124,33 +193,99 @@ export const schema = {
     session_ttl_seconds: int(30, 'TTL of session locks', 1),
     route_ttl_seconds: int(60, 'TTL of route sets', 1),
     ttl_refresh_interval_seconds: int(10, 'renewal loop interval', 1),
-    nats_max_ack_pending: int(5000, 'unused (the seed\'s per-connection consumers); pods read with ordered consumers that need no acks', 1),
-    session_lock_retry_delay_ms: int(250, 'first retry delay of SET NX after a kill message (doubles; every delay at most 500 ms)', 1),
+    nats_max_ack_pending: int(
+      5000,
+      "unused (the Go service's per-connection consumers); pods read with ordered consumers that need no acks",
+      1,
+    ),
+    session_lock_retry_delay_ms: int(
+      250,
+      'first retry delay of SET NX after a kill message (doubles; every delay at most 500 ms)',
+      1,
+    ),
     nats_ack_wait_seconds: int(30, 'unused (no acknowledgements; see nats_max_ack_pending)', 1),
-    grpc_client_forward_timeout_seconds: int(5, 'unused: daisi-ws pods forward nothing (SPEC §10)', 1),
+    grpc_client_forward_timeout_seconds: int(
+      5,
+      'unused: daisi-ws pods forward nothing (docs/architecture.md, ' + '*How an event travels*)',
+      1,
+    ),
     read_timeout_seconds: int(10, 'HTTP request read timeout'),
     idle_timeout_seconds: int(60, 'HTTP keep-alive idle timeout'),
-    websocket_compression_mode: restart(oneOf(['disabled', 'context_takeover', 'no_context_takeover'], 'disabled', 'permessage-deflate (negotiated per connection at its upgrade)')),
+    websocket_compression_mode: restart(
+      oneOf(
+        ['disabled', 'context_takeover', 'no_context_takeover'],
+        'disabled',
+        'permessage-deflate (negotiated per connection at its upgrade)',
+      ),
+    ),
     websocket_compression_threshold: restart(int(1024, 'compress frames from this size')),
     websocket_development_insecure_skip_verify: bool(false, 'accept any Origin (development)'),
-    grpc_pool_idle_timeout_seconds: int(300, 'unused: daisi-ws pods forward nothing (SPEC §10)'),
+    grpc_pool_idle_timeout_seconds: int(
+      300,
+      'unused: daisi-ws pods forward nothing (docs/architecture.md, *How ' + 'an event travels*)',
+    ),
     grpc_pool_health_check_interval_seconds: int(60, 'unused: daisi-ws pods forward nothing', 1),
     grpc_circuitbreaker_fail_threshold: int(5, 'unused: daisi-ws pods forward nothing', 1),
     grpc_circuitbreaker_open_duration_seconds: int(30, 'unused: daisi-ws pods forward nothing'),
     websocket_message_buffer_size: int(100, 'send queue per connection, frames', 1),
-    websocket_max_queued_bytes: extra(int(4 * 1024 * 1024, 'send queue per connection, bytes: beyond it the backpressure policy applies as for a full queue', 1024)),
-    handshake_timeout_seconds: extra(int(5, 'longest a WebSocket upgrade waits for Redis (session lock, token cache); then 503 ServiceUnavailable', 1)),
-    websocket_backpressure_drop_policy: oneOf(['drop_oldest', 'block'], 'drop_oldest', 'what a full send queue does: drop_oldest drops its oldest frames; block drops nothing — the session stops taking live frames and catches up from the history as its socket drains'),
+    websocket_max_queued_bytes: extra(
+      int(
+        4 * 1024 * 1024,
+        'send queue per connection, bytes: beyond it the backpressure policy applies as for a full queue',
+        1024,
+      ),
+    ),
+    handshake_timeout_seconds: extra(
+      int(5, 'longest a WebSocket upgrade waits for Redis (session lock, token cache); then 503 ServiceUnavailable', 1),
+    ),
+    websocket_backpressure_drop_policy: oneOf(
+      ['drop_oldest', 'block'],
+      'drop_oldest',
+      'what a full send queue does: drop_oldest drops its oldest frames; block drops nothing — the session stops ' +
+        'taking live frames and catches up from the history as its socket drains',
+    ),
     websocket_slow_client_latency_ms: int(5000, 'a frame queued longer than this marks the client slow (logged once)'),
-    websocket_slow_client_disconnect_threshold_ms: int(30000, 'close a client whose oldest queued frame is older than this'),
+    websocket_slow_client_disconnect_threshold_ms: int(
+      30000,
+      'close a client whose oldest queued frame is older than this',
+    ),
     max_message_size_bytes: extra(restart(int(65536, 'largest inbound frame; larger closes with 1009', 1))),
-    max_client_frames_per_second: extra(int(50, 'inbound frames per second before RateLimitExceeded; twice that closes with 4429', 1)),
-    metrics_session_labels: extra(restart(bool(false, 'label per-connection metrics with the session key (unbounded cardinality)'))),
-    resume_max_events: extra(int(50000, 'recent events each pod keeps in memory to answer resumes without NATS; 0: every resume reads the stream')),
+    max_client_frames_per_second: extra(
+      int(50, 'inbound frames per second before RateLimitExceeded; twice that closes with 4429', 1),
+    ),
+    metrics_session_labels: extra(
+      restart(bool(false, 'label per-connection metrics with the session key (unbounded cardinality)')),
+    ),
+    resume_max_events: extra(
+      int(
+        50000,
+        'recent events each pod keeps in memory to answer resumes without NATS; 0: every resume reads the stream',
+      ),
+    ),
     resume_max_age_seconds: extra(int(300, 'oldest event kept in that memory')),
-    resume_max_bytes: extra(int(64 * 1024 * 1024, 'payload bytes that memory holds at most, large events included (the oldest go first; an event larger than this is not kept)', 1)),
-    resume_max_replay_events: extra(int(10000, 'the most events one replay (resume, select_chat with since) reads; a since further behind gets ResumeUnavailable at once', 1)),
-    resume_max_replays_per_minute: extra(int(20, 'select_chat with since per session and minute; more get RateLimitExceeded (the chat is selected live)', 1)),
+    resume_max_bytes: extra(
+      int(
+        64 * 1024 * 1024,
+        'payload bytes that memory holds at most, large events included (the oldest go first; an event larger ' +
+          'than this is not kept)',
+        1,
+      ),
+    ),
+    resume_max_replay_events: extra(
+      int(
+        10000,
+        'the most events one replay (resume, select_chat with since) reads; a since further behind gets ' +
+          'ResumeUnavailable at once',
+        1,
+      ),
+    ),
+    resume_max_replays_per_minute: extra(
+      int(
+        20,
+        'select_chat with since per session and minute; more get RateLimitExceeded (the chat is selected live)',
+        1,
+      ),
+    ),
     enable_publish_api: extra(devOnly('serve POST /api/publish')),
     enable_demo_page: extra(devOnly('serve the demo page at /')),
   },

@@ -30,7 +30,10 @@ export class ConfigStore {
   private seenDigest: string | undefined;
   private readonly onSighup = () => this.emitReload('SIGHUP');
 
-  constructor(private readonly options: LoadOptions = {}, initial?: LoadedConfig) {
+  constructor(
+    private readonly options: LoadOptions = {},
+    initial?: LoadedConfig,
+  ) {
     this.current = initial ?? loadConfig(options);
     this.seenDigest = this.current.digest;
   }
@@ -71,10 +74,17 @@ export class ConfigStore {
       return { ok: false, error: (err as Error).message, restartNeeded: [] };
     }
     const had = this.current.file;
-    if (had && !next.file) return { ok: false, error: `${had} is gone; keeping the running configuration`, restartNeeded: [] };
-    if (had && next.empty && !this.current.empty) return { ok: false, error: `${next.file} is empty; keeping the running configuration`, restartNeeded: [] };
+    if (had && !next.file)
+      return { ok: false, error: `${had} is gone; keeping the running configuration`, restartNeeded: [] };
+    if (had && next.empty && !this.current.empty)
+      return { ok: false, error: `${next.file} is empty; keeping the running configuration`, restartNeeded: [] };
     const lost = missingSecrets(next.config).filter((k) => !missingSecrets(this.current.config).includes(k));
-    if (lost.length > 0) return { ok: false, error: `the new configuration has no ${lost.join(', ')}; keeping the running configuration`, restartNeeded: [] };
+    if (lost.length > 0)
+      return {
+        ok: false,
+        error: `the new configuration has no ${lost.join(', ')}; keeping the running configuration`,
+        restartNeeded: [],
+      };
     const previous = this.current.config;
     this.current = next;
     this.seenDigest = next.digest;
@@ -117,7 +127,8 @@ export class ConfigStore {
 }
 
 function restartKeysChanged(a: Config, b: Config): string[] {
-  const get = (c: Config, path: string[]) => JSON.stringify(path.reduce<unknown>((n, k) => (n as Record<string, unknown>)[k], c));
+  const get = (c: Config, path: string[]) =>
+    JSON.stringify(path.reduce<unknown>((n, k) => (n as Record<string, unknown>)[k], c));
   return allKeys()
     .filter(([path, spec]) => spec.restart && get(a, path) !== get(b, path))
     .map(([path]) => path.join('.'));

@@ -19,7 +19,7 @@ export interface GrpcServerOptions {
   host: string;
   port: number;
   reflection: boolean;
-  /** Whether PushEvent is accepted from this peer address (SPEC §12). */
+  /** Whether PushEvent is accepted from this peer address (SECURITY.md, *Limits*). */
   allowsPeer(address: string): Promise<boolean>;
   /** A PushEvent refused with PERMISSION_DENIED. */
   onRefused(address: string): void;
@@ -44,7 +44,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   });
   server.addService(packages.grpc.health.v1.Health.service, {
     Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      if (call.request.service) return callback({ code: GrpcStatus.NOT_FOUND, details: `unknown service ${call.request.service}` });
+      if (call.request.service)
+        return callback({ code: GrpcStatus.NOT_FOUND, details: `unknown service ${call.request.service}` });
       callback(null, { status });
     },
     Watch: (call: grpc.ServerWritableStream<{ service: string }, unknown>) => {
@@ -53,8 +54,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   });
   if (options.reflection) new ReflectionService(packageDefinition).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${options.host || '0.0.0.0'}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(err) : resolve(p),
+    server.bindAsync(
+      `${options.host || '0.0.0.0'}:${options.port}`,
+      grpc.ServerCredentials.createInsecure(),
+      (err, p) => (err ? reject(err) : resolve(p)),
     ),
   );
   return {
@@ -67,11 +70,17 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
 }
 
 function pushEventHandler(options: GrpcServerOptions) {
-  return async (call: grpc.ServerUnaryCall<PushEventRequest, PushEventResponse>, callback: grpc.sendUnaryData<PushEventResponse>) => {
+  return async (
+    call: grpc.ServerUnaryCall<PushEventRequest, PushEventResponse>,
+    callback: grpc.sendUnaryData<PushEventResponse>,
+  ) => {
     const peer = addressOfPeer(call.getPeer());
     if (!(await options.allowsPeer(peer))) {
       options.onRefused(peer);
-      return callback({ code: GrpcStatus.PERMISSION_DENIED, details: `PushEvent is not accepted from ${peer} (grpc.allowed_peers)` });
+      return callback({
+        code: GrpcStatus.PERMISSION_DENIED,
+        details: `PushEvent is not accepted from ${peer} (grpc.allowed_peers)`,
+      });
     }
     const req = call.request;
     if (!req.payload) {
@@ -87,9 +96,12 @@ function pushEventHandler(options: GrpcServerOptions) {
       sourcePodId: req.source_pod_id,
       requestId: requestId === undefined ? undefined : String(requestId),
     });
-    callback(null, delivered > 0
-      ? { success: true, message: `Event delivered to ${delivered} local session(s)` }
-      : { success: false, message: 'No active local session wants this event' });
+    callback(
+      null,
+      delivered > 0
+        ? { success: true, message: `Event delivered to ${delivered} local session(s)` }
+        : { success: false, message: 'No active local session wants this event' },
+    );
   };
 }
 
@@ -106,6 +118,12 @@ function shutdown(server: grpc.Server, timeoutMs: number): Promise<void> {
   });
 }
 
+type HealthCheck = (
+  request: { service: string },
+  options: { deadline: number },
+  callback: (err: Error | null, res: { status: string }) => void,
+) => void;
+
 /** Asks a gRPC health service (this pod's own, for /ready) for its overall status. */
 export function checkGrpcHealth(address: string, timeoutMs: number): Promise<string> {
   const client = new packages.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
@@ -115,7 +133,7 @@ export function checkGrpcHealth(address: string, timeoutMs: number): Promise<str
         client.close();
         return reject(readyErr);
       }
-      (client as unknown as { Check: Function }).Check(
+      (client as unknown as { Check: HealthCheck }).Check(
         { service: '' },
         { deadline: Date.now() + timeoutMs },
         (err: Error | null, res: { status: string }) => {

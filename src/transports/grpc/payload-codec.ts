@@ -3,7 +3,7 @@ import { fromStruct } from './struct.js';
 
 /**
  * The event JSON an event pushed by a Go replica is delivered as (when this pod did not read it
- * itself): the seed's EnrichedEventPayload field order and omitempty rules, as a Go pod sends it.
+ * itself): the Go service's EnrichedEventPayload field order and omitempty rules, as a Go pod sends it.
  */
 export function payloadJsonOf(p: PushEventPayload): string {
   const out: Record<string, unknown> = { event_id: p.event_id, event_time: p.event_time, company_id: p.company_id };

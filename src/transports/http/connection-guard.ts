@@ -42,7 +42,10 @@ export class ConnectionGuard {
   private open = 0;
   private sweeper: NodeJS.Timeout | undefined;
 
-  constructor(private readonly limits: GuardLimits, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly limits: GuardLimits,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   attach(server: Server): void {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);

@@ -4,8 +4,12 @@ import { headerValue } from '../shared/request.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
   res.end(text);
@@ -15,7 +19,12 @@ export function sendError(res: ServerResponse, error: GatewayError, headers: Rec
   sendJson(res, error.httpStatus, error.toBody(), headers);
 }
 
-const tooLarge = () => new GatewayError(ErrorCodes.PayloadTooLarge, 'Request body too large', `The body must be at most ${MAX_BODY_BYTES} bytes.`);
+const tooLarge = () =>
+  new GatewayError(
+    ErrorCodes.PayloadTooLarge,
+    'Request body too large',
+    `The body must be at most ${MAX_BODY_BYTES} bytes.`,
+  );
 
 export async function readJson(req: IncomingMessage): Promise<unknown> {
   if (Number(headerValue(req, 'content-length')) > MAX_BODY_BYTES) throw tooLarge();

@@ -55,7 +55,7 @@ interface Route {
 
 const QUIET_PATHS = new Set(['/health', '/ready', '/metrics']);
 
-/** The HTTP surface of SPEC §2 on node:http, plus the WebSocket upgrade path. */
+/** The HTTP surface (docs/protocol.md, *HTTP*) on node:http, plus the WebSocket upgrade path. */
 export function createHttpServer(deps: HttpDeps): Server {
   const routes = new Map<string, Route>([
     ['/health', { method: 'GET', handler: (_q, res) => sendJson(res, 200, { status: 'OK' }) }],
@@ -89,7 +89,12 @@ export function applyLimits(server: Server, cfg: Config): void {
   server.requestTimeout = Math.max(1, app.read_timeout_seconds) * 1000;
 }
 
-async function handle(deps: HttpDeps, routes: Map<string, Route>, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  deps: HttpDeps,
+  routes: Map<string, Route>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const started = process.hrtime.bigint();
   const requestId = requestIdOf(req);
   res.setHeader('X-Request-ID', requestId);
@@ -102,7 +107,8 @@ async function handle(deps: HttpDeps, routes: Map<string, Route>, req: IncomingM
     const error = toGatewayError(err);
     if (error.httpStatus >= 500) deps.log.error({ err, request_id: requestId, path: url.pathname }, 'request failed');
     else refusal = error;
-    if (!res.headersSent) sendError(res, error, error.code === ErrorCodes.PayloadTooLarge ? { Connection: 'close' } : {});
+    if (!res.headersSent)
+      sendError(res, error, error.code === ErrorCodes.PayloadTooLarge ? { Connection: 'close' } : {});
   }
   const ms = Math.round((Number(process.hrtime.bigint() - started) / 1e6) * 10) / 10;
   const fields = { request_id: requestId, method: req.method, path: url.pathname, status: res.statusCode, ms };
@@ -119,19 +125,30 @@ function urlOf(req: IncomingMessage): URL {
   }
 }
 
-async function dispatch(deps: HttpDeps, routes: Map<string, Route>, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+async function dispatch(
+  deps: HttpDeps,
+  routes: Map<string, Route>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   const route = routes.get(ctx.url.pathname);
   if (route) {
     if (req.method !== route.method && !(route.method === 'GET' && req.method === 'HEAD')) {
       res.setHeader('Allow', route.method);
-      throw new GatewayError(ErrorCodes.MethodNotAllowed, 'Method not allowed', `Only ${route.method} method is allowed.`);
+      throw new GatewayError(
+        ErrorCodes.MethodNotAllowed,
+        'Method not allowed',
+        `Only ${route.method} method is allowed.`,
+      );
     }
     return route.handler(req, res, ctx);
   }
   if (webSocketTargetOf(ctx.url.pathname)) {
     throw new GatewayError(ErrorCodes.BadRequest, 'WebSocket upgrade required', 'Connect with a WebSocket client.');
   }
-  const file = req.method === 'GET' && deps.config().app.enable_demo_page ? deps.staticFile?.(ctx.url.pathname) : undefined;
+  const file =
+    req.method === 'GET' && deps.config().app.enable_demo_page ? deps.staticFile?.(ctx.url.pathname) : undefined;
   if (file) {
     res.writeHead(200, { 'Content-Type': file.type, 'Content-Length': file.body.length, 'Cache-Control': 'no-cache' });
     return void res.end(file.body);
@@ -150,7 +167,12 @@ async function metrics(deps: HttpDeps, res: ServerResponse): Promise<void> {
   res.end(text);
 }
 
-async function generateToken(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+async function generateToken(
+  deps: HttpDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   const auth = deps.config().auth;
   if (!auth.token_generation_secret && deps.production && !auth.allow_client_key_minting) {
     throw new GatewayError(
@@ -168,24 +190,37 @@ async function generateToken(deps: HttpDeps, req: IncomingMessage, res: ServerRe
 
 /** The admin API key (header only), counted against the address when wrong. */
 function authenticateAdmin(deps: HttpDeps, req: IncomingMessage, ctx: RequestContext): Promise<void> {
-  return deps.limits.authenticate(ctx.address, () => checkAdminKey(headerValue(req, 'x-api-key'), adminKeys(deps.config().auth)));
+  return deps.limits.authenticate(ctx.address, () =>
+    checkAdminKey(headerValue(req, 'x-api-key'), adminKeys(deps.config().auth)),
+  );
 }
 
-async function generateAdminToken(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
+async function generateAdminToken(
+  deps: HttpDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
   await authenticateAdmin(deps, req, ctx);
   const token = deps.minter.mintAdmin(await readJson(req));
   sendJson(res, 200, { token });
 }
 
 async function publish(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
-  if (!deps.config().app.enable_publish_api) throw new GatewayError(ErrorCodes.NotFound, 'Not found', 'The publish API is disabled (app.enable_publish_api).');
+  if (!deps.config().app.enable_publish_api)
+    throw new GatewayError(ErrorCodes.NotFound, 'Not found', 'The publish API is disabled (app.enable_publish_api).');
   await authenticateAdmin(deps, req, ctx);
   const request = parsePublishRequest(await readJson(req));
   let seq: number;
   try {
     ({ seq } = await deps.publish(request.subject, request.payload, ctx.requestId));
   } catch (err) {
-    throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Event stream unavailable', 'The event could not be published; try again.', { cause: err });
+    throw new GatewayError(
+      ErrorCodes.ServiceUnavailable,
+      'Event stream unavailable',
+      'The event could not be published; try again.',
+      { cause: err },
+    );
   }
   sendJson(res, 200, { subject: request.subject, seq });
 }

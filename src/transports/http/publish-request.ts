@@ -26,9 +26,17 @@ export function parsePublishRequest(body: unknown): PublishRequest {
 function subjectFrom(b: Record<string, unknown>): string {
   if (b.subject !== undefined) {
     const address = typeof b.subject === 'string' ? parseSubject(b.subject) : undefined;
-    if (!address) throw bad('subject must be wa.<company>.<agent>.chats, wa.<company>.<agent>.messages.<chat_id> or wa.<company>.<agent>.agents');
+    if (!address)
+      throw bad(
+        'subject must be wa.<company>.<agent>.chats, wa.<company>.<agent>.messages.<chat_id> or ' +
+          'wa.<company>.<agent>.agents',
+      );
     // The same id rules as the kind form: no wildcards, separators or oversized ids in a subject.
-    const problem = firstIdProblem({ company_id: address.companyId, agent_id: address.agentId, ...(address.kind === 'messages' ? { chat_id: address.chatId } : {}) });
+    const problem = firstIdProblem({
+      company_id: address.companyId,
+      agent_id: address.agentId,
+      ...(address.kind === 'messages' ? { chat_id: address.chatId } : {}),
+    });
     if (problem) throw bad(problem);
     return b.subject as string;
   }
@@ -38,5 +46,10 @@ function subjectFrom(b: Record<string, unknown>): string {
   if (kind === 'messages') ids.chat_id = b.chat_id;
   const problem = firstIdProblem(ids);
   if (problem) throw bad(problem);
-  return subjectOf({ kind, companyId: b.company_id as string, agentId: b.agent_id as string, chatId: b.chat_id as string | undefined });
+  return subjectOf({
+    kind,
+    companyId: b.company_id as string,
+    agentId: b.agent_id as string,
+    chatId: b.chat_id as string | undefined,
+  });
 }

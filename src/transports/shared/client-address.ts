@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { plainAddress } from '../../domain/addresses.js';
 
 /**
- * The address limits are counted against (SPEC §12): the socket's peer, or the first entry of
+ * The address limits are counted against (SECURITY.md, *Limits*): the socket's peer, or the first entry of
  * X-Forwarded-For when `trustProxy` (only behind a proxy that sets it; anyone can send one).
  */
 export function clientAddressOf(req: IncomingMessage, trustProxy: boolean): string {

@@ -15,10 +15,16 @@ export function headerValue(req: IncomingMessage, name: string): string | undefi
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** The WebSocket endpoints (SPEC §2): /ws/admin and /ws/{company}/{agent}; undefined for any other path. */
+/**
+ * The WebSocket endpoints (docs/protocol.md, *HTTP*): /ws/admin and /ws/{company}/{agent}; undefined for any other
+ * path.
+ */
 export type WebSocketTarget = { kind: 'admin' } | { kind: 'company'; companyId: string; agentId: string };
 
-/** The client API key: the `X-API-Key` header, else the `x-api-key` query parameter (browsers cannot set headers on a WebSocket). */
+/**
+ * The client API key: the `X-API-Key` header, else the `x-api-key` query parameter (browsers cannot set headers on a
+ * WebSocket).
+ */
 export function clientApiKeyOf(req: IncomingMessage, url: URL): string | undefined {
   return headerValue(req, 'x-api-key') || url.searchParams.get('x-api-key') || undefined;
 }

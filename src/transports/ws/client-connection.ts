@@ -42,7 +42,7 @@ const CONNECTION = Symbol('connection');
 type Owned<T> = T & { [CONNECTION]?: ClientConnection };
 
 /**
- * One WebSocket session: the protocol of SPEC §4 (frames in, frames out) and its close paths.
+ * One WebSocket session: the protocol of docs/protocol.md, *WebSocket* (frames in, frames out) and its close paths.
  * What it delegates: the bounded send queue (send-queue.ts, writing through socket-sink.ts), the
  * inbound rate limit (frame-rate-limit.ts) and the liveness the HeartbeatSweeper reads and writes
  * (liveness.ts).
@@ -80,7 +80,9 @@ export class ClientConnection implements Session {
     // The TCP socket under the WebSocket: its 'drain' moves waiting frames on (see SocketSink).
     const raw: Owned<Socket> | undefined = rawSocketOf(socket);
     if (raw) raw[CONNECTION] = this;
-    this.queue = new SendQueue(new SocketSink(socket, raw, deps, this.sessionLabel, ClientConnection.onDrain, () => this.overflowed()));
+    this.queue = new SendQueue(
+      new SocketSink(socket, raw, deps, this.sessionLabel, ClientConnection.onDrain, () => this.overflowed()),
+    );
     (socket as Owned<WebSocket>)[CONNECTION] = this;
     socket.on('message', ClientConnection.onSocketMessage);
     socket.on('pong', ClientConnection.onSocketPong);
@@ -195,7 +197,11 @@ export class ClientConnection implements Session {
     this.socket.ping();
   }
 
-  private sendError(code: typeof ErrorCodes.BadRequest | typeof ErrorCodes.SubscriptionFailure | typeof ErrorCodes.RateLimitExceeded, message: string, details?: string): void {
+  private sendError(
+    code: typeof ErrorCodes.BadRequest | typeof ErrorCodes.SubscriptionFailure | typeof ErrorCodes.RateLimitExceeded,
+    message: string,
+    details?: string,
+  ): void {
     this.sendUnbounded(errorFrame(new GatewayError(code, message, details).toBody()), 'error');
   }
 
@@ -207,27 +213,35 @@ export class ClientConnection implements Session {
     const text = data.toString('utf8');
     const message = parseClientMessage(text);
     const label = message.type === 'invalid' ? 'invalid_json' : message.type === 'unknown' ? 'unknown' : message.type;
-    this.deps.metrics.messagesReceived.inc({ message_type: KNOWN_TYPES.has(label) || label === 'invalid_json' ? label : 'unknown' });
+    this.deps.metrics.messagesReceived.inc({
+      message_type: KNOWN_TYPES.has(label) || label === 'invalid_json' ? label : 'unknown',
+    });
     switch (message.type) {
       case 'invalid':
-        return this.sendError(ErrorCodes.BadRequest, 'Invalid message format', 'Frames must be JSON objects with a "type".');
+        this.sendError(ErrorCodes.BadRequest, 'Invalid message format', 'Frames must be JSON objects with a "type".');
+        break;
       case 'ready':
-        return this.sendUnbounded(Buffer.from(text), 'ready');
+        this.sendUnbounded(Buffer.from(text), 'ready');
+        break;
       case 'select_chat':
-        return void this.selectChat(message.payload);
+        this.selectChat(message.payload);
+        break;
       case 'unknown':
-        return this.sendError(ErrorCodes.BadRequest, 'Unhandled message type', `Type: ${message.name}`);
+        this.sendError(ErrorCodes.BadRequest, 'Unhandled message type', `Type: ${message.name}`);
     }
   }
 
   private selectChat(payload: unknown): void {
-    if (this.identity.kind !== 'user') {
-      return this.sendError(ErrorCodes.BadRequest, 'Invalid select_chat payload', 'select_chat is for company sessions, not admin sessions.');
+    const parsed =
+      this.identity.kind === 'user'
+        ? chatIdOf(payload)
+        : { problem: 'select_chat is for company sessions, not ' + 'admin sessions.' };
+    const problem =
+      'problem' in parsed ? parsed.problem : idProblem(parsed.chatId) && `chat_id ${idProblem(parsed.chatId)}`;
+    if (problem || 'problem' in parsed) {
+      this.sendError(ErrorCodes.BadRequest, 'Invalid select_chat payload', problem);
+      return;
     }
-    const parsed = chatIdOf(payload);
-    if ('problem' in parsed) return this.sendError(ErrorCodes.BadRequest, 'Invalid select_chat payload', parsed.problem);
-    const problem = idProblem(parsed.chatId);
-    if (problem) return this.sendError(ErrorCodes.BadRequest, 'Invalid select_chat payload', `chat_id ${problem}`);
     const { resume, sessions } = this.deps;
     // Synchronous up to the chat being set: no live event of the new chat can come in between.
     const { replay, refused } = resume.beginSelect(this, parsed.chatId, parsed.since);
@@ -252,9 +266,15 @@ export class ClientConnection implements Session {
     const verdict = this.rate.check(now, limit);
     if (verdict === 'pass') return true;
     if (verdict === 'close') {
-      this.terminate(new GatewayError(ErrorCodes.RateLimitExceeded, 'Rate limit exceeded', `More than ${limit} frames per second.`));
+      this.terminate(
+        new GatewayError(ErrorCodes.RateLimitExceeded, 'Rate limit exceeded', `More than ${limit} frames per second.`),
+      );
     } else if (verdict === 'warn') {
-      this.sendError(ErrorCodes.RateLimitExceeded, 'Rate limit exceeded', `At most ${limit} frames per second; frames over the limit are ignored.`);
+      this.sendError(
+        ErrorCodes.RateLimitExceeded,
+        'Rate limit exceeded',
+        `At most ${limit} frames per second; frames over the limit are ignored.`,
+      );
     }
     return false;
   }

@@ -1,7 +1,7 @@
 import type { ErrorBody } from '../../domain/errors.js';
 import { isJsonObject } from '../../domain/json.js';
 
-/** Server → client frames other than events (SPEC §4, §11). */
+/** Server → client frames other than events (docs/protocol.md, *WebSocket*, *Resume*). */
 export function readyFrame(epoch: string): Buffer {
   return Buffer.from(JSON.stringify({ type: 'ready', payload: { epoch } }));
 }
@@ -40,7 +40,8 @@ export function chatIdOf(payload: unknown): { chatId: string; since?: number } |
   if (chatId === undefined) return { problem: 'chat_id is missing.' };
   if (typeof chatId !== 'string' || chatId === '') return { problem: 'chat_id must be a non-empty string.' };
   if (since === undefined || since === null) return { chatId };
-  if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0) return { problem: 'since must be a non-negative integer (a stream sequence).' };
+  if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0)
+    return { problem: 'since must be a non-negative integer (a stream sequence).' };
   return { chatId, since };
 }
 

@@ -44,7 +44,10 @@ export class HeartbeatSweeper {
     clearInterval(this.timer);
   }
 
-  /** One step of a round: the next tenth of the connections there were when the round began; the last step takes the rest. */
+  /**
+   * One step of a round: the next tenth of the connections there were when the round began; the last step takes the
+   * rest.
+   */
   private sweepStep(now: number): void {
     if (this.step === 0) {
       const all = this.connections();
@@ -83,7 +86,8 @@ export class HeartbeatSweeper {
     this.metrics.wsBufferUsed.reset();
     this.metrics.wsBufferCapacity.reset();
     for (const [label, count] of this.queued) this.metrics.wsBufferUsed.set({ session_key: label }, count);
-    for (const [label, count] of this.sessions) this.metrics.wsBufferCapacity.set({ session_key: label }, count * app.websocket_message_buffer_size);
+    for (const [label, count] of this.sessions)
+      this.metrics.wsBufferCapacity.set({ session_key: label }, count * app.websocket_message_buffer_size);
     this.metrics.queuedBytes.set(this.queuedBytes);
     this.queued.clear();
     this.sessions.clear();
@@ -106,7 +110,11 @@ export class HeartbeatSweeper {
       return false;
     }
     const age = now - oldest;
-    if (app.websocket_slow_client_latency_ms > 0 && age > app.websocket_slow_client_latency_ms && c.liveness.slowSince === undefined) {
+    if (
+      app.websocket_slow_client_latency_ms > 0 &&
+      age > app.websocket_slow_client_latency_ms &&
+      c.liveness.slowSince === undefined
+    ) {
       c.liveness.slowSince = now;
       this.log.warn({ session_key: c.key, queued: c.queued, oldest_ms: age }, 'slow client');
     }

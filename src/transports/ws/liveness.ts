@@ -8,7 +8,10 @@ export class Liveness {
   unansweredPings = 0;
   slowSince: number | undefined;
 
-  /** `pingIntervalMs`: the first ping falls anywhere in the first interval, so that sessions that connected together are not all pinged in one sweep. */
+  /**
+   * `pingIntervalMs`: the first ping falls anywhere in the first interval, so that sessions that connected together are
+   * not all pinged in one sweep.
+   */
   constructor(pingIntervalMs: number) {
     this.lastPingMs = Date.now() - Math.random() * pingIntervalMs;
   }

@@ -52,7 +52,10 @@ export class SendQueue {
   private backlogSince: number | undefined;
   private closed = false;
 
-  constructor(private readonly sink: SendQueueSink, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly sink: SendQueueSink,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Frames waiting for room in the socket. */
   get length(): number {
@@ -74,7 +77,10 @@ export class SendQueue {
   /** Queues a frame within the bounds (see the class comment). */
   push(frame: Buffer): void {
     if (this.closed) return;
-    if (this.length === 0 && this.sink.bufferedAmount() < SOCKET_HIGH_WATER) return this.sink.write(frame);
+    if (this.length === 0 && this.sink.bufferedAmount() < SOCKET_HIGH_WATER) {
+      this.sink.write(frame);
+      return;
+    }
     const over = () => this.length >= this.sink.capacity() || this.waitingBytes + frame.length > this.sink.maxBytes();
     let full = false;
     if (this.length > 0 && over()) {
@@ -96,7 +102,9 @@ export class SendQueue {
   /** Undefined while nothing waits for the socket; else settles once nothing does (or the queue closed). */
   writable(): Promise<void> | undefined {
     if (this.closed || this.length === 0) return undefined;
-    return new Promise((resolve) => (this.writers === NOBODY ? (this.writers = []) : this.writers).push(resolve));
+    if (this.writers === NOBODY) this.writers = [];
+    const writers = this.writers;
+    return new Promise((resolve) => writers.push(resolve));
   }
 
   /** The socket has room again: waiting frames move on. */

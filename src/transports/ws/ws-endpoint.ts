@@ -45,12 +45,17 @@ interface SessionStart {
   resume?: { since: number; epoch: string };
 }
 
-/** `since`, `epoch` and `chat_id` of the upgrade (SPEC §11); a bad one refuses it with 400. */
+/** `since`, `epoch` and `chat_id` of the upgrade (docs/protocol.md, *Resume*); a bad one refuses it with 400. */
 function startOf(query: URLSearchParams, identity: Identity): SessionStart {
   const start: SessionStart = {};
   const chatId = query.get('chat_id');
   if (chatId !== null) {
-    if (identity.kind !== 'user') throw new GatewayError(ErrorCodes.BadRequest, 'Invalid chat_id', 'chat_id is for company sessions, not admin sessions.');
+    if (identity.kind !== 'user')
+      throw new GatewayError(
+        ErrorCodes.BadRequest,
+        'Invalid chat_id',
+        'chat_id is for company sessions, not admin sessions.',
+      );
     const problem = idProblem(chatId);
     if (problem) throw new GatewayError(ErrorCodes.BadRequest, 'Invalid chat_id', `chat_id ${problem}`);
     start.chatId = chatId;
@@ -58,17 +63,27 @@ function startOf(query: URLSearchParams, identity: Identity): SessionStart {
   const since = query.get('since');
   if (since !== null) {
     const seq = sinceOf(since);
-    if (seq === undefined) throw new GatewayError(ErrorCodes.BadRequest, 'Invalid since', 'since must be a non-negative integer (the seq of the last event received).');
+    if (seq === undefined)
+      throw new GatewayError(
+        ErrorCodes.BadRequest,
+        'Invalid since',
+        'since must be a non-negative integer (the seq of the last event received).',
+      );
     const epoch = query.get('epoch');
-    if (!epoch) throw new GatewayError(ErrorCodes.BadRequest, 'Invalid since', 'since needs the epoch of the ready frame it belongs to.');
+    if (!epoch)
+      throw new GatewayError(
+        ErrorCodes.BadRequest,
+        'Invalid since',
+        'since needs the epoch of the ready frame it belongs to.',
+      );
     start.resume = { since: seq, epoch };
   }
   return start;
 }
 
 /**
- * GET /ws/{company}/{agent} and GET /ws/admin (SPEC §2): every check happens before the
- * upgrade, as a list of early refusals with the HTTP status and error JSON of SPEC §2.
+ * GET /ws/{company}/{agent} and GET /ws/admin (docs/protocol.md, *HTTP*): every check happens before the
+ * upgrade, as a list of early refusals with the HTTP status and error JSON of docs/protocol.md, *HTTP*.
  */
 export class WsEndpoint {
   readonly connections = new Set<ClientConnection>();
@@ -77,7 +92,10 @@ export class WsEndpoint {
   private readonly sockets = new Set<ClientConnection>();
   private readonly wss: WebSocketServer;
   private readonly heartbeat: HeartbeatSweeper;
-  /** Upgrades are taken only while open: from the pod's first reading of the stream (startAccepting) to shutdown (closeAll). */
+  /**
+   * Upgrades are taken only while open: from the pod's first reading of the stream (startAccepting) to shutdown
+   * (closeAll).
+   */
   private phase: 'starting' | 'open' | 'closing' = 'starting';
   private readonly turns = new Turns();
   /** Upgrades admitted whose session is not open yet: they count towards server.max_connections. */
@@ -106,7 +124,11 @@ export class WsEndpoint {
       perMessageDeflate:
         mode === 'disabled'
           ? false
-          : { threshold: app.websocket_compression_threshold, serverNoContextTakeover: mode === 'no_context_takeover', clientNoContextTakeover: mode === 'no_context_takeover' },
+          : {
+              threshold: app.websocket_compression_threshold,
+              serverNoContextTakeover: mode === 'no_context_takeover',
+              clientNoContextTakeover: mode === 'no_context_takeover',
+            },
     });
     this.wss.on('headers', (headers, req) => headers.push(`X-Request-ID: ${this.requestIds.get(req)}`));
     this.heartbeat = new HeartbeatSweeper(() => this.connections, deps.config, deps.metrics, deps.log);
@@ -119,7 +141,9 @@ export class WsEndpoint {
     socket.on('error', destroySocket); // until ws has the socket (see the upgrade below)
     // The checks take their turn as well: a storm's upgrade requests arrive hundreds in one read,
     // and their key checks and token opening, run there, would hold up live events for tens of ms.
-    return new Promise((resolve) => this.turns.run(() => void this.admitUpgrade(req, socket, head, requestId).finally(resolve)));
+    return new Promise((resolve) =>
+      this.turns.run(() => void this.admitUpgrade(req, socket, head, requestId).finally(resolve)),
+    );
   }
 
   private async admitUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, requestId: string): Promise<void> {
@@ -128,7 +152,7 @@ export class WsEndpoint {
     forgetPeerAddress(req.socket);
     let identity: Identity;
     let start: SessionStart;
-    let release = () => undefined as void;
+    let release: () => void = () => undefined;
     try {
       const url = new URL(req.url ?? '/', 'http://gateway');
       this.checkCapacity(address);
@@ -151,7 +175,13 @@ export class WsEndpoint {
       if (socket.destroyed || this.phase !== 'open') {
         release();
         void this.deps.sessions.unclaim(id);
-        if (!socket.destroyed) rejectUpgrade(socket, 503, { code: ErrorCodes.ServiceUnavailable, message: 'Service shutting down' }, requestId);
+        if (!socket.destroyed)
+          rejectUpgrade(
+            socket,
+            503,
+            { code: ErrorCodes.ServiceUnavailable, message: 'Service shutting down' },
+            requestId,
+          );
         return;
       }
       // The 101 waits in the socket for `ready` (see open): one write and one TCP segment per
@@ -167,7 +197,11 @@ export class WsEndpoint {
   }
 
   /** The key, token and session lock: everything of an upgrade that may wait on Redis. */
-  private async authenticateAndClaim(req: IncomingMessage, url: URL, address: string): Promise<{ identity: Identity; start: SessionStart }> {
+  private async authenticateAndClaim(
+    req: IncomingMessage,
+    url: URL,
+    address: string,
+  ): Promise<{ identity: Identity; start: SessionStart }> {
     const identity = await this.deps.limits.authenticate(address, () => this.admit(req, url));
     const start = startOf(url.searchParams, identity);
     await this.deps.sessions.claim(identity);
@@ -178,13 +212,24 @@ export class WsEndpoint {
    * app.handshake_timeout_seconds: an upgrade does not hang on a Redis that does not answer (paused,
    * partitioned): 503, and a lock taken after that is given back.
    */
-  private withinDeadline(admitted: Promise<{ identity: Identity; start: SessionStart }>): Promise<{ identity: Identity; start: SessionStart }> {
+  private withinDeadline(
+    admitted: Promise<{ identity: Identity; start: SessionStart }>,
+  ): Promise<{ identity: Identity; start: SessionStart }> {
     const seconds = this.deps.config().app.handshake_timeout_seconds;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        admitted.then(({ identity }) => this.deps.sessions.unclaim(identity), () => undefined);
-        reject(new GatewayError(ErrorCodes.ServiceUnavailable, 'Session store unavailable', `The session store did not answer within ${seconds} s; try again.`));
+        admitted.then(
+          ({ identity }) => this.deps.sessions.unclaim(identity),
+          () => undefined,
+        );
+        reject(
+          new GatewayError(
+            ErrorCodes.ServiceUnavailable,
+            'Session store unavailable',
+            `The session store did not answer within ${seconds} s; try again.`,
+          ),
+        );
       }, seconds * 1000);
     });
     return Promise.race([admitted, late]).finally(() => clearTimeout(timer));
@@ -212,7 +257,11 @@ export class WsEndpoint {
   private checkCapacity(address: string): void {
     const max = this.deps.sessionLimit();
     if (max > 0 && this.connections.size + this.pending >= max) {
-      throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Too many connections', `This pod holds its limit of ${max} sessions; try again later or another pod.`);
+      throw new GatewayError(
+        ErrorCodes.ServiceUnavailable,
+        'Too many connections',
+        `This pod holds its limit of ${max} sessions; try again later or another pod.`,
+      );
     }
     this.deps.limits.takeHandshake(address);
   }
@@ -252,7 +301,12 @@ export class WsEndpoint {
     const target = webSocketTargetOf(url.pathname);
     if (!target) throw new GatewayError(ErrorCodes.NotFound, 'Not found', `No WebSocket endpoint at ${url.pathname}`);
     if (this.phase === 'closing') throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Service shutting down');
-    if (this.phase === 'starting') throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Service starting', 'This pod is not reading the event stream yet; try again in a moment.');
+    if (this.phase === 'starting')
+      throw new GatewayError(
+        ErrorCodes.ServiceUnavailable,
+        'Service starting',
+        'This pod is not reading the event stream yet; try again in a moment.',
+      );
     const cfg = this.deps.config();
     checkClientKey(clientApiKeyOf(req, url), clientKeys(cfg.auth));
     this.checkUpgradeHeaders(req, cfg);
@@ -261,8 +315,16 @@ export class WsEndpoint {
   }
 
   private checkUpgradeHeaders(req: IncomingMessage, cfg: Config): void {
-    if (headerValue(req, 'upgrade')?.toLowerCase() !== 'websocket' || !headerValue(req, 'sec-websocket-key') || headerValue(req, 'sec-websocket-version') !== '13') {
-      throw new GatewayError(ErrorCodes.BadRequest, 'WebSocket upgrade required', 'Expected a WebSocket version 13 upgrade request.');
+    if (
+      headerValue(req, 'upgrade')?.toLowerCase() !== 'websocket' ||
+      !headerValue(req, 'sec-websocket-key') ||
+      headerValue(req, 'sec-websocket-version') !== '13'
+    ) {
+      throw new GatewayError(
+        ErrorCodes.BadRequest,
+        'WebSocket upgrade required',
+        'Expected a WebSocket version 13 upgrade request.',
+      );
     }
     const origin = headerValue(req, 'origin');
     if (origin && !cfg.app.websocket_development_insecure_skip_verify && !sameHost(origin, headerValue(req, 'host'))) {
@@ -270,11 +332,18 @@ export class WsEndpoint {
     }
   }
 
-  private async admitCompany(token: string | undefined, target: { companyId: string; agentId: string }): Promise<Identity> {
+  private async admitCompany(
+    token: string | undefined,
+    target: { companyId: string; agentId: string },
+  ): Promise<Identity> {
     const claims = await this.authenticated('company', () => this.deps.auth.authenticateCompany(token));
     if (claims.companyId !== target.companyId || claims.agentId !== target.agentId) {
       this.deps.metrics.authFailure.inc({ token_type: 'company', reason: 'path_mismatch' });
-      throw new GatewayError(ErrorCodes.InvalidToken, 'Company token does not match the requested path.', 'The path /ws/{company}/{agent} must equal the token\'s company_id and agent_id.');
+      throw new GatewayError(
+        ErrorCodes.InvalidToken,
+        'Company token does not match the requested path.',
+        "The path /ws/{company}/{agent} must equal the token's company_id and agent_id.",
+      );
     }
     this.deps.metrics.authSuccess.inc({ token_type: 'company' });
     return { kind: 'user', companyId: claims.companyId, agentId: claims.agentId, userId: claims.userId };
@@ -313,13 +382,19 @@ export class WsEndpoint {
     connection.chatId = start.chatId;
     const replay = start.resume ? resume.beginResume(connection, start.resume.since) : undefined;
     if (!replay) resume.startLive(connection);
-    sessions.attach(connection).catch((err: unknown) => log.warn({ err, session_key: connection.key }, 'route not registered'));
+    sessions
+      .attach(connection)
+      .catch((err: unknown) => log.warn({ err, session_key: connection.key }, 'route not registered'));
     connection.sendReady(resume.epoch());
     raw.uncork(); // the cork of the 101: it leaves now, with `ready`
     this.turns.run(() => {
       if (!connection.isOpen) return;
       this.deps.touch(connection);
-      if (log.isLevelEnabled('info')) log.info({ ...logFields(identity), request_id: requestId, connection_id: connection.id, since: start.resume?.since }, 'session connected');
+      if (log.isLevelEnabled('info'))
+        log.info(
+          { ...logFields(identity), request_id: requestId, connection_id: connection.id, since: start.resume?.since },
+          'session connected',
+        );
       if (replay) void resume.run(connection, replay, start.resume!.epoch);
     });
   }
@@ -334,7 +409,14 @@ export class WsEndpoint {
     this.detaching.add(detached);
     if (log.isLevelEnabled('info')) {
       log.info(
-        { ...logFields(connection.identity), request_id: connection.requestId, connection_id: connection.id, code: connection.closeCode, reason: connection.closeReason, duration_s: seconds },
+        {
+          ...logFields(connection.identity),
+          request_id: connection.requestId,
+          connection_id: connection.id,
+          code: connection.closeCode,
+          reason: connection.closeReason,
+          duration_s: seconds,
+        },
         'session closed',
       );
     }
