@@ -24,7 +24,7 @@ import type {
 } from '../domain/ports.js';
 import type { Config } from '../platform/config/schema.js';
 import { ConfigError } from '../domain/errors.js';
-import type { Logger } from '../platform/logger.js';
+import type { Logger } from '../domain/ports.js';
 
 export type EngineKind = 'embedded' | 'cluster';
 
@@ -71,6 +71,12 @@ export function embeddedEngine(cfg: Config): Engine {
   };
 }
 
+/**
+ * How long a pod waits for Redis at start before it exits with one line saying so. The Go service's
+ * configuration has no Redis timeout of its own; 5 s, as its NATS connect timeout defaults to.
+ */
+const REDIS_CONNECT_TIMEOUT_MS = 5000;
+
 /** How often a pod's reader hears from the server when the stream is quiet (gap detection). */
 const READER_HEARTBEAT_MS = 1000;
 /** How long the server keeps the consumer of a pod that went away without a word (SIGKILL). */
@@ -89,7 +95,7 @@ export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHook
     address: cfg.redis.address,
     password: cfg.redis.password,
     db: cfg.redis.db,
-    connectTimeoutMs: Math.max(1, cfg.nats.connect_timeout_seconds) * 1000,
+    connectTimeoutMs: REDIS_CONNECT_TIMEOUT_MS,
   });
   const stream = new NatsEventStream(
     {

@@ -18,11 +18,12 @@ import { WsEndpoint } from '../transports/ws/ws-endpoint.js';
 import type { ConfigStore } from '../platform/config/store.js';
 import type { Config } from '../platform/config/schema.js';
 import { clusterEngine, embeddedEngine, engineKindOf, type Engine } from './engine.js';
-import type { Logger } from '../platform/logger.js';
+import type { Logger } from '../domain/ports.js';
 import { Metrics } from '../platform/metrics.js';
 import { RefusalLog } from '../platform/refusal-log.js';
 import { connectionBudget, openFileLimit } from '../platform/process-limits.js';
 import { staticFiles } from './static-files.js';
+import { systemClock } from '../domain/clock.js';
 
 export interface Gateway {
   readonly engine: Engine;
@@ -42,6 +43,8 @@ export interface Gateway {
  */
 export async function createGateway(store: ConfigStore, log: Logger): Promise<Gateway> {
   const cfg = store.get();
+  // The one clock of the pod: every module that keeps time reads it (tests give theirs their own).
+  const clock = systemClock;
   const config = () => store.get();
   const kind = engineKindOf(cfg);
   const metrics = new Metrics(cfg.app.metrics_session_labels);
@@ -66,6 +69,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     log,
   });
   const renewal = new RenewalLoop({
+    now: clock,
     podId,
     config,
     locks: engine.locks,
@@ -75,11 +79,12 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     metrics: metrics.renewalHooks(),
     log,
   });
-  const history = new EventHistory(historyLimits(cfg));
-  dispatcher = new EventDispatcher({ registry, history, metrics: metrics.deliveryHooks(), log });
+  const history = new EventHistory(historyLimits(cfg), clock);
+  dispatcher = new EventDispatcher({ registry, history, metrics: metrics.deliveryHooks(), log, now: clock });
   metrics.observeHistory(history);
   const touch = (s: Session) => void renewal.touchNow(s);
   const resume = new ResumeService({
+    now: clock,
     stream: engine.stream,
     metrics: metrics.resumeHooks(),
     history,
@@ -92,6 +97,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   const fileLimit = openFileLimit();
   const budget = () => connectionBudget(config().server.max_connections, fileLimit);
   const ws = new WsEndpoint({
+    clock,
     config,
     auth: new AuthService(config, engine.tokenCache, log),
     sessions,
@@ -224,7 +230,7 @@ interface ShutdownParts {
 }
 
 async function shutdown(p: ShutdownParts): Promise<void> {
-  const started = Date.now();
+  const started = systemClock();
   const count = p.ws.connections.size;
   p.grpc?.setServing(false);
   p.http.close();
@@ -244,7 +250,7 @@ async function shutdown(p: ShutdownParts): Promise<void> {
   await p.grpc?.shutdown(2000);
   await p.engine.close();
   p.http.closeAllConnections();
-  p.log.info({ sessions_closed: count, ms: Date.now() - started }, 'gateway stopped');
+  p.log.info({ sessions_closed: count, ms: systemClock() - started }, 'gateway stopped');
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

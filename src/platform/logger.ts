@@ -1,6 +1,7 @@
 import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
 
-export type Logger = PinoLogger;
+/** The process's root logger (pino): what the CLI makes, flushes and hands on as the domain's Logger. */
+export type RootLogger = PinoLogger;
 
 /**
  * One JSON line per event worth knowing. Field names follow the Go service (timestamp, level,
@@ -36,7 +37,7 @@ export function createLogger(
   level: string,
   base: { service: string; version?: string },
   destination?: DestinationStream,
-): Logger {
+): RootLogger {
   return pino(
     {
       level,

@@ -1,6 +1,7 @@
 import { BoundedMap } from '../domain/bounded-map.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../domain/ports.js';
 import type { Metrics } from './metrics.js';
+import { systemClock, type Clock } from '../domain/clock.js';
 
 const MINUTE_MS = 60_000;
 
@@ -17,7 +18,7 @@ export class RefusalLog {
   constructor(
     private readonly log: Logger,
     private readonly metrics: Metrics,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = systemClock,
   ) {}
 
   refused(surface: Surface, code: string, address: string, fields: Record<string, unknown>): void {

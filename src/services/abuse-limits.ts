@@ -1,6 +1,7 @@
 import type { Config } from '../platform/config/schema.js';
 import { BoundedMap } from '../domain/bounded-map.js';
 import { AuthFailure, ErrorCodes, GatewayError } from '../domain/errors.js';
+import { systemClock, type Clock } from '../domain/clock.js';
 
 const MINUTE_MS = 60_000;
 
@@ -26,7 +27,7 @@ export class AbuseLimits {
 
   constructor(
     private readonly config: () => Pick<Config, 'server' | 'auth'>,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = systemClock,
   ) {
     this.sweeper = setInterval(() => this.sweep(), MINUTE_MS);
     this.sweeper.unref();

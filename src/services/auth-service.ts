@@ -13,6 +13,7 @@ import { firstIdProblem } from '../domain/ids.js';
 import { keys } from '../domain/keys.js';
 import type { Logger, TokenCache } from '../domain/ports.js';
 import { openToken, parseAesKey } from '../domain/token-crypto.js';
+import { systemClock, type Clock } from '../domain/clock.js';
 
 export type TokenType = 'company' | 'admin';
 
@@ -69,7 +70,7 @@ export class AuthService {
     private readonly config: () => Pick<Config, 'auth'>,
     private readonly cache: TokenCache,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = systemClock,
   ) {}
 
   async authenticateCompany(token: string | undefined): Promise<CompanyClaims> {

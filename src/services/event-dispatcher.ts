@@ -5,13 +5,14 @@ import type { EventSink, Logger, StreamEvent } from '../domain/ports.js';
 import { frameIfDeliverable, type EventHistory } from './event-history.js';
 import type { Session } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
+import { systemClock, type Clock } from '../domain/clock.js';
 
 export interface EventDispatcherDeps {
   registry: SessionRegistry;
   history: EventHistory;
   metrics: DeliveryHooks;
   log: Logger;
-  now?: () => number;
+  now?: Clock;
 }
 
 /** How long a pushed event waits for the same event to come off this pod's own reading. */
@@ -48,33 +49,32 @@ export class EventDispatcher implements EventSink {
   private readonly sent;
   private readonly received;
   private readonly invalid;
-  private readonly now: () => number;
+  private readonly now: Clock;
 
   constructor(private readonly deps: EventDispatcherDeps) {
     ({ sent: this.sent, received: this.received, invalid: this.invalid } = deps.metrics);
-    this.now = deps.now ?? Date.now;
+    this.now = deps.now ?? systemClock;
   }
 
   deliver(event: StreamEvent): void {
     this.position = event.seq;
     const { history } = this.deps;
-    history.append(event.seq, event.subject, event.data);
+    const kept = history.append(event.seq, event.subject, event.data);
     this.countReceived(event.subject);
     const recipients = this.deps.registry.forSubject(event.subject);
     if (recipients === undefined) return;
     // Checked once: the history keeps the answer for replays and pushes of this event.
-    const kept = history.latestFrame(event.seq);
-    const frame = kept !== undefined ? kept : frameIfDeliverable(event.data, event.seq);
+    const frame = kept ? history.newestFrame() : frameIfDeliverable(event.data, event.seq);
     if (frame === null) {
       this.dropInvalid(event);
       return;
     }
     const now = this.now();
     // Not in the history to look in later: the id is read now (a parse, for such events only).
-    const unkeptId = kept === undefined ? eventIdOfPayload(event.data) : undefined;
+    const unkeptId = kept ? undefined : eventIdOfPayload(event.data);
     if (unkeptId !== undefined) this.rememberDelivered(event.subject, unkeptId, now);
     if (this.heldPushes.size > 0) {
-      const eventId = kept === undefined ? unkeptId : history.latestEventId(event.seq);
+      const eventId = kept ? history.newestEventId() : unkeptId;
       if (eventId !== undefined) this.releaseHeldPush(event.subject, eventId);
     }
     let sent = 0;

@@ -1,4 +1,5 @@
 import { eventFrame, eventIdOfPayload, isEventPayload } from '../domain/events.js';
+import { systemClock, type Clock } from '../domain/clock.js';
 
 /** `frame`: the event's frame, `{"type":"event","seq":…,"payload":…}`, ready to send. */
 type Visit = (subject: string, frame: Buffer, seq: number) => void;
@@ -85,7 +86,7 @@ export class EventHistory {
 
   constructor(
     limits: HistoryLimits,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = systemClock,
   ) {
     this.limits = { ...limits, maxBytes: Math.min(limits.maxBytes, MAX_RING_BYTES) };
     this.allocate();
@@ -123,36 +124,40 @@ export class EventHistory {
     for (const [seq, time, subject, payload] of kept.slice(-next.maxEvents)) this.keep(seq, subject, payload, time);
   }
 
-  append(seq: number, subject: string, data: Uint8Array): void {
-    if (this.seqs.length === 0) return;
+  /**
+   * Keeps an event; false when it is not kept (resume_max_events 0, or an event larger than
+   * resume_max_bytes): then newestFrame and newestEventId are not about it.
+   */
+  append(seq: number, subject: string, data: Uint8Array): boolean {
+    if (this.seqs.length === 0) return false;
     const now = this.now();
     this.expire(now);
-    this.keep(seq, subject, data, now);
+    return this.keep(seq, subject, data, now);
   }
 
-  private keep(seq: number, subject: string, data: Uint8Array, time: number): void {
+  private keep(seq: number, subject: string, data: Uint8Array, time: number): boolean {
     // Kept after a hole, the history would answer a resume across it: it starts again instead.
-    if (data.byteLength > this.limits.maxBytes) this.clear();
-    else this.appendAt(seq, subject, data, time);
+    if (data.byteLength > this.limits.maxBytes) {
+      this.clear();
+      return false;
+    }
+    this.appendAt(seq, subject, data, time);
+    return true;
   }
 
   /**
-   * The frame of the event appended last, checked once for live delivery and every later use
-   * (replays, pushes); null when its payload is not a JSON object; undefined when the history did
-   * not keep it (resume_max_events 0, or an event larger than resume_max_bytes).
+   * The frame of the event kept last, checked once for live delivery and every later use (replays,
+   * pushes); null when its payload is not a JSON object.
    */
-  latestFrame(seq: number): Buffer | null | undefined {
-    if (this.count === 0) return undefined;
+  newestFrame(): Buffer | null {
     const i = this.newest();
-    if (this.seqs[i] !== seq) return undefined;
     return this.deliverable(i) ? this.frameOf(i) : null;
   }
 
-  /** The `event_id` of the event appended last, if it is `seq` (read from its payload the first time it is asked). */
-  latestEventId(seq: number): string | undefined {
-    if (this.count === 0) return undefined;
+  /** The `event_id` of the event kept last (read from its payload the first time it is asked). */
+  newestEventId(): string | undefined {
     const i = this.newest();
-    return this.seqs[i] === seq && this.deliverable(i) ? this.idOf(i) : undefined;
+    return this.deliverable(i) ? this.idOf(i) : undefined;
   }
 
   /** Forgets everything (the stream was recreated: its sequences restarted). */

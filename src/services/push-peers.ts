@@ -1,6 +1,7 @@
 import type { Config } from '../platform/config/schema.js';
 import { AddressList, isLoopback } from '../domain/addresses.js';
 import type { RouteRegistry } from '../domain/ports.js';
+import { systemClock, type Clock } from '../domain/clock.js';
 
 /** An unknown peer makes the route sets be read again at most this often. */
 const POD_IDS_REFRESH_MS = 10_000;
@@ -19,7 +20,7 @@ export class PushPeers {
   constructor(
     private readonly config: () => Pick<Config, 'grpc'>,
     private readonly routes: RouteRegistry,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = systemClock,
   ) {}
 
   async allows(address: string): Promise<boolean> {

@@ -7,6 +7,7 @@ import { userTypeOf } from '../domain/session.js';
 import type { Session } from './session.js';
 import { conflictError } from './session-manager.js';
 import type { SessionRegistry } from './session-registry.js';
+import { systemClock, type Clock } from '../domain/clock.js';
 
 export interface RenewalDeps {
   podId: string;
@@ -18,7 +19,7 @@ export interface RenewalDeps {
   registry: SessionRegistry;
   metrics: RenewalHooks;
   log: Logger;
-  now?: () => number;
+  now?: Clock;
 }
 
 type KeyType = 'session_lock' | 'chat_route' | 'message_route';
@@ -45,10 +46,10 @@ export class RenewalLoop {
   private running: Promise<void> | undefined;
   private stopped = false;
   private lastTickMs = 0;
-  private readonly now: () => number;
+  private readonly now: Clock;
 
   constructor(private readonly deps: RenewalDeps) {
-    this.now = deps.now ?? Date.now;
+    this.now = deps.now ?? systemClock;
   }
 
   start(): void {

@@ -8,6 +8,7 @@ import { streamFilterOf, subjectFilterOf } from '../domain/session.js';
 import { ReplayState } from './delivery-position.js';
 import { frameIfDeliverable, type EventHistory } from './event-history.js';
 import type { Session } from './session.js';
+import { systemClock, type Clock } from '../domain/clock.js';
 
 export interface ResumeDeps {
   stream: EventStream;
@@ -18,7 +19,7 @@ export interface ResumeDeps {
   /** The slice it reads, live. */
   config: () => Pick<Config, 'app'>;
   log: Logger;
-  now?: () => number;
+  now?: Clock;
 }
 
 /** Stream reads for replays at once on one pod: a reconnect storm does not become one consumer per session. */
@@ -58,10 +59,10 @@ export class ResumeService {
   private readonly waiting: Array<{ replay: ReplayState; start: () => void }> = [];
   /** Per session key: when its recent select_chat replays started. */
   private readonly recent = new BoundedMap<number[]>();
-  private readonly now: () => number;
+  private readonly now: Clock;
 
   constructor(private readonly deps: ResumeDeps) {
-    this.now = deps.now ?? Date.now;
+    this.now = deps.now ?? systemClock;
   }
 
   /** The stream's current epoch (the `ready` frame carries it). */

@@ -4,6 +4,7 @@ import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { firstIdProblem } from '../domain/ids.js';
 import { parseAesKey, sealToken } from '../domain/token-crypto.js';
 import { isJsonObject } from '../domain/json.js';
+import { systemClock, type Clock } from '../domain/clock.js';
 
 const bad = (details: string) => new GatewayError(ErrorCodes.BadRequest, 'Invalid payload', details);
 
@@ -37,7 +38,7 @@ function keyOf(hex: string, what: string): Buffer {
 export class TokenMinter {
   constructor(
     private readonly config: () => Pick<Config, 'auth'>,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = systemClock,
   ) {}
 
   mintCompany(input: unknown): string {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { pino } from 'pino';
 import { DeliveryPosition } from '../../src/services/delivery-position.js';
 import type { Session } from '../../src/services/session.js';
@@ -7,10 +7,16 @@ import { Metrics } from '../../src/platform/metrics.js';
 import { EventDispatcher } from '../../src/services/event-dispatcher.js';
 import { EventHistory } from '../../src/services/event-history.js';
 import { SessionRegistry } from '../../src/services/session-registry.js';
-import { sleep } from '../helpers/wait.js';
 
 const SUBJECT = 'wa.c.a.chats';
 const ADDRESS = { kind: 'chats', companyId: 'c', agentId: 'a' } as const;
+
+/** The test's time: its clock and its timers move together (mock.timers), and only when told. */
+const clock = { now: 1_000_000 };
+function passes(ms: number): void {
+  clock.now += ms;
+  mock.timers.tick(ms);
+}
 
 /** A pod's dispatcher with one session of agent `a` that records the frames it is given. */
 function pod(historyEvents: number) {
@@ -31,9 +37,10 @@ function pod(historyEvents: number) {
   registry.add(session);
   const dispatcher = new EventDispatcher({
     registry,
-    history: new EventHistory({ maxEvents: historyEvents, maxAgeMs: 60_000, maxBytes: 1024 * 1024 }),
+    history: new EventHistory({ maxEvents: historyEvents, maxAgeMs: 60_000, maxBytes: 1024 * 1024 }, () => clock.now),
     metrics: new Metrics(false).deliveryHooks(),
     log: pino({ level: 'silent' }),
+    now: () => clock.now,
   });
   return { dispatcher, frames };
 }
@@ -41,6 +48,9 @@ function pod(historyEvents: number) {
 const payload = (id: string) => JSON.stringify({ event_id: id, row_data: { n: 1 } });
 
 describe('EventDispatcher and pushes of Go replicas', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
+  afterEach(() => mock.timers.reset());
+
   for (const historyEvents of [100, 0]) {
     const kept = historyEvents > 0 ? 'with the history' : 'with no history kept (resume_max_events 0)';
 
@@ -48,7 +58,7 @@ describe('EventDispatcher and pushes of Go replicas', () => {
       const { dispatcher, frames } = pod(historyEvents);
       assert.equal(dispatcher.acceptPushed(ADDRESS, 'e1', payload('e1')), 1);
       dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('e1')), seq: 5 });
-      await sleep(1200); // past the time a push is held
+      passes(1001); // past the time a push is held
       assert.deepEqual(frames, [`{"type":"event","seq":5,"payload":${payload('e1')}}`]);
     });
 
@@ -56,7 +66,7 @@ describe('EventDispatcher and pushes of Go replicas', () => {
       const { dispatcher, frames } = pod(historyEvents);
       dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('e2')), seq: 4 });
       assert.equal(dispatcher.acceptPushed(ADDRESS, 'e2', payload('e2')), 1);
-      await sleep(1200);
+      passes(1001);
       assert.deepEqual(frames, [`{"type":"event","seq":4,"payload":${payload('e2')}}`]);
     });
 
@@ -64,7 +74,7 @@ describe('EventDispatcher and pushes of Go replicas', () => {
       const { dispatcher, frames } = pod(historyEvents);
       dispatcher.acceptPushed(ADDRESS, 'go-only', payload('go-only'));
       dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('other')), seq: 6 });
-      await sleep(1200);
+      passes(1001);
       assert.deepEqual(frames, [
         `{"type":"event","seq":6,"payload":${payload('other')}}`,
         `{"type":"event","payload":${payload('go-only')}}`,

@@ -41,11 +41,10 @@ describe('EventHistory', () => {
 
   it('frames an event with its sequence, and skips payloads that are not JSON objects', () => {
     const h = new EventHistory(limits(5));
-    h.append(7, 's', p('x'));
-    assert.equal(h.latestFrame(7)!.toString(), '{"type":"event","seq":7,"payload":{"d":"x"}}');
-    assert.equal(h.latestFrame(6), undefined, 'not the event appended last');
+    assert.equal(h.append(7, 's', p('x')), true);
+    assert.equal(h.newestFrame()!.toString(), '{"type":"event","seq":7,"payload":{"d":"x"}}');
     h.append(8, 's', Buffer.from('[1,2]'));
-    assert.equal(h.latestFrame(8), null, 'not a JSON object');
+    assert.equal(h.newestFrame(), null, 'not a JSON object');
     h.append(9, 's', Buffer.from('not json'));
     assert.deepEqual(visit(h, 0), [[7, 's', 'x']]);
     assert.equal(h.size, 3);
@@ -91,9 +90,8 @@ describe('EventHistory', () => {
   it('keeps nothing of an event larger than its bytes, and starts again after it (no hole to resume across)', () => {
     const h = new EventHistory(limits(100, 60_000, 64 * 1024));
     for (let seq = 1; seq <= 5; seq++) h.append(seq, 's', p(String(seq)));
-    h.append(6, 's', p('y'.repeat(70 * 1024)));
+    assert.equal(h.append(6, 's', p('y'.repeat(70 * 1024))), false, 'not kept: the dispatcher frames it itself');
     assert.equal(h.firstSeq, undefined, 'everything before the large event is gone with it');
-    assert.equal(h.latestFrame(6), undefined, 'the dispatcher frames it itself');
     h.append(7, 's', p('7'));
     assert.deepEqual(visit(h, 0), [[7, 's', '7']]);
   });

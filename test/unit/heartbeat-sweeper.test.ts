@@ -14,7 +14,7 @@ function fakeConnection(queued: number) {
     queued,
     queuedBytes: queued * 1000,
     isOpen: true,
-    liveness: new Liveness(1000),
+    liveness: new Liveness(1000, Date.now()),
     pings: 0,
     ping(now: number) {
       c.pings++;

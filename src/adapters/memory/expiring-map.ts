@@ -1,3 +1,5 @@
+import { systemClock, type Clock } from '../../domain/clock.js';
+
 /**
  * A map whose entries expire, the in-process stand-in for Redis keys with TTLs in the embedded
  * single-node engine. Expired entries are dropped when read and by a periodic sweep.
@@ -7,7 +9,7 @@ export class ExpiringMap<V> {
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = systemClock,
     sweepEveryMs = 10_000,
   ) {
     this.sweeper = setInterval(() => this.sweep(), sweepEveryMs);

@@ -2,6 +2,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { STREAM_SUBJECTS } from '../../domain/events.js';
 import type { EventSink, EventStream, HistoryRead } from '../../domain/ports.js';
+import { systemClock, type Clock } from '../../domain/clock.js';
 import { readHistory } from './history-read.js';
 import { OrderedReader } from './ordered-reader.js';
 import { ensureStream } from './stream-setup.js';
@@ -12,6 +13,7 @@ export interface NatsStreamOptions {
   podId: string;
   /** Idle heartbeat of the pod's reader. */
   heartbeatMs: number;
+  clock?: Clock;
   /** How long the server keeps a reader's consumer nobody listens to (a killed pod's). */
   inactiveMs: number;
   /** Read on a connection of the reader's own (InboxWire) rather than the shared one. */
@@ -71,6 +73,7 @@ export class NatsEventStream implements EventStream {
         start: previous ? { kind: 'seq', seq: previous.position + 1 } : { kind: 'next' },
         epoch: previous?.epoch,
         heartbeatMs: this.options.heartbeatMs,
+        clock: this.options.clock,
         inactiveMs: this.options.inactiveMs,
         description: `daisi-ws pod ${this.options.podId}`,
         ownConnection: this.options.ownConnection,
@@ -105,7 +108,10 @@ export class NatsEventStream implements EventStream {
   /** False when the pod's reader is missing or has been failing to start over for a while. */
   reading(): boolean {
     const since = this.reader?.restartingSince;
-    return this.reader !== undefined && (since === undefined || Date.now() - since < READER_STUCK_MS);
+    return (
+      this.reader !== undefined &&
+      (since === undefined || (this.options.clock ?? systemClock)() - since < READER_STUCK_MS)
+    );
   }
 
   async bounds(): Promise<{ first: number; last: number }> {

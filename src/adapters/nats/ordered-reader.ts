@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { createInbox, Empty, nanos, nuid, type NatsConnection } from '@nats-io/transport-node';
 import { createHash } from 'node:crypto';
+import { systemClock, type Clock } from '../../domain/clock.js';
 import { InboxWire, InboxWireUnsupported, type InboxListener, type InboxSubscription } from './inbox-wire.js';
 
 export interface OrderedReaderOptions {
@@ -11,6 +12,8 @@ export interface OrderedReaderOptions {
   start: { kind: 'next' } | { kind: 'seq'; seq: number };
   /** Idle heartbeat of the consumer; three missed ones make the reader start over. */
   heartbeatMs: number;
+  /** Time, for the heartbeat checks (the system's by default). */
+  clock?: Clock;
   /** How long the server keeps the consumer once nobody listens (a killed pod's goes away then). */
   inactiveMs: number;
   /** Shown in `nats consumer info`: which pod reads. */
@@ -55,8 +58,9 @@ export class OrderedReader {
   private sub: InboxSubscription | undefined;
   private wireUsable = true;
   private jsm: JetStreamManager | undefined;
-  private lastSignalMs = Date.now();
-  private lastCheckMs = Date.now();
+  private lastSignalMs: number;
+  private lastCheckMs: number;
+  private readonly clock: Clock;
   private monitor: NodeJS.Timeout | undefined;
   private statuses: (AsyncIterable<{ type: string }> & { stop?(): void }) | undefined;
   private resetting: Promise<void> | undefined;
@@ -73,6 +77,8 @@ export class OrderedReader {
     private readonly options: OrderedReaderOptions,
     private readonly events: OrderedReaderEvents,
   ) {
+    this.clock = options.clock ?? systemClock;
+    this.lastSignalMs = this.lastCheckMs = this.clock();
     this.epochValue = options.epoch ?? '';
   }
 
@@ -119,7 +125,7 @@ export class OrderedReader {
       return this.resetting;
     }
     this.events.reset(reason);
-    this.resettingSinceMs = Date.now();
+    this.resettingSinceMs = this.clock();
     this.inbox = '';
     this.sub?.close();
     this.sub = undefined;
@@ -179,7 +185,7 @@ export class OrderedReader {
     this.sub = sub;
     const name = `${this.namePrefix}_${attempt}`;
     this.consumerName = name;
-    this.lastSignalMs = Date.now();
+    this.lastSignalMs = this.clock();
     const created = await jsm.consumers.add(this.options.stream, {
       name,
       description: this.options.description,
@@ -203,7 +209,7 @@ export class OrderedReader {
 
   private onData(inbox: string, subject: string, reply: string, data: Uint8Array): void {
     if (inbox !== this.inbox) return; // a late message of a consumer this reader dropped
-    this.lastSignalMs = Date.now();
+    this.lastSignalMs = this.clock();
     const first = this.tokenize(reply);
     const sseq = this.replyNumber(reply, first);
     const cseq = this.replyNumber(reply, first + 1);
@@ -226,7 +232,7 @@ export class OrderedReader {
     reply: string,
   ): void {
     if (inbox !== this.inbox) return;
-    this.lastSignalMs = Date.now();
+    this.lastSignalMs = this.clock();
     const what = description.toLowerCase();
     if (code === 100 && what.startsWith('flowcontrol')) {
       if (reply) this.sub?.respond(reply);
@@ -270,7 +276,7 @@ export class OrderedReader {
   }
 
   private checkHeartbeats(): void {
-    const now = Date.now();
+    const now = this.clock();
     const late = now - this.lastCheckMs > 2 * this.options.heartbeatMs;
     this.lastCheckMs = now;
     if (this.stopped || this.resetting || this.nc.isClosed()) return;

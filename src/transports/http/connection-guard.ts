@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { plainAddress } from '../../domain/addresses.js';
+import { systemClock, type Clock } from '../../domain/clock.js';
 
 const SWEEP_MS = 500;
 /** A connection idle for less than this is not counted against its address. */
@@ -44,7 +45,7 @@ export class ConnectionGuard {
 
   constructor(
     private readonly limits: GuardLimits,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = systemClock,
   ) {}
 
   attach(server: Server): void {

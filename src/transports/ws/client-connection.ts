@@ -4,7 +4,8 @@ import type { Config } from '../../platform/config/schema.js';
 import type { Logger } from '../../domain/ports.js';
 import type { Metrics } from '../../platform/metrics.js';
 import { ErrorCodes, GatewayError } from '../../domain/errors.js';
-import { flatString, idProblem } from '../../domain/ids.js';
+import { idProblem } from '../../domain/ids.js';
+import { flatString } from './flat-string.js';
 import { sessionKeyOf, type Identity } from '../../domain/session.js';
 import { DeliveryPosition } from '../../services/delivery-position.js';
 import type { ResumeService } from '../../services/resume.js';
@@ -12,6 +13,7 @@ import type { ProtocolFrame, Session } from '../../services/session.js';
 import type { SessionManager } from '../../services/session-manager.js';
 import { chatIdOf, errorFrame, parseClientMessage, readyFrame } from './frames.js';
 import { FrameRateLimit } from './frame-rate-limit.js';
+import type { Clock } from '../../domain/clock.js';
 import { Liveness } from './liveness.js';
 import { SendQueue } from './send-queue.js';
 import { SocketSink, rawSocketOf } from './socket-sink.js';
@@ -33,6 +35,7 @@ export interface ConnectionDeps {
   /** Marks the session active in the renewal loop's view and writes `:last_active` now. */
   touch(session: Session): void;
   resume: ResumeService;
+  clock: Clock;
 }
 
 const KNOWN_TYPES = new Set(['select_chat', 'ready']);
@@ -55,8 +58,8 @@ export class ClientConnection implements Session {
   readonly key: string;
   chatId: string | undefined;
   readonly position = new DeliveryPosition();
-  lastActivityMs = Date.now();
-  readonly connectedAt = Date.now();
+  lastActivityMs: number;
+  readonly connectedAt: number;
   readonly liveness: Liveness;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private released = false;
@@ -74,7 +77,8 @@ export class ClientConnection implements Session {
     readonly requestId: string,
   ) {
     this.key = flatString(sessionKeyOf(identity));
-    this.liveness = new Liveness(deps.config().app.ping_interval_seconds * 1000);
+    this.connectedAt = this.lastActivityMs = deps.clock();
+    this.liveness = new Liveness(deps.config().app.ping_interval_seconds * 1000, this.connectedAt);
     this.rate = new FrameRateLimit();
     this.sessionLabel = deps.metrics.sessionLabel(this.key);
     // The TCP socket under the WebSocket: its 'drain' moves waiting frames on (see SocketSink).
@@ -82,6 +86,7 @@ export class ClientConnection implements Session {
     if (raw) raw[CONNECTION] = this;
     this.queue = new SendQueue(
       new SocketSink(socket, raw, deps, this.sessionLabel, ClientConnection.onDrain, () => this.overflowed()),
+      deps.clock,
     );
     (socket as Owned<WebSocket>)[CONNECTION] = this;
     socket.on('message', ClientConnection.onSocketMessage);
@@ -99,7 +104,8 @@ export class ClientConnection implements Session {
   }
 
   private static onSocketPong(this: Owned<WebSocket>): void {
-    this[CONNECTION]?.liveness.heard(Date.now());
+    const connection = this[CONNECTION];
+    connection?.liveness.heard(connection.deps.clock());
   }
 
   private static onSocketClose(this: Owned<WebSocket>, code: number, reason: Buffer): void {
@@ -206,7 +212,7 @@ export class ClientConnection implements Session {
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
-    const now = Date.now();
+    const now = this.deps.clock();
     this.liveness.heard(now);
     if (this.state !== 'open' || isBinary || !this.withinRate(now)) return;
     this.lastActivityMs = now;

@@ -1,6 +1,7 @@
 import type { Config } from '../../platform/config/schema.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { Logger } from '../../domain/ports.js';
+import { systemClock, type Clock } from '../../domain/clock.js';
 import type { ClientConnection } from './client-connection.js';
 import { pongTimeout, slowClient, SLOW_CLIENT_CLOSE, writeTimedOut } from './close-reasons.js';
 
@@ -33,10 +34,11 @@ export class HeartbeatSweeper {
     private readonly config: () => Config,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => this.sweepStep(Date.now()), ROUND_MS / STEPS_PER_ROUND);
+    this.timer = setInterval(() => this.sweepStep(this.clock()), ROUND_MS / STEPS_PER_ROUND);
     this.timer.unref();
   }
 

@@ -3,17 +3,18 @@
  * was last pinged and how many pings in a row went unanswered, and since when it has been slow.
  */
 export class Liveness {
-  lastSeenMs = Date.now();
+  lastSeenMs: number;
   lastPingMs: number;
   unansweredPings = 0;
   slowSince: number | undefined;
 
   /**
    * `pingIntervalMs`: the first ping falls anywhere in the first interval, so that sessions that connected together are
-   * not all pinged in one sweep.
+   * not all pinged in one sweep. `now`: when the connection opened.
    */
-  constructor(pingIntervalMs: number) {
-    this.lastPingMs = Date.now() - Math.random() * pingIntervalMs;
+  constructor(pingIntervalMs: number, now: number) {
+    this.lastSeenMs = now;
+    this.lastPingMs = now - Math.random() * pingIntervalMs;
   }
 
   /** A frame or a pong arrived. */

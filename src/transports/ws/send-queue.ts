@@ -1,3 +1,5 @@
+import { systemClock, type Clock } from '../../domain/clock.js';
+
 /**
  * The bounded send queue of one connection. Frames go straight to the socket while its own buffer
  * (bufferedAmount) is below a high-water mark; past it they wait here until the socket drains, at
@@ -54,7 +56,7 @@ export class SendQueue {
 
   constructor(
     private readonly sink: SendQueueSink,
-    private readonly now: () => number = Date.now,
+    private readonly now: Clock = systemClock,
   ) {}
 
   /** Frames waiting for room in the socket. */

@@ -7,7 +7,8 @@ import type { Logger } from '../../domain/ports.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { RefusalLog } from '../../platform/refusal-log.js';
 import { AuthFailure, ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
-import { flatString, idProblem } from '../../domain/ids.js';
+import { idProblem } from '../../domain/ids.js';
+import { flatString } from './flat-string.js';
 import type { Identity } from '../../domain/session.js';
 import type { Session } from '../../services/session.js';
 import type { AbuseLimits } from '../../services/abuse-limits.js';
@@ -22,6 +23,7 @@ import { ClientConnection, type ConnectionDeps } from './client-connection.js';
 import { sinceOf } from './frames.js';
 import { HeartbeatSweeper } from './heartbeat.js';
 import { Turns } from './turns.js';
+import { systemClock, type Clock } from '../../domain/clock.js';
 
 export const SUBPROTOCOL = 'json.v1';
 
@@ -37,6 +39,7 @@ export interface WsEndpointDeps {
   refusals: RefusalLog;
   /** Sessions this pod accepts (server.max_connections, or what the open-file limit leaves; 0: no limit). */
   sessionLimit(): number;
+  clock?: Clock;
 }
 
 /** What the upgrade asks for besides the session: a chat to select, a point to resume from. */
@@ -103,7 +106,10 @@ export class WsEndpoint {
   private readonly requestIds = new WeakMap<IncomingMessage, string>();
   private readonly connectionDeps: ConnectionDeps;
 
+  private readonly clock: Clock;
+
   constructor(private readonly deps: WsEndpointDeps) {
+    this.clock = deps.clock ?? systemClock;
     const app = deps.config().app;
     this.connectionDeps = {
       config: deps.config,
@@ -112,6 +118,7 @@ export class WsEndpoint {
       log: deps.log,
       touch: deps.touch,
       resume: deps.resume,
+      clock: this.clock,
       onClosed: (c) => this.closed(c),
       onSocketClosed: (c) => this.sockets.delete(c),
     };
@@ -131,7 +138,7 @@ export class WsEndpoint {
             },
     });
     this.wss.on('headers', (headers, req) => headers.push(`X-Request-ID: ${this.requestIds.get(req)}`));
-    this.heartbeat = new HeartbeatSweeper(() => this.connections, deps.config, deps.metrics, deps.log);
+    this.heartbeat = new HeartbeatSweeper(() => this.connections, deps.config, deps.metrics, deps.log, this.clock);
     this.heartbeat.start();
   }
 
@@ -292,8 +299,8 @@ export class WsEndpoint {
 
   /** Waits up to `graceMs` for close handshakes, then drops the sockets still open. */
   async dropSockets(graceMs: number): Promise<void> {
-    const deadline = Date.now() + graceMs;
-    while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const deadline = this.clock() + graceMs;
+    while (this.sockets.size > 0 && this.clock() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const connection of this.sockets) connection.socket.terminate();
   }
 
@@ -403,7 +410,7 @@ export class WsEndpoint {
     const { metrics, log } = this.deps;
     this.connections.delete(connection);
     metrics.activeConnections.dec();
-    const seconds = (Date.now() - connection.connectedAt) / 1000;
+    const seconds = (this.clock() - connection.connectedAt) / 1000;
     metrics.connectionDuration.observe(seconds);
     const detached = this.deps.sessions.detach(connection).finally(() => this.detaching.delete(detached));
     this.detaching.add(detached);
