@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { stringify } from 'yaml';
-import { freePortNumber, uid } from '../test/helpers/env.js';
+import { freePortNumber, KEYS, uid } from '../test/helpers/env.js';
 import { companyToken, spawnGateway, type ChildGateway } from '../test/helpers/gateway.js';
 import type { Published } from '../test/helpers/load.js';
 import { TestNatsServer } from '../support/nats-server.js';
@@ -213,13 +213,15 @@ export function sessionsFor(
     const viewsChat = id % 2 === 1;
     const user = `u${id}`;
     const token = companyToken(company, agent, user, 24 * 3600);
-    const chat = viewsChat ? '&chat_id=k' : '';
-    const query = `token=${encodeURIComponent(token)}&x-api-key=test-client-key-0123456789${chat}`;
-    const path = `/ws/${company}/${agent}?${query}`;
+    const path = `/ws/${company}/${agent}`;
     const order = env.hosts.map((_, i) => (home + i) % env.hosts.length);
     const pods = order.map((i) => (i === home ? options.via?.(i) : undefined) ?? env.podUrl(i));
     const subjects = [`wa.${company}.${agent}.chats`, ...(viewsChat ? [`wa.${company}.${agent}.messages.k`] : [])];
-    return { spec: { id, pods, path }, subjects, home };
+    return {
+      spec: { id, pods, path, token, apiKey: KEYS.client, chatId: viewsChat ? 'k' : undefined },
+      subjects,
+      home,
+    };
   });
 }
 

@@ -365,6 +365,11 @@ function evaluate(
     reconnects += report.reconnects;
     for (const e of report.errors) if (e.startsWith('ResumeUnavailable')) problems.push(`session ${report.id}: ${e}`);
   }
+  const back = reports.flatMap((r) => r.reconnectMs).sort((a, b) => a - b);
+  if (back.length > 0) {
+    const at = (q: number) => (back[Math.min(back.length - 1, Math.floor(back.length * q))]! / 1000).toFixed(1);
+    note = [note, `back in ${at(0.5)} s (median), ${at(0.9)} s (p90), ${at(1)} s (max)`].filter(Boolean).join('; ');
+  }
   const swapRow = row.name === 'config-swap';
   if (swapRow && reconnects > 0) problems.push(`${reconnects} reconnects during config swaps`);
   return {

@@ -1,4 +1,7 @@
-// The demo page: plain browser JavaScript, served as it is by the gateway (no build step).
+// The demo page: plain browser JavaScript, served as it is by the gateway (no build step), on the
+// client SDK's browser module that the gateway serves too.
+import { DaisiClient } from '/daisi-ws-client.js';
+
 const $ = (id) => document.getElementById(id);
 const hash = new URLSearchParams(location.hash.slice(1));
 $('apiKey').value = hash.get('key') ?? localStorage.getItem('dws.apiKey') ?? '';
@@ -37,88 +40,46 @@ async function post(path, key, body) {
   return json;
 }
 
-function wsUrl(path, token) {
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const q = new URLSearchParams({ token, 'x-api-key': $('apiKey').value });
-  return `${scheme}://${location.host}${path}?${q}`;
+function wsBase(path) {
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
 }
 
-// Resume (SPEC §11): the page keeps the epoch of `ready` and the seq of the last event; when the
-// connection is lost (not closed on purpose, not taken over, not refused) it reconnects with them
-// and the gateway replays what it missed.
-const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013]);
-
-function open(url, statusId, logId, state = { epoch: '', seq: 0 }) {
-  const resumeQuery = state.epoch
-    ? `&since=${state.seq}&epoch=${encodeURIComponent(state.epoch)}${state.chatId ? `&chat_id=${encodeURIComponent(state.chatId)}` : ''}`
-    : '';
-  const socket = new WebSocket(url + resumeQuery, 'json.v1');
-  socket.state = state;
-  setStatus(statusId, resumeQuery ? 'resuming' : 'connecting');
-  socket.onmessage = (m) => {
-    const frame = JSON.parse(m.data);
-    if (frame.type === 'ready') {
-      state.epoch = frame.payload?.epoch ?? '';
-      return setStatus(statusId, 'ready', 'ready');
-    }
-    if (frame.type === 'resumed') return log(logId, 'info', `resumed ${frame.payload.count} events`);
-    if (frame.type === 'error') return log(logId, 'error', `error ${frame.payload.code}: ${frame.payload.message}`);
-    if (frame.type === 'event') {
-      if (frame.seq) state.seq = frame.seq;
-      log(logId, 'event', `event ${JSON.stringify(frame.payload)}`);
-    }
-  };
-  socket.onclose = (e) => {
-    setStatus(statusId, `closed ${e.code}${e.reason ? ` ${e.reason}` : ''}`, 'closed');
-    log(logId, 'info', `closed with ${e.code} ${e.reason}`);
-    if (!socket.closedOnPurpose && RETRY_CODES.has(e.code) && state.epoch) {
-      log(logId, 'info', `reconnecting from seq ${state.seq}`);
-      setTimeout(() => socket.onreconnect?.(open(url, statusId, logId, state)), 1000);
-    }
-  };
-  return socket;
+/**
+ * A session through the client SDK (the module this gateway serves): it reconnects, resumes from
+ * the last event it showed (with the selected chat) and refreshes its token; the page shows its
+ * state, each event once, `resumed` and `reset`.
+ */
+function open(path, token, statusId, logId) {
+  const client = new DaisiClient({ url: wsBase(path), apiKey: $('apiKey').value, token });
+  client.on('state', (state) => setStatus(statusId, state, state));
+  client.on('event', (payload, { seq }) => log(logId, 'event', `event ${seq ?? '-'} ${JSON.stringify(payload)}`));
+  client.on('resumed', ({ count }) => log(logId, 'info', `resumed ${count} events`));
+  client.on('reset', (e) => log(logId, 'error', `reset (${e.message}): reload the state from the back end`));
+  client.on('error', (e) => log(logId, 'error', `error ${e.code}: ${e.message}`));
+  client.connect();
+  return client;
 }
 
-function closeOnPurpose(socket) {
-  if (!socket) return;
-  socket.closedOnPurpose = true;
-  socket.close(1000);
-}
-
-// Keeps `set` pointed at the live socket of a tab, also after reconnects.
-function tracked(set) {
-  const track = (socket) => {
-    set(socket);
-    socket.onreconnect = track;
-  };
-  return track;
-}
-
-let userSocket;
-const trackUser = tracked((s) => (userSocket = s));
-$('connect').addEventListener('click', async () => {
-  closeOnPurpose(userSocket);
+let userClient;
+$('connect').addEventListener('click', () => {
+  userClient?.close();
   const [company, agent, user] = [$('company').value, $('agent').value, $('user').value];
-  try {
-    const token =
-      $('token').value ||
-      (
-        await post('/generate-token', $('apiKey').value, {
-          company_id: company,
-          agent_id: agent,
-          user_id: user,
-          expires_in_seconds: 3600,
-        })
-      ).token;
-    trackUser(open(wsUrl(`/ws/${encodeURIComponent(company)}/${encodeURIComponent(agent)}`, token), 'status', 'log'));
-  } catch (err) {
-    log('log', 'error', err.message);
-  }
+  const given = $('token').value;
+  // Without a token of its own, the page mints one at each connect and before expiry.
+  const mint = async () =>
+    (
+      await post('/generate-token', $('apiKey').value, {
+        company_id: company,
+        agent_id: agent,
+        user_id: user,
+        expires_in_seconds: 600,
+      })
+    ).token;
+  userClient = open(`/ws/${encodeURIComponent(company)}/${encodeURIComponent(agent)}`, given || mint, 'status', 'log');
 });
-$('disconnect').addEventListener('click', () => closeOnPurpose(userSocket));
+$('disconnect').addEventListener('click', () => userClient?.close());
 $('selectChat').addEventListener('click', () => {
-  if (userSocket) userSocket.state.chatId = $('chatId').value;
-  userSocket?.send(JSON.stringify({ type: 'select_chat', payload: { chat_id: $('chatId').value } }));
+  userClient?.selectChat($('chatId').value);
   log('log', 'info', `selected chat ${$('chatId').value}`);
 });
 
@@ -146,21 +107,16 @@ $('publish').addEventListener('click', async () => {
   }
 });
 
-let adminSocket;
-const trackAdmin = tracked((s) => (adminSocket = s));
-$('adminConnect').addEventListener('click', async () => {
-  closeOnPurpose(adminSocket);
+let adminClient;
+$('adminConnect').addEventListener('click', () => {
+  adminClient?.close();
   const body = {
     admin_id: $('adminId').value,
-    expires_in_seconds: 3600,
+    expires_in_seconds: 600,
     subscribed_company_id: $('subCompany').value || undefined,
     subscribed_agent_id: $('subAgent').value || undefined,
     company_id_restriction: $('restriction').value || undefined,
   };
-  try {
-    const { token } = await post('/admin/generate-token', $('adminKey').value, body);
-    trackAdmin(open(wsUrl('/ws/admin', token), 'adminStatus', 'adminLog'));
-  } catch (err) {
-    log('adminLog', 'error', err.message);
-  }
+  const mint = async () => (await post('/admin/generate-token', $('adminKey').value, body)).token;
+  adminClient = open('/ws/admin', mint, 'adminStatus', 'adminLog');
 });

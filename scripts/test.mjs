@@ -20,6 +20,8 @@ if (!unitOnly && !pattern) {
     }
   }
 }
+// The client SDK's browser module: the gateway serves it, the tests load it (and check its size).
+if (run(process.execPath, [new URL('./build-client.mjs', import.meta.url).pathname]) !== 0) process.exit(1);
 if (!unitOnly) {
   // Integration tests talk to the real Redis (127.0.0.1:6379) and NATS (nats-server binary); on a
   // machine without them, start or install them first.

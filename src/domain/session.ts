@@ -1,3 +1,4 @@
+import type { AdminClaims, CompanyClaims } from './claims.js';
 import { parseSubject, subjects, type EventAddress } from './events.js';
 import { keys } from './keys.js';
 
@@ -17,6 +18,26 @@ export interface AdminIdentity {
 }
 
 export type Identity = UserIdentity | AdminIdentity;
+
+export function companyIdentity(claims: Pick<CompanyClaims, 'companyId' | 'agentId' | 'userId'>): UserIdentity {
+  return { kind: 'user', companyId: claims.companyId, agentId: claims.agentId, userId: claims.userId };
+}
+
+export function adminIdentity(claims: Omit<AdminClaims, 'expiresAt'>): AdminIdentity {
+  const { adminId, companyIdRestriction, subscribedCompanyId, subscribedAgentId } = claims;
+  return { kind: 'admin', adminId, companyIdRestriction, subscribedCompanyId, subscribedAgentId };
+}
+
+/** The same user, or the same admin with the same scope (what a refreshed token must carry). */
+export function sameIdentity(a: Identity, b: Identity): boolean {
+  if (a.kind === 'user' || b.kind === 'user') return a.kind === b.kind && sessionKeyOf(a) === sessionKeyOf(b);
+  return (
+    a.adminId === b.adminId &&
+    a.companyIdRestriction === b.companyIdRestriction &&
+    a.subscribedCompanyId === b.subscribedCompanyId &&
+    a.subscribedAgentId === b.subscribedAgentId
+  );
+}
 
 export function sessionKeyOf(identity: Identity): string {
   return identity.kind === 'user'

@@ -14,6 +14,7 @@ function fakeConnection(queued: number) {
     queued,
     queuedBytes: queued * 1000,
     isOpen: true,
+    expired: () => false,
     liveness: new Liveness(1000, Date.now()),
     pings: 0,
     ping(now: number) {

@@ -288,6 +288,9 @@ export const schema = {
     ),
     enable_publish_api: extra(devOnly('serve POST /api/publish')),
     enable_demo_page: extra(devOnly('serve the demo page at /')),
+    enable_admin_page: extra(
+      devOnly("serve the operator's page at /admin (its API, /api/sessions and /api/disconnect, is always there)"),
+    ),
   },
   adaptive_ttl: {
     session_lock: adaptive(false, 15, 30, 120, 30, 15),

@@ -15,6 +15,19 @@ import { ConnectionGuard } from './connection-guard.js';
 import { readJson, sendError, sendJson } from './http-io.js';
 import { parsePublishRequest } from './publish-request.js';
 
+/** A file served as it is: the demo and operator pages, the client module. */
+export interface StaticFile {
+  type: string;
+  body: Buffer;
+  etag: string;
+  /** Cached by browsers for a day (the client module: its ETag changes with every build). */
+  cacheable: boolean;
+}
+
+/** The client SDK's browser module: served whatever the page settings, to any origin's pages. */
+const CLIENT_MODULE_PATH = '/daisi-ws-client.js';
+const ADMIN_PAGE_PATHS = new Set(['/admin', '/admin.js', '/admin.css']);
+
 export interface Readiness {
   ready: boolean;
   dependencies: Record<string, string>;
@@ -34,7 +47,7 @@ export interface HttpDeps {
   readiness(): Promise<Readiness>;
   publish(subject: string, payload: string, requestId: string): Promise<{ seq: number }>;
   /** Static files (the demo page); undefined when there is none. */
-  staticFile?(path: string): { type: string; body: Buffer } | undefined;
+  staticFile?(path: string): StaticFile | undefined;
   /** How many TCP connections the pod keeps open (server.max_connections, or what the open-file limit leaves). */
   budget(): ConnectionBudget;
 }
@@ -147,13 +160,32 @@ async function dispatch(
   if (webSocketTargetOf(ctx.url.pathname)) {
     throw new GatewayError(ErrorCodes.BadRequest, 'WebSocket upgrade required', 'Connect with a WebSocket client.');
   }
-  const file =
-    req.method === 'GET' && deps.config().app.enable_demo_page ? deps.staticFile?.(ctx.url.pathname) : undefined;
-  if (file) {
-    res.writeHead(200, { 'Content-Type': file.type, 'Content-Length': file.body.length, 'Cache-Control': 'no-cache' });
-    return void res.end(file.body);
-  }
+  const file = req.method === 'GET' || req.method === 'HEAD' ? servedFile(deps, ctx.url.pathname) : undefined;
+  if (file) return sendFile(req, res, file);
   throw new GatewayError(ErrorCodes.NotFound, 'Not found', `No route for ${req.method} ${ctx.url.pathname}`);
+}
+
+/** Which files are served: the client module always, the operator's page and the demo page when enabled. */
+function servedFile(deps: HttpDeps, path: string): StaticFile | undefined {
+  const app = deps.config().app;
+  if (path === CLIENT_MODULE_PATH) return deps.staticFile?.(path);
+  if (ADMIN_PAGE_PATHS.has(path)) return app.enable_admin_page ? deps.staticFile?.(path) : undefined;
+  return app.enable_demo_page ? deps.staticFile?.(path) : undefined;
+}
+
+function sendFile(req: IncomingMessage, res: ServerResponse, file: StaticFile): void {
+  const headers: Record<string, string | number> = {
+    'Content-Type': file.type,
+    ETag: file.etag,
+    'Cache-Control': file.cacheable ? 'public, max-age=86400' : 'no-cache',
+  };
+  if (file.cacheable) headers['Access-Control-Allow-Origin'] = '*';
+  if (req.headers['if-none-match'] === file.etag) {
+    res.writeHead(304, headers);
+    return void res.end();
+  }
+  res.writeHead(200, { ...headers, 'Content-Length': file.body.length });
+  res.end(req.method === 'HEAD' ? undefined : file.body);
 }
 
 async function ready(deps: HttpDeps, res: ServerResponse): Promise<void> {

@@ -3,7 +3,7 @@ import type { RawData, WebSocket } from 'ws';
 import type { Config } from '../../platform/config/schema.js';
 import type { Logger } from '../../domain/ports.js';
 import type { Metrics } from '../../platform/metrics.js';
-import { ErrorCodes, GatewayError } from '../../domain/errors.js';
+import { ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
 import { idProblem } from '../../domain/ids.js';
 import { flatString } from './flat-string.js';
 import { sessionKeyOf, type Identity } from '../../domain/session.js';
@@ -11,7 +11,9 @@ import { DeliveryPosition } from '../../services/delivery-position.js';
 import type { ResumeService } from '../../services/resume.js';
 import type { ProtocolFrame, Session } from '../../services/session.js';
 import type { SessionManager } from '../../services/session-manager.js';
-import { chatIdOf, errorFrame, parseClientMessage, readyFrame } from './frames.js';
+import { chatIdOf, errorFrame, parseClientMessage, readyFrame, refreshedFrame } from './frames.js';
+import { isJsonObject } from '../../domain/json.js';
+import type { Instant } from '../../domain/rfc3339.js';
 import { FrameRateLimit } from './frame-rate-limit.js';
 import type { Clock } from '../../domain/clock.js';
 import { Liveness } from './liveness.js';
@@ -36,9 +38,11 @@ export interface ConnectionDeps {
   touch(session: Session): void;
   resume: ResumeService;
   clock: Clock;
+  /** A refreshed token's expiry, when it opens and is the session's own identity (else throws InvalidToken). */
+  reauthenticate(identity: Identity, token: unknown): Promise<Instant>;
 }
 
-const KNOWN_TYPES = new Set(['select_chat', 'ready']);
+const KNOWN_TYPES = new Set(['select_chat', 'ready', 'refresh']);
 
 /** The connection a socket (the WebSocket, or the TCP socket under it) belongs to. */
 const CONNECTION = Symbol('connection');
@@ -72,6 +76,8 @@ export class ClientConnection implements Session {
   constructor(
     readonly socket: WebSocket,
     readonly identity: Identity,
+    /** When the session's token expires: it is closed then (4403) unless refreshed. */
+    public expiresAt: Instant,
     private readonly deps: ConnectionDeps,
     /** The upgrade request's id, for the log line of the session's close. */
     readonly requestId: string,
@@ -149,8 +155,13 @@ export class ClientConnection implements Session {
     return this.queue.oldestAt();
   }
 
+  /** Whether the token has expired by `now` (the heartbeat sweeper looks). */
+  expired(now: number): boolean {
+    return now > this.expiresAt.ms;
+  }
+
   sendReady(epoch: string): void {
-    this.sendUnbounded(readyFrame(epoch), 'ready');
+    this.sendUnbounded(readyFrame(epoch, this.expiresAt.text), 'ready');
   }
 
   deliver(frame: Buffer): void {
@@ -232,6 +243,9 @@ export class ClientConnection implements Session {
       case 'select_chat':
         this.selectChat(message.payload);
         break;
+      case 'refresh':
+        void this.refresh(message.payload);
+        break;
       case 'unknown':
         this.sendError(ErrorCodes.BadRequest, 'Unhandled message type', `Type: ${message.name}`);
     }
@@ -259,6 +273,19 @@ export class ClientConnection implements Session {
       this.deps.log.warn({ err, session_key: this.key }, 'select_chat failed');
       this.sendError(ErrorCodes.SubscriptionFailure, 'Could not subscribe to chat events.');
     });
+  }
+
+  /** An in-band refresh: the session's expiry moves to the new token's, or an InvalidToken error frame and it stays. */
+  private async refresh(payload: unknown): Promise<void> {
+    const token = isJsonObject(payload) ? payload.token : undefined;
+    try {
+      const expiresAt = await this.deps.reauthenticate(this.identity, token);
+      if (this.state !== 'open') return;
+      this.expiresAt = expiresAt;
+      this.sendUnbounded(refreshedFrame(expiresAt.text), 'refreshed');
+    } catch (err) {
+      this.sendUnbounded(errorFrame(toGatewayError(err).toBody()), 'error');
+    }
   }
 
   /** Under `block`, the queue is full: the session catches up from the history as it drains. */

@@ -10,4 +10,8 @@ export const slowClient = (why = 'Frames waited longer than websocket_slow_clien
 export const writeTimedOut = () =>
   new GatewayError(ErrorCodes.Internal, 'Write timeout', 'A frame was not written within write_timeout_seconds.');
 
+/** A token that expired and was not refreshed: InvalidToken, close 4403 (docs/protocol.md, *Session lifetime*). */
+export const tokenExpired = () =>
+  new GatewayError(ErrorCodes.InvalidToken, 'Token expired', 'Refresh the token before it expires.');
+
 export const SLOW_CLIENT_CLOSE = 1008;

@@ -2,8 +2,12 @@ import type { ErrorBody } from '../../domain/errors.js';
 import { isJsonObject } from '../../domain/json.js';
 
 /** Server → client frames other than events (docs/protocol.md, *WebSocket*, *Resume*). */
-export function readyFrame(epoch: string): Buffer {
-  return Buffer.from(JSON.stringify({ type: 'ready', payload: { epoch } }));
+export function readyFrame(epoch: string, expiresAt: string): Buffer {
+  return Buffer.from(JSON.stringify({ type: 'ready', payload: { epoch, expires_at: expiresAt } }));
+}
+
+export function refreshedFrame(expiresAt: string): Buffer {
+  return Buffer.from(JSON.stringify({ type: 'refreshed', payload: { expires_at: expiresAt } }));
 }
 
 export function errorFrame(body: ErrorBody): Buffer {
@@ -12,6 +16,7 @@ export function errorFrame(body: ErrorBody): Buffer {
 
 export type ClientMessage =
   | { type: 'select_chat'; payload: unknown }
+  | { type: 'refresh'; payload: unknown }
   | { type: 'ready' }
   | { type: 'unknown'; name: string }
   | { type: 'invalid' };
@@ -26,7 +31,7 @@ export function parseClientMessage(text: string): ClientMessage {
   }
   if (!isJsonObject(value)) return { type: 'invalid' };
   const { type, payload } = value as { type?: unknown; payload?: unknown };
-  if (type === 'select_chat') return { type, payload };
+  if (type === 'select_chat' || type === 'refresh') return { type, payload };
   if (type === 'ready') return { type };
   return { type: 'unknown', name: typeof type === 'string' ? type : '' };
 }

@@ -3,7 +3,7 @@ import type { Metrics } from '../../platform/metrics.js';
 import type { Logger } from '../../domain/ports.js';
 import { systemClock, type Clock } from '../../domain/clock.js';
 import type { ClientConnection } from './client-connection.js';
-import { pongTimeout, slowClient, SLOW_CLIENT_CLOSE, writeTimedOut } from './close-reasons.js';
+import { pongTimeout, slowClient, SLOW_CLIENT_CLOSE, tokenExpired, writeTimedOut } from './close-reasons.js';
 
 /** Every connection is looked at once a round, a tenth of them at a time. */
 const ROUND_MS = 1000;
@@ -79,6 +79,10 @@ export class HeartbeatSweeper {
     this.sessions.set(c.sessionLabel, (this.sessions.get(c.sessionLabel) ?? 0) + 1);
     this.queuedBytes += c.queuedBytes;
     if (!c.isOpen) return;
+    if (c.expired(now)) {
+      c.terminate(tokenExpired());
+      return;
+    }
     if (this.silent(c, now, app)) return;
     if (this.slow(c, now, app)) return;
     if (app.ping_interval_seconds > 0 && now - c.liveness.lastPingMs >= app.ping_interval_seconds * 1000) c.ping(now);

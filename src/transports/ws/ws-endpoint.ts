@@ -9,7 +9,8 @@ import type { RefusalLog } from '../../platform/refusal-log.js';
 import { AuthFailure, ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
 import { idProblem } from '../../domain/ids.js';
 import { flatString } from './flat-string.js';
-import type { Identity } from '../../domain/session.js';
+import { adminIdentity, companyIdentity, sameIdentity, type Identity } from '../../domain/session.js';
+import type { Instant } from '../../domain/rfc3339.js';
 import type { Session } from '../../services/session.js';
 import type { AbuseLimits } from '../../services/abuse-limits.js';
 import type { AuthService } from '../../services/auth-service.js';
@@ -46,6 +47,17 @@ export interface WsEndpointDeps {
 interface SessionStart {
   chatId?: string;
   resume?: { since: number; epoch: string };
+}
+
+/** Who an upgrade is for, and until when its token holds. */
+interface Admitted {
+  identity: Identity;
+  expiresAt: Instant;
+}
+
+/** Everything an upgrade was admitted with. */
+interface Admission extends Admitted {
+  start: SessionStart;
 }
 
 /** `since`, `epoch` and `chat_id` of the upgrade (docs/protocol.md, *Resume*); a bad one refuses it with 400. */
@@ -119,6 +131,7 @@ export class WsEndpoint {
       touch: deps.touch,
       resume: deps.resume,
       clock: this.clock,
+      reauthenticate: (identity, token) => this.reauthenticate(identity, token),
       onClosed: (c) => this.closed(c),
       onSocketClosed: (c) => this.sockets.delete(c),
     };
@@ -159,12 +172,13 @@ export class WsEndpoint {
     forgetPeerAddress(req.socket);
     let identity: Identity;
     let start: SessionStart;
+    let expiresAt: Instant;
     let release: () => void = () => undefined;
     try {
       const url = new URL(req.url ?? '/', 'http://gateway');
       this.checkCapacity(address);
       release = this.countPending(socket);
-      ({ identity, start } = await this.withinDeadline(this.authenticateAndClaim(req, url, address)));
+      ({ identity, start, expiresAt } = await this.withinDeadline(this.authenticateAndClaim(req, url, address)));
     } catch (err) {
       release();
       const error = toGatewayError(err);
@@ -198,30 +212,24 @@ export class WsEndpoint {
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         socket.off('error', destroySocket); // ws has its own listener now
         release();
-        this.open(ws, id, start, requestId, raw);
+        this.open(ws, { identity: id, start, expiresAt }, requestId, raw);
       });
     });
   }
 
   /** The key, token and session lock: everything of an upgrade that may wait on Redis. */
-  private async authenticateAndClaim(
-    req: IncomingMessage,
-    url: URL,
-    address: string,
-  ): Promise<{ identity: Identity; start: SessionStart }> {
-    const identity = await this.deps.limits.authenticate(address, () => this.admit(req, url));
+  private async authenticateAndClaim(req: IncomingMessage, url: URL, address: string): Promise<Admission> {
+    const { identity, expiresAt } = await this.deps.limits.authenticate(address, () => this.admit(req, url));
     const start = startOf(url.searchParams, identity);
     await this.deps.sessions.claim(identity);
-    return { identity, start };
+    return { identity, start, expiresAt };
   }
 
   /**
    * app.handshake_timeout_seconds: an upgrade does not hang on a Redis that does not answer (paused,
    * partitioned): 503, and a lock taken after that is given back.
    */
-  private withinDeadline(
-    admitted: Promise<{ identity: Identity; start: SessionStart }>,
-  ): Promise<{ identity: Identity; start: SessionStart }> {
+  private withinDeadline(admitted: Promise<Admission>): Promise<Admission> {
     const seconds = this.deps.config().app.handshake_timeout_seconds;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
@@ -304,7 +312,7 @@ export class WsEndpoint {
     for (const connection of this.sockets) connection.socket.terminate();
   }
 
-  private async admit(req: IncomingMessage, url: URL): Promise<Identity> {
+  private async admit(req: IncomingMessage, url: URL): Promise<Admitted> {
     const target = webSocketTargetOf(url.pathname);
     if (!target) throw new GatewayError(ErrorCodes.NotFound, 'Not found', `No WebSocket endpoint at ${url.pathname}`);
     if (this.phase === 'closing') throw new GatewayError(ErrorCodes.ServiceUnavailable, 'Service shutting down');
@@ -342,7 +350,7 @@ export class WsEndpoint {
   private async admitCompany(
     token: string | undefined,
     target: { companyId: string; agentId: string },
-  ): Promise<Identity> {
+  ): Promise<Admitted> {
     const claims = await this.authenticated('company', () => this.deps.auth.authenticateCompany(token));
     if (claims.companyId !== target.companyId || claims.agentId !== target.agentId) {
       this.deps.metrics.authFailure.inc({ token_type: 'company', reason: 'path_mismatch' });
@@ -353,14 +361,32 @@ export class WsEndpoint {
       );
     }
     this.deps.metrics.authSuccess.inc({ token_type: 'company' });
-    return { kind: 'user', companyId: claims.companyId, agentId: claims.agentId, userId: claims.userId };
+    return { identity: companyIdentity(claims), expiresAt: claims.expiresAt };
   }
 
-  private async admitAdmin(token: string | undefined): Promise<Identity> {
+  private async admitAdmin(token: string | undefined): Promise<Admitted> {
     const claims = await this.authenticated('admin', () => this.deps.auth.authenticateAdmin(token));
     this.deps.metrics.authSuccess.inc({ token_type: 'admin' });
-    const { adminId, companyIdRestriction, subscribedCompanyId, subscribedAgentId } = claims;
-    return { kind: 'admin', adminId, companyIdRestriction, subscribedCompanyId, subscribedAgentId };
+    return { identity: adminIdentity(claims), expiresAt: claims.expiresAt };
+  }
+
+  /**
+   * An in-band refresh (docs/protocol.md, *Session lifetime*): the new token's expiry when it opens,
+   * is unexpired and carries the session's own identity; InvalidToken otherwise.
+   */
+  private async reauthenticate(identity: Identity, token: unknown): Promise<Instant> {
+    if (typeof token !== 'string' || token === '') {
+      throw new GatewayError(ErrorCodes.InvalidToken, 'Invalid refresh payload', 'Expected {"token":"…"} in payload.');
+    }
+    const admitted = identity.kind === 'user' ? await this.admitCompany(token, identity) : await this.admitAdmin(token);
+    if (!sameIdentity(identity, admitted.identity)) {
+      throw new GatewayError(
+        ErrorCodes.InvalidToken,
+        'Token is for another identity',
+        "A refresh must carry the session's own identity and scope.",
+      );
+    }
+    return admitted.expiresAt;
   }
 
   private async authenticated<C>(type: 'company' | 'admin', run: () => Promise<C>): Promise<C> {
@@ -379,9 +405,9 @@ export class WsEndpoint {
    * activity stamp, the log line, the replay) takes its turn, so that a burst of sessions does not
    * hold up live events (see Turns).
    */
-  private open(ws: WebSocket, identity: Identity, start: SessionStart, requestId: string, raw: Socket): void {
+  private open(ws: WebSocket, { identity, start, expiresAt }: Admission, requestId: string, raw: Socket): void {
     const { metrics, log, resume, sessions } = this.deps;
-    const connection = new ClientConnection(ws, identity, this.connectionDeps, requestId);
+    const connection = new ClientConnection(ws, identity, expiresAt, this.connectionDeps, requestId);
     this.sockets.add(connection);
     this.connections.add(connection);
     metrics.connectionsTotal.inc();

@@ -1,0 +1,316 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+import { reconnectDelay } from '../../client/src/backoff.js';
+import { type ClientState, DaisiClient, type DaisiClientOptions } from '../../client/src/index.js';
+
+/** A WebSocket the test drives: it records what the client sends and opens, speaks and closes on command. */
+class FakeSocket {
+  static all: FakeSocket[] = [];
+  readyState = 0;
+  readonly sent: any[] = [];
+  onmessage: ((event: { data: unknown }) => void) | null = null;
+  onclose: ((event: { code: number }) => void) | null = null;
+  onerror: ((event: unknown) => void) | null = null;
+  closedWith: number | undefined;
+
+  constructor(
+    readonly url: string,
+    readonly protocol?: string | string[],
+  ) {
+    FakeSocket.all.push(this);
+  }
+
+  static get last(): FakeSocket {
+    return FakeSocket.all.at(-1)!;
+  }
+
+  get query(): URLSearchParams {
+    return new URL(this.url).searchParams;
+  }
+
+  send(data: string): void {
+    this.sent.push(JSON.parse(data));
+  }
+
+  close(code = 1000): void {
+    this.closedWith = code;
+    this.readyState = 3;
+  }
+
+  /** The server's side. */
+  frame(frame: object): void {
+    this.readyState = 1;
+    this.onmessage?.({ data: JSON.stringify(frame) });
+  }
+
+  ready(epoch = 'e1', expiresAt?: string): void {
+    this.frame({ type: 'ready', payload: { epoch, ...(expiresAt ? { expires_at: expiresAt } : {}) } });
+  }
+
+  event(seq: number | undefined, id: string): void {
+    this.frame({ type: 'event', ...(seq === undefined ? {} : { seq }), payload: { event_id: id } });
+  }
+
+  dropped(code: number): void {
+    this.readyState = 3;
+    this.onclose?.({ code });
+  }
+}
+
+/** The client's timers and clock move only when the test says; the jitter is a sequence of the test's. */
+function client(options: Partial<DaisiClientOptions> = {}, jitter: number[] = [0.5]) {
+  let i = 0;
+  const states: ClientState[] = [];
+  const events: Array<[string, number | undefined]> = [];
+  const c = new DaisiClient({
+    url: 'wss://gw/ws/acme/agent-1',
+    apiKey: 'key',
+    token: 'tok',
+    WebSocket: FakeSocket,
+    random: () => jitter[i++ % jitter.length]!,
+    ...options,
+  });
+  c.on('state', (s) => void states.push(s));
+  c.on('event', (p, meta) => void events.push([(p as { event_id: string }).event_id, meta.seq]));
+  return { c, states, events };
+}
+
+/** Lets the client's promise callbacks (a token function) run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+const tick = async (ms: number) => {
+  mock.timers.tick(ms);
+  await settle();
+};
+
+describe('client SDK', () => {
+  beforeEach(() => {
+    FakeSocket.all = [];
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 });
+  });
+  afterEach(() => mock.timers.reset());
+
+  it('connects with its key, token and chat, and is connected at ready (its own heartbeats echoed are not a ready)', async () => {
+    const { c, states } = client({ chatId: 'chat-1' });
+    c.connect();
+    await settle();
+    const s = FakeSocket.last;
+    assert.equal(s.protocol, 'json.v1');
+    assert.deepEqual(Object.fromEntries(s.query), { token: 'tok', 'x-api-key': 'key', chat_id: 'chat-1' });
+    s.ready('e1');
+    s.frame({ type: 'ready', heartbeat: true });
+    assert.deepEqual(states, ['connecting', 'connected']);
+    assert.deepEqual(c.position, { epoch: 'e1', seq: 0 });
+  });
+
+  it('hands each event once and in order: a repeated or older seq is dropped, an event without seq passes', async () => {
+    const { c, events } = client();
+    c.connect();
+    await settle();
+    const s = FakeSocket.last;
+    s.ready();
+    s.event(5, 'a');
+    s.event(6, 'b');
+    s.event(6, 'b again');
+    s.event(4, 'old');
+    s.event(undefined, 'pushed by Go');
+    s.event(7, 'c');
+    assert.deepEqual(events, [
+      ['a', 5],
+      ['b', 6],
+      ['pushed by Go', undefined],
+      ['c', 7],
+    ]);
+    assert.deepEqual(c.position, { epoch: 'e1', seq: 7 });
+  });
+
+  it('reconnects after a lost connection with since, epoch and the selected chat, after a full-jitter delay', async () => {
+    const { c, states } = client({ minReconnectDelayMs: 500, maxReconnectDelayMs: 20_000 }, [0.5]);
+    c.connect();
+    await settle();
+    FakeSocket.last.ready('e9');
+    FakeSocket.last.event(41, 'x');
+    c.selectChat('chat-7');
+    assert.deepEqual(FakeSocket.last.sent.at(-1), { type: 'select_chat', payload: { chat_id: 'chat-7' } });
+    FakeSocket.last.dropped(1006);
+    assert.equal(states.at(-1), 'disconnected');
+    await tick(499);
+    assert.equal(FakeSocket.all.length, 1, 'not before the delay');
+    await tick(1); // 500 + 0.5 × (min(20000, 500 × 2⁰) − 500) = 500
+    assert.equal(FakeSocket.all.length, 2);
+    const q = FakeSocket.last.query;
+    assert.deepEqual([q.get('since'), q.get('epoch'), q.get('chat_id')], ['41', 'e9', 'chat-7']);
+  });
+
+  it('backs off: the window doubles from the least to the most delay, and starts again after a connection got ready', async () => {
+    assert.equal(
+      reconnectDelay(0, 500, 20_000, () => 1),
+      500,
+    );
+    assert.equal(
+      reconnectDelay(3, 500, 20_000, () => 1),
+      4000,
+    );
+    assert.equal(
+      reconnectDelay(10, 500, 20_000, () => 1),
+      20_000,
+    );
+    assert.equal(
+      reconnectDelay(10, 500, 20_000, () => 0),
+      500,
+    );
+    const { c } = client({ minReconnectDelayMs: 500, maxReconnectDelayMs: 20_000 }, [1]);
+    c.connect();
+    await settle();
+    const waits: number[] = [];
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const before = FakeSocket.all.length;
+      FakeSocket.last.dropped(1006);
+      let waited = 0;
+      while (FakeSocket.all.length === before) {
+        await tick(100);
+        waited += 100;
+      }
+      waits.push(waited);
+    }
+    assert.deepEqual(waits, [500, 1000, 2000, 4000]);
+    FakeSocket.last.ready();
+    FakeSocket.last.dropped(1006);
+    await tick(500);
+    assert.equal(FakeSocket.all.length, 6, 'a connection that got ready starts the window again');
+  });
+
+  it('after 1001 (the server going away) it is back within a second', async () => {
+    const { c } = client({ minReconnectDelayMs: 5000 }, [0.99]);
+    c.connect();
+    await settle();
+    FakeSocket.last.ready();
+    FakeSocket.last.dropped(1001);
+    await tick(990);
+    assert.equal(FakeSocket.all.length, 2);
+  });
+
+  for (const [code, what] of [
+    [4402, 'taken over by another connection'],
+    [4410, 'disconnected by an operator'],
+  ] as const) {
+    it(`after ${code} (${what}) it is closed and stays closed`, async () => {
+      const { c, states } = client();
+      c.connect();
+      await settle();
+      FakeSocket.last.ready();
+      FakeSocket.last.dropped(code);
+      await tick(60_000);
+      assert.equal(FakeSocket.all.length, 1);
+      assert.equal(c.state, 'closed');
+      assert.equal(states.at(-1), 'closed');
+    });
+  }
+
+  it('after 4403 it asks its token function for a new token before the next try; with a fixed token it stops', async () => {
+    const tokens = ['t1', 't2'];
+    const { c } = client({ token: async () => tokens.shift()! });
+    c.connect();
+    await settle();
+    assert.equal(FakeSocket.last.query.get('token'), 't1');
+    FakeSocket.last.ready();
+    FakeSocket.last.dropped(4403);
+    await tick(1000);
+    assert.equal(FakeSocket.last.query.get('token'), 't2');
+    const fixed = client({ token: 'expired' });
+    fixed.c.connect();
+    await settle();
+    FakeSocket.last.dropped(4403);
+    await tick(60_000);
+    assert.equal(fixed.c.state, 'closed');
+  });
+
+  it('after 4429 it waits at least half the longest delay', async () => {
+    const { c } = client({ maxReconnectDelayMs: 20_000 }, [0]);
+    c.connect();
+    await settle();
+    FakeSocket.last.dropped(4429);
+    await tick(9999);
+    assert.equal(FakeSocket.all.length, 1);
+    await tick(1);
+    assert.equal(FakeSocket.all.length, 2);
+  });
+
+  it('takes silence longer than the server could keep for a lost connection, and sends heartbeats meanwhile', async () => {
+    const { c } = client({ heartbeatIntervalMs: 1000, silenceTimeoutMs: 4000 });
+    c.connect();
+    await settle();
+    FakeSocket.last.ready();
+    await tick(3000);
+    assert.deepEqual(FakeSocket.last.sent.at(-1), { type: 'ready', heartbeat: true });
+    FakeSocket.last.frame({ type: 'ready', heartbeat: true }); // the echo: heard
+    await tick(3500);
+    assert.equal(FakeSocket.all.length, 1, 'heard 3.5 s ago: still there');
+    await tick(2000);
+    assert.equal(FakeSocket.all[0]!.closedWith, 4000, 'silent past 4 s: given up');
+    await tick(1000);
+    assert.equal(FakeSocket.all.length, 2, 'and tried again');
+  });
+
+  it('on ResumeUnavailable it says reset, and takes the events after it whatever their seq', async () => {
+    const { c, events } = client();
+    const resets: string[] = [];
+    c.on('reset', (e) => void resets.push(e.code));
+    c.connect();
+    await settle();
+    FakeSocket.last.ready('old');
+    FakeSocket.last.event(900, 'before');
+    FakeSocket.last.dropped(1006);
+    await tick(1000);
+    FakeSocket.last.ready('recreated');
+    FakeSocket.last.frame({ type: 'error', payload: { code: 'ResumeUnavailable', message: 'epoch differs' } });
+    FakeSocket.last.event(3, 'new stream');
+    assert.deepEqual(resets, ['ResumeUnavailable']);
+    assert.deepEqual(events.at(-1), ['new stream', 3]);
+    assert.deepEqual(c.position, { epoch: 'recreated', seq: 3 });
+  });
+
+  it('refreshes its token in band before it expires, and again after each refresh', async () => {
+    let n = 0;
+    const { c } = client({ token: () => `tok${++n}` });
+    c.connect();
+    await settle();
+    const s = FakeSocket.last;
+    s.ready('e1', new Date(Date.now() + 8000).toISOString());
+    await tick(5999);
+    assert.equal(s.sent.filter((f) => f.type === 'refresh').length, 0);
+    await tick(1); // 8 s left: a quarter of it before
+    assert.deepEqual(s.sent.at(-1), { type: 'refresh', payload: { token: 'tok2' } });
+    s.frame({ type: 'refreshed', payload: { expires_at: new Date(Date.now() + 8000).toISOString() } });
+    await tick(6000);
+    assert.deepEqual(s.sent.at(-1), { type: 'refresh', payload: { token: 'tok3' } });
+    assert.equal(FakeSocket.all.length, 1, 'one connection throughout');
+  });
+
+  it('close() closes the socket with 1000 and never comes back', async () => {
+    const { c, states } = client();
+    c.connect();
+    await settle();
+    FakeSocket.last.ready();
+    c.close();
+    FakeSocket.last.dropped(1000);
+    await tick(60_000);
+    assert.equal(FakeSocket.all[0]!.closedWith, 1000);
+    assert.equal(FakeSocket.all.length, 1);
+    assert.equal(states.at(-1), 'closed');
+  });
+
+  it('the browser module is at most 6 KB minified and gzipped', async () => {
+    const out = await build({
+      entryPoints: [new URL('../../client/src/index.ts', import.meta.url).pathname],
+      bundle: true,
+      minify: true,
+      format: 'esm',
+      target: 'es2020',
+      write: false,
+    });
+    const size = gzipSync(out.outputFiles[0]!.contents, { level: 9 }).length;
+    assert.ok(size <= 6 * 1024, `${size} bytes min+gzip`);
+  });
+});
