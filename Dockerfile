@@ -6,6 +6,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+COPY client ./client
+COPY scripts/build-client.mjs ./scripts/
 RUN npm run build
 
 FROM node:20-bookworm-slim AS deps
@@ -18,6 +20,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/client/dist ./client/dist
 COPY package.json ./
 COPY bin ./bin
 COPY proto ./proto
