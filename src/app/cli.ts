@@ -8,6 +8,7 @@ import { ConfigStore } from '../platform/config/store.js';
 import type { Config } from '../platform/config/schema.js';
 import { engineKindOf } from './engine.js';
 import { createGateway, type Gateway } from './gateway.js';
+import { disconnectCommand, OPERATOR_USAGE, sessionsCommand } from './cli-operator.js';
 import { createLogger } from '../platform/logger.js';
 
 const USAGE = `daisi-ws — real-time event gateway (NATS JetStream in, WebSocket sessions out)
@@ -19,6 +20,7 @@ Usage:
       --admin ID [--subscribed-company C] [--subscribed-agent A] [--restriction C] [--ttl SECONDS]
   daisi-ws publish          publish an event through a running gateway's /api/publish
       --company C --agent A --kind chats|messages|agents [--chat ID] --event JSON [--url URL]
+${OPERATOR_USAGE}
   daisi-ws check-config     validate the configuration and print what would run
   daisi-ws <command> --help
 
@@ -27,7 +29,19 @@ overridable by DAISI_WS_<SECTION>_<KEY>; a .env file is read when present.`;
 
 type Command = (args: string[]) => Promise<number>;
 
-const commands: Record<string, Command> = { start, token, publish, 'check-config': checkConfig };
+const terminal = {
+  out: (text: string) => process.stdout.write(`${text}\n`),
+  err: (text: string) => process.stderr.write(`${text}\n`),
+};
+
+const commands: Record<string, Command> = {
+  start,
+  token,
+  publish,
+  sessions: (args) => sessionsCommand(args, process.env, terminal),
+  disconnect: (args) => disconnectCommand(args, process.env, terminal),
+  'check-config': checkConfig,
+};
 
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;

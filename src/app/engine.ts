@@ -16,6 +16,9 @@ import { MemorySessionLocks } from '../adapters/memory/session-locks.js';
 import { MemoryTokenCache } from '../adapters/memory/token-cache.js';
 import type {
   ActivityStore,
+  BlockStore,
+  OperatorBus,
+  PodDirectory,
   EventStream,
   KillSwitch,
   RouteRegistry,
@@ -23,6 +26,9 @@ import type {
   TokenCache,
 } from '../domain/ports.js';
 import type { Config } from '../platform/config/schema.js';
+import { MemoryBlockStore, MemoryOperatorBus, MemoryPodDirectory } from '../adapters/memory/operator.js';
+import { RedisBlockStore, RedisPodDirectory } from '../adapters/redis/operator.js';
+import { NatsOperatorBus } from '../adapters/nats/operator-bus.js';
 import { ConfigError } from '../domain/errors.js';
 import type { Logger } from '../domain/ports.js';
 
@@ -38,6 +44,10 @@ export interface Engine {
   tokenCache: TokenCache;
   killSwitch: KillSwitch;
   stream: EventStream;
+  /** The operator API's line to every pod, who is alive, and the operators' blocks. */
+  operatorBus: OperatorBus;
+  pods: PodDirectory;
+  blocks: BlockStore;
   /** Starts consuming (after the sink is in place). */
   connectStream(): Promise<void>;
   dependencies(): Promise<Record<string, string>>;
@@ -65,6 +75,9 @@ export function embeddedEngine(cfg: Config): Engine {
     tokenCache: new MemoryTokenCache(),
     killSwitch: new MemoryKillSwitch(),
     stream: new MemoryEventStream(),
+    operatorBus: new MemoryOperatorBus(),
+    pods: new MemoryPodDirectory(),
+    blocks: new MemoryBlockStore(),
     connectStream: async () => undefined,
     dependencies: async () => ({ nats: 'embedded', redis: 'embedded' }),
     close: async () => undefined,
@@ -119,7 +132,8 @@ export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHook
       readerFailed: (err) => log.warn({ err }, 'stream reader could not start over; retrying'),
     },
   );
-  const supervisor = natsSupervisor(cfg, podId, stream, log);
+  const operatorBus = new NatsOperatorBus();
+  const supervisor = natsSupervisor(cfg, podId, stream, operatorBus, log);
   return {
     kind: 'cluster',
     podId,
@@ -129,6 +143,9 @@ export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHook
     tokenCache: new RedisTokenCache(redis),
     killSwitch: new RedisKillSwitch(redis, (channel) => log.warn({ channel }, 'malformed kill message ignored')),
     stream,
+    operatorBus,
+    pods: new RedisPodDirectory(redis, cfg.nats.stream_name),
+    blocks: new RedisBlockStore(redis),
     connectStream: () => supervisor.start(),
     dependencies: async () => ({ nats: natsState(supervisor, stream), redis: await pingRedis(redis) }),
     close: async () => {
@@ -139,7 +156,13 @@ export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHook
   };
 }
 
-function natsSupervisor(cfg: Config, podId: string, stream: NatsEventStream, log: Logger): NatsSupervisor {
+function natsSupervisor(
+  cfg: Config,
+  podId: string,
+  stream: NatsEventStream,
+  bus: NatsOperatorBus,
+  log: Logger,
+): NatsSupervisor {
   const n = cfg.nats;
   return new NatsSupervisor(
     {
@@ -152,7 +175,13 @@ function natsSupervisor(cfg: Config, podId: string, stream: NatsEventStream, log
       maxPingsOut: n.max_pings_out,
       retryOnFailedConnect: n.retry_on_failed_connect,
     },
-    { attach: (nc) => stream.attach(nc), reconnected: (nc) => stream.ensureResources(nc) },
+    {
+      attach: (nc) => {
+        bus.attach(nc);
+        return stream.attach(nc);
+      },
+      reconnected: (nc) => stream.ensureResources(nc),
+    },
     {
       connected: (server) => log.info({ server }, 'nats connected'),
       disconnected: () => log.warn('nats disconnected'),

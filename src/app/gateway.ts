@@ -13,6 +13,7 @@ import { SessionRegistry } from '../services/session-registry.js';
 import { TokenMinter } from '../services/token-minter.js';
 import { AbuseLimits } from '../services/abuse-limits.js';
 import { PushPeers } from '../services/push-peers.js';
+import { OperatorService } from '../services/operator.js';
 import { applyLimits, createHttpServer, type Readiness } from '../transports/http/http-server.js';
 import { WsEndpoint } from '../transports/ws/ws-endpoint.js';
 import type { ConfigStore } from '../platform/config/store.js';
@@ -92,6 +93,17 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     config,
     log,
   });
+  const operator = new OperatorService({
+    podId,
+    registry,
+    bus: engine.operatorBus,
+    directory: engine.pods,
+    blocks: engine.blocks,
+    killSwitch: engine.killSwitch,
+    counts: () => dispatcher!.counts,
+    log,
+    now: clock,
+  });
   const limits = new AbuseLimits(config);
   const refusals = new RefusalLog(log, metrics);
   const fileLimit = openFileLimit();
@@ -108,6 +120,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     limits,
     refusals,
     sessionLimit: () => budget().sessions,
+    blockedUntil: (identity) => operator.blockedUntil(identity),
   });
 
   // Embedded mode has no Go replicas to push to it: no gRPC port is opened unless asked for.
@@ -147,11 +160,14 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     publish: (subject, payload, requestId) => engine.stream.publish(subject, Buffer.from(payload), requestId),
     staticFile: staticFiles(),
     budget,
+    operator,
   });
   await listen(http, cfg.server.host, cfg.server.http_port);
   await sessions.listenForKills();
   await engine.stream.start(dispatcher);
   await engine.connectStream();
+  // Blocks read before the first upgrade: a blocked identity is refused from the pod's first session on.
+  await operator.start();
   ws.startAccepting();
   renewal.start();
   store.onChange((next, previous) => {
@@ -188,6 +204,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
         grpc,
         engine,
         renewal,
+        operator,
         sessions: registry,
         log,
         timeoutMs: config().app.shutdown_timeout_seconds * 1000,
@@ -224,6 +241,7 @@ interface ShutdownParts {
   grpc: GrpcServer | undefined;
   engine: Engine;
   renewal: RenewalLoop;
+  operator: OperatorService;
   sessions: SessionRegistry;
   log: Logger;
   timeoutMs: number;
@@ -235,6 +253,7 @@ async function shutdown(p: ShutdownParts): Promise<void> {
   p.grpc?.setServing(false);
   p.http.close();
   await p.renewal.stop();
+  await p.operator.stop();
   p.ws.closeAll(
     new GatewayError(
       ErrorCodes.Internal,

@@ -19,6 +19,7 @@ export const ErrorCodes = {
   SubscriptionFailure: 'SubscriptionFailure',
   ServiceUnavailable: 'ServiceUnavailable',
   ResumeUnavailable: 'ResumeUnavailable',
+  Disconnected: 'Disconnected',
   PayloadTooLarge: 'PayloadTooLarge',
 } as const;
 
@@ -57,6 +58,8 @@ const mappings: Record<ErrorCode, CodeMapping> = {
   ServiceUnavailable: { http: 503, ws: 1013, grpc: GrpcStatus.UNAVAILABLE },
   // Never closes anything: the session goes on with live events (docs/protocol.md, *Resume*).
   ResumeUnavailable: { http: 410, ws: 1000, grpc: GrpcStatus.NOT_FOUND },
+  // An operator ended the session (docs/protocol.md, *Session lifetime*): a client must not come back at once.
+  Disconnected: { http: 410, ws: 4410, grpc: GrpcStatus.UNAVAILABLE },
   PayloadTooLarge: { http: 413, ws: 1009, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
 };
 

@@ -113,6 +113,76 @@ export interface EventStream {
   stop(): Promise<void>;
 }
 
+/** Which sessions an operator asks about: all, or those of a company, agent, user or admin. */
+export interface SessionFilter {
+  companyId?: string;
+  agentId?: string;
+  userId?: string;
+  adminId?: string;
+}
+
+/** Whom an operator disconnects: a company (and agent, and user), or an admin. */
+export type DisconnectTarget =
+  | { kind: 'company'; companyId: string; agentId?: string; userId?: string }
+  | { kind: 'admin'; adminId: string };
+
+/** A request of the operator API, asked of every daisi-ws pod of the fleet. */
+export type OperatorRequest =
+  | { kind: 'sessions'; filter: SessionFilter; limit: number }
+  | { kind: 'disconnect'; target: DisconnectTarget; reason: string; blockUntilMs: number };
+
+/** One session as the operator API lists it (docs/protocol.md, *Operator API*). */
+export interface SessionInfo {
+  type: 'company' | 'admin';
+  company_id?: string;
+  agent_id?: string;
+  user_id?: string;
+  admin_id?: string;
+  pod_id: string;
+  connected_at: string;
+  chat_id?: string;
+}
+
+/** One pod's answer: its sessions (the first `limit` that match) or how many it disconnected. */
+export interface PodAnswer {
+  podId: string;
+  sessions: SessionInfo[];
+  /** Sessions that match, also beyond `limit`. */
+  matching: number;
+  /** All of the pod's sessions. */
+  total: number;
+  disconnected: number;
+  eventsPerSecond: number;
+  framesPerSecond: number;
+}
+
+/**
+ * The operator's line to every daisi-ws pod: a request goes to all of them, and each answers for its
+ * own sessions. Nothing of it is on the event path.
+ */
+export interface OperatorBus {
+  /** Answers the fleet's requests for this pod, until close(). */
+  serve(answer: (request: OperatorRequest) => PodAnswer): void;
+  /** Asks every pod; resolves with the answers that came within `timeoutMs` (early once `expected` all did). */
+  ask(request: OperatorRequest, timeoutMs: number, expected: ReadonlySet<string>): Promise<PodAnswer[]>;
+  close(): Promise<void>;
+}
+
+/** The daisi-ws pods that are alive: each announces itself every few seconds. */
+export interface PodDirectory {
+  announce(podId: string, nowMs: number): Promise<void>;
+  /** Pods announced since `sinceMs`. */
+  alive(sinceMs: number): Promise<string[]>;
+  leave(podId: string): Promise<void>;
+}
+
+/** Operators' blocks, shared by every pod and kept across restarts: key → until when (ms). */
+export interface BlockStore {
+  put(key: string, untilMs: number): Promise<void>;
+  /** Every block in force at `nowMs` (expired ones are forgotten on the way). */
+  inForce(nowMs: number): Promise<Map<string, number>>;
+}
+
 /**
  * What the services and transports log through: pino's shape (fields first, then the message),
  * so that nothing below app/ and platform/ depends on the logging library.

@@ -202,6 +202,11 @@ export class Metrics {
     ['source'],
   );
 
+  readonly operatorRequests = this.counter(
+    'dws_operator_requests_total',
+    'Operator API calls (GET /api/sessions, POST /api/disconnect), by action and result: complete (every pod answered), incomplete, refused.',
+    ['action', 'result'],
+  );
   readonly historyBytes = this.gauge(
     'dws_history_bytes',
     'Payload bytes the recent history holds for resumes (at most app.resume_max_bytes).',

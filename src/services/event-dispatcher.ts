@@ -40,6 +40,8 @@ type Recipients = ReadonlySet<Session> | Session[];
 export class EventDispatcher implements EventSink {
   /** The last sequence handed to the sessions (what a replay catches up to). */
   position = 0;
+  /** Totals so far: events read, frames sent (the operator's page shows their rates). */
+  readonly counts = { events: 0, frames: 0 };
   private readonly heldPushes = new Map<string, NodeJS.Timeout>();
   /**
    * For events the history did not keep: when this pod delivered each `event_id` of the last
@@ -58,6 +60,7 @@ export class EventDispatcher implements EventSink {
 
   deliver(event: StreamEvent): void {
     this.position = event.seq;
+    this.counts.events++;
     const { history } = this.deps;
     const kept = history.append(event.seq, event.subject, event.data);
     this.countReceived(event.subject);
@@ -85,6 +88,7 @@ export class EventDispatcher implements EventSink {
       sent++;
     }
     this.sent.inc(sent);
+    this.counts.frames += sent;
   }
 
   /**

@@ -2,6 +2,7 @@ import type { Config } from '../platform/config/schema.js';
 import type { SessionHooks } from '../domain/metric-hooks.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { keys, sessionKeyOfKillChannel } from '../domain/keys.js';
+import { OPERATOR_POD_ID } from '../domain/operator.js';
 import type { KillMessage, KillSwitch, Logger, RouteRegistry, SessionLocks } from '../domain/ports.js';
 import { sessionKeyOf, userTypeOf, type Identity } from '../domain/session.js';
 import type { Session } from './session.js';
@@ -184,6 +185,11 @@ export class SessionManager {
     const key = sessionKeyOfKillChannel(channel);
     const session = key ? this.deps.registry.get(key) : undefined;
     if (!session) return;
+    if (message.new_pod_id === OPERATOR_POD_ID) {
+      // An operator's disconnect, for the Go replicas; this pod's sessions were told over the operator bus.
+      session.terminate(new GatewayError(ErrorCodes.Disconnected, 'Disconnected by an operator'));
+      return;
+    }
     this.deps.metrics.conflict(userTypeOf(session.identity));
     this.deps.log.info({ session_key: key, new_pod_id: message.new_pod_id }, 'session taken over by another pod');
     session.terminate(conflictError('Session taken over by another connection'));

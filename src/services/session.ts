@@ -13,6 +13,8 @@ export interface Session {
   readonly key: string;
   /** The chat whose message events this session receives (users only). */
   chatId: string | undefined;
+  /** When the connection opened (ms). */
+  readonly connectedAt: number;
   /** Last time the session did something (frame in, event out), for the adaptive TTLs. */
   lastActivityMs: number;
   /** What it was sent, and the replay it may be running. */

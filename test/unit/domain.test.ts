@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { blockKeyOf, blockKeysOf, filterMatches, targetCovers } from '../../src/domain/operator.js';
 import { describe, it } from 'node:test';
 import { decideTtl } from '../../src/domain/adaptive-ttl.js';
 import { ErrorCodes, GatewayError, grpcStatusOf, httpStatusOf, wsCloseCodeOf } from '../../src/domain/errors.js';
@@ -147,5 +148,48 @@ describe('admin scope (docs/compat.md #8)', () => {
     assert.equal(adminWants(admin({ subscribedAgentId: 'a1' }), ev('c2', 'a1')), true);
     assert.equal(adminWants(admin({ companyIdRestriction: 'c1' }), ev('c2', 'a1')), false);
     assert.equal(adminWants(admin({ companyIdRestriction: 'c1', subscribedAgentId: 'a2' }), ev('c1', 'a2')), true);
+  });
+});
+
+describe('operator rules', () => {
+  const user = { kind: 'user', companyId: 'c', agentId: 'a', userId: 'u' } as const;
+  const admin = {
+    kind: 'admin',
+    adminId: 'ops',
+    companyIdRestriction: '',
+    subscribedCompanyId: '',
+    subscribedAgentId: '',
+  } as const;
+
+  it('a target covers its company, agent or user, or its admin, and nothing else', () => {
+    assert.equal(targetCovers({ kind: 'company', companyId: 'c' }, user), true);
+    assert.equal(targetCovers({ kind: 'company', companyId: 'c', agentId: 'a' }, user), true);
+    assert.equal(targetCovers({ kind: 'company', companyId: 'c', agentId: 'a', userId: 'v' }, user), false);
+    assert.equal(targetCovers({ kind: 'company', companyId: 'd' }, user), false);
+    assert.equal(targetCovers({ kind: 'admin', adminId: 'ops' }, admin), true);
+    assert.equal(targetCovers({ kind: 'admin', adminId: 'ops' }, user), false);
+    assert.equal(targetCovers({ kind: 'company', companyId: 'c' }, admin), false);
+  });
+
+  it('a block on a company, agent or user holds for every session under it', () => {
+    const keys = blockKeysOf(user);
+    for (const target of [
+      { kind: 'company', companyId: 'c' },
+      { kind: 'company', companyId: 'c', agentId: 'a' },
+      { kind: 'company', companyId: 'c', agentId: 'a', userId: 'u' },
+    ] as const) {
+      assert.ok(keys.includes(blockKeyOf(target)), JSON.stringify(target));
+    }
+    assert.ok(!keys.includes(blockKeyOf({ kind: 'company', companyId: 'c', agentId: 'b' })));
+    assert.deepEqual(blockKeysOf(admin), [blockKeyOf({ kind: 'admin', adminId: 'ops' })]);
+  });
+
+  it('a listing filter matches by company, agent, user or admin', () => {
+    assert.equal(filterMatches({}, user), true);
+    assert.equal(filterMatches({ companyId: 'c', userId: 'u' }, user), true);
+    assert.equal(filterMatches({ agentId: 'x' }, user), false);
+    assert.equal(filterMatches({ adminId: 'ops' }, admin), true);
+    assert.equal(filterMatches({ companyId: 'c' }, admin), false);
+    assert.equal(filterMatches({ adminId: 'ops' }, user), false);
   });
 });

@@ -14,6 +14,8 @@ import type { ConnectionBudget } from '../../platform/process-limits.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { readJson, sendError, sendJson } from './http-io.js';
 import { parsePublishRequest } from './publish-request.js';
+import { parseDisconnect, parseSessionsQuery } from './operator-request.js';
+import type { OperatorService } from '../../services/operator.js';
 
 /** A file served as it is: the demo and operator pages, the client module. */
 export interface StaticFile {
@@ -48,6 +50,8 @@ export interface HttpDeps {
   publish(subject: string, payload: string, requestId: string): Promise<{ seq: number }>;
   /** Static files (the demo page); undefined when there is none. */
   staticFile?(path: string): StaticFile | undefined;
+  /** The operator API's fleet-wide answers (docs/protocol.md, *Operator API*). */
+  operator: Pick<OperatorService, 'sessions' | 'disconnect'>;
   /** How many TCP connections the pod keeps open (server.max_connections, or what the open-file limit leaves). */
   budget(): ConnectionBudget;
 }
@@ -77,6 +81,14 @@ export function createHttpServer(deps: HttpDeps): Server {
     ['/generate-token', { method: 'POST', handler: (req, res, ctx) => generateToken(deps, req, res, ctx) }],
     ['/admin/generate-token', { method: 'POST', handler: (req, res, ctx) => generateAdminToken(deps, req, res, ctx) }],
     ['/api/publish', { method: 'POST', handler: (req, res, ctx) => publish(deps, req, res, ctx) }],
+    [
+      '/api/sessions',
+      { method: 'GET', handler: (req, res, ctx) => operatorCall(deps, 'sessions', listSessions, req, res, ctx) },
+    ],
+    [
+      '/api/disconnect',
+      { method: 'POST', handler: (req, res, ctx) => operatorCall(deps, 'disconnect', disconnect, req, res, ctx) },
+    ],
   ]);
   // Node looks for requests over their time limits every 30 s by default: a slow request would
   // stay up to 30 s past app.read_timeout_seconds (one that sends nothing: see ConnectionGuard).
@@ -236,6 +248,51 @@ async function generateAdminToken(
   await authenticateAdmin(deps, req, ctx);
   const token = deps.minter.mintAdmin(await readJson(req));
   sendJson(res, 200, { token });
+}
+
+type OperatorAction = (deps: HttpDeps, req: IncomingMessage, ctx: RequestContext) => Promise<{ complete: boolean }>;
+
+/** An operator call: the admin key (counted against the address when wrong), then the action; every call counted. */
+async function operatorCall(
+  deps: HttpDeps,
+  action: 'sessions' | 'disconnect',
+  run: OperatorAction,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+): Promise<void> {
+  let body: { complete: boolean };
+  try {
+    await authenticateAdmin(deps, req, ctx);
+    body = await run(deps, req, ctx);
+  } catch (err) {
+    deps.metrics.operatorRequests.inc({ action, result: 'refused' });
+    throw err;
+  }
+  deps.metrics.operatorRequests.inc({ action, result: body.complete ? 'complete' : 'incomplete' });
+  sendJson(res, 200, body);
+}
+
+function listSessions(deps: HttpDeps, _req: IncomingMessage, ctx: RequestContext): Promise<{ complete: boolean }> {
+  const { filter, limit } = parseSessionsQuery(ctx.url.searchParams);
+  return deps.operator.sessions(filter, limit);
+}
+
+async function disconnect(deps: HttpDeps, req: IncomingMessage, ctx: RequestContext): Promise<{ complete: boolean }> {
+  const { target, reason, blockSeconds } = parseDisconnect(await readJson(req));
+  const result = await deps.operator.disconnect(target, reason, blockSeconds);
+  const fields = {
+    request_id: ctx.requestId,
+    client_address: ctx.address,
+    target,
+    reason,
+    block_seconds: blockSeconds,
+  };
+  deps.log.info(
+    { ...fields, disconnected: result.disconnected, complete: result.complete },
+    'operator disconnect requested',
+  );
+  return result;
 }
 
 async function publish(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {

@@ -40,6 +40,8 @@ export interface WsEndpointDeps {
   refusals: RefusalLog;
   /** Sessions this pod accepts (server.max_connections, or what the open-file limit leaves; 0: no limit). */
   sessionLimit(): number;
+  /** Until when an operator blocked this identity, if it is blocked. */
+  blockedUntil(identity: Identity): number | undefined;
   clock?: Clock;
 }
 
@@ -220,6 +222,14 @@ export class WsEndpoint {
   /** The key, token and session lock: everything of an upgrade that may wait on Redis. */
   private async authenticateAndClaim(req: IncomingMessage, url: URL, address: string): Promise<Admission> {
     const { identity, expiresAt } = await this.deps.limits.authenticate(address, () => this.admit(req, url));
+    const blocked = this.deps.blockedUntil(identity);
+    if (blocked !== undefined) {
+      throw new GatewayError(
+        ErrorCodes.InvalidToken,
+        'Session blocked by an operator',
+        `Until ${new Date(blocked).toISOString()}.`,
+      );
+    }
     const start = startOf(url.searchParams, identity);
     await this.deps.sessions.claim(identity);
     return { identity, start, expiresAt };

@@ -1,0 +1,56 @@
+import type { Redis } from 'ioredis';
+import type { BlockStore, PodDirectory } from '../../domain/ports.js';
+
+/** daisi-ws's own keys (Go replicas ignore them): who is alive, and the operators' blocks. */
+const BLOCKS_KEY = 'dws:blocks';
+
+/**
+ * A sorted set of pod ids by when each last announced itself: `dws:pods:<stream>`, one per fleet (the
+ * pods that read one stream and answer on one NATS).
+ */
+export class RedisPodDirectory implements PodDirectory {
+  private readonly key: string;
+
+  constructor(
+    private readonly redis: Redis,
+    stream: string,
+  ) {
+    this.key = `dws:pods:${stream}`;
+  }
+
+  async announce(podId: string, nowMs: number): Promise<void> {
+    await this.redis.zadd(this.key, nowMs, podId);
+  }
+
+  async alive(sinceMs: number): Promise<string[]> {
+    // Pods gone a while are forgotten on the way (a SIGKILLed pod says nothing).
+    void this.redis.zremrangebyscore(this.key, '-inf', sinceMs - 3_600_000).catch(() => undefined);
+    return this.redis.zrangebyscore(this.key, sinceMs, '+inf');
+  }
+
+  async leave(podId: string): Promise<void> {
+    await this.redis.zrem(this.key, podId);
+  }
+}
+
+/** One hash, block key → until (ms): a few entries, read whole by every pod now and then. */
+export class RedisBlockStore implements BlockStore {
+  constructor(private readonly redis: Redis) {}
+
+  async put(key: string, untilMs: number): Promise<void> {
+    await this.redis.hset(BLOCKS_KEY, key, String(untilMs));
+  }
+
+  async inForce(nowMs: number): Promise<Map<string, number>> {
+    const all = await this.redis.hgetall(BLOCKS_KEY);
+    const blocks = new Map<string, number>();
+    const over: string[] = [];
+    for (const [key, value] of Object.entries(all)) {
+      const until = Number(value);
+      if (until > nowMs) blocks.set(key, until);
+      else over.push(key);
+    }
+    if (over.length > 0) void this.redis.hdel(BLOCKS_KEY, ...over).catch(() => undefined);
+    return blocks;
+  }
+}
