@@ -142,7 +142,9 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
               agentId: pushed.agentId,
               chatId: pushed.chatId || undefined,
             } as const;
-            return dispatcher!.acceptPushed(address, pushed.eventId, pushed.payloadJson);
+            const wanted = dispatcher!.acceptPushed(address, pushed.eventId, pushed.payloadJson);
+            metrics.grpcPushes.inc({ outcome: wanted > 0 ? 'delivered' : 'no_session' });
+            return wanted;
           },
         })
       : undefined;
@@ -170,6 +172,16 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   await operator.start();
   ws.startAccepting();
   renewal.start();
+  const clearing = setTimeout(
+    () => {
+      sessions.clearStaleRoutes().then(
+        (cleared) => cleared > 0 && log.info({ cleared }, 'route entries of a previous run under this pod id removed'),
+        (err: unknown) => log.warn({ err }, 'route clean-up failed'),
+      );
+    },
+    cfg.app.ttl_refresh_interval_seconds * 1000 + STALE_ROUTE_GRACE_MS,
+  );
+  clearing.unref();
   store.onChange((next, previous) => {
     if (next.log.level !== previous.log.level) log.level = next.log.level;
     history.resize(historyLimits(next));
@@ -211,6 +223,9 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
       }).finally(() => limits.close())),
   };
 }
+
+/** After a renewal interval and this, the sessions that came back after a restart have written their routes. */
+const STALE_ROUTE_GRACE_MS = 2000;
 
 function historyLimits(cfg: Config): HistoryLimits {
   const app = cfg.app;

@@ -25,6 +25,16 @@ export function sha256Hex(input: string): string {
   return createHash('sha256').update(input, 'utf8').digest('hex');
 }
 
+/** What a route key is for: an agent's chat list, or a chat; undefined for a key of another shape. */
+export function routeOfKey(key: string): { companyId: string; agentId: string; chatId?: string } | undefined {
+  const parts = key.split(':');
+  if (parts[0] !== 'route' || parts.some((p) => p === '')) return undefined;
+  const [, companyId, agentId, kind, chatId] = parts as [string, string, string, string, string | undefined];
+  if (parts.length === 4 && kind === 'chats') return { companyId, agentId };
+  if (parts.length === 5 && kind === 'messages') return { companyId, agentId, chatId: chatId! };
+  return undefined;
+}
+
 /** The session key a kill channel refers to, or undefined for a channel of another shape. */
 export function sessionKeyOfKillChannel(channel: string): string | undefined {
   if (channel.startsWith(ADMIN_KILL_PREFIX)) {

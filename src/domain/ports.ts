@@ -48,6 +48,8 @@ export interface RouteRegistry {
   refresh(entries: ReadonlyArray<readonly [routeKey: string, ttlSeconds: number]>, podId: string): Promise<boolean[]>;
   /** Every pod id found in any route set (the Go replicas and daisi-ws pods of the fleet). */
   podIds(): Promise<Set<string>>;
+  /** Every route key whose set holds `podId` (a scan: for the clean-up at start, not for hot paths). */
+  routesOf(podId: string): Promise<string[]>;
 }
 
 /** `<key>:last_active` timestamps (unix seconds). */

@@ -202,6 +202,11 @@ export class Metrics {
     ['source'],
   );
 
+  readonly grpcPushes = this.counter(
+    'dws_grpc_pushes_total',
+    'PushEvent calls of Go replicas, by outcome: delivered (local sessions want the event), no_session (none does; answered success, since this pod reads the stream itself and a Go pod NAKs and redelivers on false).',
+    ['outcome'],
+  );
   readonly operatorRequests = this.counter(
     'dws_operator_requests_total',
     'Operator API calls (GET /api/sessions, POST /api/disconnect), by action and result: complete (every pod answered), incomplete, refused.',

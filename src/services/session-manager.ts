@@ -1,7 +1,7 @@
 import type { Config } from '../platform/config/schema.js';
 import type { SessionHooks } from '../domain/metric-hooks.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
-import { keys, sessionKeyOfKillChannel } from '../domain/keys.js';
+import { keys, routeOfKey, sessionKeyOfKillChannel } from '../domain/keys.js';
 import { OPERATOR_POD_ID } from '../domain/operator.js';
 import type { KillMessage, KillSwitch, Logger, RouteRegistry, SessionLocks } from '../domain/ports.js';
 import { sessionKeyOf, userTypeOf, type Identity } from '../domain/session.js';
@@ -156,6 +156,29 @@ export class SessionManager {
     await Promise.all(work).catch((err) =>
       this.deps.log.warn({ err, session_key: session.key }, 'route set not updated; renewal will retry'),
     );
+  }
+
+  /**
+   * Removes this pod id from the route sets that none of its sessions needs: what a previous run
+   * under the same pod id left behind (it was killed: no graceful stop removed them). Run a renewal
+   * interval after start, so that the sessions that came back have written theirs again. Go replicas
+   * forward to the route sets' pods, so a stale entry costs their sessions messages (docs/compat.md).
+   */
+  async clearStaleRoutes(): Promise<number> {
+    const { routes, podId, registry } = this.deps;
+    let cleared = 0;
+    for (const key of await routes.routesOf(podId)) {
+      const route = routeOfKey(key);
+      if (!route) continue;
+      const needed =
+        route.chatId === undefined
+          ? registry.agentSessions(route.companyId, route.agentId).size > 0
+          : registry.chatSessions(route.companyId, route.agentId, route.chatId).size > 0;
+      if (needed) continue;
+      await routes.remove(key, podId);
+      cleared++;
+    }
+    return cleared;
   }
 
   /** Leaves the message route of a session's chat when no other session of this pod views it. */

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { REDIS_ADDRESS, uid } from '../helpers/env.js';
-import { companyToken, startGateway, userUrl, type RunningGateway } from '../helpers/gateway.js';
+import { companyToken, spawnGateway, startGateway, userUrl, type RunningGateway } from '../helpers/gateway.js';
 import { GoReplicaClient, pushRequestOf } from '../helpers/go-replica.js';
 import { TestNatsServer } from '../../support/nats-server.js';
 import { TestPublisher } from '../helpers/publisher.js';
 import { TestClient } from '../helpers/ws-client.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+import { Redis } from 'ioredis';
 
 /**
  * A mixed fleet (docs/architecture.md, *How an event travels*): a Go replica reads the same stream and pushes the
@@ -18,6 +19,7 @@ describe('mixed fleet: PushEvent from a Go replica', () => {
   let gw: RunningGateway;
   let pub: TestPublisher;
   let goReplica: GoReplicaClient;
+  const redis = new Redis(REDIS_ADDRESS);
   const stream = uid('stream');
   const company = uid('c');
   const agent = uid('a');
@@ -44,6 +46,7 @@ describe('mixed fleet: PushEvent from a Go replica', () => {
     goReplica = new GoReplicaClient(`127.0.0.1:${gw.gateway.grpcPort()}`);
   });
   after(async () => {
+    redis.disconnect();
     goReplica.close();
     await pub.close();
     await gw.stop();
@@ -88,10 +91,54 @@ describe('mixed fleet: PushEvent from a Go replica', () => {
     },
   );
 
-  it('answers success:false when no local session wants the event', async () => {
-    const res = await goReplica.push(
-      pushRequestOf({ companyId: company, agentId: agent, chatId: 'nobody' }, payload('x'), 'go-pod-1'),
-    );
-    assert.equal(res.success, false);
+  it('a Go pod that NAKs on success:false and pushes again at once: one event to a chat this pod does not hold, one push', async () => {
+    // The route set still names this pod (a stale entry: its session of the chat is gone).
+    const stale = `route:${company}:${agent}:messages:gone`;
+    await redis.sadd(stale, '127.0.0.1');
+    const request = pushRequestOf({ companyId: company, agentId: agent, chatId: 'gone' }, payload('loop'), 'go-pod-1');
+    let pushes = 0;
+    for (;;) {
+      pushes++;
+      const res = await goReplica.push(request);
+      if (res.success || pushes >= 50) break; // the Go pod's NAK: redelivered at once, forwarded again
+    }
+    assert.equal(pushes, 1, 'no forwarding loop');
+    const metrics = await (await fetch(`${gw.http}/metrics`)).text();
+    assert.match(metrics, /dws_grpc_pushes_total\{outcome="no_session"\} [1-9]/);
+    await redis.del(stale);
+  });
+});
+
+describe('mixed fleet: a pod started again under the same pod id', () => {
+  it("removes its predecessor's route entries that none of its sessions writes again within a renewal interval", async () => {
+    const nats = await TestNatsServer.start();
+    const redis = new Redis(REDIS_ADDRESS);
+    const company = uid('c');
+    const podId = '127.0.0.71';
+    // What a SIGKILLed run left: its entries beside a Go replica's, and one its new session needs again.
+    const staleChats = `route:${company}:gone:chats`;
+    const staleChat = `route:${company}:back:messages:old`;
+    const kept = `route:${company}:back:chats`;
+    for (const key of [staleChats, staleChat, kept]) await redis.sadd(key, podId, 'go-pod-9');
+    const pod = await spawnGateway(podId, {
+      DAISI_WS_REDIS_ADDRESS: REDIS_ADDRESS,
+      DAISI_WS_NATS_URL: nats.url,
+      DAISI_WS_NATS_STREAM_NAME: uid('stream'),
+      DAISI_WS_APP_TTL_REFRESH_INTERVAL_SECONDS: '1',
+    });
+    try {
+      const client = await TestClient.ready(userUrl(pod.ws, company, 'back', companyToken(company, 'back', 'u1')));
+      await waitFor(async () => (await redis.sismember(staleChats, podId)) === 0, 10_000, 'the stale entries went');
+      assert.deepEqual((await redis.smembers(staleChats)).sort(), ['go-pod-9'], 'only its own entry went');
+      assert.deepEqual((await redis.smembers(staleChat)).sort(), ['go-pod-9']);
+      assert.deepEqual((await redis.smembers(kept)).sort(), [podId, 'go-pod-9'], 'the one its session needs stays');
+      assert.ok(pod.output.some((l) => l.includes('route entries of a previous run under this pod id removed')));
+      await client.close();
+    } finally {
+      await pod.kill();
+      for (const key of [staleChats, staleChat, kept]) await redis.del(key);
+      redis.disconnect();
+      await nats.stop();
+    }
   });
 });

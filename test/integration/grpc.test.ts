@@ -124,14 +124,15 @@ describe('gRPC between pods (docs/protocol.md, *gRPC*)', () => {
     await u.close();
   });
 
-  it('answers success:false when no local session wants the event, INVALID_ARGUMENT without a payload', async () => {
+  it('answers success:true with the reason when no local session wants the event, INVALID_ARGUMENT without a payload', async () => {
     const res = await unary(c.fwd, 'PushEvent', {
       payload: { event_id: 'x' },
       target_company_id: 'nobody',
       target_agent_id: 'a',
       target_chat_id: 'k',
     });
-    assert.equal(res.success, false);
+    assert.equal(res.success, true, 'false would make a Go pod NAK and redeliver at once');
+    assert.match(res.message, /No local session wants this event; handled/);
     await assert.rejects(
       unary(c.fwd, 'PushEvent', { target_company_id: company }),
       (err: grpc.ServiceError) => err.code === grpc.status.INVALID_ARGUMENT,

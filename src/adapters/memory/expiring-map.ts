@@ -40,8 +40,13 @@ export class ExpiringMap<V> {
 
   /** The live values. */
   *values(): IterableIterator<V> {
+    for (const [, value] of this.live()) yield value;
+  }
+
+  /** The live keys and values. */
+  *live(): IterableIterator<[string, V]> {
     const now = this.now();
-    for (const entry of this.entries.values()) if (entry.expiresAt > now) yield entry.value;
+    for (const [key, entry] of this.entries) if (entry.expiresAt > now) yield [key, entry.value];
   }
 
   delete(key: string): boolean {

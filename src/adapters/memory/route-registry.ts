@@ -23,6 +23,10 @@ export class MemoryRouteRegistry implements RouteRegistry {
     );
   }
 
+  async routesOf(podId: string): Promise<string[]> {
+    return [...this.map.live()].filter(([, set]) => set.has(podId)).map(([key]) => key);
+  }
+
   async podIds(): Promise<Set<string>> {
     const ids = new Set<string>();
     for (const set of this.map.values()) for (const id of set) ids.add(id);

@@ -33,6 +33,21 @@ export class RedisRouteRegistry implements RouteRegistry {
     return ids;
   }
 
+  async routesOf(podId: string): Promise<string[]> {
+    const found: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', 'route:*', 'COUNT', 1000, 'TYPE', 'set');
+      cursor = next;
+      if (keys.length === 0) continue;
+      const pipeline = this.redis.pipeline();
+      for (const key of keys) pipeline.sismember(key, podId);
+      const answers = (await pipeline.exec()) ?? [];
+      for (const [i, [, member]] of answers.entries()) if (member === 1) found.push(keys[i]!);
+    } while (cursor !== '0');
+    return found;
+  }
+
   async refresh(entries: ReadonlyArray<readonly [string, number]>, podId: string): Promise<boolean[]> {
     if (entries.length === 0) return [];
     return (await this.redis.memberAndExpireMany(...manyArgs(entries, podId))).map((r) => r === 1);

@@ -96,12 +96,15 @@ function pushEventHandler(options: GrpcServerOptions) {
       sourcePodId: req.source_pod_id,
       requestId: requestId === undefined ? undefined : String(requestId),
     });
-    callback(
-      null,
-      delivered > 0
-        ? { success: true, message: `Event delivered to ${delivered} local session(s)` }
-        : { success: false, message: 'No active local session wants this event' },
-    );
+    // Never `success: false` for a push it took: a Go pod NAKs the message then and JetStream redelivers
+    // it at once, a loop (docs/compat.md, *Mixed fleets*). This pod reads the stream itself.
+    callback(null, {
+      success: true,
+      message:
+        delivered > 0
+          ? `Event delivered to ${delivered} local session(s)`
+          : 'No local session wants this event; handled: this pod reads the stream itself',
+    });
   };
 }
 
