@@ -30,7 +30,10 @@ import type { Mode, SessionSpec } from './client-worker.js';
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    scenarios: { type: 'string', default: 'connect,fanout,max,chats,large,idle,filter,resume,fleet' },
+    scenarios: {
+      type: 'string',
+      default: 'connect,fanout,max,chats,large,idle,filter,resume,fleet,fleet-disjoint,fleet6',
+    },
     'no-build': { type: 'boolean', default: false },
     kinds: { type: 'string', default: 'gateway,raw,sio' },
     steps: { type: 'string' },
@@ -211,7 +214,10 @@ class Publisher {
   }
   async ensureStream(stream: string) {
     const jsm = await jetstreamManager(this.nc);
-    await jsm.streams.info(stream).catch(() => jsm.streams.add({ name: stream, subjects: ['wa.>'] }));
+    // As a pod creates it (interest reading: the stream republishes what it stores to dws.wa.>).
+    await jsm.streams
+      .info(stream)
+      .catch(() => jsm.streams.add({ name: stream, subjects: ['wa.>'], republish: { src: 'wa.>', dest: 'dws.wa.>' } }));
   }
   close() {
     return this.nc.close();
@@ -681,34 +687,38 @@ async function scenarioFilter() {
 }
 
 /**
- * The fleet (docs/architecture.md, *How an event travels*): three pods on the same two cores, sessions spread over all
- * three, every pod reading every event. Sustainable rate and CPU per delivered frame, beside one pod's (the `max`
- * scenario, when it ran too) and at every rate both reached. With `raw` among the kinds, three raw `ws` broadcasters
- * that each read every event the same way: what this structure costs on these cores before anything the gateway does
- * (`--raw-reader wire` gives them the gateway's reader).
+ * The fleet (docs/architecture.md, *How an event travels*): pods on the same two cores. `spread`: every pod holds
+ * sessions of every agent (overlapping interest: each pod receives every event); `disjoint`: each agent's sessions
+ * on one pod (a load balancer hashing the path), so that with interest reading each pod receives only its agents'
+ * events. Sustainable rate and CPU per delivered frame, beside one pod's (the `max` scenario, when it ran too) and at
+ * every rate both reached. With `raw` among the kinds (spread only), raw `ws` broadcasters that each read every event
+ * the same way: what this structure costs on these cores before anything the gateway does.
  */
-async function scenarioFleet(kind: Kind) {
+async function scenarioFleet(kind: Kind, podCount: number, placement: 'spread' | 'disjoint', steps: number[]) {
   const pods: Server[] = [];
+  const hosts = Array.from({ length: podCount }, (_, i) => `127.0.0.${i + 2}`);
   if (kind === 'gateway') {
-    for (const gw of await Promise.all(
-      ['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((host) => startGateway(host, gatewayEnv(), gatewayNodeArgs())),
-    ))
+    for (const gw of await Promise.all(hosts.map((host) => startGateway(host, gatewayEnv(), gatewayNodeArgs()))))
       pods.push({ ...gw, heapBytes: () => gatewayHeap(gw.http) });
-  } else for (let i = 0; i < 3; i++) pods.push(await startServer(kind));
+  } else for (let i = 0; i < podCount; i++) pods.push(await startServer(kind));
   const server: Server = { ...pods[0]!, otherPids: pods.slice(1).map((p) => p.pid) };
-  const tag = `fleet${kind}`;
+  const tag = `fleet${podCount}${placement}${kind}`;
   const specs = sessions(kind, pods[0]!, P.fanoutN, true, tag).map((spec, j) => {
-    const pod = pods[Math.floor(j / AGENTS) % pods.length]!;
+    const at = placement === 'spread' ? Math.floor(j / AGENTS) : j % AGENTS;
+    const pod = pods[at % pods.length]!;
     return { ...spec, url: spec.url.replace(pods[0]!.ws, pod.ws) };
   });
   await connectSessions(kind, specs);
   await new Promise((r) => setTimeout(r, 1000));
-  const scenario = `fleet (${P.fanoutN} sessions over 3 pods)`;
-  const r = await ramp(kind, server, `${RUN}${tag}`, P.maxSteps, scenario);
+  const scenario =
+    placement === 'spread'
+      ? `fleet (${P.fanoutN} sessions over ${podCount} pods)`
+      : `fleet, disjoint interest (${P.fanoutN} sessions, each agent on one of ${podCount} pods)`;
+  const r = await ramp(kind, server, `${RUN}${tag}`, steps, scenario);
   if (r.atSustainable) {
     const perPod = r.atSustainable.podCpuPerFrameUs.map((u) => u.toFixed(1)).join(' / ');
     console.log(
-      `fleet ${kind} sustainable ${r.sustainable}/s; CPU per delivered frame ` +
+      `${scenario} ${kind} sustainable ${r.sustainable}/s; CPU per delivered frame ` +
         `${r.atSustainable.cpuPerFrameUs.toFixed(1)} µs (per pod ${perPod})`,
     );
   }
@@ -719,7 +729,7 @@ async function scenarioFleet(kind: Kind) {
       .filter(([rate]) => single.has(rate))
       .map(([rate, m]) => [rate, m.cpuPerFrameUs / single.get(rate)!.cpuPerFrameUs] as const);
     console.log(
-      `fleet ÷ one pod, ${kind}: CPU per delivered frame at equal rates ` +
+      `${scenario} ÷ one pod, ${kind}: CPU per delivered frame at equal rates ` +
         `${ratios.map(([rate, x]) => `${rate}: ${x.toFixed(2)}×`).join(', ') || '(no rate in both)'}`,
     );
     const one = rows.find(
@@ -852,7 +862,19 @@ async function main() {
     if (SCENARIOS.has('filter')) await scenarioFilter();
     if (SCENARIOS.has('resume')) await scenarioResume();
     for (const kind of EVENT_KINDS)
-      if (kind !== 'sio' && (SCENARIOS.has('crosspod') || SCENARIOS.has('fleet'))) await scenarioFleet(kind);
+      if (kind !== 'sio' && (SCENARIOS.has('crosspod') || SCENARIOS.has('fleet')))
+        await scenarioFleet(kind, 3, 'spread', P.maxSteps);
+    if (KINDS.includes('gateway')) {
+      if (SCENARIOS.has('fleet-disjoint')) await scenarioFleet('gateway', 3, 'disjoint', P.maxSteps);
+      // Six pods on two cores: each gets less of the machine, so the ramp starts lower.
+      if (SCENARIOS.has('fleet6'))
+        await scenarioFleet(
+          'gateway',
+          6,
+          'disjoint',
+          P.maxSteps.map((r) => r / 2),
+        );
+    }
   } finally {
     for (const w of workers) w.child.send({ cmd: 'exit' });
     await pub.close();

@@ -4,7 +4,7 @@
 // its jittered backoff, resumes from the last event it delivered and drops what it had already —
 // so the suite proves the promise through the code applications run. A connection that could not
 // be opened moves the client on to the next pod (a load balancer's job in front of a real fleet).
-// Messages in: {cmd:'open', specs} · {cmd:'stall', id, ms} · {cmd:'counts'} · {cmd:'report'} · {cmd:'close'}.
+// Messages in: {cmd:'open', specs} · {cmd:'stall', id, ms} · {cmd:'hop', id} · {cmd:'counts'} · {cmd:'report'} · {cmd:'close'}.
 import WebSocket from 'ws';
 import { type ClientState, DaisiClient, type WebSocketConstructor } from '../client/src/index.js';
 
@@ -101,6 +101,12 @@ class FaultClient {
     setTimeout(() => raw?.resume(), ms);
   }
 
+  /** The connection drops; the SDK reconnects — to the next pod — and resumes. */
+  hop(): void {
+    this.pod++;
+    this.socket?.terminate();
+  }
+
   close(): void {
     this.client.close();
   }
@@ -122,6 +128,9 @@ process.on('message', async (m: { cmd: string; specs?: ClientSpec[]; id?: number
     case 'stall':
       clients.get(m.id!)?.stall(m.ms!);
       return process.send!({ type: 'stalled' });
+    case 'hop':
+      clients.get(m.id!)?.hop();
+      return process.send!({ type: 'hopped' });
     case 'counts':
       return process.send!({ type: 'counts', counts: [...clients].map(([id, c]) => [id, c.events.length]) });
     case 'report': {

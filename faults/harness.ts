@@ -41,8 +41,9 @@ export class FaultEnv {
     private readonly podEnv: Record<string, string>,
   ) {}
 
-  static async start(podCount = 3, extraEnv: Record<string, string> = {}): Promise<FaultEnv> {
-    const [redis, nats] = await Promise.all([TestRedisServer.start(), TestNatsServer.start()]);
+  /** `natsArgs`: more flags of the nats-server (`-c <file>`, `-m <port>`). */
+  static async start(podCount = 3, extraEnv: Record<string, string> = {}, natsArgs: string[] = []): Promise<FaultEnv> {
+    const [redis, nats] = await Promise.all([TestRedisServer.start(), TestNatsServer.start(natsArgs)]);
     const configDir = mkdtempSync(join(tmpdir(), 'dws-faults-'));
     const hosts = Array.from({ length: podCount }, (_, i) => `127.0.0.${i + 2}`);
     const httpPort = freePortNumber();
@@ -155,8 +156,13 @@ export class Load {
 export class Clients {
   private constructor(private readonly child: ChildProcess) {}
 
-  static async start(): Promise<Clients> {
-    const child = fork(new URL('./client-host.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'] });
+  /** `silenceMs`: how long a client waits in silence before it takes its connection for lost. */
+  static async start(silenceMs?: number): Promise<Clients> {
+    const env = { ...process.env, ...(silenceMs ? { FAULTS_CLIENT_SILENCE_MS: String(silenceMs) } : {}) };
+    const child = fork(new URL('./client-host.ts', import.meta.url).pathname, [], {
+      execArgv: ['--import', 'tsx'],
+      env,
+    });
     await replyFrom(child, 'up');
     return new Clients(child);
   }
@@ -173,6 +179,11 @@ export class Clients {
 
   stall(id: number, ms: number): Promise<unknown> {
     return this.ask({ cmd: 'stall', id, ms }, 'stalled');
+  }
+
+  /** Drops the client's connection (as a network would); it reconnects to its next pod and resumes. */
+  hop(id: number): Promise<unknown> {
+    return this.ask({ cmd: 'hop', id }, 'hopped');
   }
 
   async counts(): Promise<Map<number, number>> {

@@ -2,6 +2,10 @@ import { GoReplicaClient, pushRequestOf } from '../test/helpers/go-replica.js';
 import type { ClientReport } from './client-host.js';
 import { Clients, FaultEnv, Load, sessionsFor, sleep, type Published, type Session } from './harness.js';
 import { BlackHoleProxy } from './proxy.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePortNumber } from '../test/helpers/env.js';
 import { rssOf } from '../test/helpers/proc.js';
 import { TestPublisher } from '../test/helpers/publisher.js';
 
@@ -27,6 +31,10 @@ export interface Row {
   padBytes?: number;
   /** More settings of every pod in this row. */
   podEnv?: Record<string, string>;
+  /** More flags of the row's nats-server. */
+  natsArgs?: () => string[];
+  /** How long the clients wait in silence before they take a connection for lost (4 s). */
+  clientSilenceMs?: number;
   /** Set-up before the sessions open (a proxy in front of a pod). */
   prepare?(env: FaultEnv): Promise<Prepared>;
   fault(
@@ -113,6 +121,19 @@ async function largeBurst(env: FaultEnv): Promise<number[]> {
   return peak.map((p, i) => p - before[i]!);
 }
 
+/** A nats-server that cuts off a client 1 MiB or 1 s behind (a slow consumer), with monitoring on `port`. */
+function slowConsumerNats(port: number): string[] {
+  const file = join(mkdtempSync(join(tmpdir(), 'dws-nats-conf-')), 'nats.conf');
+  writeFileSync(file, 'max_pending: 1048576\nmax_payload: 524288\nwrite_deadline: "1s"\n');
+  return ['-c', file, '-m', String(port)];
+}
+
+async function slowConsumers(port: number): Promise<number> {
+  return ((await (await fetch(`http://127.0.0.1:${port}/varz`)).json()) as { slow_consumers: number }).slow_consumers;
+}
+
+const monitorPort = freePortNumber();
+
 export const ROWS: Row[] = [
   {
     name: 'redis-kill',
@@ -142,6 +163,54 @@ export const ROWS: Row[] = [
       await sleep(short ? 5000 : 10_000);
       env.pods[0]!.process.kill('SIGCONT');
       return { endedAt: Date.now() };
+    },
+  },
+  {
+    name: 'nats-slow-consumer',
+    title:
+      'a pod SIGSTOPped until nats-server cuts it off as a slow consumer (its clients stay); it reads what it missed',
+    short: true,
+    rate: 300,
+    padBytes: 16 * 1024,
+    clientSilenceMs: 15_000,
+    natsArgs: () => slowConsumerNats(monitorPort),
+    async fault({ env }) {
+      const before = await slowConsumers(monitorPort);
+      env.pods[0]!.process.kill('SIGSTOP');
+      const stoppedAt = Date.now();
+      while ((await slowConsumers(monitorPort)) === before && Date.now() - stoppedAt < 8000) await sleep(200);
+      const cutOffMs = Date.now() - stoppedAt;
+      const cut = (await slowConsumers(monitorPort)) > before;
+      await sleep(1000);
+      env.pods[0]!.process.kill('SIGCONT');
+      const endedAt = Date.now();
+      await sleep(1500);
+      const caughtUp = env.pods[0]!.output.filter((l) => l.includes('"stream reader starts over')).length;
+      const problems = [
+        ...(cut ? [] : ['nats-server did not cut the paused pod off as a slow consumer within 8 s']),
+        ...(caughtUp > 0 ? [] : ['the pod did not read again what it missed']),
+      ];
+      const note = cut ? `cut off as a slow consumer ${cutOffMs} ms after SIGSTOP, then read again` : 'not cut off';
+      return { endedAt, note, problems };
+    },
+  },
+  {
+    name: 'interest-churn',
+    title:
+      "subscriptions added and dropped under 300 events/s: clients' connections drop every 250 ms, each resumes " +
+      'on the next pod, which subscribes anew (no linger)',
+    short: true,
+    rate: 300,
+    podEnv: { DAISI_WS_NATS_INTEREST_LINGER_SECONDS: '0' },
+    async fault({ clients, sessions, short }) {
+      let hops = 0;
+      const until = Date.now() + (short ? 4000 : 8000);
+      for (let i = 0; Date.now() < until; i++) {
+        await clients.hop(sessions[(i * 5) % sessions.length]!.spec.id);
+        hops++;
+        await sleep(250);
+      }
+      return { endedAt: Date.now(), note: `${hops} connections dropped and resumed elsewhere` };
     },
   },
   {
@@ -277,8 +346,8 @@ export async function runRow(
   short: boolean,
   log: (line: string) => void = () => undefined,
 ): Promise<RowResult> {
-  const env = await FaultEnv.start(3, row.podEnv);
-  const clients = await Clients.start();
+  const env = await FaultEnv.start(3, row.podEnv, row.natsArgs?.());
+  const clients = await Clients.start(row.clientSilenceMs);
   const prepared: Prepared = (await row.prepare?.(env)) ?? {};
   try {
     const spread = sessionsFor(env, 12, { via: prepared.via });

@@ -9,7 +9,11 @@ bin="$cache/usr/sbin/nats-server"
 if [ -x "$bin" ]; then echo "$bin"; exit 0; fi
 side="$cache/apt"
 mkdir -p "$side/lists/partial" "$side/cache/archives/partial" "$side/dl"
-echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" > "$side/sources.list"
+# The machine's own Debian archive (the first URI of its apt sources), with the trixie suite.
+mirror=$(grep -hoE '^(URIs:|deb) +[^ ]+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+  | awk '{print $2}' | grep -v security | head -n1 || true)
+[ -n "$mirror" ] || { echo "no Debian archive in the apt sources" >&2; exit 1; }
+echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" > "$side/sources.list"
 opts=(-o "Dir::Etc::sourcelist=$side/sources.list" -o "Dir::Etc::sourceparts=-" -o "Dir::State::Lists=$side/lists"
   -o "Dir::Cache=$side/cache" -o "Dir::State::status=/dev/null" -o "APT::Sandbox::User=root")
 apt-get "${opts[@]}" update -qq >&2

@@ -15,6 +15,7 @@ export class TestNatsServer {
   private constructor(
     readonly port: number,
     private readonly extraArgs: string[],
+    private readonly binary: string,
   ) {}
 
   get pid(): number {
@@ -25,16 +26,16 @@ export class TestNatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  /** `extraArgs`: more of nats-server's flags (`--user u --pass p`, …). */
-  static async start(extraArgs: string[] = []): Promise<TestNatsServer> {
-    const server = new TestNatsServer(freePortNumber(), extraArgs);
+  /** `extraArgs`: more of nats-server's flags (`--user u --pass p`, …); `binary`: another nats-server (2.10). */
+  static async start(extraArgs: string[] = [], binary = BINARY): Promise<TestNatsServer> {
+    const server = new TestNatsServer(freePortNumber(), extraArgs, binary);
     await server.run();
     return server;
   }
 
   async run(): Promise<void> {
     this.child = spawn(
-      BINARY,
+      this.binary,
       ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir, ...this.extraArgs],
       { stdio: 'ignore' },
     );

@@ -6,7 +6,7 @@ import { RedisKillSwitch } from '../adapters/redis/kill-switch.js';
 import { RedisRouteRegistry } from '../adapters/redis/route-registry.js';
 import { RedisSessionLocks } from '../adapters/redis/session-locks.js';
 import { RedisTokenCache } from '../adapters/redis/token-cache.js';
-import { NatsEventStream } from '../adapters/nats/nats-event-stream.js';
+import { NatsEventStream, type ReadMode } from '../adapters/nats/nats-event-stream.js';
 import { NatsSupervisor } from '../adapters/nats/supervisor.js';
 import { MemoryActivityStore } from '../adapters/memory/activity-store.js';
 import { MemoryEventStream } from '../adapters/memory/event-stream.js';
@@ -115,12 +115,18 @@ export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHook
       streamName: cfg.nats.stream_name,
       createStream: cfg.nats.create_stream,
       podId,
+      readMode: cfg.nats.read_mode as ReadMode,
+      republishPrefix: cfg.nats.republish_prefix,
+      lingerMs: cfg.nats.interest_linger_seconds * 1000,
       heartbeatMs: READER_HEARTBEAT_MS,
       inactiveMs: READER_INACTIVE_MS,
       ownConnection: cfg.nats.reader_own_connection,
     },
     {
-      reading: (epoch, position) => log.info({ epoch, position }, 'reading the stream'),
+      reading: (epoch, position, mode) => log.info({ epoch, position, read_mode: mode }, 'reading the stream'),
+      readingWholeStream: (why) =>
+        log.warn({ why }, 'nats.read_mode is interest, but the stream does not republish: reading all of wa.>'),
+      republishAdded: () => log.info({ prefix: cfg.nats.republish_prefix }, 'the stream republishes what it stores'),
       readerReset: (reason) => {
         hooks.readerReset();
         log.info({ reason }, 'stream reader starts over from its position');
@@ -180,7 +186,7 @@ function natsSupervisor(
         bus.attach(nc);
         return stream.attach(nc);
       },
-      reconnected: (nc) => stream.ensureResources(nc),
+      reconnected: async (nc) => void (await stream.ensureResources(nc)),
     },
     {
       connected: (server) => log.info({ server }, 'nats connected'),

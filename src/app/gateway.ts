@@ -59,6 +59,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
       : embeddedEngine(cfg);
   const podId = engine.podId;
   const registry = new SessionRegistry();
+  registry.tellInterest(engine.stream);
   const sessions = new SessionManager({
     podId,
     config,

@@ -27,6 +27,18 @@ export const subjects = {
   allAgents: 'wa.*.*.agents',
 };
 
+/** Whether a NATS subject pattern (`*` one token, `>` the rest) matches a subject. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  if (pattern === subject) return true;
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return s.length > i;
+    if (i >= s.length || (p[i] !== '*' && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
+}
+
 export function parseSubject(subject: string): EventAddress | undefined {
   const parts = subject.split('.');
   if (parts[0] !== SUBJECT_PREFIX || parts.some((p) => p === '')) return undefined;

@@ -79,6 +79,13 @@ export interface StreamEvent {
  */
 export interface EventSink {
   deliver(event: StreamEvent): void;
+  /** Reading begins (again) after this sequence: nothing at or below it will be delivered. */
+  startingAt(seq: number): void;
+  /**
+   * Events of `subject` from `fromSeq` on were lost in transit and are delivered late, in order: a
+   * session that was already handed a later event cannot take them, and must be told.
+   */
+  lostInTransit(subject: string, fromSeq: number): void;
 }
 
 /** What a replay reads from the stream's history. */
@@ -112,6 +119,21 @@ export interface EventStream {
   readHistory(read: HistoryRead): Promise<'done' | 'too_long'>;
   /** Number of consumers this pod holds on the stream server (constant, whatever the load). */
   consumerCount(): number;
+  /**
+   * A session here wants a subject or pattern (`wa.c.a.chats`, `wa.c.*.agents`): with interest
+   * reading the pod receives it from now on. Each call is matched by one unwant().
+   */
+  want(pattern: string): void;
+  unwant(pattern: string): void;
+  /**
+   * The sequence after which this pod has read (or will read) every event of `pattern`: known at once
+   * when the pod reads the whole stream, once its subscription is in place with interest reading.
+   * A replay reads what lies before it from the stream.
+   */
+  coverage(pattern: string): number | undefined;
+  covered(pattern: string): Promise<number>;
+  /** Before a new session's `ready`: the pod receives its patterns' events from then on (bounded wait). */
+  prepare(patterns: readonly string[]): Promise<void>;
   stop(): Promise<void>;
 }
 

@@ -78,6 +78,14 @@ export function subjectFilterOf(identity: Identity, chatId: string | undefined):
   };
 }
 
+/**
+ * What a session wants read for it: its agent's chat list and its chat (users), or its scope's
+ * pattern of agent events (admins). With interest reading, the pod subscribes to these.
+ */
+export function interestOf(identity: Identity, chatId: string | undefined): string[] {
+  return userSubjectsOf(identity, chatId) ?? [streamFilterOf(identity)];
+}
+
 /** The narrowest stream filter that holds every subject a session receives. */
 export function streamFilterOf(identity: Identity): string {
   if (identity.kind === 'user') return `wa.${identity.companyId}.${identity.agentId}.>`;

@@ -1,4 +1,5 @@
 import { BoundedMap } from '../domain/bounded-map.js';
+import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import type { DeliveryHooks } from '../domain/metric-hooks.js';
 import { eventFrame, eventIdOfPayload, subjectOf, type EventAddress } from '../domain/events.js';
 import type { EventSink, Logger, StreamEvent } from '../domain/ports.js';
@@ -59,10 +60,13 @@ export class EventDispatcher implements EventSink {
   }
 
   deliver(event: StreamEvent): void {
-    this.position = event.seq;
+    // Events come in stream order, but for one subject's events lost in transit, read late (lostInTransit):
+    // those are not the history's to keep, whose replays rely on it holding everything after its first.
+    const inOrder = event.seq > this.position;
+    if (inOrder) this.position = event.seq;
     this.counts.events++;
     const { history } = this.deps;
-    const kept = history.append(event.seq, event.subject, event.data);
+    const kept = inOrder && history.append(event.seq, event.subject, event.data);
     this.countReceived(event.subject);
     const recipients = this.deps.registry.forSubject(event.subject);
     if (recipients === undefined) return;
@@ -113,6 +117,24 @@ export class EventDispatcher implements EventSink {
     timer.unref();
     this.heldPushes.set(key, timer);
     return count;
+  }
+
+  startingAt(seq: number): void {
+    this.position = Math.max(this.position, seq);
+  }
+
+  /**
+   * Sessions already past the lost events would never get them: they are told, and reload. The history
+   * no longer holds everything after its first event: it starts again with the next one.
+   */
+  lostInTransit(subject: string, fromSeq: number): void {
+    this.deps.history.clear();
+    const recipients = this.deps.registry.forSubject(subject);
+    if (!recipients) return;
+    const error = new GatewayError(ErrorCodes.ResumeUnavailable, 'Events were lost in transit; reload your state.');
+    const frame = Buffer.from(JSON.stringify({ type: 'error', payload: error.toBody() }));
+    for (const session of recipients) if (session.position.lastSeq >= fromSeq) session.sendUnbounded(frame, 'error');
+    this.deps.log.warn({ subject, from_seq: fromSeq }, 'events lost in transit; read again from the stream');
   }
 
   /** The stream was recreated: sequences restart, so does every session's place in them. */

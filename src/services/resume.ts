@@ -4,7 +4,7 @@ import { BoundedMap } from '../domain/bounded-map.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { subjects } from '../domain/events.js';
 import type { EventStream, Logger } from '../domain/ports.js';
-import { streamFilterOf, subjectFilterOf } from '../domain/session.js';
+import { interestOf, streamFilterOf, subjectFilterOf, type Identity } from '../domain/session.js';
 import { ReplayState } from './delivery-position.js';
 import { frameIfDeliverable, type EventHistory } from './event-history.js';
 import type { Session } from './session.js';
@@ -68,6 +68,14 @@ export class ResumeService {
   /** The stream's current epoch (the `ready` frame carries it). */
   epoch(): string {
     return this.deps.stream.epoch();
+  }
+
+  /**
+   * Before a session's `ready`: the pod receives what it wants from then on (interest reading subscribes
+   * first), so that every event published after `ready` reaches it.
+   */
+  prepare(identity: Identity, chatId: string | undefined): Promise<void> {
+    return this.deps.stream.prepare(interestOf(identity, chatId));
   }
 
   /** A new session that does not resume: live from the pod's reading position (nothing before it is its). */
@@ -140,14 +148,15 @@ export class ResumeService {
     try {
       if (epoch !== this.epoch())
         throw unavailable('The stream was recreated since then (epoch differs); reload your state.');
+      // What the pod's reading brings of the session's subjects starts after `covered`: before it, the stream.
+      const covered = await this.coverageOf(session);
       await this.checkReach(replay);
-      this.checkMemoryBudget(session, replay);
+      this.checkMemoryBudget(session, replay, covered);
       for (;;) {
         if (replay.aborted) return;
-        const end = this.deps.position();
+        const end = Math.max(this.deps.position(), covered);
         if (replay.cursor >= end) break;
-        const first = this.deps.history.firstSeq;
-        if (first !== undefined && first <= replay.cursor + 1) {
+        if (this.inMemory(replay, covered)) {
           this.releaseStream(stats);
           this.fromMemory(session, replay, end, stats);
         } else await this.fromStream(session, replay, end, stats);
@@ -194,13 +203,29 @@ export class ResumeService {
   /**
    * A replay the history can answer whole is counted there first: too long, and it is refused before anything is sent.
    */
-  private checkMemoryBudget(session: Session, replay: ReplayState): void {
-    const first = this.deps.history.firstSeq;
-    if (first === undefined || first > replay.cursor + 1) return; // counted by the stream read
+  private checkMemoryBudget(session: Session, replay: ReplayState, covered: number): void {
+    if (!this.inMemory(replay, covered)) return; // counted by the stream read
     const max = this.maxEvents();
     const { exact, wants } = this.subjectsOf(session, replay);
     const count = this.deps.history.countOf(exact, replay.cursor, max + 1, wants);
     if (count > max) throw tooFarBehind(max);
+  }
+
+  /** Whether the pod's history holds everything of the replay after its cursor. */
+  private inMemory(replay: ReplayState, covered: number): boolean {
+    const first = this.deps.history.firstSeq;
+    return first !== undefined && first <= replay.cursor + 1 && replay.cursor >= covered;
+  }
+
+  /**
+   * The sequence after which the pod's reading brings every event of the session's subjects (0 when it
+   * reads the whole stream from before the session came; with interest reading, where its subscriptions
+   * started).
+   */
+  private async coverageOf(session: Session): Promise<number> {
+    const patterns = interestOf(session.identity, session.chatId);
+    const covered = await Promise.all(patterns.map((p) => this.deps.stream.covered(p)));
+    return Math.max(0, ...covered);
   }
 
   /** Everything of the replay in the history up to `end`, a slice at a time: the cursor moves as it goes. */

@@ -1,5 +1,5 @@
 import { parseSubject, subjects } from '../domain/events.js';
-import { adminWants } from '../domain/session.js';
+import { adminWants, interestOf } from '../domain/session.js';
 import type { Session } from './session.js';
 
 const agentKey = subjects.chats;
@@ -10,8 +10,12 @@ const chatKey = subjects.messages;
  * receive (`wa.<c>.<a>.chats` for every session of an agent, `wa.<c>.<a>.messages.<chat>` for
  * the viewers of a chat), so that the pod's filter over the whole stream is one map lookup on
  * the event's subject, with no parse and no allocation, and fan-out is the sends.
+ *
+ * It also tells the pod's reading what its sessions want (`interest`): every registered session's
+ * subjects, counted per session, so that with interest reading the pod subscribes to them.
  */
 export class SessionRegistry {
+  private interest: Interest = NO_INTEREST;
   private readonly byKey = new Map<string, Session>();
   private readonly byAgent = new Map<string, Set<Session>>();
   private readonly byChat = new Map<string, Set<Session>>();
@@ -19,6 +23,11 @@ export class SessionRegistry {
 
   get size(): number {
     return this.byKey.size;
+  }
+
+  /** Where the sessions' subjects are wanted (the event stream), from now on. */
+  tellInterest(interest: Interest): void {
+    this.interest = interest;
   }
 
   get(key: string): Session | undefined {
@@ -36,6 +45,7 @@ export class SessionRegistry {
     const previous = this.byKey.get(session.key);
     if (previous) this.remove(previous);
     this.byKey.set(session.key, session);
+    for (const pattern of interestOf(session.identity, session.chatId)) this.interest.want(pattern);
     const id = session.identity;
     if (id.kind === 'admin') this.admins.add(session);
     else {
@@ -49,6 +59,7 @@ export class SessionRegistry {
   remove(session: Session): boolean {
     if (this.byKey.get(session.key) !== session) return false;
     this.byKey.delete(session.key);
+    for (const pattern of interestOf(session.identity, session.chatId)) this.interest.unwant(pattern);
     const id = session.identity;
     if (id.kind === 'admin') {
       this.admins.delete(session);
@@ -63,9 +74,15 @@ export class SessionRegistry {
   setChat(session: Session, chatId: string): void {
     const id = session.identity;
     if (id.kind !== 'user') return;
-    if (session.chatId) removeFrom(this.byChat, chatKey(id.companyId, id.agentId, session.chatId), session);
+    const registered = this.byKey.get(session.key) === session;
+    if (session.chatId) {
+      removeFrom(this.byChat, chatKey(id.companyId, id.agentId, session.chatId), session);
+      if (registered) this.interest.unwant(chatKey(id.companyId, id.agentId, session.chatId));
+    }
     session.chatId = chatId;
-    if (this.byKey.get(session.key) === session) addTo(this.byChat, chatKey(id.companyId, id.agentId, chatId), session);
+    if (!registered) return;
+    addTo(this.byChat, chatKey(id.companyId, id.agentId, chatId), session);
+    this.interest.want(chatKey(id.companyId, id.agentId, chatId));
   }
 
   agentSessions(company: string, agent: string): ReadonlySet<Session> {
@@ -104,6 +121,14 @@ export class SessionRegistry {
 }
 
 const EMPTY: ReadonlySet<Session> = new Set();
+
+/** What the pod's sessions want read: each want() is matched by one unwant(). */
+export interface Interest {
+  want(pattern: string): void;
+  unwant(pattern: string): void;
+}
+
+const NO_INTEREST: Interest = { want: () => undefined, unwant: () => undefined };
 
 function addTo(index: Map<string, Set<Session>>, key: string, session: Session): void {
   let set = index.get(key);

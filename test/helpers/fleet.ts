@@ -21,6 +21,9 @@ export interface FleetOptions {
   /** Runs first in `before` (e.g. starting a Redis of the test's own). */
   setUp?: () => Promise<void>;
   tearDown?: () => Promise<void>;
+  /** More flags of the fleet's nats-server (`-m <port>`: monitoring), and another binary of it. */
+  natsArgs?: string[];
+  natsBinary?: string;
 }
 
 /**
@@ -32,7 +35,7 @@ export function useFleet(hosts: string[], options: FleetOptions = {}): Fleet {
   const fleet = { stream: uid('stream'), pods: [] } as unknown as Fleet;
   before(async () => {
     await options.setUp?.();
-    fleet.nats = await TestNatsServer.start();
+    fleet.nats = await TestNatsServer.start(options.natsArgs, options.natsBinary);
     const env = {
       DAISI_WS_REDIS_ADDRESS: options.redis?.() ?? REDIS_ADDRESS,
       DAISI_WS_NATS_URL: fleet.nats.url,

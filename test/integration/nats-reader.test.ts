@@ -106,52 +106,70 @@ describe('the stream reader on its own connection and through the client library
   });
 });
 
-describe("the pod's stream when its NATS connection is replaced", { timeout: 60_000 }, () => {
-  it('keeps its epoch while the reader starts again on a new connection, and reads on from its position', async () => {
-    const nats = await TestNatsServer.start();
-    const first = await connect({ servers: nats.url });
-    const second = await connect({ servers: nats.url });
-    const seqs: number[] = [];
-    const stream = new NatsEventStream(
-      {
-        streamName: 'replaced_test',
-        createStream: true,
-        podId: 'p',
-        heartbeatMs: 1000,
-        inactiveMs: 5000,
-        ownConnection: true,
-      },
-      {
-        reading: () => undefined,
-        readerReset: () => undefined,
-        epochChanged: () => undefined,
-        readerFailed: () => undefined,
-      },
-    );
-    try {
-      await stream.start({ deliver: (e) => void seqs.push(e.seq) });
-      await stream.attach(first);
-      const epoch = stream.epoch();
-      assert.match(epoch, /^[\w-]{12}$/);
-      await publish(first, 0, 3);
-      await waitFor(() => seqs.length >= 3, 10_000, 'three events on the first connection');
-      // A pod whose client gave up reconnecting dials anew and attaches again (NatsSupervisor):
-      // sessions that open meanwhile are greeted with this epoch, not with none.
-      const attaching = stream.attach(second);
-      assert.equal(stream.epoch(), epoch, 'while the new reader starts');
-      await attaching;
-      assert.equal(stream.epoch(), epoch);
-      await publish(second, 3, 2);
-      await waitFor(() => seqs.length >= 5, 10_000, 'two more on the second connection');
-      assert.deepEqual(seqs, [1, 2, 3, 4, 5]);
-    } finally {
-      await stream.stop();
-      await first.close();
-      await second.close();
-      await nats.stop();
-    }
+for (const readMode of ['interest', 'stream'] as const) {
+  describe(`the pod's stream when its NATS connection is replaced (${readMode} reading)`, { timeout: 60_000 }, () => {
+    it('keeps its epoch while the reader starts again on a new connection, and reads on from its position', async () => {
+      const nats = await TestNatsServer.start();
+      const first = await connect({ servers: nats.url });
+      const second = await connect({ servers: nats.url });
+      const seqs: number[] = [];
+      const modes: string[] = [];
+      const stream = new NatsEventStream(
+        {
+          streamName: 'replaced_test',
+          createStream: true,
+          podId: 'p',
+          readMode,
+          republishPrefix: 'dws',
+          lingerMs: 1000,
+          heartbeatMs: 1000,
+          inactiveMs: 5000,
+          ownConnection: true,
+        },
+        {
+          reading: (_epoch, _position, mode) => void modes.push(mode),
+          readingWholeStream: () => undefined,
+          republishAdded: () => undefined,
+          readerReset: () => undefined,
+          epochChanged: () => undefined,
+          readerFailed: () => undefined,
+        },
+      );
+      try {
+        stream.want('wa.>');
+        await stream.start({
+          deliver: (e) => void seqs.push(e.seq),
+          startingAt: () => undefined,
+          lostInTransit: () => undefined,
+        });
+        await stream.attach(first);
+        await stream.covered('wa.>');
+        const epoch = stream.epoch();
+        assert.match(epoch, /^[\w-]{12}$/);
+        await publish(first, 0, 3);
+        await waitFor(() => seqs.length >= 3, 10_000, 'three events on the first connection');
+        // A pod whose client gave up reconnecting dials anew and attaches again (NatsSupervisor):
+        // sessions that open meanwhile are greeted with this epoch, not with none. What is published
+        // in between is read on the new connection.
+        await publish(first, 3, 2);
+        const attaching = stream.attach(second);
+        assert.equal(stream.epoch(), epoch, 'while the new reader starts');
+        await attaching;
+        assert.equal(stream.epoch(), epoch);
+        await publish(second, 5, 2);
+        await waitFor(() => seqs.length >= 7, 10_000, 'the rest on the second connection');
+        await new Promise((r) => setTimeout(r, 200));
+        assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6, 7]);
+        assert.deepEqual(modes, [readMode, readMode]);
+      } finally {
+        await stream.stop();
+        await first.close();
+        await second.close();
+        await nats.stop();
+      }
+    });
   });
-});
+}
 
 describe('a server that requires credentials', { timeout: 60_000 }, () => {
   let nats: TestNatsServer;

@@ -46,17 +46,21 @@ export const embeddedSetup: SingleNodeSetup = {
   }),
 };
 
-/** One node on the cluster engine: the real Redis, a nats-server of its own, a JetStream publisher. */
-export function clusterSetup(): SingleNodeSetup {
+/**
+ * One node on the cluster engine: the real Redis, a nats-server of its own, a JetStream publisher;
+ * `readMode`: nats.read_mode (interest, the default, or stream).
+ */
+export function clusterSetup(readMode: 'interest' | 'stream' = 'interest'): SingleNodeSetup {
   let nats: TestNatsServer;
   return {
-    name: 'cluster',
+    name: readMode === 'interest' ? 'cluster' : 'cluster, reading the whole stream',
     env: async () => {
       nats = await TestNatsServer.start();
       return {
         DAISI_WS_REDIS_ADDRESS: REDIS_ADDRESS,
         DAISI_WS_NATS_URL: nats.url,
         DAISI_WS_SERVER_POD_ID: '127.0.0.1',
+        DAISI_WS_NATS_READ_MODE: readMode,
       };
     },
     publisher: async () => {

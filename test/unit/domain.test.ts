@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { subjectMatches } from '../../src/domain/events.js';
 import { blockKeyOf, blockKeysOf, filterMatches, targetCovers } from '../../src/domain/operator.js';
 import { describe, it } from 'node:test';
 import { decideTtl } from '../../src/domain/adaptive-ttl.js';
@@ -191,5 +192,17 @@ describe('operator rules', () => {
     assert.equal(filterMatches({ adminId: 'ops' }, admin), true);
     assert.equal(filterMatches({ companyId: 'c' }, admin), false);
     assert.equal(filterMatches({ adminId: 'ops' }, user), false);
+  });
+});
+
+describe('subject patterns', () => {
+  it('match as NATS matches them', () => {
+    assert.equal(subjectMatches('wa.c.a.chats', 'wa.c.a.chats'), true);
+    assert.equal(subjectMatches('wa.*.*.agents', 'wa.c.a.agents'), true);
+    assert.equal(subjectMatches('wa.c.*.agents', 'wa.d.a.agents'), false);
+    assert.equal(subjectMatches('wa.c.a.>', 'wa.c.a.messages.k'), true);
+    assert.equal(subjectMatches('wa.c.a.>', 'wa.c.a'), false);
+    assert.equal(subjectMatches('wa.*.*.agents', 'wa.c.a.chats'), false);
+    assert.equal(subjectMatches('wa.*', 'wa.c.a'), false);
   });
 });

@@ -6,6 +6,7 @@ import type { Session } from '../../src/services/session.js';
 import { Metrics } from '../../src/platform/metrics.js';
 import { EventDispatcher } from '../../src/services/event-dispatcher.js';
 import { EventHistory } from '../../src/services/event-history.js';
+import { ErrorCodes } from '../../src/domain/errors.js';
 import { SessionRegistry } from '../../src/services/session-registry.js';
 
 const SUBJECT = 'wa.c.a.chats';
@@ -35,14 +36,18 @@ function pod(historyEvents: number) {
   } as unknown as Session;
   const registry = new SessionRegistry();
   registry.add(session);
+  const history = new EventHistory(
+    { maxEvents: historyEvents, maxAgeMs: 60_000, maxBytes: 1024 * 1024 },
+    () => clock.now,
+  );
   const dispatcher = new EventDispatcher({
     registry,
-    history: new EventHistory({ maxEvents: historyEvents, maxAgeMs: 60_000, maxBytes: 1024 * 1024 }, () => clock.now),
+    history,
     metrics: new Metrics(false).deliveryHooks(),
     log: pino({ level: 'silent' }),
     now: () => clock.now,
   });
-  return { dispatcher, frames };
+  return { dispatcher, frames, session, history, registry };
 }
 
 const payload = (id: string) => JSON.stringify({ event_id: id, row_data: { n: 1 } });
@@ -87,5 +92,39 @@ describe('EventDispatcher and pushes of Go replicas', () => {
     dispatcher.deliver({ subject: SUBJECT, data: Buffer.from('{"event_id":"x",}'), seq: 7 });
     dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('y')), seq: 8 });
     assert.deepEqual(frames, [`{"type":"event","seq":8,"payload":${payload('y')}}`]);
+  });
+});
+
+describe('EventDispatcher and events lost in transit (interest reading)', () => {
+  /** Events 7 (chat list) and 9 (chat k) come, then 8 of the chat list, lost in transit, read late; then 10. */
+  function lateEvent(viewsChat: boolean) {
+    const { dispatcher, frames, session, history, registry } = pod(100);
+    if (viewsChat) registry.setChat(session, 'k');
+    const errors: string[] = [];
+    session.sendUnbounded = (frame: Buffer) => void errors.push(JSON.parse(frame.toString()).payload.code);
+    dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('e7')), seq: 7 });
+    dispatcher.deliver({ subject: 'wa.c.a.messages.k', data: Buffer.from(payload('e9')), seq: 9 });
+    dispatcher.lostInTransit(SUBJECT, 8);
+    dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('e8')), seq: 8 });
+    dispatcher.deliver({ subject: SUBJECT, data: Buffer.from(payload('e10')), seq: 10 });
+    return { dispatcher, history, errors, seqs: frames.map((f) => JSON.parse(f).seq as number) };
+  }
+
+  it('delivers the late event to a session not past it, in its order', () => {
+    const { seqs, errors } = lateEvent(false);
+    assert.deepEqual(seqs, [7, 8, 10]);
+    assert.deepEqual(errors, []);
+  });
+
+  it('tells a session already past it to reload (its resume cursor cannot say "all but 8")', () => {
+    const { seqs, errors } = lateEvent(true);
+    assert.deepEqual(seqs, [7, 9, 10]);
+    assert.deepEqual(errors, [ErrorCodes.ResumeUnavailable]);
+  });
+
+  it('keeps the late event out of the history, which starts again after the loss', () => {
+    const { dispatcher, history } = lateEvent(false);
+    assert.equal(dispatcher.position, 10);
+    assert.equal(history.firstSeq, 10, 'a replay from before 10 reads the stream');
   });
 });

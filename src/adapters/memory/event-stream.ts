@@ -39,6 +39,22 @@ export class MemoryEventStream implements EventStream {
     return 0;
   }
 
+  /** One node: every event goes to the pod's sink, wanted or not. */
+  want(): void {}
+
+  unwant(): void {}
+
+  /** Everything since the node started. */
+  coverage(): number {
+    return 0;
+  }
+
+  async covered(): Promise<number> {
+    return 0;
+  }
+
+  async prepare(): Promise<void> {}
+
   async stop(): Promise<void> {
     this.stopped = true;
   }

@@ -125,6 +125,21 @@ export const schema = {
     ping_interval_seconds: restart(int(120, 'client ping interval')),
     max_pings_out: restart(int(2, 'unanswered pings before the connection is considered stale')),
     retry_on_failed_connect: restart(bool(true, 'keep retrying the first connection for connect_timeout_seconds')),
+    read_mode: extra(
+      restart(
+        oneOf(
+          ['interest', 'stream'],
+          'interest',
+          "interest: receive only the subjects this pod's sessions want (the stream republishes to <republish_prefix>.wa.>; a stream without it is read whole); stream: read all of wa.>",
+        ),
+      ),
+    ),
+    republish_prefix: extra(
+      restart(str('dws', 'prefix of the subjects the stream republishes its events to, for interest reading')),
+    ),
+    interest_linger_seconds: extra(
+      restart(int(30, 'how long a pod keeps a subscription after its last session of it left (a reconnect finds it)')),
+    ),
     create_stream: extra(restart(bool(true, 'create the stream with subjects `wa.>` at start when it does not exist'))),
     reader_own_connection: extra(
       restart(

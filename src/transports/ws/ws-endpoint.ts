@@ -231,7 +231,8 @@ export class WsEndpoint {
       );
     }
     const start = startOf(url.searchParams, identity);
-    await this.deps.sessions.claim(identity);
+    // With interest reading, the pod subscribes to what the session wants before its `ready`.
+    await Promise.all([this.deps.sessions.claim(identity), this.deps.resume.prepare(identity, start.chatId)]);
     return { identity, start, expiresAt };
   }
 

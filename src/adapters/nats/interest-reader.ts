@@ -1,0 +1,411 @@
+import { JetStreamApiError, jetstreamManager, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { systemClock, type Clock } from '../../domain/clock.js';
+import { STREAM_SUBJECTS, subjectMatches } from '../../domain/events.js';
+import { readHistory } from './history-read.js';
+import { epochOf } from './ordered-reader.js';
+
+export interface InterestReaderOptions {
+  stream: string;
+  /** The republished subjects are `<prefix>.wa.…` (the stream's `republish` destination). */
+  prefix: string;
+  /** Where to start: the stream's next event, or right after a previous reader's position. */
+  start: { kind: 'next' } | { kind: 'seq'; seq: number };
+  /** The epoch that position belongs to. */
+  epoch?: string;
+  /** How often the stream is looked at (deleted, recreated). */
+  checkMs: number;
+  clock?: Clock;
+  description: string;
+}
+
+export interface InterestReaderEvents {
+  /** Every event of the pod's interest, each subject in stream order, exactly once. */
+  event(subject: string, data: Uint8Array, seq: number): void;
+  /** Reading begins after `seq` (the sink's position starts there). */
+  startingAt(seq: number): void;
+  /** Events of `subject` from `fromSeq` on were lost in transit and come late (read from the stream). */
+  lost(subject: string, fromSeq: number): void;
+  /** Everything since the reader's position is read again from the stream (a reconnect). */
+  reset(reason: string): void;
+  epochChanged(epoch: string): void;
+  /** The stream is gone (deleted under the pod): create it again if the pod may. */
+  missing(): void;
+  failed(err: unknown): void;
+}
+
+interface Interest {
+  sub: Subscription;
+  /** Every event of the pattern after this comes live (what was stored before the subscription was in place does not). */
+  covered: number | undefined;
+  ready: Promise<number>;
+}
+
+interface Held {
+  subject: string;
+  data: Uint8Array;
+  seq: number;
+  prev: number;
+}
+
+const SEQUENCE = 'Nats-Sequence';
+const LAST_SEQUENCE = 'Nats-Last-Sequence';
+const SUBJECT = 'Nats-Subject';
+const STREAM_NOT_FOUND = 10059;
+/** Live events held while the stream is read (a repair, a catch-up); beyond this they are read from the stream too. */
+const HELD_MAX_BYTES = 8 * 1024 * 1024;
+const RETRY_MS = 1000;
+
+/**
+ * Interest-based reading (docs/architecture.md, *How an event travels*): the stream republishes each
+ * event it stores on `<prefix>.<subject>` with its sequence and the previous sequence stored on the same
+ * subject; the pod subscribes, on plain NATS, only to the subjects its sessions want. NATS sends it
+ * nothing else.
+ *
+ * Nothing is skipped and nothing comes twice:
+ * - a pattern's coverage is the stream's last sequence once its subscription is in place: everything
+ *   after it comes live, and a replay reads what lies before it from the stream;
+ * - a live event whose `Nats-Last-Sequence` is not the last this pod had of its subject shows events
+ *   lost in transit: they are read from the stream first, while later live events wait;
+ * - from a disconnect until the catch-up after the reconnect, live events wait: the catch-up reads
+ *   everything of the interest after the reader's position, then they go on (repeats dropped);
+ * - a stream deleted or recreated is noticed by a look at it every `checkMs`.
+ */
+export class InterestReader {
+  /** Everything of the interest up to here has been handed on. */
+  position = 0;
+  /** Since when the stream has been missing (reported on /ready). */
+  restartingSince: number | undefined;
+  private epochValue: string;
+  private readonly interests = new Map<string, Interest>();
+  /** Per subject of the interest, the last sequence handed on. */
+  private readonly last = new Map<string, number>();
+  /** Reads of the stream in progress: live events wait for them. */
+  private holds = 0;
+  /** Between a disconnect and the catch-up after the reconnect. */
+  private offline = false;
+  private held: Held[] = [];
+  private heldBytes = 0;
+  /**
+   * Live events were let go while held (memory bound), or a repair failed: everything of the interest
+   * after the position is read from the stream again.
+   */
+  private readAgain = false;
+  private measuring: Promise<number> | undefined;
+  private jsm: JetStreamManager | undefined;
+  private stopped = false;
+  private checker: NodeJS.Timeout | undefined;
+  private checking = false;
+  private readonly clock: Clock;
+  private statuses: (AsyncIterable<{ type: string }> & { stop?(): void }) | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly options: InterestReaderOptions,
+    private readonly events: InterestReaderEvents,
+  ) {
+    this.epochValue = options.epoch ?? '';
+    this.clock = options.clock ?? systemClock;
+  }
+
+  get epoch(): string {
+    return this.epochValue;
+  }
+
+  /**
+   * Finds the position, subscribes to `patterns`, and reads from the stream what a previous reader
+   * (another connection) left unread.
+   */
+  async start(patterns: Iterable<string>): Promise<void> {
+    this.jsm = await jetstreamManager(this.nc);
+    const info = await this.jsm.streams.info(this.options.stream);
+    const epoch = epochOf(this.options.stream, info.created);
+    const start = this.options.start;
+    const recreated = this.epochValue !== '' && epoch !== this.epochValue;
+    const continuing = start.kind === 'seq' && !recreated;
+    this.position = continuing ? start.seq - 1 : info.state.last_seq;
+    if (recreated) this.events.epochChanged(epoch);
+    this.epochValue = epoch;
+    this.events.startingAt(this.position);
+    // Continuing: the catch-up below reads everything of these after the position.
+    for (const pattern of patterns) this.add(pattern, continuing ? this.position : undefined);
+    if (continuing && info.state.last_seq > this.position) await this.catchUp('new connection');
+    void this.watchConnection();
+    this.checker = setInterval(() => void this.check(), this.options.checkMs);
+    this.checker.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.checker);
+    this.statuses?.stop?.();
+    for (const { sub } of this.interests.values()) sub.unsubscribe();
+    this.interests.clear();
+  }
+
+  /** Subscribes to a pattern's republished events; its coverage is known once the server has the subscription. */
+  add(pattern: string, covered?: number): void {
+    if (this.interests.has(pattern) || this.stopped) return;
+    const sub = this.nc.subscribe(`${this.options.prefix}.${pattern}`, {
+      callback: (err, msg) => {
+        if (err || this.stopped) return;
+        const h = msg.headers;
+        const seq = Number(h?.get(SEQUENCE));
+        if (!Number.isSafeInteger(seq) || seq <= 0) return;
+        const prev = Number(h?.get(LAST_SEQUENCE) || 0);
+        const subject = h?.get(SUBJECT) || msg.subject.slice(this.options.prefix.length + 1);
+        if (this.holding()) this.hold({ subject, data: msg.data, seq, prev });
+        else this.take(subject, msg.data, seq, prev);
+      },
+    });
+    const interest: Interest = { sub, covered, ready: Promise.resolve(covered ?? 0) };
+    this.interests.set(pattern, interest);
+    if (covered === undefined) interest.ready = this.coverageOf(interest);
+  }
+
+  /** Measures a new subscription's coverage, again after a failure (NATS away: a catch-up may settle it first). */
+  private async coverageOf(interest: Interest): Promise<number> {
+    for (;;) {
+      try {
+        const at = await this.measure();
+        interest.covered ??= at;
+        return interest.covered;
+      } catch (err) {
+        if (this.stopped) throw err;
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());
+        if (interest.covered !== undefined) return interest.covered;
+      }
+    }
+  }
+
+  /** Unsubscribes; the subjects' positions are forgotten (a new subscription measures its coverage again). */
+  drop(pattern: string): void {
+    const interest = this.interests.get(pattern);
+    if (!interest) return;
+    interest.sub.unsubscribe();
+    this.interests.delete(pattern);
+    for (const subject of this.last.keys())
+      if (subjectMatches(pattern, subject) && !this.wants(subject)) this.last.delete(subject);
+  }
+
+  coverage(pattern: string): number | undefined {
+    return this.interests.get(pattern)?.covered;
+  }
+
+  covered(pattern: string): Promise<number> {
+    const interest = this.interests.get(pattern);
+    if (!interest) return Promise.reject(new Error(`the pod is not subscribed to ${pattern}`));
+    return interest.covered === undefined ? interest.ready : Promise.resolve(interest.covered);
+  }
+
+  /**
+   * The stream's last sequence once the server has every subscription made so far: subscriptions made
+   * in the same turn share one flush and one look at the stream (a reconnect storm is not one each).
+   */
+  private measure(): Promise<number> {
+    this.measuring ??= (async () => {
+      await Promise.resolve(); // the rest of this turn's subscriptions join
+      this.measuring = undefined; // later ones wait for a flush after their own SUB
+      await this.nc.flush();
+      return (await this.stream()).state.last_seq;
+    })();
+    return this.measuring;
+  }
+
+  private holding(): boolean {
+    return this.holds > 0 || this.offline;
+  }
+
+  private hold(event: Held): void {
+    if (this.readAgain) return; // the read in progress reads past these as well
+    this.heldBytes += event.data.length;
+    if (this.heldBytes > HELD_MAX_BYTES) {
+      this.readAgain = true;
+      this.held = [];
+      this.heldBytes = 0;
+      return;
+    }
+    // The callback's buffer is the connection's: a held event keeps a copy.
+    this.held.push({ ...event, data: new Uint8Array(event.data) });
+  }
+
+  /** One live event: handed on unless it is a repeat; a gap before it is read from the stream first. */
+  private take(subject: string, data: Uint8Array, seq: number, prev: number): void {
+    const last = this.last.get(subject);
+    if (last !== undefined && seq <= last) {
+      // The same event through two subscriptions is `seq === last`; an older one means a new stream.
+      if (seq < last) void this.check();
+      return;
+    }
+    const floor = last ?? this.floorOf(subject);
+    if (floor !== undefined && prev > floor) {
+      this.repair(subject, floor, { subject, data: new Uint8Array(data), seq, prev });
+      return;
+    }
+    this.handOn(subject, data, seq);
+  }
+
+  private handOn(subject: string, data: Uint8Array, seq: number): void {
+    this.last.set(subject, seq);
+    if (seq > this.position) this.position = seq;
+    this.events.event(subject, data, seq);
+  }
+
+  /** Where a subject without events yet starts: the coverage of the interest it came by (undefined while measured). */
+  private floorOf(subject: string): number | undefined {
+    let floor: number | undefined;
+    for (const [pattern, interest] of this.interests) {
+      if (interest.covered !== undefined && subjectMatches(pattern, subject))
+        floor = Math.min(floor ?? Number.MAX_SAFE_INTEGER, interest.covered);
+    }
+    return floor;
+  }
+
+  private wants(subject: string): boolean {
+    for (const pattern of this.interests.keys()) if (subjectMatches(pattern, subject)) return true;
+    return false;
+  }
+
+  /** Events of one subject lost in transit: read from the stream, then the one that showed the gap, then what waited. */
+  private repair(subject: string, after: number, revealing: Held): void {
+    this.events.lost(subject, after + 1);
+    this.held.unshift(revealing);
+    void this.reading(async () => {
+      try {
+        await this.read(subject, after + 1, revealing.seq - 1);
+      } catch (err) {
+        this.events.failed(err);
+        this.readAgain = true; // all of the interest after the position, once the reads in progress are over
+      }
+    });
+  }
+
+  /** Everything of the interest after the position, from the stream, before the live events go on. */
+  private async catchUp(reason: string): Promise<void> {
+    this.events.reset(reason);
+    await this.reading(async () => {
+      for (;;) {
+        try {
+          const info = await this.stream();
+          const epoch = epochOf(this.options.stream, info.created);
+          if (epoch !== this.epochValue) this.newEpoch(epoch, info);
+          const from = this.position;
+          this.readAgain = false;
+          await this.read(STREAM_SUBJECTS, from + 1, info.state.last_seq);
+          this.position = Math.max(this.position, info.state.last_seq);
+          // A pattern still being measured: everything of it after `from` has now been read.
+          for (const interest of this.interests.values()) interest.covered ??= from;
+          if (!this.readAgain) return;
+        } catch (err) {
+          if (this.stopped || this.offline) return; // the next reconnect reads again
+          this.events.failed(err);
+          await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());
+        }
+      }
+    }).catch(() => undefined);
+  }
+
+  /** The stream was recreated: its sequences start again, and all of it is the interest's to read. */
+  private newEpoch(epoch: string, info: StreamInfo): void {
+    this.epochValue = epoch;
+    this.position = Math.max(0, info.state.first_seq - 1);
+    this.last.clear();
+    for (const interest of this.interests.values()) {
+      interest.covered = this.position;
+      interest.ready = Promise.resolve(this.position);
+    }
+    this.events.epochChanged(epoch);
+  }
+
+  /** Runs a read of the stream with live events held, then lets them through in order. */
+  private async reading(work: () => Promise<void>): Promise<void> {
+    this.holds++;
+    try {
+      await work();
+    } finally {
+      this.holds--;
+      this.release();
+    }
+  }
+
+  private release(): void {
+    if (this.holding()) return;
+    if (this.readAgain) {
+      void this.catchUp('live events were let go while the stream was read');
+      return;
+    }
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    for (const [i, h] of held.entries()) {
+      if (this.holding()) {
+        const rest = held.slice(i);
+        this.held.push(...rest); // a new gap: the rest waits behind its repair (and the event that showed it)
+        for (const r of rest) this.heldBytes += r.data.length;
+        return;
+      }
+      this.take(h.subject, h.data, h.seq, h.prev);
+    }
+  }
+
+  /** Events of `filter` in [from, to] from the stream, handed on when the interest wants them and they are new. */
+  private async read(filter: string, from: number, to: number): Promise<void> {
+    if (from > to) return;
+    await readHistory(
+      this.nc,
+      this.options.stream,
+      {
+        filter,
+        fromSeq: from,
+        toSeq: to,
+        maxEvents: Number.MAX_SAFE_INTEGER,
+        signal: new AbortController().signal,
+        onEvent: ({ subject, data, seq }) => {
+          if (this.stopped || !this.wants(subject)) return;
+          const last = this.last.get(subject) ?? this.floorOf(subject) ?? 0;
+          if (seq > last) this.handOn(subject, data, seq);
+        },
+      },
+      `${this.options.description} repair`,
+    );
+  }
+
+  private async stream(): Promise<StreamInfo> {
+    this.jsm ??= await jetstreamManager(this.nc);
+    return this.jsm.streams.info(this.options.stream);
+  }
+
+  /** A look at the stream: gone (reported, created again where allowed), or recreated (read from its start). */
+  private async check(): Promise<void> {
+    if (this.checking || this.stopped || this.offline) return;
+    this.checking = true;
+    try {
+      const info = await this.stream();
+      this.restartingSince = undefined;
+      if (epochOf(this.options.stream, info.created) !== this.epochValue)
+        await this.catchUp('the stream was recreated');
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND) {
+        this.restartingSince ??= this.clock();
+        this.events.missing();
+      }
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private async watchConnection(): Promise<void> {
+    this.statuses = this.nc.status();
+    for await (const s of this.statuses) {
+      if (this.stopped) return;
+      // Live events wait from the disconnect on: nats.js subscribes again by itself, and what was
+      // published meanwhile is read from the stream before them.
+      if (s.type === 'disconnect') this.offline = true;
+      if (s.type === 'reconnect') {
+        const catchingUp = this.catchUp('reconnected');
+        this.offline = false;
+        void catchingUp;
+      }
+    }
+  }
+}
