@@ -238,6 +238,8 @@ export class NatsEventStream implements EventStream {
    */
   async prepare(patterns: readonly string[]): Promise<void> {
     if (this.reader?.kind !== 'interest') return;
+    // Held by a session and measured: in place, and it stays while that session does (the common handshake).
+    if (patterns.every((p) => (this.interest.get(p)?.refs ?? 0) > 0 && this.coverage(p) !== undefined)) return;
     for (const p of patterns) this.want(p);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>((resolve) => {
