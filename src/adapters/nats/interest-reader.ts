@@ -56,6 +56,8 @@ const STREAM_NOT_FOUND = 10059;
 const HELD_MAX_BYTES = 8 * 1024 * 1024;
 const RETRY_MS = 1000;
 
+const isWildcard = (pattern: string) => pattern.includes('*') || pattern.includes('>');
+
 /**
  * Interest-based reading (docs/architecture.md, *How an event travels*): the stream republishes each
  * event it stores on `<prefix>.<subject>` with its sequence and the previous sequence stored on the same
@@ -78,6 +80,11 @@ export class InterestReader {
   restartingSince: number | undefined;
   private epochValue: string;
   private readonly interests = new Map<string, Interest>();
+  /**
+   * The patterns with wildcards (admin scopes): a subject is looked up among the others by name, so a
+   * pod holding thousands of chats pays one map lookup per event, not a match against every pattern.
+   */
+  private readonly wildcards = new Set<string>();
   /** Per subject of the interest, the last sequence handed on. */
   private readonly last = new Map<string, number>();
   /** Reads of the stream in progress: live events wait for them. */
@@ -141,6 +148,7 @@ export class InterestReader {
     this.statuses?.stop?.();
     for (const { sub } of this.interests.values()) sub.unsubscribe();
     this.interests.clear();
+    this.wildcards.clear();
   }
 
   /** Subscribes to a pattern's republished events; its coverage is known once the server has the subscription. */
@@ -160,6 +168,7 @@ export class InterestReader {
     });
     const interest: Interest = { sub, covered, ready: Promise.resolve(covered ?? 0) };
     this.interests.set(pattern, interest);
+    if (isWildcard(pattern)) this.wildcards.add(pattern);
     if (covered === undefined) interest.ready = this.coverageOf(interest);
   }
 
@@ -184,6 +193,10 @@ export class InterestReader {
     if (!interest) return;
     interest.sub.unsubscribe();
     this.interests.delete(pattern);
+    if (!this.wildcards.delete(pattern)) {
+      if (!this.wants(pattern)) this.last.delete(pattern);
+      return;
+    }
     for (const subject of this.last.keys())
       if (subjectMatches(pattern, subject) && !this.wants(subject)) this.last.delete(subject);
   }
@@ -253,16 +266,17 @@ export class InterestReader {
 
   /** Where a subject without events yet starts: the coverage of the interest it came by (undefined while measured). */
   private floorOf(subject: string): number | undefined {
-    let floor: number | undefined;
-    for (const [pattern, interest] of this.interests) {
-      if (interest.covered !== undefined && subjectMatches(pattern, subject))
-        floor = Math.min(floor ?? Number.MAX_SAFE_INTEGER, interest.covered);
+    let floor = this.interests.get(subject)?.covered;
+    for (const pattern of this.wildcards) {
+      const covered = this.interests.get(pattern)!.covered;
+      if (covered !== undefined && subjectMatches(pattern, subject)) floor = Math.min(floor ?? covered, covered);
     }
     return floor;
   }
 
   private wants(subject: string): boolean {
-    for (const pattern of this.interests.keys()) if (subjectMatches(pattern, subject)) return true;
+    if (this.interests.has(subject)) return true;
+    for (const pattern of this.wildcards) if (subjectMatches(pattern, subject)) return true;
     return false;
   }
 
