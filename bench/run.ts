@@ -260,7 +260,7 @@ interface Server extends Proc {
   heapBytes(): Promise<number>;
 }
 
-async function startServer(kind: Kind): Promise<Server> {
+async function startServer(kind: Kind, reader = args['raw-reader']): Promise<Server> {
   if (kind === 'gateway') {
     const gw = await startGateway('127.0.0.2', gatewayEnv(), gatewayNodeArgs());
     return { ...gw, heapBytes: () => gatewayHeap(gw.http) };
@@ -270,7 +270,7 @@ async function startServer(kind: Kind): Promise<Server> {
   const proc = await startBaseline(
     file,
     port,
-    { NATS_URL: natsUrl, REDIS_ADDRESS: REDIS, AES_KEY: KEYS.aes, CLIENT_KEY: KEYS.client, READER: args['raw-reader'] },
+    { NATS_URL: natsUrl, REDIS_ADDRESS: REDIS, AES_KEY: KEYS.aes, CLIENT_KEY: KEYS.client, READER: reader },
     baselineNodeArgs(),
   );
   const statsUrl = kind === 'sio' ? `${proc.http}/stats` : proc.http;
@@ -691,8 +691,9 @@ async function scenarioFilter() {
  * sessions of every agent (overlapping interest: each pod receives every event); `disjoint`: each agent's sessions
  * on one pod (a load balancer hashing the path), so that with interest reading each pod receives only its agents'
  * events. Sustainable rate and CPU per delivered frame, beside one pod's (the `max` scenario, when it ran too) and at
- * every rate both reached. With `raw` among the kinds (spread only), raw `ws` broadcasters that each read every event
- * the same way: what this structure costs on these cores before anything the gateway does.
+ * every rate both reached. With `raw` among the kinds, raw `ws` broadcasters placed the same way — each reading every
+ * event (spread) or only its own agents' republished subjects (disjoint): what the structure costs on these cores
+ * before anything the gateway does.
  */
 async function scenarioFleet(kind: Kind, podCount: number, placement: 'spread' | 'disjoint', steps: number[]) {
   const pods: Server[] = [];
@@ -700,11 +701,14 @@ async function scenarioFleet(kind: Kind, podCount: number, placement: 'spread' |
   if (kind === 'gateway') {
     for (const gw of await Promise.all(hosts.map((host) => startGateway(host, gatewayEnv(), gatewayNodeArgs()))))
       pods.push({ ...gw, heapBytes: () => gatewayHeap(gw.http) });
-  } else for (let i = 0; i < podCount; i++) pods.push(await startServer(kind));
+  } else
+    for (let i = 0; i < podCount; i++)
+      pods.push(await startServer(kind, placement === 'disjoint' ? 'interest' : undefined));
   const server: Server = { ...pods[0]!, otherPids: pods.slice(1).map((p) => p.pid) };
   const tag = `fleet${podCount}${placement}${kind}`;
   const specs = sessions(kind, pods[0]!, P.fanoutN, true, tag).map((spec, j) => {
-    const at = placement === 'spread' ? Math.floor(j / AGENTS) : j % AGENTS;
+    // Disjoint: agents in contiguous blocks, as the publisher alternates chat-list (even agents) and chat events (odd).
+    const at = placement === 'spread' ? Math.floor(j / AGENTS) : Math.floor(((j % AGENTS) * podCount) / AGENTS);
     const pod = pods[at % pods.length]!;
     return { ...spec, url: spec.url.replace(pods[0]!.ws, pod.ws) };
   });
@@ -864,12 +868,13 @@ async function main() {
     for (const kind of EVENT_KINDS)
       if (kind !== 'sio' && (SCENARIOS.has('crosspod') || SCENARIOS.has('fleet')))
         await scenarioFleet(kind, 3, 'spread', P.maxSteps);
-    if (KINDS.includes('gateway')) {
-      if (SCENARIOS.has('fleet-disjoint')) await scenarioFleet('gateway', 3, 'disjoint', P.maxSteps);
+    for (const kind of EVENT_KINDS) {
+      if (kind === 'sio') continue;
+      if (SCENARIOS.has('fleet-disjoint')) await scenarioFleet(kind, 3, 'disjoint', P.maxSteps);
       // Six pods on two cores: each gets less of the machine, so the ramp starts lower.
       if (SCENARIOS.has('fleet6'))
         await scenarioFleet(
-          'gateway',
+          kind,
           6,
           'disjoint',
           P.maxSteps.map((r) => r / 2),

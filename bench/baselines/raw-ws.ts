@@ -13,6 +13,8 @@ const byAgent = new Map<string, Set<WebSocket>>();
 const byChat = new Map<string, Set<WebSocket>>();
 const add = (m: Map<string, Set<WebSocket>>, k: string, ws: WebSocket) =>
   (m.get(k) ?? m.set(k, new Set()).get(k)!).add(ws);
+/** READER=interest: called with an agent's key when its first session connects. */
+let onAgent: (agentKey: string) => void = () => undefined;
 
 const server = createServer((_req, res) => {
   res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -23,6 +25,7 @@ wss.on('connection', (ws, req) => {
   const url = new URL(req.url ?? '/', 'http://x');
   const [, , company, agent] = url.pathname.split('/');
   const agentKey = `${company}.${agent}`;
+  if (!byAgent.has(agentKey)) onAgent(agentKey);
   add(byAgent, agentKey, ws);
   let chatKey: string | undefined;
   ws.on('message', (data) => {
@@ -43,7 +46,9 @@ wss.on('connection', (ws, req) => {
 // through nats.js
 // or, with READER=wire, through the gateway's own reader connection (InboxWire) on a plain
 // subscription: the cheapest read this repository has, for the fleet's floor (bench `--raw-reader`);
-// READER=ordered reads the stream as a pod does (OrderedReader: a push consumer, in order).
+// READER=ordered reads the stream as a pod does (OrderedReader: a push consumer, in order);
+// READER=interest subscribes, through nats.js, only to the republished subjects of its own sessions' agents
+// (`dws.wa.<company>.<agent>.>`), as a pod reading by interest does: the floor of the disjoint fleet.
 const HEAD = Buffer.from('{"type":"event","payload":');
 const TAIL = Buffer.from('}');
 const frameOf = (payload: Uint8Array) => Buffer.concat([HEAD, payload, TAIL]);
@@ -83,6 +88,13 @@ if (process.env.READER === 'wire') {
     },
   );
   await reader.start();
+  server.listen(Number(process.env.PORT), '127.0.0.1');
+} else if (process.env.READER === 'interest') {
+  const PREFIX = 'dws.'.length;
+  onAgent = (agentKey) =>
+    void nc.subscribe(`dws.wa.${agentKey}.>`, {
+      callback: (_err, m) => deliver(m.subject.slice(PREFIX), frameOf(m.data)),
+    });
   server.listen(Number(process.env.PORT), '127.0.0.1');
 } else {
   const sub = nc.subscribe('wa.>');
