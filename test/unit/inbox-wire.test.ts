@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { InboxWire, InboxWireUnsupported, type InboxListener } from '../../src/adapters/nats/inbox-wire.js';
+import {
+  headerName,
+  headerNumber,
+  InboxWire,
+  InboxWireUnsupported,
+  type InboxListener,
+} from '../../src/adapters/nats/inbox-wire.js';
 import { waitFor } from '../helpers/wait.js';
 
 // The wire's framing, against a peer that plays nats-server's side of a scripted exchange and
@@ -46,11 +52,12 @@ async function peer(
 }
 
 function recorder() {
-  const data: Array<{ subject: string; reply: string; body: string }> = [];
+  const data: Array<{ subject: string; reply: string; body: string; head: string }> = [];
   const control: Array<{ code: number; description: string; last: string; reply: string }> = [];
   const lost: Error[] = [];
   const listener: InboxListener = {
-    data: (subject, reply, bytes) => void data.push({ subject, reply, body: Buffer.from(bytes).toString() }),
+    data: (subject, reply, bytes, head) =>
+      void data.push({ subject, reply, body: Buffer.from(bytes).toString(), head: Buffer.from(head).toString() }),
     control: (code, description, header, reply) =>
       void control.push({ code, description, last: header('Nats-Last-Consumer'), reply }),
     lost: (err) => void lost.push(err),
@@ -152,6 +159,46 @@ describe('InboxWire framing', { timeout: 20_000 }, () => {
       const p = await peer(info);
       peers.push(p);
       await assert.rejects(InboxWire.open(p.address, INBOX, 'test reader', recorder().listener), InboxWireUnsupported);
+    }
+  });
+
+  it('carries subscriptions of its own: SUB and UNSUB by sid, flush after them, the header block with each message', async () => {
+    const p = await peer();
+    peers.push(p);
+    const r = recorder();
+    const wire = await InboxWire.open(p.address, '', 'interest reader', r.listener);
+    try {
+      assert.doesNotMatch(p.received(), /SUB/, 'no inbox: nothing subscribed at open');
+      const a = wire.subscribe('dws.wa.c.a1.chats');
+      const b = wire.subscribe('dws.wa.c.a2.>');
+      wire.unsubscribe(a);
+      const socket = await p.socket();
+      // The server answers a PING after everything before it: flush resolves only then, and in order.
+      const order: string[] = [];
+      const first = wire.flush().then(() => void order.push('first'));
+      const second = wire.flush().then(() => void order.push('second'));
+      await waitFor(() => (p.received().match(/PING\r\n/g) ?? []).length === 3);
+      assert.match(p.received(), /SUB dws\.wa\.c\.a1\.chats 2\r\nSUB dws\.wa\.c\.a2\.> 3\r\nUNSUB 2\r\nPING\r\nPING/);
+      assert.deepEqual(order, [], 'no PONG yet');
+      socket.write('PONG\r\n');
+      await first;
+      assert.deepEqual(order, ['first']);
+      socket.write('PONG\r\n');
+      await second;
+      const head =
+        'NATS/1.0\r\nNats-Stream: s\r\nNats-Subject: wa.c.a2.chats\r\nNats-Sequence: 1234\r\n' +
+        'Nats-Time-Stamp: 2026-12-02T05:00:00Z\r\nNats-Last-Sequence:  1200\r\n\r\n';
+      socket.write(`HMSG dws.wa.c.a2.chats ${b} ${head.length} ${head.length + 2}\r\n${head}{}\r\n`);
+      await waitFor(() => r.data.length === 1);
+      assert.deepEqual([r.data[0]!.subject, r.data[0]!.body, r.data[0]!.head], ['dws.wa.c.a2.chats', '{}', head]);
+      const bytes = Buffer.from(head, 'latin1');
+      assert.equal(headerNumber(bytes, headerName('Nats-Sequence')), 1234);
+      assert.equal(headerNumber(bytes, headerName('Nats-Last-Sequence')), 1200);
+      assert.equal(headerNumber(bytes, headerName('Nats-Expected-Sequence')), 0, 'absent: 0');
+      wire.close();
+      await assert.rejects(wire.flush(), /closed/);
+    } finally {
+      wire.close();
     }
   });
 

@@ -2,8 +2,11 @@ import { connect as dial, type Socket } from 'node:net';
 
 /** What arrives on a consumer's deliver subject. */
 export interface InboxListener {
-  /** An event: its subject, the ack reply subject (sequences), the producer's bytes (valid during the call only). */
-  data(subject: string, reply: string, data: Uint8Array): void;
+  /**
+   * An event: its subject, the reply subject, the producer's bytes and the message's header block (empty without
+   * headers), both valid during the call only.
+   */
+  data(subject: string, reply: string, data: Uint8Array, head: Uint8Array): void;
   /** A status message of the server on the inbox itself (flow control, heartbeat, 409). */
   control(code: number, description: string, header: (name: string) => string, reply: string): void;
   /** The subscription stopped delivering (its connection closed or failed). */
@@ -35,21 +38,26 @@ interface ServerInfo {
 }
 
 /**
- * One plain TCP connection to nats-server that carries a single subscription: the deliver subject
- * of the pod's push consumer. It speaks just enough of the client protocol for that (INFO,
- * CONNECT, SUB, PUB of empty replies, PING/PONG, MSG/HMSG) and hands each message on without
- * building a message object, a header map or a string it does not need.
+ * One plain TCP connection to nats-server that carries a reader's subscriptions: the deliver subject
+ * of a push consumer (stream reading), or the republished subjects of the pod's interest. It speaks
+ * just enough of the client protocol for that (INFO, CONNECT, SUB, UNSUB, PUB of empty replies,
+ * PING/PONG, MSG/HMSG) and hands each message on without building a message object, a header map
+ * or a string it does not need.
  *
- * Why a second connection: every pod reads every event of the stream (docs/architecture.md, *How an event travels*) and
- * most of them are for other pods' sessions, so reading is most of what a pod does with an event. nats.js's
- * general-purpose parser costs 10–20 µs an event here; this one costs a few (bench/reader-cost.ts). A server that wants
- * TLS or credentials makes `open` throw InboxWireUnsupported and the reader uses the nats.js connection instead.
+ * Why a second connection: reading is most of what a pod does with an event it only passes on
+ * (docs/architecture.md, *How an event travels*). nats.js's general-purpose parser costs 10–20 µs an
+ * event here; this one costs a few (bench/reader-cost.ts), and its reads coalesce on a busy
+ * connection. A server that wants TLS or credentials makes `open` throw InboxWireUnsupported and the
+ * reader uses the nats.js connection instead.
  */
 export class InboxWire implements InboxSubscription {
   private rest: Buffer | undefined;
   private closed = false;
   private greeted: ((info: ServerInfo | undefined) => void) | undefined;
-  private pongWaiter: ((err?: Error) => void) | undefined;
+  /** One per PING sent, in order: the server answers each with a PONG once it has handled what came before. */
+  private readonly pongWaiters: Array<(err?: Error) => void> = [];
+  private ready = false;
+  private nextSid = 2;
   private lastReadMs = 0;
   private resumedMs = 0;
   private resumeTimer: NodeJS.Timeout | undefined;
@@ -65,7 +73,10 @@ export class InboxWire implements InboxSubscription {
     private readonly listener: InboxListener,
   ) {}
 
-  /** Connects to `server` (host:port), subscribes to `inbox` and resolves once the server confirmed it. */
+  /**
+   * Connects to `server` (host:port), subscribes to `inbox` (sid 1; '' for none: `subscribe` adds subjects)
+   * and resolves once the server confirmed it.
+   */
   static open(server: string, inbox: string, name: string, listener: InboxListener): Promise<InboxWire> {
     const { host, port } = hostPort(server);
     let wire!: InboxWire;
@@ -84,7 +95,6 @@ export class InboxWire implements InboxSubscription {
         () => fail(new Error(`no answer from nats at ${server} within ${CONNECT_TIMEOUT_MS} ms`)),
         CONNECT_TIMEOUT_MS,
       );
-      let ready = false;
       const fail = (err: Error) => {
         clearTimeout(timer);
         wire.close();
@@ -101,12 +111,12 @@ export class InboxWire implements InboxSubscription {
             ),
           );
         }
-        wire.pongWaiter = (err) => {
+        wire.pongWaiters.push((err) => {
           if (err) return fail(err);
           clearTimeout(timer);
-          ready = true;
+          wire.ready = true;
           resolve(wire);
-        };
+        });
         const connect = {
           verbose: false,
           pedantic: false,
@@ -117,12 +127,12 @@ export class InboxWire implements InboxSubscription {
           no_responders: false,
           name,
         };
-        socket.write(`CONNECT ${JSON.stringify(connect)}\r\nSUB ${inbox} 1\r\nPING\r\n`);
+        socket.write(`CONNECT ${JSON.stringify(connect)}\r\n${inbox ? `SUB ${inbox} 1\r\n` : ''}PING\r\n`);
       };
-      socket.on('error', (err) => (ready ? wire.lose(err) : fail(err)));
+      socket.on('error', (err) => (wire.ready ? wire.lose(err) : fail(err)));
       socket.on('close', () => {
-        const err = new Error(`nats connection of ${inbox} closed`);
-        ready ? wire.lose(err) : fail(err);
+        const err = new Error(`nats connection of ${inbox || name} closed`);
+        wire.ready ? wire.lose(err) : fail(err);
       });
     });
   }
@@ -131,10 +141,32 @@ export class InboxWire implements InboxSubscription {
     if (!this.closed) this.socket.write(`PUB ${subject} 0\r\n\r\n`);
   }
 
+  /** Subscribes to one more subject (wildcards allowed); the answer is its sid, for `unsubscribe`. */
+  subscribe(subject: string): number {
+    const sid = this.nextSid++;
+    if (!this.closed) this.socket.write(`SUB ${subject} ${sid}\r\n`);
+    return sid;
+  }
+
+  unsubscribe(sid: number): void {
+    if (!this.closed) this.socket.write(`UNSUB ${sid}\r\n`);
+  }
+
+  /** Resolves once the server has handled everything written before (a PING's PONG). */
+  flush(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the reader connection is closed'));
+    return new Promise<void>((resolve, reject) => {
+      this.pongWaiters.push((err) => (err ? reject(err) : resolve()));
+      this.socket.write('PING\r\n');
+    });
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.resumeTimer);
     this.socket.destroy();
+    const err = new Error('the reader connection is closed');
+    for (const waiter of this.pongWaiters.splice(0)) waiter(err);
   }
 
   private lose(err: Error): void {
@@ -202,9 +234,9 @@ export class InboxWire implements InboxSubscription {
         else this.pong();
       } else if (first === 45 /* -ERR */) {
         const reason = buf.toString('latin1', pos, eol).trim();
-        this.pongWaiter
-          ? this.pong(new Error(`nats refused the reader's connection: ${reason}`))
-          : this.lose(new Error(`nats says ${reason}`));
+        this.ready
+          ? this.lose(new Error(`nats says ${reason}`))
+          : this.pong(new Error(`nats refused the reader's connection: ${reason}`));
       }
       // INFO updates and +OK need nothing.
       pos = eol + 1;
@@ -214,9 +246,7 @@ export class InboxWire implements InboxSubscription {
   }
 
   private pong(err?: Error): void {
-    const waiter = this.pongWaiter;
-    this.pongWaiter = undefined;
-    waiter?.(err);
+    this.pongWaiters.shift()?.(err);
   }
 
   /**
@@ -251,7 +281,13 @@ export class InboxWire implements InboxSubscription {
     const subject = buf.toString('latin1', starts[0]!, ends[0]!);
     const reply = hasReply ? buf.toString('latin1', starts[2]!, ends[2]!) : '';
     if (subject === this.inbox) this.status(buf, start, start + headerSize, reply);
-    else this.listener.data(subject, reply, buf.subarray(start + headerSize, start + total));
+    else
+      this.listener.data(
+        subject,
+        reply,
+        buf.subarray(start + headerSize, start + total),
+        buf.subarray(start, start + headerSize),
+      );
     return start + total + 2;
   }
 
@@ -273,6 +309,24 @@ export class InboxWire implements InboxSubscription {
 
 const FIELD_STARTS = new Int32Array(5);
 const FIELD_ENDS = new Int32Array(5);
+
+/**
+ * The value of a numeric header (`Nats-Sequence: 42`) in a header block, or 0 when it is absent:
+ * one native search for the name, no header map.
+ */
+export function headerNumber(head: Uint8Array, name: Buffer): number {
+  const buf = head as Buffer;
+  const at = Buffer.prototype.indexOf.call(buf, name);
+  if (at < 0) return 0;
+  let i = at + name.length;
+  while (buf[i] === SPACE || buf[i] === TAB) i++;
+  let end = i;
+  while (end < buf.length && buf[end]! >= 48 && buf[end]! <= 57) end++;
+  return decimal(buf as Buffer, i, end);
+}
+
+/** The needle `headerNumber` looks for: the name after a line break, with its colon. */
+export const headerName = (name: string): Buffer => Buffer.from(`\r\n${name}:`, 'latin1');
 
 function decimal(buf: Buffer, from: number, to: number): number {
   let value = 0;

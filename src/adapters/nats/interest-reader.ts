@@ -3,6 +3,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { systemClock, type Clock } from '../../domain/clock.js';
 import { STREAM_SUBJECTS, subjectMatches } from '../../domain/events.js';
 import { readHistory } from './history-read.js';
+import { headerName, headerNumber, InboxWire, InboxWireUnsupported } from './inbox-wire.js';
 import { epochOf } from './ordered-reader.js';
 
 export interface InterestReaderOptions {
@@ -15,6 +16,8 @@ export interface InterestReaderOptions {
   epoch?: string;
   /** How often the stream is looked at (deleted, recreated). */
   checkMs: number;
+  /** false: live events through the nats.js connection instead of a connection of the reader's own (InboxWire). */
+  ownConnection?: boolean;
   clock?: Clock;
   description: string;
 }
@@ -35,7 +38,8 @@ export interface InterestReaderEvents {
 }
 
 interface Interest {
-  sub: Subscription;
+  /** A nats.js subscription, or the sid on the reader's own connection (undefined while it is down). */
+  sub: Subscription | number | undefined;
   /** Every event of the pattern after this comes live (what was stored before the subscription was in place does not). */
   covered: number | undefined;
   ready: Promise<number>;
@@ -51,6 +55,8 @@ interface Held {
 const SEQUENCE = 'Nats-Sequence';
 const LAST_SEQUENCE = 'Nats-Last-Sequence';
 const SUBJECT = 'Nats-Subject';
+const SEQUENCE_NEEDLE = headerName(SEQUENCE);
+const LAST_SEQUENCE_NEEDLE = headerName(LAST_SEQUENCE);
 const STREAM_NOT_FOUND = 10059;
 /** Live events held while the stream is read (a repair, a catch-up); beyond this they are read from the stream too. */
 const HELD_MAX_BYTES = 8 * 1024 * 1024;
@@ -105,6 +111,14 @@ export class InterestReader {
   private checking = false;
   private readonly clock: Clock;
   private statuses: (AsyncIterable<{ type: string }> & { stop?(): void }) | undefined;
+  /**
+   * Live events on a connection of the reader's own (InboxWire): a few µs an event against nats.js's
+   * 10–20 (bench/reader-cost.ts), which counts in a fleet whose pods share agents. Undefined while it is
+   * opened again, and for good when the server wants TLS or credentials (nats.js then).
+   */
+  private wire: InboxWire | undefined;
+  private useWire: boolean;
+  private reopening = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -113,6 +127,7 @@ export class InterestReader {
   ) {
     this.epochValue = options.epoch ?? '';
     this.clock = options.clock ?? systemClock;
+    this.useWire = options.ownConnection !== false;
   }
 
   get epoch(): string {
@@ -125,6 +140,7 @@ export class InterestReader {
    */
   async start(patterns: Iterable<string>): Promise<void> {
     this.jsm = await jetstreamManager(this.nc);
+    if (this.useWire) await this.openWire();
     const info = await this.jsm.streams.info(this.options.stream);
     const epoch = epochOf(this.options.stream, info.created);
     const start = this.options.start;
@@ -136,8 +152,9 @@ export class InterestReader {
     this.events.startingAt(this.position);
     // Continuing: the catch-up below reads everything of these after the position.
     for (const pattern of patterns) this.add(pattern, continuing ? this.position : undefined);
+    if (this.wire) await this.wire.flush(); // the subscriptions are in place before the stream is read
     if (continuing && info.state.last_seq > this.position) await this.catchUp('new connection');
-    void this.watchConnection();
+    if (!this.useWire) void this.watchConnection();
     this.checker = setInterval(() => void this.check(), this.options.checkMs);
     this.checker.unref();
   }
@@ -146,7 +163,8 @@ export class InterestReader {
     this.stopped = true;
     clearInterval(this.checker);
     this.statuses?.stop?.();
-    for (const { sub } of this.interests.values()) sub.unsubscribe();
+    for (const { sub } of this.interests.values()) if (typeof sub === 'object') sub.unsubscribe();
+    this.wire?.close();
     this.interests.clear();
     this.wildcards.clear();
   }
@@ -154,22 +172,87 @@ export class InterestReader {
   /** Subscribes to a pattern's republished events; its coverage is known once the server has the subscription. */
   add(pattern: string, covered?: number): void {
     if (this.interests.has(pattern) || this.stopped) return;
-    const sub = this.nc.subscribe(`${this.options.prefix}.${pattern}`, {
+    const interest: Interest = { sub: this.subscribe(pattern), covered, ready: Promise.resolve(covered ?? 0) };
+    this.interests.set(pattern, interest);
+    if (isWildcard(pattern)) this.wildcards.add(pattern);
+    if (covered === undefined) interest.ready = this.coverageOf(interest);
+  }
+
+  private subscribe(pattern: string): Subscription | number | undefined {
+    const subject = `${this.options.prefix}.${pattern}`;
+    if (this.useWire) return this.wire?.subscribe(subject);
+    return this.nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err || this.stopped) return;
         const h = msg.headers;
         const seq = Number(h?.get(SEQUENCE));
         if (!Number.isSafeInteger(seq) || seq <= 0) return;
         const prev = Number(h?.get(LAST_SEQUENCE) || 0);
-        const subject = h?.get(SUBJECT) || msg.subject.slice(this.options.prefix.length + 1);
-        if (this.holding()) this.hold({ subject, data: msg.data, seq, prev });
-        else this.take(subject, msg.data, seq, prev);
+        this.live(h?.get(SUBJECT) || msg.subject.slice(this.options.prefix.length + 1), msg.data, seq, prev);
       },
     });
-    const interest: Interest = { sub, covered, ready: Promise.resolve(covered ?? 0) };
-    this.interests.set(pattern, interest);
-    if (isWildcard(pattern)) this.wildcards.add(pattern);
-    if (covered === undefined) interest.ready = this.coverageOf(interest);
+  }
+
+  private live(subject: string, data: Uint8Array, seq: number, prev: number): void {
+    if (this.holding()) this.hold({ subject, data, seq, prev });
+    else this.take(subject, data, seq, prev);
+  }
+
+  /**
+   * Opens the reader's own connection and subscribes the interest on it; the fallback to nats.js for
+   * good when the server refuses such a connection.
+   */
+  private async openWire(): Promise<void> {
+    const skip = this.options.prefix.length + 1;
+    let opened: InboxWire | undefined;
+    try {
+      opened = await InboxWire.open(this.nc.getServer(), '', this.options.description, {
+        data: (subject, _reply, data, head) => {
+          if (this.stopped) return;
+          const seq = headerNumber(head, SEQUENCE_NEEDLE);
+          if (seq > 0) this.live(subject.slice(skip), data, seq, headerNumber(head, LAST_SEQUENCE_NEEDLE));
+        },
+        control: () => undefined,
+        lost: (err) => {
+          if (opened === this.wire) this.wireLost(err);
+        },
+      });
+      this.wire = opened;
+    } catch (err) {
+      if (!(err instanceof InboxWireUnsupported)) throw err;
+      this.useWire = false;
+    }
+    for (const [pattern, interest] of this.interests) interest.sub = this.subscribe(pattern);
+  }
+
+  /**
+   * The own connection dropped (the server restarted, or cut it off as a slow consumer): live events wait
+   * from now on; once it is open again with every subscription in place, everything since the position is
+   * read from the stream first.
+   */
+  private wireLost(err: Error): void {
+    if (this.stopped || this.reopening) return;
+    this.reopening = true;
+    this.wire = undefined;
+    this.offline = true;
+    void (async () => {
+      while (!this.stopped) {
+        try {
+          await this.openWire();
+          await this.wire?.flush();
+          if (this.stopped) return;
+          this.reopening = false;
+          const catchingUp = this.catchUp(`reader connection lost (${err.message})`);
+          this.offline = false;
+          void catchingUp;
+          return;
+        } catch {
+          this.wire?.close();
+          this.wire = undefined;
+          await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());
+        }
+      }
+    })();
   }
 
   /** Measures a new subscription's coverage, again after a failure (NATS away: a catch-up may settle it first). */
@@ -191,7 +274,8 @@ export class InterestReader {
   drop(pattern: string): void {
     const interest = this.interests.get(pattern);
     if (!interest) return;
-    interest.sub.unsubscribe();
+    if (typeof interest.sub === 'object') interest.sub.unsubscribe();
+    else if (interest.sub !== undefined) this.wire?.unsubscribe(interest.sub);
     this.interests.delete(pattern);
     if (!this.wildcards.delete(pattern)) {
       if (!this.wants(pattern)) this.last.delete(pattern);
@@ -219,7 +303,9 @@ export class InterestReader {
     this.measuring ??= (async () => {
       await Promise.resolve(); // the rest of this turn's subscriptions join
       this.measuring = undefined; // later ones wait for a flush after their own SUB
-      await this.nc.flush();
+      if (!this.useWire) await this.nc.flush();
+      else if (this.wire) await this.wire.flush();
+      else throw new Error('the reader connection is being opened again');
       return (await this.stream()).state.last_seq;
     })();
     return this.measuring;

@@ -25,7 +25,7 @@ export interface NatsStreamOptions {
   clock?: Clock;
   /** How long the server keeps a reader's consumer nobody listens to (a killed pod's). */
   inactiveMs: number;
-  /** Read on a connection of the reader's own (InboxWire) rather than the shared one (stream reading). */
+  /** Read on a connection of the reader's own (InboxWire) rather than the shared one. */
   ownConnection: boolean;
 }
 
@@ -136,6 +136,7 @@ export class NatsEventStream implements EventStream {
         checkMs: STREAM_CHECK_MS,
         clock: this.options.clock,
         description: this.description(),
+        ownConnection: this.options.ownConnection,
       },
       {
         event: (subject, data, seq) => this.sink?.deliver({ subject, data, seq }),

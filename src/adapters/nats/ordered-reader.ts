@@ -338,12 +338,14 @@ export function epochOf(stream: string, created: string): string {
   return createHash('sha256').update(`${stream}\u0000${created}`).digest('base64url').slice(0, 12);
 }
 
+const NO_HEADERS = new Uint8Array(0);
+
 /** The consumer's deliveries through the nats.js connection (the fallback of InboxWire). */
 function subscribeThroughClient(nc: NatsConnection, inbox: string, listener: InboxListener): InboxSubscription {
   const sub = nc.subscribe(inbox, {
     callback: (err, msg) => {
       if (err) return listener.lost(err);
-      if (msg.subject !== inbox) return listener.data(msg.subject, msg.reply ?? '', msg.data);
+      if (msg.subject !== inbox) return listener.data(msg.subject, msg.reply ?? '', msg.data, NO_HEADERS);
       const h = msg.headers;
       listener.control(h?.code ?? 0, h?.description ?? '', (name) => h?.get(name) ?? '', msg.reply ?? '');
     },
