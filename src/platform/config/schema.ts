@@ -145,7 +145,8 @@ export const schema = {
       restart(
         bool(
           true,
-          "read the stream on a second, plain NATS connection of the pod's own (a few µs an event instead of the " +
+          "read the stream (or the interest's subscriptions) on a second, plain NATS connection of the pod's own " +
+            '(a few µs an event instead of the ' +
             "client library's 10–20); false: one connection for everything",
         ),
       ),
