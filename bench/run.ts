@@ -507,15 +507,21 @@ async function scenarioMax(kind: Kind) {
   await pub.purge('wa_stream');
 }
 
+/** A server with the own-chats workload's sessions connected (100 agents × 10 chats, each session its own chat). */
+async function ownChatsServer(kind: Kind, tag: string): Promise<Server> {
+  const server = await startServer(kind);
+  await connectSessions(kind, sessions(kind, server, P.fanoutN, true, tag, 10));
+  await new Promise((r) => setTimeout(r, 1000));
+  return server;
+}
+
 /**
  * Issue 13's workload: 1,000 sessions over 100 agents × 10 chats, every session viewing a chat of
  * its own; half the events go to chat lists (10 sessions each), half to chats (1 session).
  */
 async function scenarioChats(kind: Kind) {
-  const server = await startServer(kind);
   const tag = `chats${kind}`;
-  await connectSessions(kind, sessions(kind, server, P.fanoutN, true, tag, 10));
-  await new Promise((r) => setTimeout(r, 1000));
+  const server = await ownChatsServer(kind, tag);
   const steps = args.steps
     ? P.maxSteps
     : QUICK
@@ -542,10 +548,8 @@ async function scenarioChats(kind: Kind) {
  * app.resume_max_bytes (64 MiB) whatever the events.
  */
 async function scenarioLarge(kind: Kind) {
-  const server = await startServer(kind);
   const tag = `large${kind}`;
-  await connectSessions(kind, sessions(kind, server, P.fanoutN, true, tag, 10));
-  await new Promise((r) => setTimeout(r, 1000));
+  const server = await ownChatsServer(kind, tag);
   const rss0 = rssBytes(server.pid);
   const steps: Array<[string, number, number]> = QUICK
     ? [
@@ -668,18 +672,9 @@ async function scenarioFilter() {
         `${(idlePerSecond * 100).toFixed(1)}% and ${scrapes} scrapes of ${(cpuPerScrape * 1000).toFixed(1)} ms ` +
         `subtracted)`,
     );
-    record(
-      'filter (events no session on the pod wants)',
-      `pod CPU per event, ${mode}, stream reading`,
-      'µs',
-      false,
-      'gateway',
-      us,
-    );
+    recordFilter(`${mode}, stream reading`, us);
   }
-  await closeSessions();
-  await server.stop();
-  await pub.purge('wa_stream');
+  await endScenario(server);
 }
 
 const FILTER_COUNT = () => (QUICK ? 30_000 : 100_000);
@@ -721,14 +716,14 @@ async function filterInterest() {
     `filter live, interest reading: ${count} events nobody on the pod views published in ${elapsed.toFixed(1)} s: ` +
       `pod CPU ${us.toFixed(2)} µs per event (idle ${(idlePerSecond * 100).toFixed(1)}% subtracted)`,
   );
-  record(
-    'filter (events no session on the pod wants)',
-    'pod CPU per event, live, interest reading',
-    'µs',
-    false,
-    'gateway',
-    us,
-  );
+  recordFilter('live, interest reading', us);
+  await endScenario(server);
+}
+
+const recordFilter = (how: string, us: number) =>
+  record('filter (events no session on the pod wants)', `pod CPU per event, ${how}`, 'µs', false, 'gateway', us);
+
+async function endScenario(server: Server) {
   await closeSessions();
   await server.stop();
   await pub.purge('wa_stream');

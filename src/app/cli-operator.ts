@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { SessionInfo } from '../domain/ports.js';
 
 /**
  * `daisi-ws sessions` and `daisi-ws disconnect`: the operator API (docs/protocol.md, *Operator API*)
@@ -21,17 +22,6 @@ interface PodRow {
   answered: boolean;
   events_per_second?: number;
   frames_per_second?: number;
-}
-
-interface SessionRow {
-  type: string;
-  company_id?: string;
-  agent_id?: string;
-  user_id?: string;
-  admin_id?: string;
-  pod_id: string;
-  connected_at: string;
-  chat_id?: string;
 }
 
 const COMMON = {
@@ -59,7 +49,7 @@ export async function sessionsCommand(args: string[], env: NodeJS.ProcessEnv, io
   if (typeof answer === 'number') return answer;
   if (values.json) io.out(JSON.stringify(answer, null, 2));
   else
-    io.out(sessionsTable(answer as { sessions: SessionRow[]; pods: PodRow[]; complete: boolean; truncated: boolean }));
+    io.out(sessionsTable(answer as { sessions: SessionInfo[]; pods: PodRow[]; complete: boolean; truncated: boolean }));
   return 0;
 }
 
@@ -119,7 +109,7 @@ async function call(base: string, path: string, env: NodeJS.ProcessEnv, io: Outp
 }
 
 function sessionsTable(answer: {
-  sessions: SessionRow[];
+  sessions: SessionInfo[];
   pods: PodRow[];
   complete: boolean;
   truncated: boolean;

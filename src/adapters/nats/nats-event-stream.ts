@@ -54,6 +54,21 @@ interface PodReader {
   stop(): Promise<void>;
 }
 
+/** Either reader, with its mode. */
+function podReader<K extends 'interest' | 'stream', R extends PodReader>(kind: K, r: R) {
+  return {
+    kind,
+    r,
+    get epoch() {
+      return r.epoch;
+    },
+    get position() {
+      return r.position;
+    },
+    stop: () => r.stop(),
+  };
+}
+
 /**
  * The pod's own reading of the stream for its own sessions (docs/architecture.md, *How an event
  * travels*). With interest reading (the default) it subscribes to the stream's republished events of
@@ -148,17 +163,7 @@ export class NatsEventStream implements EventStream {
         failed: (err) => this.events.readerFailed(err),
       },
     );
-    this.reader = {
-      kind: 'interest',
-      r: reader,
-      get epoch() {
-        return reader.epoch;
-      },
-      get position() {
-        return reader.position;
-      },
-      stop: () => reader.stop(),
-    };
+    this.reader = podReader('interest', reader);
     await reader.start([...this.interest.keys()]);
   }
 
@@ -197,17 +202,7 @@ export class NatsEventStream implements EventStream {
     await reader.start();
     this.wholeStreamFrom ??= reader.position;
     this.sink?.startingAt(reader.position);
-    this.reader = {
-      kind: 'stream',
-      r: reader,
-      get epoch() {
-        return reader.epoch;
-      },
-      get position() {
-        return reader.position;
-      },
-      stop: () => reader.stop(),
-    };
+    this.reader = podReader('stream', reader);
   }
 
   want(pattern: string): void {

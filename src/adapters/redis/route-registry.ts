@@ -20,32 +20,34 @@ export class RedisRouteRegistry implements RouteRegistry {
 
   async podIds(): Promise<Set<string>> {
     const ids = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', 'route:*', 'COUNT', 1000, 'TYPE', 'set');
-      cursor = next;
-      if (keys.length === 0) continue;
+    for await (const keys of this.routeSets()) {
       const pipeline = this.redis.pipeline();
       for (const key of keys) pipeline.smembers(key);
       for (const [, members] of (await pipeline.exec()) ?? [])
         for (const m of (members as string[] | null) ?? []) ids.add(m);
-    } while (cursor !== '0');
+    }
     return ids;
   }
 
   async routesOf(podId: string): Promise<string[]> {
     const found: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', 'route:*', 'COUNT', 1000, 'TYPE', 'set');
-      cursor = next;
-      if (keys.length === 0) continue;
+    for await (const keys of this.routeSets()) {
       const pipeline = this.redis.pipeline();
       for (const key of keys) pipeline.sismember(key, podId);
       const answers = (await pipeline.exec()) ?? [];
       for (const [i, [, member]] of answers.entries()) if (member === 1) found.push(keys[i]!);
-    } while (cursor !== '0');
+    }
     return found;
+  }
+
+  /** Every route set's key, a SCAN page at a time (never KEYS: Redis serves others meanwhile). */
+  private async *routeSets(): AsyncGenerator<string[]> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', 'route:*', 'COUNT', 1000, 'TYPE', 'set');
+      cursor = next;
+      if (keys.length > 0) yield keys;
+    } while (cursor !== '0');
   }
 
   async refresh(entries: ReadonlyArray<readonly [string, number]>, podId: string): Promise<boolean[]> {
