@@ -630,11 +630,7 @@ async function scenarioFilter() {
   await filterInterest();
   const gw = await startGateway('127.0.0.2', gatewayEnv({ DAISI_WS_NATS_READ_MODE: 'stream' }), gatewayNodeArgs());
   const server: Server = { ...gw, heapBytes: () => gatewayHeap(gw.http) };
-  await connectSessions('gateway', sessions('gateway', server, P.fanoutN, true, 'filterviewed'));
-  await new Promise((r) => setTimeout(r, 2000));
-  const idle0 = cpuSeconds(server.pid);
-  await new Promise((r) => setTimeout(r, 3000));
-  const idlePerSecond = (cpuSeconds(server.pid) - idle0) / 3;
+  const idlePerSecond = await viewedAndIdle(server, 'filterviewed');
   const count = FILTER_COUNT();
   let scrapes = 0;
   const received = async () => {
@@ -697,14 +693,19 @@ async function publishNobody(tag: string, count: number) {
   await Promise.all(inflight);
 }
 
-/** The filter scenario with interest reading: what the pod spends while other companies' events flow. */
-async function filterInterest() {
-  const server = await startServer('gateway');
-  await connectSessions('gateway', sessions('gateway', server, P.fanoutN, true, 'filterinterest'));
+/** Connects the filter scenario's sessions (of a company the events are not for); the pod's idle CPU a second. */
+async function viewedAndIdle(server: Server, tag: string): Promise<number> {
+  await connectSessions('gateway', sessions('gateway', server, P.fanoutN, true, tag));
   await new Promise((r) => setTimeout(r, 2000));
   const idle0 = cpuSeconds(server.pid);
   await new Promise((r) => setTimeout(r, 3000));
-  const idlePerSecond = (cpuSeconds(server.pid) - idle0) / 3;
+  return (cpuSeconds(server.pid) - idle0) / 3;
+}
+
+/** The filter scenario with interest reading: what the pod spends while other companies' events flow. */
+async function filterInterest() {
+  const server = await startServer('gateway');
+  const idlePerSecond = await viewedAndIdle(server, 'filterinterest');
   const count = FILTER_COUNT();
   const cpu0 = cpuSeconds(server.pid);
   const t0 = Date.now();

@@ -141,6 +141,7 @@ export class InterestReader {
   async start(patterns: Iterable<string>): Promise<void> {
     this.jsm = await jetstreamManager(this.nc);
     if (this.useWire) await this.openWire();
+    else void this.watchConnection();
     const info = await this.jsm.streams.info(this.options.stream);
     const epoch = epochOf(this.options.stream, info.created);
     const start = this.options.start;
@@ -154,7 +155,6 @@ export class InterestReader {
     for (const pattern of patterns) this.add(pattern, continuing ? this.position : undefined);
     if (this.wire) await this.wire.flush(); // the subscriptions are in place before the stream is read
     if (continuing && info.state.last_seq > this.position) await this.catchUp('new connection');
-    if (!this.useWire) void this.watchConnection();
     this.checker = setInterval(() => void this.check(), this.options.checkMs);
     this.checker.unref();
   }
@@ -220,7 +220,9 @@ export class InterestReader {
       this.wire = opened;
     } catch (err) {
       if (!(err instanceof InboxWireUnsupported)) throw err;
+      // nats.js from now on, and its reconnects are the ones that hold live events and catch up.
       this.useWire = false;
+      void this.watchConnection();
     }
     for (const [pattern, interest] of this.interests) interest.sub = this.subscribe(pattern);
   }
