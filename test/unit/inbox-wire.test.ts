@@ -202,6 +202,33 @@ describe('InboxWire framing', { timeout: 20_000 }, () => {
     }
   });
 
+  it('drops what the server had sent on a sid before it read the UNSUB', async () => {
+    // nats-server writes messages already matched before it reads an UNSUB: they arrive after
+    // unsubscribe() returned. Taken, they would make the interest reader see a gap on a subject it
+    // subscribes to again a moment later (fault row interest-churn).
+    const p = await peer();
+    peers.push(p);
+    const r = recorder();
+    const wire = await InboxWire.open(p.address, '', 'interest reader', r.listener);
+    try {
+      const a = wire.subscribe('dws.wa.c.a1.chats');
+      const socket = await p.socket();
+      socket.write(`MSG dws.wa.c.a1.chats ${a} 3\r\none\r\n`);
+      await waitFor(() => r.data.length === 1);
+      wire.unsubscribe(a);
+      const again = wire.subscribe('dws.wa.c.a1.chats');
+      await waitFor(() => p.received().includes(`SUB dws.wa.c.a1.chats ${again}\r\n`));
+      socket.write(`MSG dws.wa.c.a1.chats ${a} 3\r\ntwo\r\nMSG dws.wa.c.a1.chats ${again} 5\r\nthree\r\n`);
+      await waitFor(() => r.data.length >= 2);
+      assert.deepEqual(
+        r.data.map((d) => d.body),
+        ['one', 'three'],
+      );
+    } finally {
+      wire.close();
+    }
+  });
+
   it("fails on -ERR during the handshake with the server's words", async () => {
     const server = createServer((socket) => {
       socket.write('INFO {"headers":true}\r\n');

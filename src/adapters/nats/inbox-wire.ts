@@ -58,6 +58,11 @@ export class InboxWire implements InboxSubscription {
   private readonly pongWaiters: Array<(err?: Error) => void> = [];
   private ready = false;
   private nextSid = 2;
+  /**
+   * The sids subscribed now. What the server matched before it read an UNSUB still arrives after it:
+   * such messages are dropped here, so a subscription dropped and taken again sees only its own.
+   */
+  private readonly sids = new Set<number>();
   private lastReadMs = 0;
   private resumedMs = 0;
   private resumeTimer: NodeJS.Timeout | undefined;
@@ -71,7 +76,9 @@ export class InboxWire implements InboxSubscription {
     private readonly socket: Socket,
     private readonly inbox: string,
     private readonly listener: InboxListener,
-  ) {}
+  ) {
+    if (inbox) this.sids.add(1);
+  }
 
   /**
    * Connects to `server` (host:port), subscribes to `inbox` (sid 1; '' for none: `subscribe` adds subjects)
@@ -144,11 +151,13 @@ export class InboxWire implements InboxSubscription {
   /** Subscribes to one more subject (wildcards allowed); the answer is its sid, for `unsubscribe`. */
   subscribe(subject: string): number {
     const sid = this.nextSid++;
+    this.sids.add(sid);
     if (!this.closed) this.socket.write(`SUB ${subject} ${sid}\r\n`);
     return sid;
   }
 
   unsubscribe(sid: number): void {
+    this.sids.delete(sid);
     if (!this.closed) this.socket.write(`UNSUB ${sid}\r\n`);
   }
 
@@ -281,6 +290,7 @@ export class InboxWire implements InboxSubscription {
     const subject = buf.toString('latin1', starts[0]!, ends[0]!);
     const reply = hasReply ? buf.toString('latin1', starts[2]!, ends[2]!) : '';
     if (subject === this.inbox) this.status(buf, start, start + headerSize, reply);
+    else if (!this.sids.has(decimal(buf, starts[1]!, ends[1]!))) return start + total + 2;
     else
       this.listener.data(
         subject,
