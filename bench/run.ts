@@ -534,7 +534,7 @@ async function scenarioChats(kind: Kind) {
     steps,
     `own chats (${P.fanoutN} sessions, 100 agents × 10 chats)`,
     10,
-    [500, 1000, 4000],
+    [500, 1000, 2000, 4000],
   );
   await closeSessions();
   await server.stop();
