@@ -161,12 +161,25 @@ export class AuthService {
   }
 }
 
+/** The configured keys, parsed once each rather than on every handshake (a reload brings new ones). */
+const parsedKeys = new Map<string, Buffer>();
+
+function aesKeyOf(hex: string): Buffer {
+  let key = parsedKeys.get(hex);
+  if (key === undefined) {
+    key = parseAesKey(hex);
+    if (parsedKeys.size >= 16) parsedKeys.clear(); // keys rotated many times over: start again
+    parsedKeys.set(hex, key);
+  }
+  return key;
+}
+
 /** Opens `token` with the first key that authenticates it. */
 function openWithAny(keysHex: readonly string[], token: string): Buffer {
   let failure: unknown;
   for (const hex of keysHex) {
     try {
-      return openToken(parseAesKey(hex), token);
+      return openToken(aesKeyOf(hex), token);
     } catch (err) {
       if (!(err instanceof TokenError) || err.kind !== 'decryption_failed') throw err;
       failure = err;

@@ -9,6 +9,8 @@ import { idProblem } from '../../src/domain/ids.js';
 import { keys, sessionKeyOfKillChannel } from '../../src/domain/keys.js';
 import { formatRfc3339, parseRfc3339, GO_ZERO_TIME_MS } from '../../src/domain/rfc3339.js';
 import { adminWants, type AdminIdentity } from '../../src/domain/session.js';
+import { decodeTokenBytes } from '../../src/domain/token-crypto.js';
+import type { TokenError } from '../../src/domain/errors.js';
 
 describe('error codes', () => {
   it('map to the HTTP status and WebSocket close code of docs/protocol.md, *HTTP*', () => {
@@ -204,5 +206,47 @@ describe('subject patterns', () => {
     assert.equal(subjectMatches('wa.c.a.>', 'wa.c.a'), false);
     assert.equal(subjectMatches('wa.*.*.agents', 'wa.c.a.chats'), false);
     assert.equal(subjectMatches('wa.*', 'wa.c.a'), false);
+  });
+});
+
+describe('token format', () => {
+  // The grammar the check implements, as a regular expression: padded URL-safe base64 once '\r' and
+  // '\n' are left out (Go's decoder skips them anywhere, and nothing else).
+  const GRAMMAR = /^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?$/;
+  const formatOk = (token: string) => {
+    try {
+      decodeTokenBytes(token);
+      return true;
+    } catch (err) {
+      assert.equal((err as TokenError).kind, 'invalid_token_format');
+      return false;
+    }
+  };
+
+  it('accepts exactly what the grammar accepts, over many random strings of its alphabet and a few others', () => {
+    const alphabet = 'Aa9_-=\r\n+/. ';
+    let seed = 7;
+    const random = () => {
+      // mulberry32: a small generator, the same strings every run
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    let accepted = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const length = Math.floor(random() * 14);
+      let s = '';
+      for (let j = 0; j < length; j++) s += alphabet[Math.floor(random() * (random() < 0.8 ? 6 : alphabet.length))];
+      const expected = GRAMMAR.test(s.replace(/[\r\n]/g, ''));
+      assert.equal(formatOk(s), expected, JSON.stringify(s));
+      if (expected) accepted++;
+    }
+    assert.ok(accepted > 1000, `only ${accepted} accepted strings drawn`);
+  });
+
+  it("decodes across the '\\r' and '\\n' it skips", () => {
+    assert.equal(decodeTokenBytes('YW\r\nJj').toString(), 'abc');
+    assert.equal(decodeTokenBytes('YQ\n==').toString(), 'a');
   });
 });

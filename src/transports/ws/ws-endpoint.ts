@@ -51,6 +51,13 @@ interface SessionStart {
   resume?: { since: number; epoch: string };
 }
 
+/**
+ * The request id, on the upgrade request itself for the 101's header: a WeakMap entry per upgrade
+ * would be an ephemeron, which every young-generation collection of a handshake burst walks again.
+ */
+const REQUEST_ID = Symbol('requestId');
+type Tagged = IncomingMessage & { [REQUEST_ID]?: string };
+
 /** Who an upgrade is for, and until when its token holds. */
 interface Admitted {
   identity: Identity;
@@ -117,7 +124,6 @@ export class WsEndpoint {
   private readonly turns = new Turns();
   /** Upgrades admitted whose session is not open yet: they count towards server.max_connections. */
   private pending = 0;
-  private readonly requestIds = new WeakMap<IncomingMessage, string>();
   private readonly connectionDeps: ConnectionDeps;
 
   private readonly clock: Clock;
@@ -152,14 +158,14 @@ export class WsEndpoint {
               clientNoContextTakeover: mode === 'no_context_takeover',
             },
     });
-    this.wss.on('headers', (headers, req) => headers.push(`X-Request-ID: ${this.requestIds.get(req)}`));
+    this.wss.on('headers', (headers, req) => headers.push(`X-Request-ID: ${(req as Tagged)[REQUEST_ID]}`));
     this.heartbeat = new HeartbeatSweeper(() => this.connections, deps.config, deps.metrics, deps.log, this.clock);
     this.heartbeat.start();
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const requestId = flatString(requestIdOf(req));
-    this.requestIds.set(req, requestId);
+    (req as Tagged)[REQUEST_ID] = requestId;
     socket.on('error', destroySocket); // until ws has the socket (see the upgrade below)
     // The checks take their turn as well: a storm's upgrade requests arrive hundreds in one read,
     // and their key checks and token opening, run there, would hold up live events for tens of ms.
