@@ -77,6 +77,7 @@ export class InboxWire implements InboxSubscription {
     private readonly inbox: string,
     private readonly listener: InboxListener,
   ) {
+    // The inbox may be a wildcard (a plain subscription, `wa.>`): its messages are data on sid 1.
     if (inbox) this.sids.add(1);
   }
 
@@ -290,8 +291,7 @@ export class InboxWire implements InboxSubscription {
     const subject = buf.toString('latin1', starts[0]!, ends[0]!);
     const reply = hasReply ? buf.toString('latin1', starts[2]!, ends[2]!) : '';
     if (subject === this.inbox) this.status(buf, start, start + headerSize, reply);
-    else if (!this.sids.has(decimal(buf, starts[1]!, ends[1]!))) return start + total + 2;
-    else
+    else if (this.sids.has(decimal(buf, starts[1]!, ends[1]!)))
       this.listener.data(
         subject,
         reply,
