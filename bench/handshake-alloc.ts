@@ -4,7 +4,9 @@
 // profiler (through the inspector, keeping samples of objects the GC has collected since) watches
 // `handshakes` more; bytes per handshake are printed by allocating function and by file.
 // The garbage a burst of handshakes leaves is what an idle pod's RSS holds until the next GC, and
-// part of what a handshake costs in CPU.
+// part of what a handshake costs in CPU. With `--promoted`, objects that die in the young generation
+// are left out and the sessions are still open when sampling stops: what is left is what a
+// handshake keeps (its session) plus what outlived two scavenges and became old-generation garbage.
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { parseAesKey, sealToken } from '../src/domain/token-crypto.js';
@@ -12,7 +14,7 @@ import { inspectorOf, PROBE_AES_KEY, startNats, startProbePod } from './lib/proc
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { warm: { type: 'string', default: '2000' } },
+  options: { warm: { type: 'string', default: '2000' }, promoted: { type: 'boolean', default: false } },
 });
 const N = Number(positionals[0] ?? 2000);
 const WARM = Number(values.warm);
@@ -21,7 +23,7 @@ const gw = await startProbePod(nats.url);
 
 const run = `h${Date.now().toString(36)}`;
 const expires = new Date(Date.now() + 3600_000).toISOString();
-async function handshakes(tag: string, n: number): Promise<void> {
+async function handshakes(tag: string, n: number, beforeClose = async () => {}): Promise<void> {
   const sockets: WebSocket[] = [];
   for (let i = 0; i < n; i += 100) {
     await Promise.all(
@@ -41,6 +43,7 @@ async function handshakes(tag: string, n: number): Promise<void> {
       }),
     );
   }
+  await beforeClose();
   for (const s of sockets) s.terminate();
   await new Promise((r) => setTimeout(r, 1000));
 }
@@ -57,10 +60,14 @@ await session.call('HeapProfiler.enable');
 await session.call('HeapProfiler.startSampling', {
   samplingInterval: 1024,
   includeObjectsCollectedByMajorGC: true,
-  includeObjectsCollectedByMinorGC: true,
+  includeObjectsCollectedByMinorGC: !values.promoted,
 });
-await handshakes('m', N);
-const { profile } = await session.call('HeapProfiler.stopSampling');
+let profile: ProfileNode | undefined;
+const stop = async () => {
+  profile = (await session.call('HeapProfiler.stopSampling')).profile.head;
+};
+await handshakes('m', N, values.promoted ? stop : async () => {});
+if (!profile) await stop();
 session.close();
 
 const byFunction = new Map<string, number>();
@@ -72,7 +79,7 @@ const walk = (node: ProfileNode) => {
   byFile.set(file, (byFile.get(file) ?? 0) + node.selfSize);
   for (const c of node.children) walk(c);
 };
-walk(profile.head);
+walk(profile!);
 const total = [...byFunction.values()].reduce((a, b) => a + b, 0);
 const top = (m: Map<string, number>, k: number) =>
   [...m]
@@ -81,8 +88,11 @@ const top = (m: Map<string, number>, k: number) =>
     .map(([name, bytes]) => `${(bytes / N).toFixed(0).padStart(7)} B  ${name}`)
     .join('\n');
 console.log(
-  `${N} handshakes (after ${WARM} to warm up) and their closes: ${(total / N / 1024).toFixed(1)} KiB allocated ` +
-    `per handshake`,
+  values.promoted
+    ? `${N} handshakes (after ${WARM} to warm up), sessions open: ${(total / N / 1024).toFixed(1)} KiB per ` +
+        `handshake kept or promoted`
+    : `${N} handshakes (after ${WARM} to warm up) and their closes: ${(total / N / 1024).toFixed(1)} KiB allocated ` +
+        `per handshake`,
 );
 console.log(`--- by function\n${top(byFunction, Number(process.env.TOP ?? 40))}\n--- by file\n${top(byFile, 20)}`);
 await gw.stop();

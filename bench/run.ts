@@ -17,6 +17,7 @@ import {
   cpuSeconds,
   ioCalls,
   kernelSeconds,
+  minorFaults,
   mainThreadSeconds,
   rssBytes,
   startBaseline,
@@ -312,9 +313,9 @@ function cpuShares(server: Server) {
   for (const [i, pid] of (server.otherPids ?? []).entries()) pids[`pod ${i + 2}`] = pid;
   for (const [i, w] of workers.entries()) pids[`client${i + 1}`] = w.child.pid!;
   const read = (pid: number) => {
-    if (!pid) return [0, 0, 0, 0, 0];
+    if (!pid) return [0, 0, 0, 0, 0, 0];
     const io = ioCalls(pid);
-    return [cpuSeconds(pid), kernelSeconds(pid), mainThreadSeconds(pid), io.reads, io.writes];
+    return [cpuSeconds(pid), kernelSeconds(pid), mainThreadSeconds(pid), io.reads, io.writes, minorFaults(pid)];
   };
   const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, read(pid)]));
   const self0 = process.cpuUsage();
@@ -323,8 +324,10 @@ function cpuShares(server: Server) {
   return () => {
     const secs = (Date.now() - t0) / 1000;
     const out = Object.entries(pids).map(([k, pid]) => {
-      const [cpu, kernel, main, reads, writes] = read(pid).map((v, j) => v - before[k]![j]!);
-      const calls = `${(reads! / secs).toFixed(0)} reads/s, ${(writes! / secs).toFixed(0)} writes/s`;
+      const [cpu, kernel, main, reads, writes, faults] = read(pid).map((v, j) => v - before[k]![j]!);
+      const calls =
+        `${(reads! / secs).toFixed(0)} reads/s, ${(writes! / secs).toFixed(0)} writes/s, ` +
+        `${(faults! / secs).toFixed(0)} page faults/s`;
       return (
         `${k} ${share(cpu!, secs)} (kernel ${share(kernel!, secs)}, other threads ` +
         `${share(cpu! - main!, secs)}; ${calls})`
