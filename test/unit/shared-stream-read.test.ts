@@ -56,13 +56,15 @@ describe('SharedStreamRead', { timeout: 5000 }, () => {
   it('takes no one once it has handed on an event, nor another filter, an earlier start or another bound', async () => {
     const stream = scriptedStream([3, 5]);
     const read = new SharedStreamRead('wa.c.a.>', 3, 5, 100);
-    read.join(member(3, 5).m);
+    let firstEvent!: () => void;
+    const handedOn = new Promise<void>((resolve) => (firstEvent = resolve));
+    read.join(member(3, 5, () => firstEvent()).m);
     assert.ok(read.joinable('wa.c.a.>', 4, 100), 'a later start can join before the first event');
     assert.equal(read.joinable('wa.c.b.>', 3, 100), false);
     assert.equal(read.joinable('wa.c.a.>', 2, 100), false);
     assert.equal(read.joinable('wa.c.a.>', 3, 99), false);
     const running = read.run(stream);
-    await new Promise((r) => setTimeout(r, 5));
+    await handedOn;
     assert.equal(read.joinable('wa.c.a.>', 3, 100), false, 'after its first event');
     await running;
   });
