@@ -12,9 +12,9 @@ export type ReadOutcome =
 export class ReadMember {
   /** Every event of the filter up to here has been handed on (or was before `fromSeq`). */
   reached: number;
+  /** Settled by the first end(): later ones change nothing. */
   private settle!: (outcome: ReadOutcome) => void;
   readonly outcome = new Promise<ReadOutcome>((resolve) => (this.settle = resolve));
-  private settled = false;
 
   constructor(
     readonly fromSeq: number,
@@ -26,8 +26,6 @@ export class ReadMember {
   }
 
   end(outcome: ReadOutcome): void {
-    if (this.settled) return;
-    this.settled = true;
     this.settle(outcome);
   }
 }
