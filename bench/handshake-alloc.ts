@@ -23,7 +23,7 @@ const gw = await startProbePod(nats.url);
 
 const run = `h${Date.now().toString(36)}`;
 const expires = new Date(Date.now() + 3600_000).toISOString();
-async function handshakes(tag: string, n: number, beforeClose = async () => {}): Promise<void> {
+async function handshakes(tag: string, n: number, beforeClose?: () => Promise<void>): Promise<void> {
   const sockets: WebSocket[] = [];
   for (let i = 0; i < n; i += 100) {
     await Promise.all(
@@ -43,7 +43,7 @@ async function handshakes(tag: string, n: number, beforeClose = async () => {}):
       }),
     );
   }
-  await beforeClose();
+  await beforeClose?.();
   for (const s of sockets) s.terminate();
   await new Promise((r) => setTimeout(r, 1000));
 }
@@ -66,7 +66,7 @@ let profile: ProfileNode | undefined;
 const stop = async () => {
   profile = (await session.call('HeapProfiler.stopSampling')).profile.head;
 };
-await handshakes('m', N, values.promoted ? stop : async () => {});
+await handshakes('m', N, values.promoted ? stop : undefined);
 if (!profile) await stop();
 session.close();
 

@@ -262,7 +262,7 @@ export class ResumeService {
     stats.source = 'stream';
     const { wants } = this.subjectsOf(session, replay);
     const member = new ReadMember(replay.cursor + 1, upTo, (e) => {
-      if (replay.aborted || e.seq <= replay.cursor || e.seq > upTo) return undefined;
+      if (replay.aborted || e.seq <= replay.cursor) return undefined; // the read stops handing on past upTo
       if (replay.covers(e.subject, e.seq) && wants(e.subject)) {
         const frame = frameIfDeliverable(e.data, e.seq);
         if (frame) send(session, frame, e.seq, stats);
@@ -272,14 +272,14 @@ export class ResumeService {
     });
     const filter = this.streamFilter(session, replay, upTo);
     const read = await this.readFor(member, filter, this.maxEvents() - stats.count, replay, stats);
-    const stopped = () => read.leave(member, { kind: 'again', reached: member.reached });
+    const stopped = () => read.leave(member, { kind: 'again' });
     replay.signal.addEventListener('abort', stopped, { once: true });
     if (replay.aborted) stopped();
     const outcome = await member.outcome;
     replay.signal.removeEventListener('abort', stopped);
     if (outcome.kind === 'too_long') throw tooFarBehind(this.maxEvents());
     if (outcome.kind === 'failed') throw outcome.error;
-    if (!replay.aborted) replay.cursor = Math.max(replay.cursor, outcome.reached);
+    if (outcome.kind === 'read' && !replay.aborted) replay.cursor = Math.max(replay.cursor, outcome.reached);
   }
 
   /**
@@ -295,7 +295,7 @@ export class ResumeService {
     stats: ReplayStats,
   ): Promise<SharedStreamRead> {
     const open = this.reads.get(filter);
-    if (open?.joinable(filter, member.fromSeq, maxEvents)) {
+    if (open?.joinable(member.fromSeq, maxEvents)) {
       open.join(member);
       return open;
     }

@@ -4,8 +4,8 @@ import type { EventStream, StreamEvent } from '../domain/ports.js';
 export type ReadOutcome =
   | { kind: 'read'; reached: number }
   | { kind: 'too_long' }
-  /** Nothing more was read for it (its read never started, or a refusal that was not its own): ask again. */
-  | { kind: 'again'; reached: number }
+  /** Nothing was read for it (its read never started, or a refusal that was not its own): ask again. */
+  | { kind: 'again' }
   | { kind: 'failed'; error: unknown };
 
 /** One replay's part: its events are handed to `onEvent`, up to `upTo`. */
@@ -53,9 +53,9 @@ export class SharedStreamRead {
     readonly maxEvents: number,
   ) {}
 
-  /** Whether a replay reading `filter` from `fromSeq` with this bound can take its events from here. */
-  joinable(filter: string, fromSeq: number, maxEvents: number): boolean {
-    return !this.closed && filter === this.filter && fromSeq >= this.fromSeq && maxEvents === this.maxEvents;
+  /** Whether a replay of this filter reading from `fromSeq` with this bound can take its events from here. */
+  joinable(fromSeq: number, maxEvents: number): boolean {
+    return !this.closed && fromSeq >= this.fromSeq && maxEvents === this.maxEvents;
   }
 
   join(member: ReadMember): void {
@@ -72,7 +72,7 @@ export class SharedStreamRead {
   /** The read could not start: every member asks again. */
   abandon(): void {
     this.closed = true;
-    for (const m of this.members) m.end({ kind: 'again', reached: m.reached });
+    for (const m of this.members) m.end({ kind: 'again' });
     this.members.clear();
   }
 
@@ -97,7 +97,7 @@ export class SharedStreamRead {
     for (const m of this.members) {
       if (result === 'done') m.end({ kind: 'read', reached: Math.max(m.reached, Math.min(m.upTo, this.toSeq)) });
       // Counted from this read's start: a member that starts later may have fewer behind it.
-      else m.end(m.fromSeq === this.fromSeq ? { kind: 'too_long' } : { kind: 'again', reached: m.reached });
+      else m.end(m.fromSeq === this.fromSeq ? { kind: 'too_long' } : { kind: 'again' });
     }
     this.members.clear();
   }
