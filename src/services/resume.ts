@@ -7,7 +7,6 @@ import type { EventStream, Logger } from '../domain/ports.js';
 import { interestOf, streamFilterOf, subjectFilterOf, type Identity } from '../domain/session.js';
 import { ReplayState } from './delivery-position.js';
 import { frameIfDeliverable, type EventHistory } from './event-history.js';
-import { ReadMember, SharedStreamRead } from './shared-stream-read.js';
 import type { Session } from './session.js';
 import { systemClock, type Clock } from '../domain/clock.js';
 
@@ -58,8 +57,6 @@ interface ReplayStats {
 export class ResumeService {
   private running = 0;
   private readonly waiting: Array<{ replay: ReplayState; start: () => void }> = [];
-  /** Per stream filter, the newest shared read (replays join it until it hands on its first event). */
-  private readonly reads = new Map<string, SharedStreamRead>();
   /** Per session key: when its recent select_chat replays started. */
   private readonly recent = new BoundedMap<number[]>();
   private readonly now: Clock;
@@ -259,71 +256,35 @@ export class ResumeService {
    * behind other replays while the history moves on.
    */
   private async fromStream(session: Session, replay: ReplayState, upTo: number, stats: ReplayStats): Promise<void> {
+    if (!stats.reading) {
+      await this.turn(replay);
+      stats.reading = true;
+    }
     stats.source = 'stream';
+    const { first } = await this.deps.stream.bounds();
+    if (first > replay.cursor + 1)
+      throw unavailable(
+        `The stream no longer holds events after ${replay.cursor} (it starts at ${first}); reload your state.`,
+      );
     const { wants } = this.subjectsOf(session, replay);
-    const member = new ReadMember(replay.cursor + 1, upTo, (e) => {
-      if (replay.aborted || e.seq <= replay.cursor) return undefined; // the read stops handing on past upTo
-      if (replay.covers(e.subject, e.seq) && wants(e.subject)) {
-        const frame = frameIfDeliverable(e.data, e.seq);
-        if (frame) send(session, frame, e.seq, stats);
-      }
-      replay.cursor = e.seq;
-      return writable(session, replay);
+    const result = await this.deps.stream.readHistory({
+      filter: this.streamFilter(session, replay, upTo),
+      fromSeq: replay.cursor + 1,
+      toSeq: upTo,
+      maxEvents: this.maxEvents() - stats.count,
+      signal: replay.signal,
+      onEvent: (e) => {
+        if (replay.aborted || e.seq <= replay.cursor || e.seq > upTo) return undefined;
+        if (replay.covers(e.subject, e.seq) && wants(e.subject)) {
+          const frame = frameIfDeliverable(e.data, e.seq);
+          if (frame) send(session, frame, e.seq, stats);
+        }
+        replay.cursor = e.seq;
+        return writable(session, replay);
+      },
     });
-    const filter = this.streamFilter(session, replay, upTo);
-    const read = await this.readFor(member, filter, this.maxEvents() - stats.count, replay, stats);
-    const stopped = () => read.leave(member, { kind: 'again' });
-    replay.signal.addEventListener('abort', stopped, { once: true });
-    if (replay.aborted) stopped();
-    const outcome = await member.outcome;
-    replay.signal.removeEventListener('abort', stopped);
-    if (outcome.kind === 'too_long') throw tooFarBehind(this.maxEvents());
-    if (outcome.kind === 'failed') throw outcome.error;
-    if (outcome.kind === 'read' && !replay.aborted) replay.cursor = Math.max(replay.cursor, outcome.reached);
-  }
-
-  /**
-   * The shared read `member` takes its events from: the one of its filter that has not handed on an
-   * event yet (no turn to wait for), else a new one, started once this replay holds one of the
-   * STREAM_READS_AT_ONCE (and keeps it, see above).
-   */
-  private async readFor(
-    member: ReadMember,
-    filter: string,
-    maxEvents: number,
-    replay: ReplayState,
-    stats: ReplayStats,
-  ): Promise<SharedStreamRead> {
-    const open = this.reads.get(filter);
-    if (open?.joinable(member.fromSeq, maxEvents)) {
-      open.join(member);
-      return open;
-    }
-    const read = new SharedStreamRead(filter, member.fromSeq, member.upTo, maxEvents);
-    read.join(member);
-    this.reads.set(filter, read);
-    const forget = () => {
-      if (this.reads.get(filter) === read) this.reads.delete(filter);
-    };
-    try {
-      // What the stream still holds is checked once, for the read's start: a replay joining later starts after it.
-      const { first } = await this.deps.stream.bounds();
-      if (first > member.fromSeq)
-        throw unavailable(
-          `The stream no longer holds events after ${member.fromSeq - 1} (it starts at ${first}); reload your state.`,
-        );
-      if (!stats.reading) {
-        await this.turn(replay);
-        stats.reading = true;
-      }
-    } catch (err) {
-      forget();
-      read.abandon(); // those who joined meanwhile ask again
-      throw err;
-    }
-    // One turn of the event loop before it starts: the replays a burst of handshakes begins together join it.
-    setImmediate(() => void read.run(this.deps.stream).finally(forget));
-    return read;
+    if (result === 'too_long') throw tooFarBehind(this.maxEvents());
+    if (!replay.aborted) replay.cursor = Math.max(replay.cursor, upTo);
   }
 
   /** The narrowest filter: the one subject when only one has events to read up to `upTo`, else the session's. */
