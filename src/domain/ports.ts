@@ -110,6 +110,12 @@ export interface EventStream {
   publish(subject: string, data: Uint8Array, requestId?: string): Promise<{ seq: number }>;
   /** Changes when the stream is recreated (its sequences restart); empty before the first read. */
   epoch(): string;
+  /**
+   * A sequence the stream is known to have reached (the pod's reading position, or its last look at the
+   * stream, at most a second old): every event stored from now on comes after it. A live `select_chat`
+   * starts there.
+   */
+  head(): number;
   /** The stream's first stored sequence (what a resume can still reach), and its last. */
   bounds(): Promise<{ first: number; last: number }>;
   /**

@@ -69,8 +69,11 @@ export class ReplayState {
     readonly after: ReadonlyMap<string, number> | number,
     /** Live events up to this are not sent again when the replay ends (the client had them). */
     readonly clientSince = 0,
-    /** A catch-up the client did not ask for (its queue was full under `block`): no `resumed` frame. */
-    readonly catchUp = false,
+    /**
+     * A replay the client did not ask for — a catch-up (its queue was full under `block`), or the start
+     * of a live `select_chat` — so no `resumed` frame.
+     */
+    readonly silent = false,
   ) {
     this.cursor = typeof after === 'number' ? after : Math.min(...after.values());
   }

@@ -109,12 +109,17 @@ export class ResumeService {
    * `select_chat` of a user session (call before the chat is set): the replay to run for it, if any —
    * the chat's messages after `since`, and what a replay still running had left to do (it is stopped
    * here). `refused`: over the per-minute bound; the chat is then selected live.
+   *
+   * A live select (no `since`, or refused) starts at the stream's head as the pod knows it now
+   * (`start`): every event of the chat stored after the pod took the frame comes after it. With
+   * interest reading the pod's subscription to the chat is in place only a round trip to NATS later,
+   * so what was stored in between is read from the stream by a replay that sends no `resumed`.
    */
   beginSelect(
     session: Session,
     chatId: string,
     since: number | undefined,
-  ): { replay?: ReplayState; refused?: GatewayError } {
+  ): { replay?: ReplayState; refused?: GatewayError; start?: number } {
     const id = session.identity;
     if (id.kind !== 'user') return {};
     let refused: GatewayError | undefined;
@@ -128,15 +133,17 @@ export class ResumeService {
       since = undefined;
     }
     const old = session.position.replay;
-    if (since === undefined && !old) return { refused };
+    const live = since === undefined;
+    const start = since ?? Math.max(this.deps.position(), this.deps.stream.head());
+    if (live && !old && session.chatId === chatId) return { refused, start: session.position.lastSeq };
     const chats = subjects.chats(id.companyId, id.agentId);
     const after = new Map([
       [chats, old?.sentUpTo(chats) ?? session.position.lastSeq],
-      [subjects.messages(id.companyId, id.agentId, chatId), since ?? this.deps.position()],
+      [subjects.messages(id.companyId, id.agentId, chatId), start],
     ]);
-    const replay = new ReplayState(after, old?.clientSince ?? 0);
+    const replay = new ReplayState(after, old?.clientSince ?? 0, live && (!old || old.silent));
     session.position.beginReplay(replay);
-    return { replay, refused };
+    return { replay, refused, start };
   }
 
   /**
@@ -166,7 +173,7 @@ export class ResumeService {
       }
       // Synchronous from the check above: nothing can come between the last replayed event and live delivery.
       session.position.finishReplay(replay, Math.max(replay.cursor, replay.clientSince));
-      if (replay.catchUp) return;
+      if (replay.silent) return;
       this.deps.metrics.resumed(stats.source);
       const { from, to, count } = stats;
       session.sendUnbounded(Buffer.from(JSON.stringify({ type: 'resumed', payload: { from, to, count } })), 'resumed');

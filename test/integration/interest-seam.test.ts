@@ -56,4 +56,27 @@ describe('interest reading: a new session behind a lagging link to NATS', { time
       await client.close();
     }
   });
+
+  it('a live select_chat gets every event of the chat stored after the pod took the frame, at once', async () => {
+    const company = uid('c');
+    const agent = uid('a');
+    const client = await TestClient.ready(userUrl(pod.ws, company, agent, companyToken(company, agent, uid('u'))));
+    for (let i = 0; i < 3; i++) {
+      const chat = uid('chat');
+      client.selectChat(chat);
+      // The echo of `ready` comes back once the pod has taken the frames before it: select_chat is in.
+      const marker = uid('m');
+      client.send({ type: 'ready', payload: { marker } });
+      await client.next((f) => f.type === 'ready' && f.payload?.marker === marker);
+      const id = `${chat}-1`;
+      await pub.publish(`wa.${company}.${agent}.messages.${chat}`, event(id));
+      const got = await client
+        .next((f) => f.type === 'event' && f.payload.event_id === id, 5000)
+        .then(() => true)
+        .catch(() => false);
+      assert.ok(got, `chat ${i + 1}: the event stored right after the select_chat reached the session`);
+    }
+    assert.equal(new Set(client.events().map((f) => f.payload.event_id)).size, client.events().length, 'no repeats');
+    await client.close();
+  });
 });

@@ -27,6 +27,10 @@ export class MemoryEventStream implements EventStream {
     return this.epochValue;
   }
 
+  head(): number {
+    return this.seq;
+  }
+
   async bounds(): Promise<{ first: number; last: number }> {
     return { first: this.seq + 1, last: this.seq };
   }

@@ -82,6 +82,8 @@ const isWildcard = (pattern: string) => pattern.includes('*') || pattern.include
 export class InterestReader {
   /** Everything of the interest up to here has been handed on. */
   position = 0;
+  /** The highest sequence the stream is known to have reached: the position, or its last look at the stream. */
+  private seen = 0;
   /** Since when the stream has been missing (reported on /ready). */
   restartingSince: number | undefined;
   private epochValue: string;
@@ -134,6 +136,10 @@ export class InterestReader {
     return this.epochValue;
   }
 
+  get head(): number {
+    return Math.max(this.position, this.seen);
+  }
+
   /**
    * Finds the position, subscribes to `patterns`, and reads from the stream what a previous reader
    * (another connection) left unread.
@@ -150,6 +156,7 @@ export class InterestReader {
     this.position = continuing ? start.seq - 1 : info.state.last_seq;
     if (recreated) this.events.epochChanged(epoch);
     this.epochValue = epoch;
+    this.seen = info.state.last_seq;
     this.events.startingAt(this.position);
     // Continuing: the catch-up below reads everything of these after the position.
     for (const pattern of patterns) this.add(pattern, continuing ? this.position : undefined);
@@ -411,6 +418,7 @@ export class InterestReader {
   private newEpoch(epoch: string, info: StreamInfo): void {
     this.epochValue = epoch;
     this.position = Math.max(0, info.state.first_seq - 1);
+    this.seen = info.state.last_seq;
     this.last.clear();
     for (const interest of this.interests.values()) {
       interest.covered = this.position;
@@ -474,7 +482,10 @@ export class InterestReader {
 
   private async stream(): Promise<StreamInfo> {
     this.jsm ??= await jetstreamManager(this.nc);
-    return this.jsm.streams.info(this.options.stream);
+    const info = await this.jsm.streams.info(this.options.stream);
+    if (epochOf(this.options.stream, info.created) === this.epochValue)
+      this.seen = Math.max(this.seen, info.state.last_seq);
+    return info;
   }
 
   /** A look at the stream: gone (reported, created again where allowed), or recreated (read from its start). */

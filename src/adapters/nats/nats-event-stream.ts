@@ -249,6 +249,12 @@ export class NatsEventStream implements EventStream {
     }
   }
 
+  head(): number {
+    const reader = this.reader;
+    if (!reader) return 0;
+    return reader.kind === 'interest' ? reader.r.head : reader.position;
+  }
+
   coverage(pattern: string): number | undefined {
     const reader = this.reader;
     if (!reader) return undefined;
