@@ -128,6 +128,29 @@ export class AuthFailure extends GatewayError {
   }
 }
 
+/**
+ * An identity an operator blocked (docs/protocol.md, *Operator API*): InvalidToken and 403, as the Go
+ * service's clients have always seen it; refused in band (json.v2) it closes with 4410, as the
+ * operator's disconnect does, so that the SDK stops.
+ */
+export class Blocked extends GatewayError {
+  override name = 'Blocked';
+  constructor(
+    readonly untilMs: number,
+    now: number,
+  ) {
+    super(
+      ErrorCodes.InvalidToken,
+      'Session blocked by an operator',
+      `Until ${new Date(untilMs).toISOString()} (${Math.ceil((untilMs - now) / 1000)} s from now).`,
+    );
+  }
+
+  override get wsCloseCode(): number {
+    return wsCloseCodeOf(ErrorCodes.Disconnected);
+  }
+}
+
 /** Wraps anything thrown into a GatewayError whose message is safe to show a client. */
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;

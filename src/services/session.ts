@@ -3,7 +3,7 @@ import type { Identity } from '../domain/session.js';
 import type { DeliveryPosition } from './delivery-position.js';
 
 /** The frames a session is sent outside its send queue's bound and drop policy. */
-export type ProtocolFrame = 'event' | 'resumed' | 'error' | 'ready' | 'refreshed';
+export type ProtocolFrame = 'event' | 'resumed' | 'error' | 'ready' | 'refreshed' | 'chat_selected';
 
 /** What the services see of one live connection. */
 export interface Session {

@@ -31,8 +31,8 @@ export class TestClient {
     );
   }
 
-  static open(url: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
-    const socket = new WebSocket(url, ['json.v1'], options);
+  static open(url: string, options: WebSocket.ClientOptions = {}, protocols = ['json.v1']): Promise<TestClient> {
+    const socket = new WebSocket(url, protocols, options);
     const client = new TestClient(socket);
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(client));

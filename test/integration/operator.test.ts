@@ -152,6 +152,10 @@ describe('operator API across pods', () => {
         [refused.status, refused.body.code, refused.body.message],
         [403, 'InvalidToken', 'Session blocked by an operator'],
       );
+      const inBand = await TestClient.open(userUrl(pod.ws, company, 'ag7', token()), {}, ['json.v2', 'json.v1']);
+      const closed = await inBand.closed;
+      assert.equal(closed.code, 4410, 'json.v2: blocked closes with 4410, as the disconnect did');
+      assert.match(inBand.frames[0]!.payload.details, /^Until .+ \(\d+ s from now\)\.$/, 'and says until when');
     }
     const otherUser = await user(a, 'ag7', 'u8');
     await otherUser.close();

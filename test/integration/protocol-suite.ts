@@ -87,10 +87,43 @@ export function protocolSuite(setup: EngineSetup): void {
         assert.equal(r.body.code, code, url);
         if (message) assert.match(r.body.message, message, url);
         assert.ok(r.requestId, 'refusals carry X-Request-ID');
+        // A client that offers json.v2 (the SDK) gets the same refusal in band, where a browser can read it.
+        const v2 = await TestClient.open(url, {}, ['json.v2', 'json.v1']);
+        assert.equal(v2.socket.protocol, 'json.v2');
+        const closed = await v2.closed;
+        assert.equal(closed.code, status === 401 ? 4401 : 4403, url);
+        assert.deepEqual(
+          v2.frames.map((f) => [f.type, f.payload.code]),
+          [['error', code]],
+          `${url}: one error frame, then the close`,
+        );
+        if (message) assert.match(v2.frames[0]!.payload.message, message, url);
       }
       const viaHeader = await TestClient.open(`${base}?token=${token}`, { headers: { 'X-API-Key': KEYS.client } });
       await viaHeader.next((f) => f.type === 'ready');
       await viaHeader.close();
+    });
+
+    it('json.v2: select_chat is answered with chat_selected and its start; json.v1 gets no such frame', async () => {
+      const v2 = await TestClient.open(userUrl(gw.ws, company, agent, companyToken(company, agent, uid('u'))), {}, [
+        'json.v2',
+        'json.v1',
+      ]);
+      await v2.next((f) => f.type === 'ready');
+      v2.selectChat('chat-v2');
+      const selected = await v2.next((f) => f.type === 'chat_selected');
+      assert.equal(selected.payload.chat_id, 'chat-v2');
+      assert.ok(Number.isSafeInteger(selected.payload.since) && selected.payload.since >= 0, 'since is a sequence');
+      const v1 = await TestClient.ready(userUrl(gw.ws, company, agent, companyToken(company, agent, uid('u'))));
+      v1.selectChat('chat-v1');
+      v1.send({ type: 'ready', payload: { marker: 'after-select' } });
+      await v1.next((f) => f.type === 'ready' && f.payload?.marker === 'after-select');
+      assert.deepEqual(
+        v1.frames.map((f) => f.type),
+        ['ready', 'ready'],
+        'a Go client sees only what it always saw',
+      );
+      await Promise.all([v1.close(), v2.close()]);
     });
 
     it('answers bad frames with error frames and echoes ready unchanged', async () => {

@@ -11,13 +11,14 @@ import { DeliveryPosition } from '../../services/delivery-position.js';
 import type { ResumeService } from '../../services/resume.js';
 import type { ProtocolFrame, Session } from '../../services/session.js';
 import type { SessionManager } from '../../services/session-manager.js';
-import { chatIdOf, errorFrame, parseClientMessage, readyFrame, refreshedFrame } from './frames.js';
+import { chatIdOf, chatSelectedFrame, errorFrame, parseClientMessage, readyFrame, refreshedFrame } from './frames.js';
 import { isJsonObject } from '../../domain/json.js';
 import type { Instant } from '../../domain/rfc3339.js';
 import { FrameRateLimit } from './frame-rate-limit.js';
 import type { Clock } from '../../domain/clock.js';
 import { Liveness } from './liveness.js';
 import { SendQueue } from './send-queue.js';
+import { SUBPROTOCOL_V2 } from './subprotocols.js';
 import { SocketSink, rawSocketOf } from './socket-sink.js';
 
 let nextId = 1;
@@ -264,8 +265,10 @@ export class ClientConnection implements Session {
     }
     const { resume, sessions } = this.deps;
     // Synchronous up to the chat being set: no live event of the new chat can come in between.
-    const { replay, refused } = resume.beginSelect(this, parsed.chatId, parsed.since);
+    const { replay, refused, start } = resume.beginSelect(this, parsed.chatId, parsed.since);
     if (refused) this.sendError(ErrorCodes.RateLimitExceeded, refused.message, refused.details);
+    if (start !== undefined && this.socket.protocol === SUBPROTOCOL_V2)
+      this.sendUnbounded(chatSelectedFrame(parsed.chatId, start), 'chat_selected');
     const routed = sessions.selectChat(this, parsed.chatId);
     this.deps.touch(this);
     if (replay) void resume.run(this, replay, resume.epoch());

@@ -10,6 +10,11 @@ export function refreshedFrame(expiresAt: string): Buffer {
   return Buffer.from(JSON.stringify({ type: 'refreshed', payload: { expires_at: expiresAt } }));
 }
 
+/** The defined start of a selected chat: every event of it after `since` reaches the session (json.v2 only). */
+export function chatSelectedFrame(chatId: string, since: number): Buffer {
+  return Buffer.from(JSON.stringify({ type: 'chat_selected', payload: { chat_id: chatId, since } }));
+}
+
 export function errorFrame(body: ErrorBody): Buffer {
   return Buffer.from(JSON.stringify({ type: 'error', payload: body }));
 }

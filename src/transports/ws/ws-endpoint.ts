@@ -6,7 +6,7 @@ import type { Config } from '../../platform/config/schema.js';
 import type { Logger } from '../../domain/ports.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { RefusalLog } from '../../platform/refusal-log.js';
-import { AuthFailure, ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
+import { AuthFailure, Blocked, ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
 import { idProblem } from '../../domain/ids.js';
 import { flatString } from './flat-string.js';
 import { adminIdentity, companyIdentity, sameIdentity, type Identity } from '../../domain/session.js';
@@ -21,12 +21,14 @@ import { clientAddressOf, forgetPeerAddress } from '../shared/client-address.js'
 import { clientApiKeyOf, headerValue, requestIdOf, webSocketTargetOf } from '../shared/request.js';
 import { rejectUpgrade } from './refuse-upgrade.js';
 import { ClientConnection, type ConnectionDeps } from './client-connection.js';
-import { sinceOf } from './frames.js';
+import { errorFrame, sinceOf } from './frames.js';
+import { SUBPROTOCOL, SUBPROTOCOL_V2 } from './subprotocols.js';
 import { HeartbeatSweeper } from './heartbeat.js';
 import { Turns } from './turns.js';
 import { systemClock, type Clock } from '../../domain/clock.js';
 
-export const SUBPROTOCOL = 'json.v1';
+/** How long a refused json.v2 client has to complete the close handshake. */
+const REFUSAL_GRACE_MS = 2000;
 
 export interface WsEndpointDeps {
   config: () => Config;
@@ -148,7 +150,8 @@ export class WsEndpoint {
       noServer: true,
       maxPayload: app.max_message_size_bytes,
       clientTracking: false,
-      handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+      handleProtocols: (offered) =>
+        offered.has(SUBPROTOCOL_V2) ? SUBPROTOCOL_V2 : offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false,
       perMessageDeflate:
         mode === 'disabled'
           ? false
@@ -196,6 +199,7 @@ export class WsEndpoint {
       } else {
         this.deps.refusals.refused('websocket', error.code, address, fields);
       }
+      if (offersV2(req) && this.phase === 'open') return this.refuseInBand(req, socket, head, error);
       return rejectUpgrade(socket, error.httpStatus, error.toBody(), requestId);
     }
     // The upgrade (accept key, 101) and the session's start take their turn (see Turns).
@@ -225,17 +229,23 @@ export class WsEndpoint {
     });
   }
 
+  /** A refusal for a json.v2 client: the upgrade, then the error frame and the close code it can act on. */
+  private refuseInBand(req: IncomingMessage, socket: Duplex, head: Buffer, error: GatewayError): void {
+    if (socket.destroyed) return;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off('error', destroySocket);
+      ws.on('error', () => ws.terminate());
+      ws.send(errorFrame(error.toBody()), { binary: false });
+      ws.close(error.wsCloseCode, error.message.slice(0, 120));
+      setTimeout(() => ws.terminate(), REFUSAL_GRACE_MS).unref();
+    });
+  }
+
   /** The key, token and session lock: everything of an upgrade that may wait on Redis. */
   private async authenticateAndClaim(req: IncomingMessage, url: URL, address: string): Promise<Admission> {
     const { identity, expiresAt } = await this.deps.limits.authenticate(address, () => this.admit(req, url));
     const blocked = this.deps.blockedUntil(identity);
-    if (blocked !== undefined) {
-      throw new GatewayError(
-        ErrorCodes.InvalidToken,
-        'Session blocked by an operator',
-        `Until ${new Date(blocked).toISOString()}.`,
-      );
-    }
+    if (blocked !== undefined) throw new Blocked(blocked, this.clock());
     const start = startOf(url.searchParams, identity);
     // With interest reading, the pod subscribes to what the session wants before its `ready`.
     await Promise.all([this.deps.sessions.claim(identity), this.deps.resume.prepare(identity, start.chatId)]);
@@ -490,6 +500,12 @@ function sameHost(origin: string, host: string | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/** Whether the client offered json.v2 (Sec-WebSocket-Protocol: a comma-separated list). */
+function offersV2(req: IncomingMessage): boolean {
+  const offered = headerValue(req, 'sec-websocket-protocol');
+  return offered?.split(',').some((p) => p.trim() === SUBPROTOCOL_V2) === true;
 }
 
 function pathOf(req: IncomingMessage): string {
