@@ -6,7 +6,7 @@
 // be opened moves the client on to the next pod (a load balancer's job in front of a real fleet).
 // Messages in: {cmd:'open', specs} · {cmd:'stall', id, ms} · {cmd:'hop', id} · {cmd:'counts'} · {cmd:'report'} · {cmd:'close'}.
 import WebSocket from 'ws';
-import { type ClientState, DaisiClient, type WebSocketConstructor } from '../client/src/index.js';
+import { type ClientState, DaisiClient } from '../client/src/index.js';
 
 export interface ClientSpec {
   id: number;
@@ -60,7 +60,7 @@ class FaultClient {
       apiKey: spec.apiKey,
       token: spec.token,
       chatId: spec.chatId,
-      WebSocket: Tracked as unknown as WebSocketConstructor,
+      WebSocket: Tracked,
       heartbeatIntervalMs: 1000,
       silenceTimeoutMs: SILENCE_MS,
     });

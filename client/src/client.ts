@@ -21,31 +21,53 @@ export interface Position {
   seq: number;
 }
 
+/** A state change; `closed` and `disconnected` say which close code brought them, and why. */
+export interface StateChange {
+  code?: number;
+  reason?: string;
+}
+
+/** The start of a selected chat (json.v2): every event of it after `since` comes. */
+export interface ChatSelected {
+  chatId: string;
+  since: number;
+}
+
 export interface EventMeta {
   /** The stream sequence; undefined for an event a Go replica pushed that has none. */
   seq: number | undefined;
 }
 
-export interface ClientEvents {
-  event: (payload: unknown, meta: EventMeta) => void;
-  state: (state: ClientState) => void;
+export interface ClientEvents<P = unknown> {
+  event: (payload: P, meta: EventMeta) => void;
+  state: (state: ClientState, change: StateChange) => void;
   resumed: (resumed: Resumed) => void;
   /** ResumeUnavailable: what was missed cannot be replayed; reload the state from the back end. */
   reset: (error: ErrorPayload) => void;
+  /** An error frame (a refusal comes as one, then `closed`), or a token that could not be had. */
   error: (error: ErrorPayload) => void;
+  /** The token was refreshed in band; the session now lasts until `expiresAt`. */
+  refreshed: (expiresAt: string) => void;
+  /** A refresh failed (the token function threw, or the server refused the token): the session ends at expiry. */
+  refreshFailed: (error: ErrorPayload) => void;
+  chatSelected: (selected: ChatSelected) => void;
 }
 
-/** What the client needs of a WebSocket: the browser's, or the `ws` package's on Node 20. */
+/** What the client uses of a WebSocket: the browser's, or the `ws` package's on Node 20. */
 export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
   onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number }) => void) | null;
+  onclose: ((event: { code: number; reason?: string }) => void) | null;
   onerror: ((event: unknown) => void) | null;
 }
 
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+/**
+ * The browser's `WebSocket` or the `ws` package's, as they are: their handlers' event types differ, so
+ * the instance is only required to be an object here (the client uses the WebSocketLike part).
+ */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => object;
 
 export interface DaisiClientOptions {
   /** `wss://host/ws/<company>/<agent>` or `…/ws/admin`; a function is asked at each connect. */
@@ -56,6 +78,10 @@ export interface DaisiClientOptions {
   token: string | (() => string | Promise<string>);
   /** A chat to select at connect (and to resume). */
   chatId?: string;
+  /** A saved `position` (a page reload): the first connection resumes from it, nothing in between lost. */
+  position?: Position;
+  /** Give up after this many attempts in a row that did not reach `ready` (`error` RetryLimit, then `closed`). */
+  maxRetries?: number;
   /** When there is no global WebSocket (Node 20: the `ws` package's). */
   WebSocket?: WebSocketConstructor;
   minReconnectDelayMs?: number;
@@ -69,13 +95,19 @@ export interface DaisiClientOptions {
 }
 
 const OPEN = 1;
-/** Close codes after which the client does not come back: taken over, disconnected by an operator, bad key. */
-const FOR_GOOD = new Set([4402, 4410, 4401]);
+/**
+ * Close codes after which the client does not come back (docs/protocol.md, *HTTP*): a bad request or
+ * key, taken over, disconnected or blocked by an operator. 4403 (a token refused) too when the token
+ * is fixed; a token function is asked again.
+ */
+const FOR_GOOD = new Set([4400, 4401, 4402, 4410]);
+/** Offered in this order: a daisi-ws pod refuses in band (json.v2), a Go replica takes json.v1. */
+const PROTOCOLS = ['json.v2', 'json.v1'];
 const TOKEN_REFUSED = 4403;
 const GOING_AWAY = 1001;
 const SLOW_DOWN = 4429;
 
-type Listeners = { [K in keyof ClientEvents]: Set<ClientEvents[K]> };
+type Listeners<P> = { [K in keyof ClientEvents<P>]: Set<ClientEvents<P>[K]> };
 
 /**
  * A daisi-ws session that survives its connection: it reconnects with jittered backoff, resumes
@@ -83,7 +115,7 @@ type Listeners = { [K in keyof ClientEvents]: Set<ClientEvents[K]> };
  * and in stream order, and refreshes its token in band before it expires (docs/protocol.md,
  * *Resume*, *Session lifetime*).
  */
-export class DaisiClient {
+export class DaisiClient<P = unknown> {
   private socket: WebSocketLike | undefined;
   private current: ClientState = 'disconnected';
   private readonly pos: Position = { epoch: '', seq: 0 };
@@ -91,20 +123,30 @@ export class DaisiClient {
   private attempt = 0;
   private stopped = false;
   private heardAt = 0;
+  /** A refresh frame is out: an InvalidToken error answers it. */
+  private refreshing = false;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private heartbeat: ReturnType<typeof setInterval> | undefined;
-  private readonly listeners: Listeners = {
+  private readonly listeners: Listeners<P> = {
     event: new Set(),
     state: new Set(),
     resumed: new Set(),
     reset: new Set(),
     error: new Set(),
+    refreshed: new Set(),
+    refreshFailed: new Set(),
+    chatSelected: new Set(),
   };
   private readonly random: () => number;
+  private readonly Ctor: WebSocketConstructor;
 
   constructor(private readonly options: DaisiClientOptions) {
     this.chat = options.chatId;
     this.random = options.random ?? Math.random;
+    if (options.position) Object.assign(this.pos, options.position);
+    const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!Ctor) throw new TypeError('daisi-ws client: no WebSocket here; pass one in (options.WebSocket)');
+    this.Ctor = Ctor;
   }
 
   get state(): ClientState {
@@ -117,7 +159,7 @@ export class DaisiClient {
   }
 
   /** Listens; returns the function that stops listening. */
-  on<K extends keyof ClientEvents>(event: K, listener: ClientEvents[K]): () => void {
+  on<K extends keyof ClientEvents<P>>(event: K, listener: ClientEvents<P>[K]): () => void {
     this.listeners[event].add(listener);
     return () => this.listeners[event].delete(listener);
   }
@@ -141,7 +183,7 @@ export class DaisiClient {
     const socket = this.socket;
     this.drop();
     socket?.close(1000, 'closed by the client');
-    this.setState('closed');
+    this.setState('closed', { code: 1000, reason: 'closed by the client' });
   }
 
   private async open(): Promise<void> {
@@ -151,18 +193,16 @@ export class DaisiClient {
       const t = this.options.token;
       token = typeof t === 'string' ? t : await t();
     } catch (err) {
-      this.emit('error', { code: 'TokenUnavailable', message: String((err as Error)?.message ?? err) });
+      this.emit('error', tokenUnavailable(err));
       this.retry(reconnectDelay(this.attempt++, this.minDelay(), this.maxDelay(), this.random));
       return;
     }
     if (this.stopped) return;
-    const Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (!Ctor) throw new Error('daisi-ws client: no WebSocket here; pass one in (options.WebSocket)');
-    const socket = new Ctor(this.address(token), 'json.v1');
+    const socket = new this.Ctor(this.address(token), PROTOCOLS) as WebSocketLike;
     this.socket = socket;
     this.heardAt = Date.now();
     socket.onmessage = (m) => socket === this.socket && this.onFrame(String(m.data));
-    socket.onclose = (e) => socket === this.socket && this.onClose(e.code);
+    socket.onclose = (e) => socket === this.socket && this.onClose(e.code, e.reason);
     socket.onerror = () => undefined; // a close follows
     // The `ws` package shows the server's pings; a browser's WebSocket answers them unseen.
     (socket as { on?: (event: string, listener: () => void) => void }).on?.('ping', () => this.heard());
@@ -189,14 +229,22 @@ export class DaisiClient {
       return;
     }
     const payload = frame.payload ?? {};
-    if (frame.type === 'event') this.onEvent(payload, frame.seq);
+    if (frame.type === 'event') this.onEvent(payload as P, frame.seq);
     else if (frame.type === 'ready') this.onReady(payload);
-    else if (frame.type === 'refreshed') this.scheduleRefresh(payload.expires_at);
+    else if (frame.type === 'refreshed') this.onRefreshed(payload.expires_at);
     else if (frame.type === 'resumed') this.emit('resumed', payload as unknown as Resumed);
+    else if (frame.type === 'chat_selected')
+      this.emit('chatSelected', { chatId: payload.chat_id as string, since: payload.since as number });
     else if (frame.type === 'error') this.onError(payload as unknown as ErrorPayload);
   }
 
-  private onEvent(payload: unknown, seq: number | undefined): void {
+  private onRefreshed(expiresAt: unknown): void {
+    this.refreshing = false;
+    this.emit('refreshed', expiresAt as string);
+    this.scheduleRefresh(expiresAt);
+  }
+
+  private onEvent(payload: P, seq: number | undefined): void {
     if (typeof seq === 'number') {
       if (seq <= this.pos.seq) return; // had it already (a replay overlapping what came live)
       this.pos.seq = seq;
@@ -213,6 +261,11 @@ export class DaisiClient {
   }
 
   private onError(error: ErrorPayload): void {
+    if (this.refreshing && error.code === 'InvalidToken') {
+      this.refreshing = false;
+      this.emit('refreshFailed', error);
+      return;
+    }
     if (error.code !== 'ResumeUnavailable') {
       this.emit('error', error);
       return;
@@ -221,14 +274,23 @@ export class DaisiClient {
     this.emit('reset', error);
   }
 
-  private onClose(code: number): void {
+  private onClose(code: number, reason = ''): void {
     this.drop();
-    if (this.stopped || FOR_GOOD.has(code) || (code === TOKEN_REFUSED && typeof this.options.token === 'string')) {
+    const change = { code, reason };
+    const tooMany = this.attempt >= (this.options.maxRetries ?? Number.POSITIVE_INFINITY);
+    if (tooMany && !this.stopped)
+      this.emit('error', { code: 'RetryLimit', message: `${this.attempt} attempts failed` });
+    if (
+      this.stopped ||
+      tooMany ||
+      FOR_GOOD.has(code) ||
+      (code === TOKEN_REFUSED && typeof this.options.token === 'string')
+    ) {
       this.stopped = true;
-      this.setState('closed');
+      this.setState('closed', change);
       return;
     }
-    this.setState('disconnected');
+    this.setState('disconnected', change);
     const max = this.maxDelay();
     if (code === GOING_AWAY) this.retry(shutdownDelay(this.random));
     else if (code === SLOW_DOWN) this.retry(rateLimitedDelay(max, this.random));
@@ -236,7 +298,7 @@ export class DaisiClient {
   }
 
   private retry(delayMs: number): void {
-    if (this.current !== 'closed') this.setState('disconnected');
+    if (this.current !== 'closed') this.setState('disconnected', {});
     this.later(delayMs, () => {
       if (!this.stopped && !this.socket && this.current !== 'connecting') void this.open();
     });
@@ -279,9 +341,11 @@ export class DaisiClient {
     this.later(Math.max(0, remaining - refreshLead(remaining)), async () => {
       try {
         const next = await token();
+        this.refreshing = true;
         if (socket === this.socket) this.sendFrame({ type: 'refresh', payload: { token: next } });
-      } catch {
+      } catch (err) {
         // The session closes at expiry (4403) and the next connection asks for a token again.
+        this.emit('refreshFailed', tokenUnavailable(err));
       }
     });
   }
@@ -301,6 +365,7 @@ export class DaisiClient {
   /** Forgets the connection and its timers. */
   private drop(): void {
     this.socket = undefined;
+    this.refreshing = false;
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
     for (const timer of this.timers) clearTimeout(timer);
@@ -315,13 +380,17 @@ export class DaisiClient {
     return this.options.maxReconnectDelayMs ?? 20_000;
   }
 
-  private setState(state: ClientState): void {
+  private setState(state: ClientState, change: StateChange = {}): void {
     if (state === this.current) return;
     this.current = state;
-    this.emit('state', state);
+    this.emit('state', state, change);
   }
 
-  private emit<K extends keyof ClientEvents>(event: K, ...args: Parameters<ClientEvents[K]>): void {
+  private emit<K extends keyof ClientEvents<P>>(event: K, ...args: Parameters<ClientEvents<P>[K]>): void {
     for (const listener of this.listeners[event]) (listener as (...a: unknown[]) => void)(...args);
   }
+}
+
+function tokenUnavailable(err: unknown): ErrorPayload {
+  return { code: 'TokenUnavailable', message: String((err as Error)?.message ?? err) };
 }

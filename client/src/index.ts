@@ -1,4 +1,5 @@
 export {
+  type ChatSelected,
   type ClientEvents,
   type ClientState,
   DaisiClient,
@@ -7,6 +8,7 @@ export {
   type EventMeta,
   type Position,
   type Resumed,
+  type StateChange,
   type WebSocketConstructor,
   type WebSocketLike,
 } from './client.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { DaisiClient, type ClientState, type WebSocketConstructor } from '../../client/src/index.js';
+import { DaisiClient, type ClientState } from '../../client/src/index.js';
 import { freePortNumber, KEYS, uid } from '../helpers/env.js';
 import { companyToken, spawnGateway, userUrl, type ChildGateway } from '../helpers/gateway.js';
 import { TestPublisher } from '../helpers/publisher.js';
@@ -59,7 +59,7 @@ describe('client SDK against real pods', () => {
       apiKey: KEYS.client,
       token,
       chatId: 'k',
-      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      WebSocket,
       minReconnectDelayMs: 200,
       maxReconnectDelayMs: 2000,
       heartbeatIntervalMs: 1000,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { DaisiClient, type WebSocketConstructor } from '../../client/src/index.js';
+import { DaisiClient } from '../../client/src/index.js';
 import { KEYS, uid } from '../helpers/env.js';
 import { adminToken, adminUrl, companyToken, userUrl, type ChildGateway } from '../helpers/gateway.js';
 import { useFleet } from '../helpers/fleet.js';
@@ -136,7 +136,7 @@ describe('operator API across pods', () => {
       url: `${a.ws}/ws/${company}/ag7`,
       apiKey: KEYS.client,
       token,
-      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      WebSocket,
     });
     sdk.connect();
     await waitFor(() => sdk.state === 'connected', 10_000, 'the SDK connected');

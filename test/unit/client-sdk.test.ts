@@ -11,7 +11,7 @@ class FakeSocket {
   readyState = 0;
   readonly sent: any[] = [];
   onmessage: ((event: { data: unknown }) => void) | null = null;
-  onclose: ((event: { code: number }) => void) | null = null;
+  onclose: ((event: { code: number; reason?: string }) => void) | null = null;
   onerror: ((event: unknown) => void) | null = null;
   closedWith: number | undefined;
 
@@ -53,9 +53,15 @@ class FakeSocket {
     this.frame({ type: 'event', ...(seq === undefined ? {} : { seq }), payload: { event_id: id } });
   }
 
-  dropped(code: number): void {
+  dropped(code: number, reason = ''): void {
     this.readyState = 3;
-    this.onclose?.({ code });
+    this.onclose?.({ code, reason });
+  }
+
+  /** A refusal in band (json.v2): the error frame, then the close. */
+  refused(code: number, error: { code: string; message: string; details?: string }): void {
+    this.frame({ type: 'error', payload: error });
+    this.dropped(code, error.message);
   }
 }
 
@@ -96,7 +102,7 @@ describe('client SDK', () => {
     c.connect();
     await settle();
     const s = FakeSocket.last;
-    assert.equal(s.protocol, 'json.v1');
+    assert.deepEqual(s.protocol, ['json.v2', 'json.v1'], 'json.v2 first: refusals in band; a Go replica takes json.v1');
     assert.deepEqual(Object.fromEntries(s.query), { token: 'tok', 'x-api-key': 'key', chat_id: 'chat-1' });
     s.ready('e1');
     s.frame({ type: 'ready', heartbeat: true });
@@ -301,7 +307,137 @@ describe('client SDK', () => {
     assert.equal(states.at(-1), 'closed');
   });
 
-  it('the browser module is at most 6 KB minified and gzipped', async () => {
+  for (const [code, error, token] of [
+    [4401, { code: 'InvalidAPIKey', message: 'Invalid API key' }, 'tok'],
+    [4403, { code: 'InvalidToken', message: 'Company token has expired.' }, 'tok'],
+    [4400, { code: 'BadRequest', message: 'Invalid since' }, () => 'tok'],
+    [
+      4410,
+      { code: 'InvalidToken', message: 'Session blocked by an operator', details: 'Until … (60 s from now).' },
+      () => 'tok',
+    ],
+  ] as const) {
+    it(`a handshake refused with ${code} (${error.message}) is an error event and closed, and is not tried again`, async () => {
+      const { c, states } = client({ token });
+      const errors: unknown[] = [];
+      const changes: unknown[] = [];
+      c.on('error', (e) => void errors.push(e));
+      c.on('state', (state, change) => void changes.push([state, change]));
+      c.connect();
+      await settle();
+      FakeSocket.last.refused(code, error);
+      await tick(120_000);
+      assert.equal(FakeSocket.all.length, 1, 'never again');
+      assert.deepEqual(errors, [error]);
+      assert.deepEqual(states, ['connecting', 'closed']);
+      assert.deepEqual(changes.at(-1), ['closed', { code, reason: error.message }]);
+    });
+  }
+
+  for (const [code, what] of [
+    [1013, 'try later'],
+    [1006, 'a refusal a browser cannot read (json.v1 pod), or a lost connection'],
+  ] as const) {
+    it(`after ${code} (${what}) it backs off and tries again, with the code on the state change`, async () => {
+      const { c } = client({}, [0]);
+      const changes: unknown[] = [];
+      c.on('state', (state, change) => void changes.push([state, change]));
+      c.connect();
+      await settle();
+      FakeSocket.last.dropped(code, 'later');
+      assert.deepEqual(changes.at(-1), ['disconnected', { code, reason: 'later' }]);
+      await tick(500);
+      assert.equal(FakeSocket.all.length, 2);
+    });
+  }
+
+  it('maxRetries: gives up after that many failed attempts in a row (RetryLimit, then closed)', async () => {
+    const { c } = client({ maxRetries: 2 }, [0]);
+    const errors: string[] = [];
+    c.on('error', (e) => void errors.push(e.code));
+    c.connect();
+    await settle();
+    for (let i = 0; i < 3; i++) {
+      FakeSocket.last.dropped(1006);
+      await tick(5000);
+    }
+    assert.equal(FakeSocket.all.length, 3, 'the first attempt and two retries');
+    assert.deepEqual(errors, ['RetryLimit']);
+    assert.equal(c.state, 'closed');
+  });
+
+  it('starts from a saved position: the first connection already resumes', async () => {
+    const { c, events } = client({ position: { epoch: 'e5', seq: 70 }, chatId: 'chat-3' });
+    c.connect();
+    await settle();
+    const q = FakeSocket.last.query;
+    assert.deepEqual([q.get('since'), q.get('epoch'), q.get('chat_id')], ['70', 'e5', 'chat-3']);
+    FakeSocket.last.ready('e5');
+    FakeSocket.last.event(70, 'had it');
+    FakeSocket.last.event(71, 'new');
+    assert.deepEqual(events, [['new', 71]]);
+  });
+
+  it('says when a refresh succeeded and when it failed (server refused, or the token function threw)', async () => {
+    const answers: Array<string | Error> = ['t1', 't2', 't3', 'u1', new Error('auth server down')];
+    const token = () => {
+      const next = answers.shift()!;
+      if (next instanceof Error) throw next;
+      return next;
+    };
+    const soon = () => new Date(Date.now() + 8000).toISOString();
+    const refreshed: string[] = [];
+    const failed: string[] = [];
+    const errors: string[] = [];
+    // The first client: one refresh taken, the next refused by the server.
+    const a = client({ token });
+    a.c.on('refreshed', (at) => void refreshed.push(at));
+    a.c.on('refreshFailed', (e) => void failed.push(e.code));
+    a.c.on('error', (e) => void errors.push(e.code));
+    a.c.connect();
+    await settle();
+    const s = FakeSocket.last;
+    s.ready('e1', soon());
+    await tick(6000);
+    const next = soon();
+    s.frame({ type: 'refreshed', payload: { expires_at: next } });
+    assert.deepEqual(refreshed, [next]);
+    await tick(6000);
+    assert.deepEqual(s.sent.at(-1), { type: 'refresh', payload: { token: 't3' } });
+    s.frame({ type: 'error', payload: { code: 'InvalidToken', message: 'Token identity differs' } });
+    assert.deepEqual(failed, ['InvalidToken']);
+    // The second: its token function throws when the refresh is due.
+    const b = client({ token });
+    b.c.on('refreshFailed', (e) => void failed.push(e.code));
+    b.c.on('error', (e) => void errors.push(e.code));
+    b.c.connect();
+    await settle();
+    FakeSocket.last.ready('e1', soon());
+    await tick(6000);
+    assert.deepEqual(failed, ['InvalidToken', 'TokenUnavailable']);
+    assert.deepEqual(errors, [], 'a failed refresh is not a session error: the session goes on until it expires');
+  });
+
+  it('says at construction that there is no WebSocket, rather than failing later', () => {
+    assert.throws(
+      () => new DaisiClient({ url: 'ws://x/ws/a/b', apiKey: 'k', token: 't', WebSocket: undefined }),
+      /no WebSocket here; pass one in \(options\.WebSocket\)/,
+    );
+  });
+
+  it('json.v2 chat_selected is handed on as the start of the chat', async () => {
+    const { c } = client();
+    const selected: unknown[] = [];
+    c.on('chatSelected', (s) => void selected.push(s));
+    c.connect();
+    await settle();
+    FakeSocket.last.ready();
+    c.selectChat('chat-9');
+    FakeSocket.last.frame({ type: 'chat_selected', payload: { chat_id: 'chat-9', since: 120 } });
+    assert.deepEqual(selected, [{ chatId: 'chat-9', since: 120 }]);
+  });
+
+  it('the browser module is at most 3 KB minified and gzipped', async () => {
     const out = await build({
       entryPoints: [new URL('../../client/src/index.ts', import.meta.url).pathname],
       bundle: true,
@@ -311,6 +447,6 @@ describe('client SDK', () => {
       write: false,
     });
     const size = gzipSync(out.outputFiles[0]!.contents, { level: 9 }).length;
-    assert.ok(size <= 6 * 1024, `${size} bytes min+gzip`);
+    assert.ok(size <= 3 * 1024, `${size} bytes min+gzip`);
   });
 });
