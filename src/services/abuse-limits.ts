@@ -18,7 +18,8 @@ interface FailureWindow {
 /**
  * The per-address limits (SECURITY.md, *Limits*), read from the live configuration on every call so that a
  * reload changes them at once: WebSocket upgrades per second (token bucket, burst twice the
- * rate) and failed authentications per minute (fixed window from the first failure).
+ * rate) and failed authentications per minute (fixed window from the first failure), which refuses
+ * only further failures, never a valid credential.
  */
 export class AbuseLimits {
   private readonly buckets = new BoundedMap<Bucket>();
@@ -53,27 +54,14 @@ export class AbuseLimits {
     bucket.tokens -= 1;
   }
 
-  /** Throws 429 when `address` has used up its failed authentications for this minute. */
-  checkFailures(address: string): void {
-    const limit = this.config().auth.max_failures_per_ip_per_minute;
-    if (limit <= 0) return;
-    const window = this.liveWindow(address);
-    if (window && window.count >= limit) {
-      const seconds = Math.ceil((window.startedAt + MINUTE_MS - this.now()) / 1000);
-      throw new GatewayError(
-        ErrorCodes.RateLimitExceeded,
-        'Too many failed authentications',
-        `Try again in ${seconds} s.`,
-      );
-    }
-  }
-
   /**
-   * Runs an authentication for `address`: refused at once (429) while the address is over its
-   * failures for the minute; a failure that is the client's fault counts towards that limit.
+   * Runs an authentication for `address`. A valid credential always passes: behind one office NAT a
+   * hundred agents share an address, and one of them sending bad keys must not lock the others out.
+   * A failure that is the client's fault counts; past auth.max_failures_per_ip_per_minute in the
+   * minute from the first, each further failure from the address is answered 429 instead of its
+   * 401/403, so a guesser learns nothing more from it and is told to stop.
    */
   async authenticate<T>(address: string, run: () => T | Promise<T>): Promise<T> {
-    this.checkFailures(address);
     try {
       return await run();
     } catch (err) {
@@ -82,11 +70,20 @@ export class AbuseLimits {
     }
   }
 
-  recordFailure(address: string): void {
-    if (this.config().auth.max_failures_per_ip_per_minute <= 0) return;
+  /** Counts a failure; throws 429 once the address is past its failures for the minute. */
+  private recordFailure(address: string): void {
+    const limit = this.config().auth.max_failures_per_ip_per_minute;
+    if (limit <= 0) return;
     const window = this.liveWindow(address) ?? { count: 0, startedAt: this.now() };
     window.count += 1;
     this.failures.set(address, window);
+    if (window.count <= limit) return;
+    const seconds = Math.ceil((window.startedAt + MINUTE_MS - this.now()) / 1000);
+    throw new GatewayError(
+      ErrorCodes.RateLimitExceeded,
+      'Too many failed authentications',
+      `More than ${limit} failed authentications from this address in a minute; try again in ${seconds} s.`,
+    );
   }
 
   close(): void {

@@ -155,8 +155,8 @@ describe('abuse limits and security defaults (SECURITY.md, *Limits*), against a 
   );
 
   it(
-    'auth.max_failures_per_ip_per_minute: after that many bad keys or tokens, 429 on every endpoint from that ' +
-      'address only',
+    'auth.max_failures_per_ip_per_minute: past it, further failures from that address get 429 on every endpoint; ' +
+      'valid credentials from it still pass',
     async () => {
       await configure({ auth: { max_failures_per_ip_per_minute: 3 } });
       const from = '127.0.0.5';
@@ -164,18 +164,48 @@ describe('abuse limits and security defaults (SECURITY.md, *Limits*), against a 
       assert.equal((await refusal(url(uid('u'), 'wrong-key'), {}, { localAddress: from })).status, 401);
       // A token sealed with an unknown key.
       assert.equal((await refusal(url(uid('u'), KEYS.client, NEW_AES), {}, { localAddress: from })).status, 403);
-      const blocked = await mint(from);
-      assert.deepEqual([blocked.status, blocked.body.code], [429, 'RateLimitExceeded']);
-      const ws = await refusal(url(uid('u')), {}, { localAddress: from });
+      const limited = await mint(from, 'wrong-key');
+      assert.deepEqual([limited.status, limited.body.code], [429, 'RateLimitExceeded']);
+      const ws = await refusal(url(uid('u'), 'wrong-key'), {}, { localAddress: from });
       assert.deepEqual([ws.status, ws.body.code], [429, 'RateLimitExceeded']);
-      assert.equal((await mint('127.0.0.6')).status, 200);
-      await configure({ auth: { max_failures_per_ip_per_minute: 0 } });
-      assert.equal((await mint(from)).status, 200);
+      assert.equal((await mint(from)).status, 200, 'the right key from the same address');
+      const valid = await TestClient.open(url(uid('u')), { localAddress: from });
+      await valid.next((f) => f.type === 'ready');
+      await valid.close();
+      assert.equal((await mint('127.0.0.6', 'wrong-key')).status, 401, 'another address is not affected');
       const metrics = (await httpCall(`${gw.http}/metrics`)).body as string;
       assert.match(metrics, /dws_refusals_total\{surface="http",code="RateLimitExceeded"\} 1/);
       assert.match(metrics, /dws_refusals_total\{surface="websocket",code="RateLimitExceeded"\} \d+/);
     },
   );
+
+  it('behind one office NAT: 100 agents connect while one of them sends bad keys all along (default limit)', async () => {
+    await configure();
+    const from = '127.0.0.9';
+    const statuses: number[] = [];
+    const waves: Array<Promise<TestClient[]>> = [];
+    const wave = (n: number) =>
+      Promise.all(
+        Array.from({ length: 25 }, async (_, i) => {
+          const client = await TestClient.open(url(`agent-${n}-${i}-${uid('u')}`), { localAddress: from });
+          await client.next((f) => f.type === 'ready', 10_000);
+          return client;
+        }),
+      );
+    // 80 bad keys in a row; a wave of 25 agents starts at the 1st, 21st, 41st and 61st (the last past the limit).
+    for (let i = 0; i < 80; i++) {
+      if (i % 20 === 0) waves.push(wave(i / 20));
+      statuses.push((await refusal(url(uid('x'), 'wrong-key'), {}, { localAddress: from })).status);
+    }
+    const agents = (await Promise.all(waves)).flat();
+    assert.equal(agents.length, 100, 'every agent got ready');
+    assert.deepEqual(
+      [statuses.filter((s) => s === 401).length, statuses.filter((s) => s === 429).length],
+      [60, 20],
+      'the first 60 bad keys get 401, the rest 429',
+    );
+    await Promise.all(agents.map((c) => c.close()));
+  });
 
   it('auth.max_token_ttl_seconds: minting beyond it is 400 BadRequest; a reload lowers it', async () => {
     await configure();

@@ -54,7 +54,7 @@ describe('abuse limits (SECURITY.md, *Limits*)', () => {
     limits.close();
   });
 
-  it('failed authentications: blocked after the limit until the minute from the first failure is over', async () => {
+  it('failed authentications: past the limit further failures get 429 until the minute is over; a valid credential always passes', async () => {
     const { limits, advance } = limitsWith({ DAISI_WS_AUTH_MAX_FAILURES_PER_IP_PER_MINUTE: '2' });
     const bad = () => {
       throw new AuthFailure(new GatewayError(ErrorCodes.InvalidAPIKey, 'Invalid API key'), 'invalid_api_key');
@@ -65,21 +65,30 @@ describe('abuse limits (SECURITY.md, *Limits*)', () => {
         'config_error_aes_key',
       );
     };
-    await assert.rejects(limits.authenticate('a', serverFault)); // not the client's fault: not counted
-    await assert.rejects(limits.authenticate('a', bad));
-    await assert.rejects(limits.authenticate('a', bad));
-    await assert.rejects(
-      limits.authenticate('a', () => 'ok'),
-      (e: GatewayError) => e.code === ErrorCodes.RateLimitExceeded,
-    );
+    const refusedWith = (code: string) => (e: GatewayError) => e.code === code;
+    await assert.rejects(limits.authenticate('a', serverFault), refusedWith(ErrorCodes.Internal)); // not counted
+    await assert.rejects(limits.authenticate('a', bad), refusedWith(ErrorCodes.InvalidAPIKey));
+    await assert.rejects(limits.authenticate('a', bad), refusedWith(ErrorCodes.InvalidAPIKey));
+    await assert.rejects(limits.authenticate('a', bad), refusedWith(ErrorCodes.RateLimitExceeded));
+    assert.equal(await limits.authenticate('a', () => 'ok'), 'ok', 'a valid credential from the same address');
     assert.equal(await limits.authenticate('b', () => 'ok'), 'ok');
+    await assert.rejects(limits.authenticate('b', bad), refusedWith(ErrorCodes.InvalidAPIKey), 'per address');
     advance(59_000);
-    assert.equal(
-      code(() => limits.checkFailures('a')),
-      ErrorCodes.RateLimitExceeded,
-    );
+    await assert.rejects(limits.authenticate('a', bad), refusedWith(ErrorCodes.RateLimitExceeded));
     advance(1_000);
-    assert.equal(await limits.authenticate('a', () => 'ok'), 'ok');
+    await assert.rejects(limits.authenticate('a', bad), refusedWith(ErrorCodes.InvalidAPIKey), 'a new minute');
+    limits.close();
+  });
+
+  it('failed authentications are limited by default (60 a minute)', async () => {
+    const { limits } = limitsWith({});
+    const bad = () => {
+      throw new AuthFailure(new GatewayError(ErrorCodes.InvalidToken, 'Token invalid'), 'decryption_failed');
+    };
+    const codes: string[] = [];
+    for (let i = 0; i < 61; i++) await limits.authenticate('a', bad).catch((e: GatewayError) => codes.push(e.code));
+    assert.equal(codes.filter((c) => c === ErrorCodes.InvalidToken).length, 60);
+    assert.equal(codes.at(-1), ErrorCodes.RateLimitExceeded);
     limits.close();
   });
 

@@ -184,9 +184,9 @@ export const schema = {
     ),
     max_failures_per_ip_per_minute: extra(
       int(
-        0,
-        'failed authentications (bad key or token, any endpoint) from one address in a minute before it gets 429 ' +
-          'until the minute is over (0: no limit)',
+        60,
+        'failed authentications (bad key or token, any endpoint) from one address in a minute; past it, further ' +
+          'failures from it get 429 until the minute is over, valid credentials still pass (0: no limit)',
       ),
     ),
     previous_secret_tokens: extra(list('secret', 'client API keys still accepted during a rotation')),
