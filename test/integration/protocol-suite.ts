@@ -30,6 +30,7 @@ export function protocolSuite(setup: EngineSetup): void {
         ...(await setup.env()),
         DAISI_WS_APP_MAX_CLIENT_FRAMES_PER_SECOND: '20',
         DAISI_WS_APP_MAX_MESSAGE_SIZE_BYTES: '1024',
+        DAISI_WS_SERVER_ALLOWED_ORIGINS: 'https://crm.example.com, *.partner.example',
       });
       if (setup.redis) redis = new Redis(REDIS_ADDRESS);
     });
@@ -124,6 +125,24 @@ export function protocolSuite(setup: EngineSetup): void {
         'a Go client sees only what it always saw',
       );
       await Promise.all([v1.close(), v2.close()]);
+    });
+
+    it('a page on another origin is refused (403 E4003) unless server.allowed_origins names it or its domain', async () => {
+      const url = () => userUrl(gw.ws, company, agent, companyToken(company, agent, uid('u')));
+      for (const origin of ['https://evil.example', 'http://crm.example.com', 'https://partner.example.evil']) {
+        const r = await refusal(url(), { Origin: origin });
+        assert.deepEqual([r.status, r.body.code], [403, 'E4003'], origin);
+      }
+      for (const origin of [
+        'https://crm.example.com',
+        'https://app.partner.example',
+        'http://a.b.partner.example:8080',
+        gw.http,
+      ]) {
+        const client = await TestClient.open(url(), { origin });
+        await client.next((f) => f.type === 'ready');
+        await client.close();
+      }
     });
 
     it('answers bad frames with error frames and echoes ready unchanged', async () => {

@@ -88,6 +88,23 @@ describe('configuration', () => {
     assert.equal(config.server.http_port, 9000);
   });
 
+  it('server.allowed_origins takes exact origins and *.domain patterns; anything else is one problem each', () => {
+    const env = { DAISI_WS_SERVER_ALLOWED_ORIGINS: 'https://crm.example.com, *.example.org, https://*.example.net' };
+    assert.deepEqual(loadConfig({ env }).config.server.allowed_origins, [
+      'https://crm.example.com',
+      '*.example.org',
+      'https://*.example.net',
+    ]);
+    const problems = problemsOf(() =>
+      loadConfig({ env: { DAISI_WS_SERVER_ALLOWED_ORIGINS: 'crm.example.com,https://x.example/app,*example.com' } }),
+    );
+    assert.deepEqual(problems, [
+      'DAISI_WS_SERVER_ALLOWED_ORIGINS[0]: crm.example.com is not an origin (scheme://host[:port])',
+      'DAISI_WS_SERVER_ALLOWED_ORIGINS[1]: https://x.example/app is not an origin (scheme://host[:port], no path)',
+      'DAISI_WS_SERVER_ALLOWED_ORIGINS[2]: *example.com is not a pattern: write *.example.com or https://*.example.com',
+    ]);
+  });
+
   it('reads lists from YAML and comma-separated variables, and refuses addresses that are not IPs or CIDRs', () => {
     const dir = dirWith('grpc:\n  allowed_peers: ["10.0.0.0/8", "192.168.1.7", "fd00::/8"]\n');
     assert.deepEqual(loadConfig({ env: { DAISI_WS_CONFIG_PATH: dir } }).config.grpc.allowed_peers, [

@@ -6,6 +6,7 @@ import { decideTtl } from '../../src/domain/adaptive-ttl.js';
 import { ErrorCodes, GatewayError, grpcStatusOf, httpStatusOf, wsCloseCodeOf } from '../../src/domain/errors.js';
 import { eventFrame, parseEventPayload, parseSubject, subjectOf } from '../../src/domain/events.js';
 import { idProblem } from '../../src/domain/ids.js';
+import { originAllowed } from '../../src/domain/origins.js';
 import { keys, sessionKeyOfKillChannel } from '../../src/domain/keys.js';
 import { formatRfc3339, parseRfc3339, GO_ZERO_TIME_MS } from '../../src/domain/rfc3339.js';
 import { adminWants, type AdminIdentity } from '../../src/domain/session.js';
@@ -248,5 +249,21 @@ describe('token format', () => {
   it("decodes across the '\\r' and '\\n' it skips", () => {
     assert.equal(decodeTokenBytes('YW\r\nJj').toString(), 'abc');
     assert.equal(decodeTokenBytes('YQ\n==').toString(), 'a');
+  });
+});
+
+describe('allowed origins (server.allowed_origins)', () => {
+  it('matches exact origins and subdomain patterns, scheme included where given', () => {
+    const entries = ['https://crm.example.com', '*.partner.example', 'https://*.secure.example'];
+    const allowed = (origin: string) => originAllowed(origin, entries);
+    assert.ok(allowed('https://crm.example.com'));
+    assert.ok(allowed('https://CRM.example.com'));
+    assert.ok(!allowed('http://crm.example.com'), 'another scheme is another origin');
+    assert.ok(!allowed('https://crm.example.com:8443'), 'another port is another origin');
+    assert.ok(allowed('http://a.partner.example') && allowed('https://a.b.partner.example:9000'));
+    assert.ok(!allowed('https://partner.example'), 'the pattern is for subdomains');
+    assert.ok(!allowed('https://evilpartner.example') && !allowed('https://partner.example.evil'));
+    assert.ok(allowed('https://x.secure.example') && !allowed('http://x.secure.example'));
+    assert.ok(!allowed('null') && !originAllowed('https://crm.example.com', []));
   });
 });

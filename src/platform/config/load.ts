@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../../domain/errors.js';
 import { allKeys, envNameOf, type Config, type KeySpec } from './schema.js';
 import { isJsonObject } from '../../domain/json.js';
+import { originEntryProblem } from '../../domain/origins.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -194,7 +195,9 @@ function coerce(raw: unknown, spec: KeySpec, where: string, problems: string[], 
         const value =
           type.item === 'address'
             ? addressOf(String(item).trim(), at, problems)
-            : secretOf(String(item), type.item, at, problems, warnings);
+            : type.item === 'origin'
+              ? originOf(String(item).trim(), at, problems)
+              : secretOf(String(item), type.item, at, problems, warnings);
         if (value) out.push(value);
       }
       return out;
@@ -246,4 +249,10 @@ function show(raw: unknown): string {
 function deepFreeze<T extends object>(obj: T): T {
   for (const value of Object.values(obj)) if (value && typeof value === 'object') deepFreeze(value);
   return Object.freeze(obj);
+}
+
+function originOf(raw: string, where: string, problems: string[]): string {
+  const problem = originEntryProblem(raw);
+  if (problem) problems.push(`${where}: ${problem}`);
+  return problem ? '' : raw;
 }

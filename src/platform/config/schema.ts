@@ -12,7 +12,7 @@ export type KeyType =
   | { kind: 'bool' }
   | { kind: 'enum'; values: readonly string[] }
   /** A YAML list, or a comma-separated environment variable. */
-  | { kind: 'list'; item: 'secret' | 'aesKey' | 'address' };
+  | { kind: 'list'; item: 'secret' | 'aesKey' | 'address' | 'origin' };
 
 export interface KeySpec {
   type: KeyType;
@@ -37,7 +37,7 @@ const oneOf = (values: readonly string[], def: string, doc: string): Spec<'enum'
   default: def,
   doc,
 });
-const list = (item: 'secret' | 'aesKey' | 'address', doc: string): KeySpec & { type: { kind: 'list' } } => ({
+const list = (item: 'secret' | 'aesKey' | 'address' | 'origin', doc: string): KeySpec & { type: { kind: 'list' } } => ({
   type: { kind: 'list', item },
   default: '',
   doc,
@@ -98,6 +98,13 @@ export const schema = {
       int(
         0,
         'WebSocket upgrades per second per client address, burst twice that; more: 429 RateLimitExceeded (0: no limit)',
+      ),
+    ),
+    allowed_origins: extra(
+      list(
+        'origin',
+        "pages on other origins that may open a WebSocket, beside those on the gateway's own host: exact origins " +
+          '(https://crm.example.com) or patterns (*.example.com, https://*.example.com)',
       ),
     ),
     trust_proxy: extra(

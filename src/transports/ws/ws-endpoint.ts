@@ -8,6 +8,7 @@ import type { Metrics } from '../../platform/metrics.js';
 import type { RefusalLog } from '../../platform/refusal-log.js';
 import { AuthFailure, Blocked, ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
 import { idProblem } from '../../domain/ids.js';
+import { originAllowed } from '../../domain/origins.js';
 import { flatString } from './flat-string.js';
 import { adminIdentity, companyIdentity, sameIdentity, type Identity } from '../../domain/session.js';
 import type { Instant } from '../../domain/rfc3339.js';
@@ -369,8 +370,17 @@ export class WsEndpoint {
       );
     }
     const origin = headerValue(req, 'origin');
-    if (origin && !cfg.app.websocket_development_insecure_skip_verify && !sameHost(origin, headerValue(req, 'host'))) {
-      throw new GatewayError(ErrorCodes.Forbidden, 'Origin not allowed', `Origin ${origin} does not match the host.`);
+    if (
+      origin &&
+      !cfg.app.websocket_development_insecure_skip_verify &&
+      !sameHost(origin, headerValue(req, 'host')) &&
+      !originAllowed(origin, cfg.server.allowed_origins)
+    ) {
+      throw new GatewayError(
+        ErrorCodes.Forbidden,
+        'Origin not allowed',
+        `Origin ${origin} is neither the host nor in server.allowed_origins.`,
+      );
     }
   }
 
