@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StaticFile } from '../transports/http/http-server.js';
@@ -14,9 +15,12 @@ const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
 };
 /** Paths that are a page without their extension. */
-const PAGES: Record<string, string> = { '/': '/index.html', '/admin': '/admin.html' };
+const PAGES: Record<string, string> = { '/': '/index.html', '/admin': '/admin.html', '/favicon.ico': '/favicon.svg' };
+/** Smaller than this, compressing saves less than its headers cost. */
+const COMPRESS_MIN_BYTES = 512;
 
 /** Serves public/ (the demo and operator pages) as it is, and the client module: no build step of their own. */
 export function staticFiles(): (path: string) => StaticFile | undefined {
@@ -29,8 +33,20 @@ export function staticFiles(): (path: string) => StaticFile | undefined {
   };
 }
 
-function fileAt(file: string, cacheable: boolean): StaticFile {
-  const body = readFileSync(file);
+/** Files as read, with their compressed forms: made once per change of the file, not per request. */
+const cache = new Map<string, { mtimeMs: number; file: StaticFile }>();
+
+function fileAt(path: string, cacheable: boolean): StaticFile {
+  const { mtimeMs } = statSync(path);
+  const hit = cache.get(path);
+  if (hit?.mtimeMs === mtimeMs) return hit.file;
+  const body = readFileSync(path);
   const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
-  return { type: TYPES[extname(file)]!, body, etag, cacheable };
+  const file: StaticFile = { type: TYPES[extname(path)]!, body, etag, cacheable };
+  if (body.length >= COMPRESS_MIN_BYTES) {
+    file.gzip = gzipSync(body, { level: 9 });
+    file.br = brotliCompressSync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } });
+  }
+  cache.set(path, { mtimeMs, file });
+  return file;
 }

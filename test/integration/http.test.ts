@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { get } from 'node:http';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { parseCompanyClaims, parseAdminClaims } from '../../src/domain/claims.js';
 import { openToken, parseAesKey } from '../../src/domain/token-crypto.js';
@@ -165,6 +167,45 @@ describe('HTTP surface (docs/protocol.md, *HTTP*)', () => {
     });
     assert.equal(contradiction.status, 400);
     assert.match(contradiction.body.details, /contradicts company_id_restriction/);
+  });
+
+  it('pages carry a Content-Security-Policy without inline script, and the usual headers; the favicon is there', async () => {
+    for (const path of ['/', '/admin']) {
+      const r = await call(gw, path);
+      assert.equal(r.status, 200, path);
+      const csp = r.headers.get('content-security-policy') ?? '';
+      assert.match(csp, /script-src 'self';/, path);
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/, path);
+      assert.match(csp, /frame-ancestors 'none'/, path);
+      assert.equal(r.headers.get('x-content-type-options'), 'nosniff', path);
+      assert.equal(r.headers.get('x-frame-options'), 'DENY', path);
+      assert.equal(r.headers.get('referrer-policy'), 'no-referrer', path);
+      assert.doesNotMatch(String(r.body), /<script(?![^>]*\bsrc=)[^>]*>/, `${path}: no inline script`);
+    }
+    const icon = await call(gw, '/favicon.ico');
+    assert.deepEqual([icon.status, icon.headers.get('content-type')], [200, 'image/svg+xml']);
+  });
+
+  it('serves the SDK module compressed when the client accepts it (brotli, else gzip), as it is otherwise', async () => {
+    const raw = (encoding?: string) =>
+      new Promise<{ body: Buffer; headers: Record<string, unknown> }>((resolve, reject) => {
+        get(`${gw.http}/daisi-ws-client.js`, { headers: encoding ? { 'Accept-Encoding': encoding } : {} }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ body: Buffer.concat(chunks), headers: res.headers }));
+        }).on('error', reject);
+      });
+    const plain = await raw();
+    assert.equal(plain.headers['content-encoding'], undefined);
+    assert.match(plain.body.toString(), /DaisiClient/);
+    const br = await raw('gzip, deflate, br');
+    assert.equal(br.headers['content-encoding'], 'br');
+    assert.equal(br.headers.vary, 'Accept-Encoding');
+    assert.deepEqual(brotliDecompressSync(br.body), plain.body);
+    assert.ok(br.body.length < plain.body.length / 2, `${br.body.length} of ${plain.body.length} bytes`);
+    const gz = await raw('gzip, br;q=0');
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.deepEqual(gunzipSync(gz.body), plain.body);
   });
 
   it('answers a wrong method with 405 E4005 and an unknown path with 404', async () => {

@@ -24,11 +24,24 @@ export interface StaticFile {
   etag: string;
   /** Cached by browsers for a day (the client module: its ETag changes with every build). */
   cacheable: boolean;
+  /** The body compressed, for clients that accept it (files worth compressing). */
+  gzip?: Buffer;
+  br?: Buffer;
 }
+
+/**
+ * The pages' policy: their own scripts and styles only (no inline script), WebSockets to their own
+ * host, never framed. Sent with every HTML page (docs/protocol.md, *HTTP*).
+ */
+const PAGE_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /** The client SDK's browser module: served whatever the page settings, to any origin's pages. */
 const CLIENT_MODULE_PATH = '/daisi-ws-client.js';
 const ADMIN_PAGE_PATHS = new Set(['/admin', '/admin.js', '/admin.css']);
+/** The pages' icon: there with either page. */
+const FAVICON_PATHS = new Set(['/favicon.ico', '/favicon.svg']);
 
 export interface Readiness {
   ready: boolean;
@@ -182,6 +195,8 @@ function servedFile(deps: HttpDeps, path: string): StaticFile | undefined {
   const app = deps.config().app;
   if (path === CLIENT_MODULE_PATH) return deps.staticFile?.(path);
   if (ADMIN_PAGE_PATHS.has(path)) return app.enable_admin_page ? deps.staticFile?.(path) : undefined;
+  if (FAVICON_PATHS.has(path))
+    return app.enable_admin_page || app.enable_demo_page ? deps.staticFile?.(path) : undefined;
   return app.enable_demo_page ? deps.staticFile?.(path) : undefined;
 }
 
@@ -190,14 +205,43 @@ function sendFile(req: IncomingMessage, res: ServerResponse, file: StaticFile): 
     'Content-Type': file.type,
     ETag: file.etag,
     'Cache-Control': file.cacheable ? 'public, max-age=86400' : 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
   };
   if (file.cacheable) headers['Access-Control-Allow-Origin'] = '*';
+  if (file.type.startsWith('text/html')) {
+    headers['Content-Security-Policy'] = PAGE_POLICY;
+    headers['X-Frame-Options'] = 'DENY';
+    headers['Cross-Origin-Opener-Policy'] = 'same-origin';
+  }
+  if (file.gzip) headers.Vary = 'Accept-Encoding';
   if (req.headers['if-none-match'] === file.etag) {
     res.writeHead(304, headers);
     return void res.end();
   }
-  res.writeHead(200, { ...headers, 'Content-Length': file.body.length });
-  res.end(req.method === 'HEAD' ? undefined : file.body);
+  const [body, encoding] = encodingFor(req, file);
+  if (encoding) headers['Content-Encoding'] = encoding;
+  res.writeHead(200, { ...headers, 'Content-Length': body.length });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** The smallest form of the file the client accepts: brotli, gzip, or as it is. */
+function encodingFor(req: IncomingMessage, file: StaticFile): [Buffer, string | undefined] {
+  const accepted = acceptedEncodings(req.headers['accept-encoding']);
+  if (file.br && accepted.has('br')) return [file.br, 'br'];
+  if (file.gzip && accepted.has('gzip')) return [file.gzip, 'gzip'];
+  return [file.body, undefined];
+}
+
+/** The codings of an Accept-Encoding header, less those given q=0. */
+function acceptedEncodings(header: string | undefined): Set<string> {
+  const accepted = new Set<string>();
+  for (const part of (header ?? '').split(',')) {
+    const [name, ...params] = part.trim().toLowerCase().split(';');
+    if (!name || params.some((p) => /^\s*q\s*=\s*0(\.0*)?\s*$/.test(p))) continue;
+    accepted.add(name);
+  }
+  return accepted;
 }
 
 async function ready(deps: HttpDeps, res: ServerResponse): Promise<void> {
