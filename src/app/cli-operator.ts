@@ -3,13 +3,24 @@ import type { SessionInfo } from '../domain/ports.js';
 
 /**
  * `daisi-ws sessions` and `daisi-ws disconnect`: the operator API (docs/protocol.md, *Operator API*)
- * from a terminal, against a running pod (`--url`, default http://127.0.0.1:8080), with the admin
- * key from DAISI_WS_ADMIN_KEY. A readable table by default, the API's JSON with `--json`.
+ * from a terminal, against a running pod, with the admin key (cli.ts says where both come from). A
+ * readable table by default, the API's JSON with `--json`.
  */
-export const OPERATOR_USAGE = `  daisi-ws sessions         list who is connected where, over the fleet
-      [--company C] [--agent A] [--user U] [--admin ID] [--limit N] [--url URL] [--json]
-  daisi-ws disconnect       end sessions on every pod (and block them a while)
-      --company C [--agent A] [--user U] | --admin ID  [--reason R] [--block SECONDS] [--url URL] [--json]`;
+export const OPERATOR_USAGES = {
+  sessions: `  daisi-ws sessions         list who is connected where, over the fleet
+      [--company C] [--agent A] [--user U] [--admin ID] [--limit N] [--url URL] [--key KEY] [--json]`,
+  disconnect: `  daisi-ws disconnect       end sessions on every pod (and block them a while)
+      --company C [--agent A] [--user U] | --admin ID  [--reason R] [--block SECONDS] [--url URL] [--key KEY] [--json]`,
+};
+
+export const NO_ADMIN_KEY =
+  'no admin key: pass --key, or set DAISI_WS_ADMIN_KEY (or auth.admin_secret_token) to the admin API key';
+
+/** Where the verbs go, and the admin key they send. */
+export interface OperatorTarget {
+  url: string;
+  key: string | undefined;
+}
 
 interface Output {
   out(text: string): void;
@@ -25,7 +36,8 @@ interface PodRow {
 }
 
 const COMMON = {
-  url: { type: 'string', default: 'http://127.0.0.1:8080' },
+  url: { type: 'string' },
+  key: { type: 'string' },
   json: { type: 'boolean', default: false },
   company: { type: 'string' },
   agent: { type: 'string' },
@@ -33,7 +45,7 @@ const COMMON = {
   admin: { type: 'string' },
 } as const;
 
-export async function sessionsCommand(args: string[], env: NodeJS.ProcessEnv, io: Output): Promise<number> {
+export async function sessionsCommand(args: string[], target: OperatorTarget, io: Output): Promise<number> {
   const { values } = parseArgs({ args, options: { ...COMMON, limit: { type: 'string' } } });
   const query = new URLSearchParams();
   for (const [flag, param] of [
@@ -45,7 +57,7 @@ export async function sessionsCommand(args: string[], env: NodeJS.ProcessEnv, io
     if (values[flag]) query.set(param, values[flag]);
   }
   if (values.limit) query.set('limit', values.limit);
-  const answer = await call(values.url, `/api/sessions?${query}`, env, io);
+  const answer = await call(target, `/api/sessions?${query}`, io);
   if (typeof answer === 'number') return answer;
   if (values.json) io.out(JSON.stringify(answer, null, 2));
   else
@@ -53,7 +65,7 @@ export async function sessionsCommand(args: string[], env: NodeJS.ProcessEnv, io
   return 0;
 }
 
-export async function disconnectCommand(args: string[], env: NodeJS.ProcessEnv, io: Output): Promise<number> {
+export async function disconnectCommand(args: string[], target: OperatorTarget, io: Output): Promise<number> {
   const { values } = parseArgs({ args, options: { ...COMMON, reason: { type: 'string' }, block: { type: 'string' } } });
   if (!values.company && !values.admin) {
     io.err('daisi-ws disconnect: --company (with --agent, --user) or --admin is required');
@@ -67,7 +79,7 @@ export async function disconnectCommand(args: string[], env: NodeJS.ProcessEnv, 
     reason: values.reason,
     block_seconds: values.block === undefined ? undefined : Number(values.block),
   };
-  const answer = await call(values.url, '/api/disconnect', env, io, body);
+  const answer = await call(target, '/api/disconnect', io, body);
   if (typeof answer === 'number') return answer;
   const result = answer as { disconnected: number; pods: PodRow[]; complete: boolean };
   if (values.json) io.out(JSON.stringify(result, null, 2));
@@ -80,10 +92,9 @@ export async function disconnectCommand(args: string[], env: NodeJS.ProcessEnv, 
 }
 
 /** The answer's JSON, or the exit code after one line saying what went wrong. */
-async function call(base: string, path: string, env: NodeJS.ProcessEnv, io: Output, body?: unknown): Promise<unknown> {
-  const key = env.DAISI_WS_ADMIN_KEY ?? env.DAISI_WS_AUTH_ADMIN_SECRET_TOKEN;
+async function call({ url: base, key }: OperatorTarget, path: string, io: Output, body?: unknown): Promise<unknown> {
   if (!key) {
-    io.err('daisi-ws: set DAISI_WS_ADMIN_KEY to the admin API key (auth.admin_secret_token)');
+    io.err(`daisi-ws: ${NO_ADMIN_KEY}`);
     return 2;
   }
   const res = await fetch(`${base}${path}`, {

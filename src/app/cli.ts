@@ -2,30 +2,44 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, NatsConnectionError, RedisConnectionError } from '../domain/errors.js';
 import { TokenMinter } from '../services/token-minter.js';
-import { devSecretsFor, missingSecrets } from '../platform/config/dev-secrets.js';
+import { DEV_SECRETS_FILE, type DevSecrets, devSecretsFor, missingSecrets } from '../platform/config/dev-secrets.js';
 import { isProduction, loadConfig, loadDotEnv, type Env } from '../platform/config/load.js';
 import { ConfigStore } from '../platform/config/store.js';
 import type { Config } from '../platform/config/schema.js';
 import { engineKindOf } from './engine.js';
 import { createGateway, type Gateway } from './gateway.js';
-import { disconnectCommand, OPERATOR_USAGE, sessionsCommand } from './cli-operator.js';
+import {
+  disconnectCommand,
+  NO_ADMIN_KEY,
+  OPERATOR_USAGES,
+  type OperatorTarget,
+  sessionsCommand,
+} from './cli-operator.js';
 import { createLogger } from '../platform/logger.js';
+
+const USAGES: Record<string, string> = {
+  start: `  daisi-ws [start]          start the gateway (embedded engine when redis.address and nats.url are empty)`,
+  token: `  daisi-ws token            mint a token offline from the configured AES keys
+      --company C --agent A --user U [--ttl SECONDS]
+      --admin ID [--subscribed-company C] [--subscribed-agent A] [--restriction C] [--ttl SECONDS]`,
+  publish: `  daisi-ws publish          publish an event through a running gateway's /api/publish
+      --company C --agent A --kind chats|messages|agents [--chat ID] --event JSON [--url URL] [--key KEY]`,
+  ...OPERATOR_USAGES,
+  'check-config': `  daisi-ws check-config     validate the configuration and print what would run`,
+};
 
 const USAGE = `daisi-ws — real-time event gateway (NATS JetStream in, WebSocket sessions out)
 
 Usage:
-  daisi-ws [start]          start the gateway (embedded engine when redis.address and nats.url are empty)
-  daisi-ws token            mint a token offline from the configured AES keys
-      --company C --agent A --user U [--ttl SECONDS]
-      --admin ID [--subscribed-company C] [--subscribed-agent A] [--restriction C] [--ttl SECONDS]
-  daisi-ws publish          publish an event through a running gateway's /api/publish
-      --company C --agent A --kind chats|messages|agents [--chat ID] --event JSON [--url URL]
-${OPERATOR_USAGE}
-  daisi-ws check-config     validate the configuration and print what would run
+${Object.values(USAGES).join('\n')}
   daisi-ws <command> --help
 
 Configuration: config/config.yaml (DAISI_WS_CONFIG_PATH, DAISI_WS_CONFIG_NAME), every key
-overridable by DAISI_WS_<SECTION>_<KEY>; a .env file is read when present.`;
+overridable by DAISI_WS_<SECTION>_<KEY>; a .env file is read when present. In development the
+secrets not configured are generated once and kept in ${DEV_SECRETS_FILE} (mode 0600), where
+every command finds them.
+Operator verbs (publish, sessions, disconnect) send the admin key: --key, else DAISI_WS_ADMIN_KEY,
+else auth.admin_secret_token; --url defaults to http://127.0.0.1:<server.http_port>.`;
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -38,8 +52,8 @@ const commands: Record<string, Command> = {
   start,
   token,
   publish,
-  sessions: (args) => sessionsCommand(args, process.env, terminal),
-  disconnect: (args) => disconnectCommand(args, process.env, terminal),
+  sessions: (args) => operator(sessionsCommand, args),
+  disconnect: (args) => operator(disconnectCommand, args),
   'check-config': checkConfig,
 };
 
@@ -52,7 +66,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`daisi-ws: unknown command "${name}"\n\n${USAGE}\n`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) return print(USAGE);
+  if (rest.includes('--help') || rest.includes('-h') || argv.includes('--help')) {
+    return print(`Usage:\n${USAGES[name]}\n\n(daisi-ws --help: every command and the configuration)`);
+  }
   return command(!first || first.startsWith('-') ? argv : rest);
 }
 
@@ -66,30 +82,61 @@ function fail(message: string, code = 1): number {
   return code;
 }
 
-/** The configuration (with `.env` read first), or the exit code after printing why it is invalid. */
-function loadOrFail(env?: Env): Config | number {
-  if (!env) {
-    loadDotEnv();
-    env = process.env;
-  }
+/**
+ * The configuration (with `.env` read first, and in development the secrets `npm start` generated),
+ * or the exit code after printing why it is invalid.
+ */
+function loadOrFail(): Config | number {
+  loadDotEnv();
   try {
-    return loadConfig({ env }).config;
+    const cfg = loadConfig({ env: process.env }).config;
+    if (isProduction(process.env) || missingSecrets(cfg).length === 0) return cfg;
+    const dev = devSecretsFor(cfg, { generate: false });
+    return loadConfig({ env: { ...process.env, ...dev.env } }).config;
   } catch (err) {
     if (err instanceof ConfigError) return fail(err.message, 2);
     throw err;
   }
 }
 
+/** Where the operator verbs go, and the admin key they send (see USAGE). */
+function operatorTarget(cfg: Config, flags: { url?: string; key?: string }): OperatorTarget {
+  return {
+    url: flags.url ?? `http://127.0.0.1:${cfg.server.http_port}`,
+    key: flags.key ?? process.env.DAISI_WS_ADMIN_KEY ?? (cfg.auth.admin_secret_token || undefined),
+  };
+}
+
+async function operator(
+  command: (args: string[], target: OperatorTarget, io: typeof terminal) => Promise<number>,
+  args: string[],
+): Promise<number> {
+  const cfg = loadOrFail();
+  if (typeof cfg === 'number') return cfg;
+  const { values } = parseArgs({
+    args,
+    options: { url: { type: 'string' }, key: { type: 'string' } },
+    strict: false,
+  });
+  const flags = { url: values.url as string | undefined, key: values.key as string | undefined };
+  return command(args, operatorTarget(cfg, flags), terminal);
+}
+
 async function start(): Promise<number> {
   loadDotEnv();
   let env: Env = process.env;
-  const initial = loadOrFail(env);
-  if (typeof initial === 'number') return initial;
+  let initial: Config;
+  try {
+    initial = loadConfig({ env }).config;
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(err.message, 2);
+    throw err;
+  }
   const missing = missingSecrets(initial);
-  let dev = { env: {} as Env, generated: [] as string[] };
+  let dev: DevSecrets | undefined;
   if (missing.length > 0) {
     if (isProduction(env)) return fail(`refusing to start in production without ${missing.join(', ')}`, 2);
-    dev = devSecretsFor(initial);
+    dev = devSecretsFor(initial, { generate: true });
     env = { ...process.env, ...dev.env };
   }
   let store: ConfigStore;
@@ -123,7 +170,7 @@ async function start(): Promise<number> {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') return fail(`cannot listen: ${(err as Error).message}`);
     throw err;
   }
-  if (dev.generated.length > 0) announceDevSecrets(store.get(), dev.generated);
+  if (dev) announceDevSecrets(store.get(), dev);
   store.onReload((source, result) => {
     if (!result.ok)
       log.error({ source, err: result.error }, 'configuration reload failed; keeping the previous configuration');
@@ -150,22 +197,22 @@ async function start(): Promise<number> {
   });
 }
 
-function announceDevSecrets(cfg: Config, generated: string[]): void {
-  const port = cfg.server.http_port;
-  const demoUrl = `http://127.0.0.1:${port}/#key=${cfg.auth.secret_token}&admin=${cfg.auth.admin_secret_token}`;
+function announceDevSecrets(cfg: Config, dev: DevSecrets): void {
+  const base = `http://127.0.0.1:${cfg.server.http_port}`;
+  const kept = dev.generated.length > 0 ? `generated now: ${dev.generated.join(', ')}` : 'the ones generated before';
   process.stdout.write(
     [
       '',
-      '  daisi-ws development mode: generated for this run only (not saved):',
-      `    ${generated.join(', ')}`,
+      `  daisi-ws development mode: secrets from ${dev.file} (${kept})`,
       `  client API key (X-API-Key):   ${cfg.auth.secret_token}`,
       `  admin API key:                ${cfg.auth.admin_secret_token}`,
-      `  demo page:                    ${demoUrl}`,
-      '  Set them in config/config.yaml or DAISI_WS_AUTH_* to keep them across restarts.',
+      `  demo page:                    ${base}/#key=${cfg.auth.secret_token}&admin=${cfg.auth.admin_secret_token}`,
+      `  operator page:                ${base}/admin (paste the admin key)`,
+      "  for the README's curl examples and the CLI:",
+      `    export DAISI_WS_ADMIN_KEY=${cfg.auth.admin_secret_token}`,
+      '  `daisi-ws token …` and the other commands find these keys by themselves.',
       '',
-    ]
-      .join('\n')
-      .concat('\n'),
+    ].join('\n'),
   );
 }
 
@@ -215,7 +262,7 @@ async function publish(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      url: { type: 'string', default: `http://127.0.0.1:${cfg.server.http_port}` },
+      url: { type: 'string' },
       company: { type: 'string' },
       agent: { type: 'string' },
       kind: { type: 'string' },
@@ -230,9 +277,11 @@ async function publish(args: string[]): Promise<number> {
   } catch {
     return fail('--event must be a JSON object', 2);
   }
-  const res = await fetch(`${values.url}/api/publish`, {
+  const { url, key } = operatorTarget(cfg, values);
+  if (!key) return fail(NO_ADMIN_KEY, 2);
+  const res = await fetch(`${url}/api/publish`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', 'X-API-Key': values.key ?? cfg.auth.admin_secret_token },
+    headers: { 'Content-Type': 'application/json', 'X-API-Key': key },
     body: JSON.stringify({
       company_id: values.company,
       agent_id: values.agent,
@@ -241,7 +290,7 @@ async function publish(args: string[]): Promise<number> {
       event,
     }),
   }).catch((err: Error) => err);
-  if (res instanceof Error) return fail(`cannot reach ${values.url} (${res.message})`);
+  if (res instanceof Error) return fail(`cannot reach ${url} (${res.message})`);
   const text = await res.text();
   if (!res.ok) return fail(`${res.status} ${text}`);
   return print(text);
