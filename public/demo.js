@@ -49,9 +49,16 @@ function wsBase(path) {
  * the last event it showed (with the selected chat) and refreshes its token; the page shows its
  * state, each event once, `resumed` and `reset`.
  */
-function open(path, token, statusId, logId) {
-  const client = new DaisiClient({ url: wsBase(path), apiKey: $('apiKey').value, token });
-  client.on('state', (state) => setStatus(statusId, state, state));
+function open(path, token, statusId, logId, chatId) {
+  const client = new DaisiClient({ url: wsBase(path), apiKey: $('apiKey').value, token, chatId });
+  // A close says why (a refusal, a takeover, an operator's disconnect or block): the reason beside the state.
+  client.on('state', (state, { code, reason }) =>
+    setStatus(
+      statusId,
+      state !== 'connected' && code ? `${state} (${code}${reason ? `: ${reason}` : ''})` : state,
+      state,
+    ),
+  );
   client.on('event', (payload, { seq }) => log(logId, 'event', `event ${seq ?? '-'} ${JSON.stringify(payload)}`));
   client.on('resumed', ({ count }) => log(logId, 'info', `resumed ${count} events`));
   client.on('reset', (e) => log(logId, 'error', `reset (${e.message}): reload the state from the back end`));
@@ -75,7 +82,8 @@ $('connect').addEventListener('click', () => {
         expires_in_seconds: 600,
       })
     ).token;
-  userClient = open(`/ws/${encodeURIComponent(company)}/${encodeURIComponent(agent)}`, given || mint, 'status', 'log');
+  const path = `/ws/${encodeURIComponent(company)}/${encodeURIComponent(agent)}`;
+  userClient = open(path, given || mint, 'status', 'log', $('chatId').value || undefined);
 });
 $('disconnect').addEventListener('click', () => userClient?.close());
 $('selectChat').addEventListener('click', () => {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { KEYS, uid } from '../helpers/env.js';
@@ -46,6 +48,27 @@ describe('demo page in headless Chromium', {
     return page;
   }
 
+  it("follows the README's curl examples word for word: both events appear on the page's defaults", async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const block = /Publishing an event by hand[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(block, 'the README has the curl block');
+    const page = await browser.newPage();
+    await page.goto(`${gw.http}/#key=${KEYS.client}&admin=${KEYS.admin}`);
+    await page.click('#connect'); // the defaults, as a newcomer leaves them
+    await page.waitForSelector('#status.connected', { timeout: 5000 });
+    // The one change: the test's gateway is not on localhost:8080.
+    const script = block.replaceAll('localhost:8080', gw.http.replace('http://', ''));
+    // Not spawnSync: the gateway answers from this process.
+    const run = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', script], {
+      env: { ...process.env, DAISI_WS_ADMIN_KEY: KEYS.admin },
+      encoding: 'utf8',
+    });
+    assert.match(run.stdout, /"subject":"wa\.acme\.agent-1\.chats"/);
+    for (const id of ['e1', 'e2'])
+      await page.waitForSelector(`#log li.event:has-text('"event_id":"${id}"')`, { timeout: 5000 });
+    await page.close();
+  });
+
   it('connects, shows an event published through the API, and the conflict when the user logs in again', async () => {
     const company = uid('c');
     const first = await openPage(company, 'alice');
@@ -76,7 +99,11 @@ describe('demo page in headless Chromium', {
     assert.ok(await first.isVisible('#log li.error:has-text("SessionConflict")'));
     assert.match((await second.textContent('#status')) ?? '', /connected/);
     await sleep(2000);
-    assert.match((await first.textContent('#status')) ?? '', /closed/, 'taken over: the SDK does not come back');
+    assert.match(
+      (await first.textContent('#status')) ?? '',
+      /^closed \(4402: Session conflict\)$/,
+      'taken over: the SDK does not come back, and the page says why',
+    );
     await first.screenshot({ path: '/tmp/daisi-ws-demo.png' }).catch(() => undefined);
   });
 
