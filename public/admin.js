@@ -4,8 +4,16 @@
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 2000;
 const KEY = 'dws.adminKey';
+/** Samples of events/s kept per pod: five minutes at one per refresh. */
+const HISTORY = (5 * 60 * 1000) / REFRESH_MS;
+const SVG = 'http://www.w3.org/2000/svg';
+const LABELS = ['pod', 'type', 'company', 'agent', 'user / admin', 'chat', 'connected'];
 let seen = new Set();
 let timer;
+/** Per pod: its recent events/s, oldest first. */
+const rates = new Map();
+/** The session whose Disconnect was pressed: its options row stays open across refreshes. */
+let confirming;
 
 $('keyForm').addEventListener('submit', (e) => {
   e.preventDefault();
@@ -17,6 +25,8 @@ $('forget').addEventListener('click', () => {
   sessionStorage.removeItem(KEY);
   setHealth('not connected', '');
   $('pods').replaceChildren();
+  $('charts').replaceChildren();
+  rates.clear();
   showSessions([]);
 });
 for (const id of ['company', 'agent', 'user']) $(id).addEventListener('input', () => refresh());
@@ -62,7 +72,9 @@ async function refresh() {
   try {
     const answer = await api(`/api/sessions?${query()}`);
     showPods(answer.pods, answer.complete);
-    showSessions(answer.sessions, answer.truncated);
+    showRates(answer.pods);
+    // While Disconnect's options are open the table stays as it is: what is typed there is kept.
+    if (!confirming) showSessions(answer.sessions, answer.truncated);
   } catch (err) {
     setHealth('error', 'down');
     note(err.message, 'error');
@@ -99,6 +111,61 @@ function showPods(pods, complete) {
   );
 }
 
+/** Activity: a chart of events/s per pod over the last five minutes; pods that come and go are noted. */
+function showRates(pods) {
+  for (const p of pods) {
+    if (!rates.has(p.pod_id)) {
+      if (rates.size > 0) note(`pod ${p.pod_id} joined`);
+      rates.set(p.pod_id, []);
+    }
+    const samples = rates.get(p.pod_id);
+    samples.push(p.answered ? (p.events_per_second ?? 0) : null);
+    if (samples.length > HISTORY) samples.shift();
+  }
+  for (const id of rates.keys()) {
+    if (pods.some((p) => p.pod_id === id)) continue;
+    note(`pod ${id} left`);
+    rates.delete(id);
+  }
+  $('charts').replaceChildren(...[...rates].map(([id, samples]) => chart(id, samples)));
+}
+
+function chart(id, samples) {
+  const box = document.createElement('div');
+  box.className = 'chart';
+  box.dataset.pod = id;
+  const label = document.createElement('div');
+  label.className = 'label';
+  const name = document.createElement('b');
+  name.textContent = id;
+  const values = samples.filter((v) => v !== null);
+  const now = samples.at(-1);
+  const peak = Math.max(1, ...values);
+  const figures = document.createElement('span');
+  figures.textContent = `${now === null ? 'did not answer' : `${now} events/s`} · peak ${Math.max(0, ...values)}`;
+  label.append(name, figures);
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${HISTORY - 1} 100`);
+  svg.setAttribute('preserveAspectRatio', 'none');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', `${id}: events a second, last 5 minutes`);
+  const start = HISTORY - samples.length;
+  const points = samples.map((v, i) => `${start + i},${100 - ((v ?? 0) / peak) * 96}`);
+  if (points.length > 0) {
+    const area = document.createElementNS(SVG, 'polygon');
+    area.setAttribute('points', `${start},100 ${points.join(' ')} ${HISTORY - 1},100`);
+    const line = document.createElementNS(SVG, 'polyline');
+    line.setAttribute('points', points.join(' '));
+    svg.append(area, line);
+  }
+  box.append(label, svg);
+  return box;
+}
+
+function identityOf(s) {
+  return s.user_id ? `${s.company_id}/${s.agent_id}/${s.user_id}` : `admin ${s.admin_id}`;
+}
+
 function showSessions(sessions, truncated = false) {
   $('sessionSummary').textContent = `${sessions.length}${truncated ? '+' : ''} shown`;
   const keyOf = (s) => `${s.pod_id} ${s.type} ${s.company_id ?? ''} ${s.agent_id ?? ''} ${s.user_id ?? s.admin_id}`;
@@ -119,6 +186,7 @@ function showSessions(sessions, truncated = false) {
     for (const [i, text] of cells.entries()) {
       const td = document.createElement('td');
       td.textContent = text;
+      td.dataset.label = LABELS[i]; // the column's name, shown beside the value on a phone
       if (i === 0 || i >= 2) td.className = 'mono';
       tr.append(td);
     }
@@ -126,10 +194,13 @@ function showSessions(sessions, truncated = false) {
     const button = document.createElement('button');
     button.className = 'danger';
     button.textContent = 'Disconnect';
-    button.addEventListener('click', () => disconnect(s));
+    button.addEventListener('click', () => {
+      confirming = identityOf(s);
+      showSessions(sessions, truncated);
+    });
     td.append(button);
     tr.append(td);
-    return tr;
+    return confirming === identityOf(s) ? [tr, confirmRow(s, () => showSessions(sessions, truncated))] : [tr];
   });
   seen = new Set(sessions.map(keyOf));
   if (rows.length === 0) {
@@ -137,20 +208,38 @@ function showSessions(sessions, truncated = false) {
     tr.innerHTML = '<td colspan="8" class="empty">No session matches.</td>';
     rows.push(tr);
   }
-  $('sessions').replaceChildren(...rows);
+  $('sessions').replaceChildren(...rows.flat());
 }
 
-async function disconnect(s) {
+/** Disconnect's options, under the session they are for: block for how long, and the reason the user is shown. */
+function confirmRow(s, redraw) {
+  const row = $('confirmTemplate').content.firstElementChild.cloneNode(true);
+  row.dataset.for = s.user_id ?? s.admin_id;
+  const form = row.querySelector('form');
+  form.querySelector('.who').textContent = identityOf(s);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    confirming = undefined;
+    void disconnect(s, Number(form.elements.block.value), form.elements.reason.value);
+  });
+  form.querySelector('.cancel').addEventListener('click', () => {
+    confirming = undefined;
+    redraw();
+  });
+  return row;
+}
+
+async function disconnect(s, blockSeconds, reason) {
   const target =
     s.type === 'admin'
       ? { admin_id: s.admin_id }
       : { company_id: s.company_id, agent_id: s.agent_id, user_id: s.user_id };
-  const blockSeconds = Number($('block').value);
-  const body = { ...target, reason: $('reason').value || undefined, block_seconds: blockSeconds || undefined };
+  const body = { ...target, reason: reason || undefined, block_seconds: blockSeconds || undefined };
   try {
     const r = await api('/api/disconnect', body);
-    const who = s.user_id ? `${s.company_id}/${s.agent_id}/${s.user_id}` : `admin ${s.admin_id}`;
-    note(`disconnected ${who}: ${r.disconnected} session(s)${blockSeconds ? `, blocked ${blockSeconds} s` : ''}`);
+    note(
+      `disconnected ${identityOf(s)}: ${r.disconnected} session(s)${blockSeconds ? `, blocked ${blockSeconds} s` : ''}`,
+    );
     refresh();
   } catch (err) {
     note(err.message, 'error');
