@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { configTable, readmeTable } from '../../scripts/config-reference.js';
 import { mkdtempSync, writeFileSync, copyFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -198,5 +199,9 @@ describe('configuration', () => {
   it('freezes the loaded config', () => {
     const { config } = loadConfig({ env: { DAISI_WS_CONFIG_PATH: dirWith('') } });
     assert.throws(() => ((config.app as { version: string }).version = 'x'));
+  });
+
+  it("README.md's configuration table is the schema's (npx tsx scripts/config-reference.ts --write)", () => {
+    assert.equal(readmeTable(), configTable());
   });
 });
