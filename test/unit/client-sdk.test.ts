@@ -419,10 +419,18 @@ describe('client SDK', () => {
   });
 
   it('says at construction that there is no WebSocket, rather than failing later', () => {
-    assert.throws(
-      () => new DaisiClient({ url: 'ws://x/ws/a/b', apiKey: 'k', token: 't', WebSocket: undefined }),
-      /no WebSocket here; pass one in \(options\.WebSocket\)/,
-    );
+    // Node 22 and later have a global WebSocket: take it away, as on Node 20.
+    const global = globalThis as { WebSocket?: unknown };
+    const had = Object.getOwnPropertyDescriptor(global, 'WebSocket');
+    delete global.WebSocket;
+    try {
+      assert.throws(
+        () => new DaisiClient({ url: 'ws://x/ws/a/b', apiKey: 'k', token: 't', WebSocket: undefined }),
+        /no WebSocket here; pass one in \(options\.WebSocket\)/,
+      );
+    } finally {
+      if (had) Object.defineProperty(global, 'WebSocket', had);
+    }
   });
 
   it('json.v2 chat_selected is handed on as the start of the chat', async () => {
