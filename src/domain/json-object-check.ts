@@ -6,7 +6,7 @@
  * Why: every pod checks every event one of its sessions wants (docs/architecture.md, *How an event travels*), and in a
  * fleet that is each event on most pods. `JSON.parse` builds the whole payload (its strings, numbers, nested objects)
  * and internalises its keys only for the answer "is it an object", and in a pod woken for a burst of events that costs
- * several times what it costs in a loop (BENCHMARKS.md, 2026-11-27). The caller checks UTF-8 first (`isUtf8`): bytes of
+ * several times what it costs in a loop (docs/benchmarks-log.md, 2026-11-27). The caller checks UTF-8 first (`isUtf8`): bytes of
  * 0x80 and above are only looked at as string content here. Nesting deeper than MAX_DEPTH gets no answer (undefined):
  * the caller asks `JSON.parse`, so the answer stays exact without a recursion as deep as the payload.
  */
