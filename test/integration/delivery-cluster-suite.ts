@@ -109,17 +109,27 @@ export function clusterDeliverySuite(readMode: 'interest' | 'stream'): void {
       await u.close();
     });
 
-    it('a session that selects a chat on any pod gets the very next event', async () => {
+    it('a session that selects a chat on any pod gets every event after the start it is told, the next one included', async () => {
       const first = await user(pods[1]!);
       first.selectChat('warm');
       await waitFor(async () => (await redis.sismember(`route:${company}:${agent}:messages:warm`, '127.0.0.3')) === 1);
-      await pub.publish(subject('messages.warm'), event('w-1'));
+      const w1 = await pub.publish(subject('messages.warm'), event('w-1'));
       await first.waitEvents(1);
-      const late = await user(pods[2]!);
+      // json.v2: the pod says where the selected chat starts (docs/protocol.md, *WebSocket*).
+      const late = await TestClient.open(
+        userUrl(pods[2]!.ws, company, agent, companyToken(company, agent, uid('u'))),
+        {},
+        ['json.v2', 'json.v1'],
+      );
+      await late.next((f) => f.type === 'ready');
       late.selectChat('warm');
-      await waitFor(async () => (await redis.sismember(`route:${company}:${agent}:messages:warm`, '127.0.0.4')) === 1);
-      await pub.publish(subject('messages.warm'), event('w-2'));
-      assert.deepEqual(ids(await late.waitEvents(1, 3000)), ['w-2']);
+      const { since } = (await late.next((f) => f.type === 'chat_selected')).payload as { since: number };
+      const w2 = await pub.publish(subject('messages.warm'), event('w-2'));
+      // Every event of the chat after the start, in order: w-2, and w-1 too when the pod's head was still
+      // before it (a pod that held nothing of the chat knows the stream's head to within a second).
+      const expected = [...(w1 > since ? ['w-1'] : []), 'w-2'];
+      assert.deepEqual(ids(await late.waitEvents(expected.length, 3000)), expected, `since ${since}, w-1 at ${w1}`);
+      assert.ok(since < w2, 'the start is before the next event');
       assert.deepEqual(ids(await first.waitEvents(2)), ['w-1', 'w-2']);
       await Promise.all([first.close(), late.close()]);
     });
