@@ -16,6 +16,8 @@ import {
   sessionsCommand,
 } from './cli-operator.js';
 import { createLogger } from '../platform/logger.js';
+import { Registry } from 'prom-client';
+import { cdcHttpServer, type CdcRunner, startCdc } from './cdc.js';
 
 const USAGES: Record<string, string> = {
   start: `  daisi-ws [start]          start the gateway (embedded engine when redis.address and nats.url are empty)`,
@@ -25,6 +27,8 @@ const USAGES: Record<string, string> = {
   publish: `  daisi-ws publish          publish an event through a running gateway's /api/publish
       --company C --agent A --kind chats|messages|agents [--chat ID] --event JSON [--url URL] [--key KEY]`,
   ...OPERATOR_USAGES,
+  cdc: `  daisi-ws cdc              run the CDC bridge alone: cdc.postgres_url's slot into nats.url's stream
+                            (/health, /ready, /metrics on server.host:server.http_port)`,
   'check-config': `  daisi-ws check-config     validate the configuration and print what would run`,
 };
 
@@ -54,6 +58,7 @@ const commands: Record<string, Command> = {
   publish,
   sessions: (args) => operator(sessionsCommand, args),
   disconnect: (args) => operator(disconnectCommand, args),
+  cdc,
   'check-config': checkConfig,
 };
 
@@ -171,6 +176,20 @@ async function start(): Promise<number> {
     throw err;
   }
   if (dev) announceDevSecrets(store.get(), dev);
+  let bridge: CdcRunner | undefined;
+  if (cfg.cdc.enabled) {
+    try {
+      bridge = await startCdc(
+        cfg,
+        log,
+        gateway.metrics.registry,
+        gateway.engine.kind === 'embedded' ? gateway.engine.stream : undefined,
+      );
+    } catch (err) {
+      await gateway.stop();
+      return fail((err as Error).message, 2);
+    }
+  }
   store.onReload((source, result) => {
     if (!result.ok)
       log.error({ source, err: result.error }, 'configuration reload failed; keeping the previous configuration');
@@ -185,12 +204,14 @@ async function start(): Promise<number> {
         store.get().app.shutdown_timeout_seconds * 1000,
       );
       timer.unref();
-      void gateway.stop().then(() => {
-        clearTimeout(timer);
-        store.close();
-        log.flush();
-        resolve(0);
-      });
+      void Promise.resolve(bridge?.stop())
+        .then(() => gateway.stop())
+        .then(() => {
+          clearTimeout(timer);
+          store.close();
+          log.flush();
+          resolve(0);
+        });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
@@ -294,6 +315,41 @@ async function publish(args: string[]): Promise<number> {
   const text = await res.text();
   if (!res.ok) return fail(`${res.status} ${text}`);
   return print(text);
+}
+
+/** `daisi-ws cdc`: the bridge as its own process, any number of them (one reads, the others stand by). */
+async function cdc(): Promise<number> {
+  const cfg = loadOrFail();
+  if (typeof cfg === 'number') return cfg;
+  if (!cfg.nats.url) return fail('daisi-ws cdc needs nats.url (the embedded node runs the bridge with cdc.enabled)', 2);
+  const log = createLogger(cfg.log.level, { service: `${cfg.app.service_name}-cdc`, version: cfg.app.version });
+  const registry = new Registry();
+  let runner: CdcRunner;
+  try {
+    runner = await startCdc(cfg, log, registry);
+  } catch (err) {
+    return fail((err as Error).message, 2);
+  }
+  const http = cdcHttpServer(runner, registry);
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(cfg.server.http_port, cfg.server.host || undefined, () => resolve());
+  }).catch(async (err: Error) => {
+    await runner.stop();
+    throw new Error(`cannot listen: ${err.message}`);
+  });
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'cdc bridge stopping');
+      http.close();
+      void runner.stop().then(() => {
+        log.flush();
+        resolve(0);
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
 }
 
 async function checkConfig(): Promise<number> {

@@ -192,3 +192,13 @@ export class RedisConnectionError extends Error {
 export class NatsConnectionError extends Error {
   override name = 'NatsConnectionError';
 }
+
+/** The replication slot is read by another bridge: this one stands by. */
+export class SlotInUse extends Error {
+  override name = 'SlotInUse';
+}
+
+/** The replication slot can no longer serve changes (max_slot_wal_keep_size): an operator must act. */
+export class SlotLost extends Error {
+  override name = 'SlotLost';
+}

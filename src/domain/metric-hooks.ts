@@ -35,3 +35,12 @@ export interface RenewalHooks extends Pick<SessionHooks, 'conflict'> {
 export interface ResumeHooks {
   resumed(source: 'memory' | 'stream' | 'unavailable'): void;
 }
+
+/** The CDC bridge's counts (dws_cdc_*). */
+export interface CdcHooks {
+  change(table: string, action: string): void;
+  skipped(table: string, reason: string): void;
+  active(on: boolean): void;
+  lag(bytes: number): void;
+  commitToAck(seconds: number): void;
+}

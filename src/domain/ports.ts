@@ -226,3 +226,77 @@ export interface Logger {
   warn(fields: object | string, message?: string): void;
   error(fields: object, message?: string): void;
 }
+
+/** A row value as JSON (the CDC bridge's `row_data`). */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * What a replication slot streams (docs/protocol.md, *Row changes*): transactions in commit order,
+ * each `begin`, its row changes in statement order, `commit`. LSNs are PostgreSQL's, as numbers.
+ */
+export type SlotEvent =
+  | { kind: 'begin'; commitLsn: bigint; commitTime: string }
+  | {
+      kind: 'change';
+      schema: string;
+      table: string;
+      action: 'insert' | 'update' | 'delete';
+      /** The row after the change; before it for a delete. */
+      record: Record<string, JsonValue>;
+      /** Update: the old values of exactly the columns that changed (null when the old row is not known). */
+      changes: Record<string, JsonValue> | null;
+      /** Columns whose unchanged TOASTed value the slot did not send and the old row did not hold. */
+      unchangedToast: string[];
+    }
+  | { kind: 'commit'; commitLsn: bigint; endLsn: bigint; commitTime: string };
+
+export interface SlotListener {
+  /** Each event in order; a returned promise holds the reading until it settles (backpressure). */
+  event(event: SlotEvent): void | Promise<void>;
+  /** The server's keepalive: everything it had up to `walEnd` has been sent. */
+  keepalive(walEnd: bigint): void;
+}
+
+/** A logical replication slot (PostgreSQL), read by one bridge at a time. */
+export interface ReplicationSlot {
+  /** Reads from where the slot was confirmed until stop() or an error (rejects: the caller starts again). */
+  read(listener: SlotListener): Promise<void>;
+  /** Everything before `lsn` is safe elsewhere: the server may drop the WAL for it. */
+  confirm(lsn: bigint): void;
+  stop(): Promise<void>;
+}
+
+/** One row change as the bridge publishes it. */
+export interface CdcChange {
+  subject: string;
+  data: Uint8Array;
+  /** Deterministic from the change's position: `<slot>:<commit LSN>:<index>`. */
+  id: string;
+  slot: string;
+  commitLsn: string;
+  index: number;
+}
+
+/** The last transaction the bridge published whole, and the stream sequence of its last change. */
+export interface CdcCheckpoint {
+  commitLsn: string;
+  seq: number;
+}
+
+export interface CdcRecovery {
+  checkpoint: CdcCheckpoint | undefined;
+  /** Per commit LSN after the checkpoint, the highest change index the stream holds. */
+  published: Map<string, number>;
+  /** The stream sequence of the bridge's last change found. */
+  lastSeq: number;
+}
+
+/** The stream side of the CDC bridge (JetStream). */
+export interface CdcPublisher {
+  prepare(): Promise<void>;
+  /** What the stream already holds of the slot's changes (any downtime: not JetStream's duplicate window). */
+  recover(slot: string): Promise<CdcRecovery>;
+  /** Resolves with the stream sequence once JetStream stored the change. Called in order. */
+  publish(change: CdcChange): Promise<number>;
+  checkpoint(slot: string, checkpoint: CdcCheckpoint): Promise<void>;
+}

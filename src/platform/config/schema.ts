@@ -167,6 +167,40 @@ export const schema = {
     websocket_compression_threshold: int(0, 'unused'),
     websocket_development_insecure_skip_verify: bool(false, 'unused'),
   },
+  cdc: {
+    enabled: extra(
+      restart(
+        bool(
+          false,
+          'run the CDC bridge (Postgres slot to the wa.* stream) inside this pod; `daisi-ws cdc` runs it alone',
+        ),
+      ),
+    ),
+    postgres_url: extra(
+      restart(
+        str('', 'the database to read (postgres://user:password@host:port/db); the bridge needs REPLICATION rights'),
+      ),
+    ),
+    slot_name: extra(restart(str('daisi_slot', 'the logical replication slot (pgoutput) the bridge reads'))),
+    publication_name: extra(restart(str('daisi_pub', 'the publication the slot reads'))),
+    create_slot: extra(
+      restart(
+        bool(
+          true,
+          'create the publication (FOR ALL TABLES, publish_via_partition_root) and the slot when missing, as the ' +
+            "seed's deploy/setup.sql does",
+        ),
+      ),
+    ),
+    schema_prefix: extra(restart(str('daisi_', 'company schemas are <prefix><company_id>; others are not published'))),
+    max_lag_bytes: extra(
+      int(256 * 1024 * 1024, "beyond this much WAL not yet confirmed, the bridge's /ready says `cdc: lagging`"),
+    ),
+    publish_window: extra(int(256, 'changes sent to JetStream and not yet acknowledged, at most', 1)),
+    checkpoint_stream: extra(
+      restart(str('DWS_CDC', 'the stream where the bridge keeps its checkpoint (one message per slot)')),
+    ),
+  },
   log: {
     level: oneOf(['debug', 'info', 'warn', 'error'], 'info', 'log level'),
   },

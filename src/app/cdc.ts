@@ -1,0 +1,119 @@
+import { createServer, type Server } from 'node:http';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Registry } from 'prom-client';
+import { MemoryCdcPublisher } from '../adapters/memory/cdc-publisher.js';
+import { NatsCdcPublisher } from '../adapters/nats/cdc-publisher.js';
+import { PgReplicationSlot } from '../adapters/postgres/replication-slot.js';
+import { systemClock } from '../domain/clock.js';
+import type { EventStream, Logger } from '../domain/ports.js';
+import type { Config } from '../platform/config/schema.js';
+import { cdcMetrics } from '../platform/cdc-metrics.js';
+import { CdcBridge, type CdcState } from '../services/cdc/cdc-bridge.js';
+import { DEFAULT_TABLES } from '../services/cdc/table-mapping.js';
+
+/** How often the bridge tells Postgres where it stands, also when nothing changes. */
+const STATUS_INTERVAL_MS = 1000;
+const CHECKPOINT_MS = 500;
+
+export interface CdcRunner {
+  state(): CdcState;
+  /** What /ready reports: the bridge's state, and NATS's when it has a connection of its own. */
+  dependencies(): Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** States in which the bridge does its job (a standby is ready to take over). */
+export const CDC_READY_STATES: ReadonlySet<string> = new Set(['active', 'standby']);
+
+/**
+ * Starts the CDC bridge (docs/architecture.md, *The front of the pipeline*): the slot of
+ * cdc.postgres_url into the pod's stream — the embedded node's own (`embedded`), or JetStream
+ * through a NATS connection of the bridge's own.
+ */
+export async function startCdc(
+  cfg: Config,
+  log: Logger,
+  registry: Registry,
+  embedded?: EventStream,
+): Promise<CdcRunner> {
+  const c = cfg.cdc;
+  if (!c.postgres_url) throw new Error('cdc: cdc.postgres_url (DAISI_WS_CDC_POSTGRES_URL) is not set');
+  let nc: NatsConnection | undefined;
+  if (!embedded) {
+    nc = await connect({
+      servers: cfg.nats.url.split(',').map((s) => s.trim()),
+      name: `${cfg.app.service_name}-cdc`,
+      maxReconnectAttempts: -1,
+      waitOnFirstConnect: true,
+    });
+  }
+  const publisher = nc
+    ? new NatsCdcPublisher(nc, { stream: cfg.nats.stream_name, checkpointStream: c.checkpoint_stream, replicas: 1 })
+    : new MemoryCdcPublisher(embedded!);
+  const slot = new PgReplicationSlot({
+    url: c.postgres_url,
+    slot: c.slot_name,
+    publication: c.publication_name,
+    create: c.create_slot,
+    statusIntervalMs: STATUS_INTERVAL_MS,
+  });
+  const bridge = new CdcBridge(
+    slot,
+    publisher,
+    {
+      slotName: c.slot_name,
+      schemaPrefix: c.schema_prefix,
+      tables: DEFAULT_TABLES,
+      window: c.publish_window,
+      checkpointMs: CHECKPOINT_MS,
+      maxLagBytes: c.max_lag_bytes,
+    },
+    cdcMetrics(registry),
+    log,
+    systemClock,
+  );
+  const running = bridge.run();
+  log.info(
+    { slot: c.slot_name, publication: c.publication_name, into: nc ? cfg.nats.stream_name : 'embedded' },
+    'cdc bridge started',
+  );
+  return {
+    state: () => bridge.state,
+    dependencies: () => ({
+      cdc: bridge.state,
+      ...(nc ? { nats: nc.isClosed() ? 'disconnected' : 'connected' } : {}),
+    }),
+    stop: async () => {
+      await bridge.stop();
+      await running;
+      await nc?.drain().catch(() => undefined);
+    },
+  };
+}
+
+/** The `daisi-ws cdc` process's HTTP: /health, /ready (the bridge's state) and /metrics. */
+export function cdcHttpServer(runner: CdcRunner, registry: Registry): Server {
+  return createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/health') return json(res, 200, { status: 'OK' });
+    if (path === '/ready') {
+      const dependencies = runner.dependencies();
+      const ready = CDC_READY_STATES.has(dependencies.cdc ?? '') && dependencies.nats !== 'disconnected';
+      return json(res, ready ? 200 : 503, { status: ready ? 'READY' : 'NOT_READY', dependencies });
+    }
+    if (path === '/metrics') {
+      void registry.metrics().then((text) => {
+        res.writeHead(200, { 'Content-Type': registry.contentType });
+        res.end(text);
+      });
+      return;
+    }
+    json(res, 404, { code: 'NotFound', message: 'Not found', details: `No route for ${req.method} ${path}` });
+  });
+}
+
+function json(res: import('node:http').ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,305 @@
+import type { Clock } from '../../domain/clock.js';
+import { SlotInUse, SlotLost } from '../../domain/errors.js';
+import type { CdcHooks } from '../../domain/metric-hooks.js';
+import type {
+  CdcPublisher,
+  CdcRecovery,
+  Logger,
+  ReplicationSlot,
+  SlotEvent,
+  SlotListener,
+} from '../../domain/ports.js';
+import { routeOf, type TableMapping } from './table-mapping.js';
+
+export interface CdcBridgeOptions {
+  slotName: string;
+  schemaPrefix: string;
+  tables: Record<string, TableMapping>;
+  /** Changes sent to JetStream and not yet acknowledged, at most. */
+  window: number;
+  /** How often the checkpoint (the stream's record of the last whole transaction) is written. */
+  checkpointMs: number;
+  /** Beyond this lag `state` says lagging. */
+  maxLagBytes: number;
+}
+
+export type CdcState = 'starting' | 'active' | 'standby' | 'lagging' | 'slot_lost' | 'failing';
+
+interface Transaction {
+  commitLsn: bigint;
+  commitTime: string;
+  lsnText: string;
+  index: number;
+  /** Changes up to this index are in the stream already (recovery); -1: none. */
+  publishedUpTo: number;
+}
+
+/**
+ * The CDC bridge (docs/architecture.md, *The front of the pipeline*): a PostgreSQL slot's row changes
+ * to the `wa.*` stream, exactly once, in commit order.
+ *
+ * - Changes are published in order with at most `window` unacknowledged; a commit counts once every
+ *   change before it is acknowledged, and only then does the slot's flush position move past it
+ *   (to the commit's end). So the server resends, after any crash, only transactions that may be
+ *   incomplete in the stream.
+ * - Before reading, the bridge asks the stream what it already holds (recover(): the last checkpoint,
+ *   and the bridge's changes after it, by their headers), and publishes only what is missing — so a
+ *   resent transaction is never published twice, however long the bridge was down.
+ * - Between transactions, with nothing unacknowledged, the server's keepalive position is confirmed:
+ *   writes to tables outside the mapping, or none at all, do not pin WAL.
+ * - A failure (NATS away, a refused publish, Postgres gone) ends the reading; once every change in
+ *   flight has settled, the bridge recovers and reads again from the slot's flush position.
+ */
+export class CdcBridge {
+  state: CdcState = 'starting';
+  private stopped = false;
+  private tx: Transaction | undefined;
+  private recovery: CdcRecovery | undefined;
+  private tail: Promise<void> = Promise.resolve();
+  private readonly pending: Array<Promise<void>> = [];
+  private lastSeq = 0;
+  private lastWhole: { commitLsn: string; seq: number } | undefined;
+  private written: string | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private confirmedEnd = 0n;
+  private readonly saidSkip = new Set<string>();
+  /** Why the current reading is being ended (a publish that failed), if it is. */
+  private failure: unknown;
+
+  constructor(
+    private readonly slot: ReplicationSlot,
+    private readonly publisher: CdcPublisher,
+    private readonly options: CdcBridgeOptions,
+    private readonly hooks: CdcHooks,
+    private readonly log: Logger,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Reads until stop(); each failure is logged once per kind and tried again. */
+  async run(): Promise<void> {
+    let backoff = 500;
+    let said: string | undefined;
+    while (!this.stopped) {
+      try {
+        this.failure = undefined;
+        await this.publisher.prepare();
+        this.recovery = await this.publisher.recover(this.options.slotName);
+        this.lastSeq = this.recovery.lastSeq;
+        this.checkpointTimer = setInterval(() => void this.writeCheckpoint(), this.options.checkpointMs);
+        this.checkpointTimer.unref();
+        await this.slot.read(this.listener());
+        if (this.stopped) break;
+        throw this.failure ?? new Error('the replication stream ended');
+      } catch (caught) {
+        const err = this.failure ?? caught;
+        clearInterval(this.checkpointTimer);
+        this.hooks.active(false);
+        await this.settle();
+        if (this.stopped) break;
+        if (err instanceof SlotInUse) {
+          if (this.state !== 'standby') this.log.info({ slot: this.options.slotName }, 'cdc: slot in use, standing by');
+          this.state = 'standby';
+          await sleep(1000);
+          continue;
+        }
+        if (err instanceof SlotLost) {
+          if (this.state !== 'slot_lost')
+            this.log.error({ err, slot: this.options.slotName }, 'cdc: the slot was invalidated; recreate it by hand');
+          this.state = 'slot_lost';
+          await sleep(10_000);
+          continue;
+        }
+        const message = (err as Error)?.message;
+        if (message !== said) this.log.warn({ err }, 'cdc: reading stopped; starting again from the slot');
+        said = message;
+        this.state = 'failing';
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, 10_000);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.checkpointTimer);
+    await this.slot.stop();
+    await this.settle();
+    await this.writeCheckpoint();
+  }
+
+  private listener(): SlotListener {
+    let first = true;
+    return {
+      event: (event) => {
+        if (first) {
+          first = false;
+          this.state = 'active';
+          this.hooks.active(true);
+        }
+        return this.onEvent(event);
+      },
+      keepalive: (walEnd) => {
+        if (first) {
+          first = false;
+          this.state = 'active';
+          this.hooks.active(true);
+        }
+        // Nothing open and nothing unacknowledged: everything the server sent is dealt with.
+        if (!this.tx && this.pending.length === 0 && walEnd > this.confirmedEnd) {
+          this.confirmedEnd = walEnd;
+          this.slot.confirm(walEnd);
+        }
+        const lag = Number(walEnd > this.confirmedEnd ? walEnd - this.confirmedEnd : 0n);
+        this.hooks.lag(lag);
+        if (this.state === 'active' || this.state === 'lagging')
+          this.state = lag > this.options.maxLagBytes ? 'lagging' : 'active';
+      },
+    };
+  }
+
+  private onEvent(event: SlotEvent): void | Promise<void> {
+    switch (event.kind) {
+      case 'begin': {
+        const lsnText = lsnToText(event.commitLsn);
+        const checkpoint = this.recovery?.checkpoint;
+        const whole = checkpoint !== undefined && event.commitLsn <= textToLsn(checkpoint.commitLsn);
+        this.tx = {
+          commitLsn: event.commitLsn,
+          commitTime: event.commitTime,
+          lsnText,
+          index: 0,
+          publishedUpTo: whole ? Number.MAX_SAFE_INTEGER : (this.recovery?.published.get(lsnText) ?? -1),
+        };
+        return;
+      }
+      case 'change':
+        return this.onChange(event);
+      case 'commit': {
+        const tx = this.tx;
+        this.tx = undefined;
+        if (!tx) return;
+        this.recovery?.published.delete(tx.lsnText);
+        const commitMs = Date.parse(event.commitTime);
+        this.chain(Promise.resolve(0), () => {
+          // Every change of the transaction is in the stream: the server may forget it.
+          this.lastWhole = { commitLsn: tx.lsnText, seq: this.lastSeq };
+          if (event.endLsn > this.confirmedEnd) {
+            this.confirmedEnd = event.endLsn;
+            this.slot.confirm(event.endLsn);
+          }
+          if (tx.index > 0) this.hooks.commitToAck(Math.max(0, this.clock() - commitMs) / 1000);
+        });
+        return this.room();
+      }
+    }
+  }
+
+  private onChange(change: Extract<SlotEvent, { kind: 'change' }>): void | Promise<void> {
+    const tx = this.tx;
+    if (!tx) return;
+    const index = tx.index++;
+    const route = routeOf(this.options.schemaPrefix, this.options.tables, change.schema, change.table, change.record);
+    if ('skip' in route) {
+      if (route.skip !== 'unmapped') this.skip(change.table, route.skip, route.column);
+      return;
+    }
+    if (index <= tx.publishedUpTo) return; // in the stream already (found at recovery)
+    const id = `${this.options.slotName}:${tx.lsnText}:${index}`;
+    const payload = {
+      event_id: id,
+      event_time: tx.commitTime,
+      company_id: route.companyId,
+      agent_id: route.agentId,
+      ...(route.messageId !== undefined ? { message_id: route.messageId } : {}),
+      ...(route.chatId !== undefined ? { chat_id: route.chatId } : {}),
+      row_data: {
+        action: change.action,
+        record: change.record,
+        changes: change.changes,
+        metadata: {
+          table_schema: change.schema,
+          table_name: change.table,
+          commit_lsn: tx.lsnText,
+          commit_timestamp: tx.commitTime,
+          ...(change.unchangedToast.length > 0 ? { unchanged_toast_columns: change.unchangedToast } : {}),
+        },
+      },
+    };
+    const sent = this.publisher.publish({
+      subject: route.subject,
+      data: Buffer.from(JSON.stringify(payload)),
+      id,
+      slot: this.options.slotName,
+      commitLsn: tx.lsnText,
+      index,
+    });
+    this.chain(sent, (seq) => {
+      this.lastSeq = seq;
+      this.hooks.change(change.table, change.action);
+    });
+    return this.room();
+  }
+
+  /** Runs `after` once `work` and everything before it settled, in order; a failure fails what follows. */
+  private chain<T>(work: Promise<T>, after: (value: T) => void): void {
+    work.catch(() => undefined); // settled through the chain
+    const step = this.tail.then(() => work).then(after);
+    this.tail = step.catch(() => undefined).then(() => step);
+    this.pending.push(step);
+    void step.then(
+      () => this.pending.shift(),
+      (err: unknown) => {
+        this.pending.shift();
+        // The first failure ends this reading; run() settles what is in flight and starts again.
+        if (this.failure) return;
+        this.failure = err;
+        void this.slot.stop();
+      },
+    );
+  }
+
+  /** Holds the slot's reading while `window` changes wait for their acknowledgement. */
+  private room(): Promise<void> | undefined {
+    if (this.pending.length < this.options.window) return undefined;
+    return this.pending[0];
+  }
+
+  /** Waits until nothing is in flight (failures included). */
+  private async settle(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
+    this.tail = Promise.resolve();
+    this.tx = undefined;
+  }
+
+  private async writeCheckpoint(): Promise<void> {
+    const whole = this.lastWhole;
+    if (!whole || whole.commitLsn === this.written) return;
+    try {
+      await this.publisher.checkpoint(this.options.slotName, whole);
+      this.written = whole.commitLsn;
+    } catch (err) {
+      this.log.debug({ err }, 'cdc: checkpoint not written; next time');
+    }
+  }
+
+  private skip(table: string, reason: string, column: string): void {
+    this.hooks.skipped(table, reason);
+    const key = `${table}:${reason}:${column}`;
+    if (this.saidSkip.has(key)) return;
+    this.saidSkip.add(key);
+    this.log.warn({ table, reason, column }, 'cdc: rows skipped (no subject can be formed); counted from now on');
+  }
+}
+
+function lsnToText(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+function textToLsn(text: string): bigint {
+  const [hi = '0', lo = '0'] = text.split('/');
+  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
