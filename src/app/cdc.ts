@@ -48,7 +48,13 @@ export async function startCdc(
     });
   }
   const publisher = nc
-    ? new NatsCdcPublisher(nc, { stream: cfg.nats.stream_name, checkpointStream: c.checkpoint_stream, replicas: 1 })
+    ? new NatsCdcPublisher(nc, {
+        stream: cfg.nats.stream_name,
+        checkpointStream: c.checkpoint_stream,
+        replicas: 1,
+        createStream: cfg.nats.create_stream,
+        republishPrefix: cfg.nats.read_mode === 'interest' ? cfg.nats.republish_prefix : undefined,
+      })
     : new MemoryCdcPublisher(embedded!);
   const slot = new PgReplicationSlot({
     url: c.postgres_url,

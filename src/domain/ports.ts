@@ -251,6 +251,8 @@ export type SlotEvent =
   | { kind: 'commit'; commitLsn: bigint; endLsn: bigint; commitTime: string };
 
 export interface SlotListener {
+  /** The slot is this reader's: the server streams from now on. */
+  started(): void;
   /** Each event in order; a returned promise holds the reading until it settles (backpressure). */
   event(event: SlotEvent): void | Promise<void>;
   /** The server's keepalive: everything it had up to `walEnd` has been sent. */

@@ -9,6 +9,7 @@ import {
 } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import type { CdcChange, CdcCheckpoint, CdcPublisher, CdcRecovery } from '../../domain/ports.js';
+import { ensureStream } from './stream-setup.js';
 
 /** Headers every change published by the bridge carries: which slot, and its position there. */
 export const CDC_SLOT_HEADER = 'Dws-Cdc-Slot';
@@ -27,6 +28,9 @@ export interface CdcPublisherOptions {
   /** The bridge's own stream of checkpoints, one message per slot (`dws.cdc.<slot>`). */
   checkpointStream: string;
   replicas: number;
+  /** nats.create_stream, and the republish the pods read by (undefined: nats.read_mode stream). */
+  createStream: boolean;
+  republishPrefix: string | undefined;
 }
 
 /**
@@ -47,6 +51,8 @@ export class NatsCdcPublisher implements CdcPublisher {
 
   async prepare(): Promise<void> {
     const jsm = await jetstreamManager(this.nc);
+    // The bridge may come up before any pod: the stream is made as a pod would make it.
+    await ensureStream(jsm, this.options.stream, this.options.createStream, this.options.republishPrefix);
     try {
       await jsm.streams.info(this.options.checkpointStream);
     } catch (err) {

@@ -15,6 +15,8 @@ export interface SlotOptions {
   statusIntervalMs: number;
 }
 
+/** A server that accepts the connection and says nothing is left after this (and tried again). */
+export const CONNECT_TIMEOUT_MS = 10_000;
 const XLOG_DATA = 0x77; // 'w'
 const KEEPALIVE = 0x6b; // 'k'
 
@@ -40,10 +42,16 @@ export class PgReplicationSlot implements ReplicationSlot {
       connectionString: this.options.url,
       replication: 'database',
       options: '-c TimeZone=UTC -c DateStyle=ISO',
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      keepAlive: true,
     } as pg.ClientConfig);
     this.client = client;
+    // A dropped connection also fails the query below, which ends the reading: nothing more to do here.
+    client.on('error', () => undefined);
     await client.connect();
     const connection = (client as unknown as { connection: PgConnection }).connection;
+    // The server accepted START_REPLICATION: the slot is this bridge's (CopyBoth mode).
+    connection.once('replicationStart', () => listener.started());
     let chain: Promise<void> = Promise.resolve();
     let failed: unknown;
     connection.on('copyData', ({ chunk }: { chunk: Buffer }) => {
@@ -160,6 +168,7 @@ export class PgReplicationSlot implements ReplicationSlot {
 
 interface PgConnection {
   on(event: 'copyData', listener: (message: { chunk: Buffer }) => void): void;
+  once(event: 'replicationStart', listener: () => void): void;
   sendCopyFromChunk(chunk: Buffer): void;
   stream: { pause(): void; resume(): void };
 }

@@ -1,6 +1,8 @@
 import pg from 'pg';
 import { SlotLost } from '../../domain/errors.js';
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
 /**
  * The publication and the slot the bridge reads, created when missing (`cdc.create_slot`) as the
  * seed's deploy/setup.sql meant to (its `CREATE PUBLICATION IF NOT EXISTS` is not PostgreSQL: this
@@ -8,7 +10,8 @@ import { SlotLost } from '../../domain/errors.js';
  * max_slot_wal_keep_size) is an error for an operator, never replaced by a new slot from "now".
  */
 export async function ensureSlot(url: string, slot: string, publication: string, create: boolean): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  client.on('error', () => undefined); // the query in flight fails with it
   await client.connect();
   try {
     const pub = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication]);

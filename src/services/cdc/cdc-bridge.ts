@@ -23,6 +23,9 @@ export interface CdcBridgeOptions {
   maxLagBytes: number;
 }
 
+const FIRST_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 5000;
+
 export type CdcState = 'starting' | 'active' | 'standby' | 'lagging' | 'slot_lost' | 'failing';
 
 interface Transaction {
@@ -63,6 +66,7 @@ export class CdcBridge {
   private checkpointTimer: NodeJS.Timeout | undefined;
   private confirmedEnd = 0n;
   private readonly saidSkip = new Set<string>();
+  private backoff = FIRST_BACKOFF_MS;
   /** Why the current reading is being ended (a publish that failed), if it is. */
   private failure: unknown;
 
@@ -77,7 +81,6 @@ export class CdcBridge {
 
   /** Reads until stop(); each failure is logged once per kind and tried again. */
   async run(): Promise<void> {
-    let backoff = 500;
     let said: string | undefined;
     while (!this.stopped) {
       try {
@@ -113,8 +116,8 @@ export class CdcBridge {
         if (message !== said) this.log.warn({ err }, 'cdc: reading stopped; starting again from the slot');
         said = message;
         this.state = 'failing';
-        await sleep(backoff);
-        backoff = Math.min(backoff * 2, 10_000);
+        await sleep(this.backoff);
+        this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
       }
     }
   }
@@ -128,22 +131,19 @@ export class CdcBridge {
   }
 
   private listener(): SlotListener {
-    let first = true;
     return {
-      event: (event) => {
-        if (first) {
-          first = false;
-          this.state = 'active';
-          this.hooks.active(true);
-        }
-        return this.onEvent(event);
+      started: () => {
+        this.backoff = FIRST_BACKOFF_MS;
+        if (this.state !== 'active')
+          this.log.info(
+            { slot: this.options.slotName, recovered: this.recovery?.published.size ?? 0 },
+            'cdc: reading the slot',
+          );
+        this.state = 'active';
+        this.hooks.active(true);
       },
+      event: (event) => this.onEvent(event),
       keepalive: (walEnd) => {
-        if (first) {
-          first = false;
-          this.state = 'active';
-          this.hooks.active(true);
-        }
         // Nothing open and nothing unacknowledged: everything the server sent is dealt with.
         if (!this.tx && this.pending.length === 0 && walEnd > this.confirmedEnd) {
           this.confirmedEnd = walEnd;
@@ -243,8 +243,17 @@ export class CdcBridge {
   /** Runs `after` once `work` and everything before it settled, in order; a failure fails what follows. */
   private chain<T>(work: Promise<T>, after: (value: T) => void): void {
     work.catch(() => undefined); // settled through the chain
-    const step = this.tail.then(() => work).then(after);
-    this.tail = step.catch(() => undefined).then(() => step);
+    // After a failure nothing further counts: the reading is ending, and what follows is sent again.
+    const step = this.tail
+      .then(() => {
+        if (this.failure) throw this.failure;
+        return work;
+      })
+      .then(after);
+    this.tail = step.then(
+      () => undefined,
+      () => undefined,
+    );
     this.pending.push(step);
     void step.then(
       () => this.pending.shift(),
