@@ -26,6 +26,10 @@ import {
   type Proc,
 } from './lib/processes.js';
 import { nowMs, summarize } from './lib/stats.js';
+import { cdcTable, scenarioCdc } from './cdc.js';
+
+/** The cdc scenario's own table (bench/cdc.ts), printed after the others. */
+let cdcFigures: string | undefined;
 import type { Mode, SessionSpec } from './client-worker.js';
 
 const { values: args } = parseArgs({
@@ -33,7 +37,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     scenarios: {
       type: 'string',
-      default: 'connect,fanout,max,chats,large,idle,filter,resume,fleet,fleet-disjoint,fleet6',
+      default: 'connect,fanout,max,chats,large,idle,filter,resume,fleet,fleet-disjoint,fleet6,cdc',
     },
     'no-build': { type: 'boolean', default: false },
     kinds: { type: 'string', default: 'gateway,raw,sio' },
@@ -927,13 +931,17 @@ async function main() {
           P.maxSteps.map((r) => r / 2),
         );
     }
+    if (SCENARIOS.has('cdc'))
+      cdcFigures = cdcTable(await scenarioCdc(QUICK ? 20_000 : 50_000, [1000, 5000], QUICK ? 3 : 5));
   } finally {
     for (const w of workers) w.child.send({ cmd: 'exit' });
     await pub.close();
     await nats.stop();
   }
   const table = markdown();
-  console.log(`\n${table}\n\n(${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  console.log(
+    `\n${table}\n${cdcFigures ? `\n${cdcFigures}\n` : ''}\n(${((Date.now() - started) / 1000).toFixed(0)} s)`,
+  );
   const dir = new URL('./results/', import.meta.url).pathname;
   mkdirSync(dir, { recursive: true });
   const file = `${dir}${new Date().toISOString().replace(/[:.]/g, '-')}${QUICK ? '-quick' : ''}.json`;

@@ -44,6 +44,16 @@ export async function spawnCdc(host: string, overrides: Record<string, string>):
       reject(new Error(`cdc exited with ${code}:\n${output.join('\n')}`));
     });
   });
+  // The bridge says it started before its HTTP server listens: wait for /health too.
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`http://${host}:${port}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (i > 200 || child.exitCode !== null) throw new Error(`cdc did not answer /health:\n${output.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
   return {
     process: child,
     output,

@@ -157,6 +157,31 @@ describe('CDC bridge: Postgres commits to browser sessions', {
     await dave.close();
   });
 
+  it('writes only to tables outside the mapping do not pin WAL: the slot follows the server within seconds', async () => {
+    await db.query('CREATE TABLE IF NOT EXISTS public.audit (id serial PRIMARY KEY, note text)');
+    const before = (await fetch(`${bridge.http}/metrics`).then((r) => r.text())).match(
+      /dws_cdc_changes_total\{[^}]*\} \d+/g,
+    );
+    for (let i = 0; i < 20; i++) await db.query("INSERT INTO public.audit (note) VALUES (repeat('n', 2000))");
+    const { rows } = await db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    const target = rows[0]!.lsn;
+    await waitFor(
+      async () => {
+        const r = await db.query<{ behind: string }>(
+          "SELECT pg_wal_lsn_diff($1, confirmed_flush_lsn)::text AS behind FROM pg_replication_slots WHERE slot_name = 'daisi_slot'",
+          [target],
+        );
+        return Number(r.rows[0]!.behind) <= 0;
+      },
+      15_000,
+      `confirmed_flush_lsn reaches ${target}`,
+    );
+    const after = (await fetch(`${bridge.http}/metrics`).then((r) => r.text())).match(
+      /dws_cdc_changes_total\{[^}]*\} \d+/g,
+    );
+    assert.deepEqual(after, before, 'nothing published for them');
+  });
+
   it('the whole stream holds every committed change once, in commit order', async () => {
     const changes = await readWholeStream(nats.url, stream);
     const ids = changes.map((c) => c.event.event_id);
