@@ -60,7 +60,7 @@ export async function scenarioCdc(rows = 50_000, rates = [1000, 5000], seconds =
     let seen = 0;
     started = 0;
     await new Promise<void>((resolve) => {
-      void slot.read({
+      const reading = slot.read({
         started: () => {
           started = performance.now();
         },
@@ -71,6 +71,7 @@ export async function scenarioCdc(rows = 50_000, rates = [1000, 5000], seconds =
         },
         keepalive: () => undefined,
       });
+      reading.catch(() => undefined); // ended by stop() below
     });
     const decodePublishPerSecond = rows / ((performance.now() - started) / 1000);
     await slot.stop();

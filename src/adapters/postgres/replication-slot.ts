@@ -52,49 +52,72 @@ export class PgReplicationSlot implements ReplicationSlot {
     const connection = (client as unknown as { connection: PgConnection }).connection;
     // The server accepted START_REPLICATION: the slot is this bridge's (CopyBoth mode).
     connection.once('replicationStart', () => listener.started());
-    let chain: Promise<void> = Promise.resolve();
+    const socket = connection.stream;
     let failed: unknown;
+    // Events are handed on synchronously, as pg parses them out of a socket read: the bridge's
+    // publishes of one read then leave in one write. Only while an event's promise is pending (the
+    // bridge's window is full) do the later ones wait here, and the socket is not read meanwhile.
+    const backlog: Array<() => void | Promise<void>> = [];
+    let waiting: Promise<void> | undefined;
+    const fail = (err: unknown) => {
+      failed ??= err;
+      backlog.length = 0;
+      client.end().catch(() => undefined);
+    };
+    const drain = () => {
+      while (!waiting && backlog.length > 0 && !failed) {
+        let result: void | Promise<void>;
+        try {
+          result = backlog.shift()!();
+        } catch (err) {
+          fail(err);
+          return;
+        }
+        if (!result) continue;
+        socket.pause();
+        waiting = result.then(
+          () => {
+            waiting = undefined;
+            socket.resume();
+            drain();
+          },
+          (err: unknown) => {
+            waiting = undefined;
+            fail(err);
+          },
+        );
+      }
+    };
+    const handOn = (work: () => void | Promise<void>) => {
+      backlog.push(work);
+      drain();
+    };
     connection.on('copyData', ({ chunk }: { chunk: Buffer }) => {
       if (chunk[0] === KEEPALIVE) {
         const walEnd = chunk.readBigUInt64BE(1);
         const reply = chunk[17] === 1;
-        chain = chain.then(() => {
+        handOn(() => {
           listener.keepalive(walEnd);
           if (reply) this.sendStatus();
         });
         return;
       }
       if (chunk[0] !== XLOG_DATA) return;
-      const message = decodePgOutput(chunk.subarray(25));
-      const event = this.eventOf(message);
-      if (!event) return;
-      // Backpressure: while the bridge works through an event, the socket is not read.
-      const socket = connection.stream;
-      chain = chain.then(async () => {
-        if (failed) return;
-        const pending = listener.event(event);
-        if (pending) {
-          socket.pause();
-          try {
-            await pending;
-          } catch (err) {
-            failed = err;
-            client.end().catch(() => undefined);
-          } finally {
-            socket.resume();
-          }
-        }
-      });
+      const event = this.eventOf(decodePgOutput(chunk.subarray(25)));
+      if (event) handOn(() => listener.event(event));
     });
+    const idle = async () => {
+      while (waiting || (backlog.length > 0 && !failed)) await (waiting ?? new Promise((r) => setImmediate(r)));
+    };
     this.timer = setInterval(() => this.sendStatus(), this.options.statusIntervalMs);
     this.timer.unref();
     const query = `START_REPLICATION SLOT ${ident(this.options.slot)} LOGICAL ${formatLsn(this.confirmed)} (proto_version '1', publication_names '${this.options.publication.replaceAll("'", "''")}')`;
     try {
       await client.query(query);
-      await chain;
+      await idle();
       if (failed) throw failed;
     } catch (err) {
-      await chain.catch(() => undefined);
+      await idle().catch(() => undefined);
       throw failed ?? classify(err);
     } finally {
       clearInterval(this.timer);
