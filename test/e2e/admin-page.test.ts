@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import { launchChromium, noChromium } from '../helpers/chromium.js';
+import type { Browser } from 'playwright-core';
 import { KEYS, REDIS_ADDRESS, uid } from '../helpers/env.js';
 import { companyToken, spawnGateway, userUrl, type ChildGateway } from '../helpers/gateway.js';
 import { TestClient } from '../helpers/ws-client.js';
 import { event, TestPublisher } from '../helpers/publisher.js';
 import { TestNatsServer } from '../../support/nats-server.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const HOSTS = ['127.0.0.61', '127.0.0.62'];
 /** The screenshots docs/operator-page.md shows (looked at before they are committed). */
 const SHOTS = process.env.DAISI_WS_SCREENSHOTS ?? join(process.env.TMPDIR ?? '/tmp', 'daisi-ws-screenshots');
@@ -17,7 +17,7 @@ mkdirSync(SHOTS, { recursive: true });
 
 /** The operator's page in Debian's headless Chromium, over a fleet of two pods. */
 describe('operator page in headless Chromium', {
-  skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM} (apt-get install chromium)`,
+  skip: noChromium,
 }, () => {
   let nats: TestNatsServer;
   let pods: ChildGateway[] = [];
@@ -31,10 +31,7 @@ describe('operator page in headless Chromium', {
       DAISI_WS_NATS_STREAM_NAME: uid('s'),
     };
     pods = await Promise.all(HOSTS.map((h) => spawnGateway(h, env)));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -1,23 +1,21 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import { launchChromium, noChromium } from '../helpers/chromium.js';
+import type { Browser } from 'playwright-core';
 import pg from 'pg';
 import { TestPostgres } from '../../support/postgres-server.js';
 import { createCompanySchema } from '../helpers/cdc.js';
 import { KEYS } from '../helpers/env.js';
 import { spawnGateway, type ChildGateway } from '../helpers/gateway.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
 /**
  * The whole pipeline for a new user (README, *Change data capture*): the embedded pod with the bridge
  * inside (`cdc.enabled`), the demo page at its defaults, and a row inserted with psql appearing on it.
  */
 describe('a row inserted with psql appears on the demo page (embedded pod, cdc.enabled)', {
-  skip: (!existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}`) || (!TestPostgres.available() && 'no PostgreSQL 15'),
+  skip: noChromium || (!TestPostgres.available() && 'no PostgreSQL 15'),
 }, () => {
   let postgres: TestPostgres;
   let pod: ChildGateway;
@@ -33,10 +31,7 @@ describe('a row inserted with psql appears on the demo page (embedded pod, cdc.e
       DAISI_WS_CDC_ENABLED: 'true',
       DAISI_WS_CDC_POSTGRES_URL: postgres.url,
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

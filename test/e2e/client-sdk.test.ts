@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import { launchChromium, noChromium } from '../helpers/chromium.js';
+import type { Browser } from 'playwright-core';
 import { freePortNumber, KEYS, REDIS_ADDRESS, uid } from '../helpers/env.js';
 import { companyToken, spawnGateway, type ChildGateway } from '../helpers/gateway.js';
 import { TestPublisher } from '../helpers/publisher.js';
 import { waitFor } from '../helpers/wait.js';
 import { TestNatsServer } from '../../support/nats-server.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const HOST = '127.0.0.41';
 
 /**
@@ -17,7 +16,7 @@ const HOST = '127.0.0.41';
  * published while the pod was gone, each event once.
  */
 describe('client SDK in headless Chromium', {
-  skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM} (apt-get install chromium)`,
+  skip: noChromium,
 }, () => {
   let nats: TestNatsServer;
   let pub: TestPublisher;
@@ -37,10 +36,7 @@ describe('client SDK in headless Chromium', {
     pod = await spawnGateway(HOST, env());
     pub = await TestPublisher.connect(nats.url);
     await pub.waitForStream(stream);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -1,37 +1,24 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { launchChromium, noChromium } from '../helpers/chromium.js';
+import type { Browser, Page } from 'playwright-core';
 import { KEYS, uid } from '../helpers/env.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { sleep } from '../helpers/wait.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
 /** The demo page, end to end in Debian's headless Chromium: connect, see an event, see a conflict. */
 describe('demo page in headless Chromium', {
-  skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM} (apt-get install chromium)`,
+  skip: noChromium,
 }, () => {
   let gw: RunningGateway;
   let browser: Browser;
 
   before(async () => {
     gw = await startGateway({ DAISI_WS_SERVER_HOST: '127.0.0.1' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -7,7 +7,7 @@ import { TestNatsServer } from '../../support/nats-server.js';
 import { TestPostgres } from '../../support/postgres-server.js';
 import { createCompanySchema, readWholeStream, spawnCdc, type CdcProcess } from '../helpers/cdc.js';
 import { uid } from '../helpers/env.js';
-import { HoldProxy } from '../helpers/hold-proxy.js';
+import { LagProxy } from '../helpers/lag-proxy.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -125,7 +125,7 @@ describe('CDC bridge: crash matrix, each change once and in commit order', {
   });
 
   it('killed between the acknowledgements and the flush (the flush never reached Postgres)', async () => {
-    const proxy = await HoldProxy.start({ host: '127.0.0.1', port: postgres.port });
+    const proxy = await LagProxy.start({ host: '127.0.0.1', port: postgres.port }, 0);
     try {
       await bridge('127.0.0.82', `postgres://postgres@127.0.0.1:${proxy.port}/postgres`);
       await insert(20);
@@ -173,7 +173,7 @@ describe('CDC bridge: crash matrix, each change once and in commit order', {
   });
 
   it('down far longer than the duplicate window: the transactions it is sent again are not published again', async () => {
-    const proxy = await HoldProxy.start({ host: '127.0.0.1', port: postgres.port });
+    const proxy = await LagProxy.start({ host: '127.0.0.1', port: postgres.port }, 0);
     try {
       await bridge('127.0.0.85', `postgres://postgres@127.0.0.1:${proxy.port}/postgres`);
       await insert(10);
