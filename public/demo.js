@@ -62,7 +62,7 @@ function open(path, token, statusId, logId, chatId) {
   client.on('event', (payload, { seq }) => log(logId, 'event', `event ${seq ?? '-'} ${JSON.stringify(payload)}`));
   client.on('resumed', ({ count }) => log(logId, 'info', `resumed ${count} events`));
   client.on('reset', (e) => log(logId, 'error', `reset (${e.message}): reload the state from the back end`));
-  client.on('error', (e) => log(logId, 'error', `error ${e.code}: ${e.message}`));
+  client.on('error', (e) => log(logId, 'error', `error ${e.code}: ${e.message}${e.details ? ` (${e.details})` : ''}`));
   client.connect();
   return client;
 }

@@ -121,7 +121,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
     limits,
     refusals,
     sessionLimit: () => budget().sessions,
-    blockedUntil: (identity) => operator.blockedUntil(identity),
+    blockOf: (identity) => operator.blockOf(identity),
   });
 
   // Embedded mode has no Go replicas to push to it: no gRPC port is opened unless asked for.

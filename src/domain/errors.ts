@@ -137,12 +137,14 @@ export class Blocked extends GatewayError {
   override name = 'Blocked';
   constructor(
     readonly untilMs: number,
+    reason: string,
     now: number,
   ) {
     super(
       ErrorCodes.InvalidToken,
       'Session blocked by an operator',
-      `Until ${new Date(untilMs).toISOString()} (${Math.ceil((untilMs - now) / 1000)} s from now).`,
+      `Until ${new Date(untilMs).toISOString()} (${Math.ceil((untilMs - now) / 1000)} s from now)` +
+        (reason ? `: ${reason}` : '.'),
     );
   }
 

@@ -207,10 +207,16 @@ export interface PodDirectory {
 }
 
 /** Operators' blocks, shared by every pod and kept across restarts: key → until when (ms). */
+/** An operator's block: until when, and the reason the refused client is told. */
+export interface Block {
+  untilMs: number;
+  reason: string;
+}
+
 export interface BlockStore {
-  put(key: string, untilMs: number): Promise<void>;
+  put(key: string, block: Block): Promise<void>;
   /** Every block in force at `nowMs` (expired ones are forgotten on the way). */
-  inForce(nowMs: number): Promise<Map<string, number>>;
+  inForce(nowMs: number): Promise<Map<string, Block>>;
 }
 
 /**

@@ -3,6 +3,7 @@ import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { keys } from '../domain/keys.js';
 import { blockKeyOf, blockKeysOf, filterMatches, OPERATOR_POD_ID, targetCovers } from '../domain/operator.js';
 import type {
+  Block,
   BlockStore,
   DisconnectTarget,
   KillSwitch,
@@ -69,7 +70,7 @@ export interface Disconnection {
  * restarts; each pod keeps them in memory, so that an upgrade checks them without a round trip.
  */
 export class OperatorService {
-  private blocks = new Map<string, number>();
+  private blocks = new Map<string, Block>();
   private timer: NodeJS.Timeout | undefined;
   private sample = { at: 0, events: 0, frames: 0, eventsPerSecond: 0, framesPerSecond: 0 };
   private readonly now: Clock;
@@ -91,15 +92,15 @@ export class OperatorService {
     await this.deps.bus.close();
   }
 
-  /** Until when an identity is blocked by an operator, if it is. */
-  blockedUntil(identity: Identity): number | undefined {
+  /** The operator's block on an identity that lasts longest, if one is in force. */
+  blockOf(identity: Identity): Block | undefined {
     const now = this.now();
-    let until: number | undefined;
+    let longest: Block | undefined;
     for (const key of blockKeysOf(identity)) {
-      const at = this.blocks.get(key);
-      if (at !== undefined && at > now) until = Math.max(until ?? 0, at);
+      const block = this.blocks.get(key);
+      if (block && block.untilMs > now && block.untilMs > (longest?.untilMs ?? 0)) longest = block;
     }
-    return until;
+    return longest;
   }
 
   async sessions(filter: SessionFilter, limit: number): Promise<Listing> {
@@ -112,8 +113,9 @@ export class OperatorService {
   async disconnect(target: DisconnectTarget, reason: string, blockSeconds: number): Promise<Disconnection> {
     const blockUntilMs = blockSeconds > 0 ? this.now() + blockSeconds * 1000 : 0;
     if (blockUntilMs > 0) {
-      this.blocks.set(blockKeyOf(target), blockUntilMs);
-      await this.deps.blocks.put(blockKeyOf(target), blockUntilMs);
+      const block = { untilMs: blockUntilMs, reason };
+      this.blocks.set(blockKeyOf(target), block);
+      await this.deps.blocks.put(blockKeyOf(target), block);
     }
     const { answers, pods, complete } = await this.askAll({ kind: 'disconnect', target, reason, blockUntilMs });
     await this.tellGoReplicas(target);
@@ -141,7 +143,8 @@ export class OperatorService {
       }
     }
     if (request.kind === 'disconnect') {
-      if (request.blockUntilMs > 0) this.blocks.set(blockKeyOf(request.target), request.blockUntilMs);
+      if (request.blockUntilMs > 0)
+        this.blocks.set(blockKeyOf(request.target), { untilMs: request.blockUntilMs, reason: request.reason });
       const { target, reason, blockUntilMs } = request;
       this.deps.log.info(
         { target, reason, block_until: blockUntilMs || undefined, disconnected: answer.disconnected },
@@ -198,7 +201,7 @@ export class OperatorService {
     try {
       await this.deps.directory.announce(this.deps.podId, now);
       const stored = await this.deps.blocks.inForce(now);
-      for (const [key, until] of this.blocks) if (until > now && !stored.has(key)) stored.set(key, until);
+      for (const [key, block] of this.blocks) if (block.untilMs > now && !stored.has(key)) stored.set(key, block);
       this.blocks = stored;
     } catch (err) {
       this.deps.log.warn({ err }, 'pod announcement or block read failed');

@@ -142,7 +142,7 @@ describe('operator API across pods', () => {
     await waitFor(() => sdk.state === 'connected', 10_000, 'the SDK connected');
     const res = await api(b, '/api/disconnect', {
       method: 'POST',
-      body: { company_id: company, agent_id: 'ag7', user_id: 'u7', block_seconds: 3 },
+      body: { company_id: company, agent_id: 'ag7', user_id: 'u7', block_seconds: 3, reason: 'shared account' },
     });
     assert.equal(res.body.disconnected, 1);
     await waitFor(() => sdk.state === 'closed', 5000, 'the SDK closed');
@@ -155,7 +155,11 @@ describe('operator API across pods', () => {
       const inBand = await TestClient.open(userUrl(pod.ws, company, 'ag7', token()), {}, ['json.v2', 'json.v1']);
       const closed = await inBand.closed;
       assert.equal(closed.code, 4410, 'json.v2: blocked closes with 4410, as the disconnect did');
-      assert.match(inBand.frames[0]!.payload.details, /^Until .+ \(\d+ s from now\)\.$/, 'and says until when');
+      assert.match(
+        inBand.frames[0]!.payload.details,
+        /^Until .+ \(\d+ s from now\): shared account$/,
+        'and says until when, and why',
+      );
     }
     const otherUser = await user(a, 'ag7', 'u8');
     await otherUser.close();

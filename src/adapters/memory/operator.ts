@@ -1,4 +1,4 @@
-import type { BlockStore, OperatorBus, OperatorRequest, PodAnswer, PodDirectory } from '../../domain/ports.js';
+import type { Block, BlockStore, OperatorBus, OperatorRequest, PodAnswer, PodDirectory } from '../../domain/ports.js';
 
 /** The embedded engine has one pod: a request is answered by it. */
 export class MemoryOperatorBus implements OperatorBus {
@@ -36,14 +36,15 @@ export class MemoryPodDirectory implements PodDirectory {
 
 /** Blocks of a single node: in its memory (they end with the process; a fleet keeps them in Redis). */
 export class MemoryBlockStore implements BlockStore {
-  private readonly blocks = new Map<string, number>();
+  private readonly blocks = new Map<string, Block>();
 
-  async put(key: string, untilMs: number): Promise<void> {
-    this.blocks.set(key, Math.max(untilMs, this.blocks.get(key) ?? 0));
+  async put(key: string, block: Block): Promise<void> {
+    const held = this.blocks.get(key);
+    if (!held || block.untilMs >= held.untilMs) this.blocks.set(key, block);
   }
 
-  async inForce(nowMs: number): Promise<Map<string, number>> {
-    for (const [key, until] of this.blocks) if (until <= nowMs) this.blocks.delete(key);
+  async inForce(nowMs: number): Promise<Map<string, Block>> {
+    for (const [key, block] of this.blocks) if (block.untilMs <= nowMs) this.blocks.delete(key);
     return new Map(this.blocks);
   }
 }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { BlockStore, PodDirectory } from '../../domain/ports.js';
+import type { Block, BlockStore, PodDirectory } from '../../domain/ports.js';
 
 /** daisi-ws's own keys (Go replicas ignore them): who is alive, and the operators' blocks. */
 const BLOCKS_KEY = 'dws:blocks';
@@ -37,20 +37,32 @@ export class RedisPodDirectory implements PodDirectory {
 export class RedisBlockStore implements BlockStore {
   constructor(private readonly redis: Redis) {}
 
-  async put(key: string, untilMs: number): Promise<void> {
-    await this.redis.hset(BLOCKS_KEY, key, String(untilMs));
+  async put(key: string, block: Block): Promise<void> {
+    await this.redis.hset(BLOCKS_KEY, key, JSON.stringify({ until: block.untilMs, reason: block.reason }));
   }
 
-  async inForce(nowMs: number): Promise<Map<string, number>> {
+  async inForce(nowMs: number): Promise<Map<string, Block>> {
     const all = await this.redis.hgetall(BLOCKS_KEY);
-    const blocks = new Map<string, number>();
+    const blocks = new Map<string, Block>();
     const over: string[] = [];
     for (const [key, value] of Object.entries(all)) {
-      const until = Number(value);
-      if (until > nowMs) blocks.set(key, until);
+      const block = blockOf(value);
+      if (block && block.untilMs > nowMs) blocks.set(key, block);
       else over.push(key);
     }
     if (over.length > 0) void this.redis.hdel(BLOCKS_KEY, ...over).catch(() => undefined);
     return blocks;
+  }
+}
+
+/** A stored block: `{"until","reason"}`, or the bare end time that pods before the reason wrote. */
+function blockOf(value: string): Block | undefined {
+  if (/^\d+$/.test(value)) return { untilMs: Number(value), reason: '' };
+  try {
+    const parsed = JSON.parse(value) as { until?: unknown; reason?: unknown };
+    if (typeof parsed.until !== 'number') return undefined;
+    return { untilMs: parsed.until, reason: typeof parsed.reason === 'string' ? parsed.reason : '' };
+  } catch {
+    return undefined;
   }
 }

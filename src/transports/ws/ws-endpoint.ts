@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../../platform/config/schema.js';
-import type { Logger } from '../../domain/ports.js';
+import type { Block, Logger } from '../../domain/ports.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { RefusalLog } from '../../platform/refusal-log.js';
 import { AuthFailure, Blocked, ErrorCodes, GatewayError, toGatewayError } from '../../domain/errors.js';
@@ -43,8 +43,8 @@ export interface WsEndpointDeps {
   refusals: RefusalLog;
   /** Sessions this pod accepts (server.max_connections, or what the open-file limit leaves; 0: no limit). */
   sessionLimit(): number;
-  /** Until when an operator blocked this identity, if it is blocked. */
-  blockedUntil(identity: Identity): number | undefined;
+  /** An operator's block on this identity, if one is in force. */
+  blockOf(identity: Identity): Block | undefined;
   clock?: Clock;
 }
 
@@ -245,8 +245,8 @@ export class WsEndpoint {
   /** The key, token and session lock: everything of an upgrade that may wait on Redis. */
   private async authenticateAndClaim(req: IncomingMessage, url: URL, address: string): Promise<Admission> {
     const { identity, expiresAt } = await this.deps.limits.authenticate(address, () => this.admit(req, url));
-    const blocked = this.deps.blockedUntil(identity);
-    if (blocked !== undefined) throw new Blocked(blocked, this.clock());
+    const block = this.deps.blockOf(identity);
+    if (block) throw new Blocked(block.untilMs, block.reason, this.clock());
     const start = startOf(url.searchParams, identity);
     // With interest reading, the pod subscribes to what the session wants before its `ready`.
     await Promise.all([this.deps.sessions.claim(identity), this.deps.resume.prepare(identity, start.chatId)]);
