@@ -4,6 +4,8 @@
 // with core NATS publishes (no JetStream acknowledgement). Built code (dist/): `npm run build` first.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import WebSocket from 'ws';
@@ -198,7 +200,64 @@ export function cdcTable(f: CdcFigures): string {
   ].join('\n');
 }
 
+/**
+ * One transaction of `rows` rows through the bridge (as its own process, with a pod-less stream): the
+ * bridge's RSS, sampled every 100 ms from its start to the last change in the stream.
+ */
+export async function scenarioCdcHuge(
+  rows = 1_000_000,
+): Promise<{ baselineMiB: number; peakMiB: number; seconds: number }> {
+  const postgres = await TestPostgres.start();
+  const nats = await TestNatsServer.start();
+  const db = new pg.Client(postgres.url);
+  await db.connect();
+  await db.query(`CREATE SCHEMA daisi_acme;
+    CREATE TABLE daisi_acme.chats (chat_id text PRIMARY KEY, agent_id text, title text, n int);`);
+  let bridge: ChildProcess | undefined;
+  try {
+    bridge = await daisi(
+      'cdc',
+      {
+        DAISI_WS_NATS_URL: nats.url,
+        DAISI_WS_NATS_READ_MODE: 'stream',
+        DAISI_WS_CDC_POSTGRES_URL: postgres.url,
+        DAISI_WS_SERVER_HOST: '127.0.0.33',
+        DAISI_WS_SERVER_HTTP_PORT: String(freePortNumber()),
+        DAISI_WS_LOG_LEVEL: 'info',
+      },
+      'cdc: reading the slot',
+    );
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${bridge!.pid}/status`, 'utf8'))![1]) / 1024;
+    const baselineMiB = rss();
+    let peakMiB = baselineMiB;
+    const sampler = setInterval(() => (peakMiB = Math.max(peakMiB, rss())), 100);
+    const started = performance.now();
+    await db.query(
+      `INSERT INTO daisi_acme.chats SELECT 'h' || g, 'agent-' || (g % 10), 'title of a chat', g FROM generate_series(1, $1) g`,
+      [rows],
+    );
+    const nc = await connect({ servers: nats.url });
+    const jsm = await jetstreamManager(nc);
+    while ((await jsm.streams.info('wa_stream').catch(() => undefined))?.state.messages !== rows)
+      await new Promise((r) => setTimeout(r, 500));
+    clearInterval(sampler);
+    await nc.close();
+    return { baselineMiB, peakMiB, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    bridge?.kill('SIGKILL');
+    await db.end();
+    await postgres.destroy();
+    await nats.stop();
+  }
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const figures = await scenarioCdc();
-  console.log(cdcTable(figures));
+  if (process.argv.includes('--huge')) {
+    const r = await scenarioCdcHuge();
+    console.log(
+      `one transaction of 1,000,000 rows: ${r.seconds.toFixed(1)} s from the INSERT to the last change in the stream; ` +
+        `the bridge's RSS ${r.baselineMiB.toFixed(0)} MiB at start, ${r.peakMiB.toFixed(0)} MiB at most ` +
+        `(growth ${(r.peakMiB - r.baselineMiB).toFixed(0)} MiB)`,
+    );
+  } else console.log(cdcTable(await scenarioCdc()));
 }

@@ -23,7 +23,7 @@ export interface CdcRunner {
 }
 
 /** States in which the bridge does its job (a standby is ready to take over). */
-export const CDC_READY_STATES: ReadonlySet<string> = new Set(['active', 'standby']);
+const CDC_READY_STATES: ReadonlySet<string> = new Set(['active', 'standby']);
 
 /**
  * Starts the CDC bridge (docs/architecture.md, *The front of the pipeline*): the slot of

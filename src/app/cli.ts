@@ -165,8 +165,9 @@ async function start(): Promise<number> {
       );
   }
   let gateway: Gateway;
+  let bridge: CdcRunner | undefined;
   try {
-    gateway = await createGateway(store, log);
+    gateway = await createGateway(store, log, () => bridge?.dependencies() ?? {});
   } catch (err) {
     if (err instanceof RedisConnectionError || err instanceof NatsConnectionError || err instanceof ConfigError) {
       log.flush();
@@ -176,7 +177,6 @@ async function start(): Promise<number> {
     throw err;
   }
   if (dev) announceDevSecrets(store.get(), dev);
-  let bridge: CdcRunner | undefined;
   if (cfg.cdc.enabled) {
     try {
       bridge = await startCdc(

@@ -42,7 +42,15 @@ export interface Gateway {
  * The composition root: takes the engine's adapters (engine.ts: embedded or cluster) and wires
  * services and transports to them. Nothing below app/ knows which engine it runs on.
  */
-export async function createGateway(store: ConfigStore, log: Logger): Promise<Gateway> {
+/**
+ * `more`: what else the pod runs that /ready reports (the CDC bridge with cdc.enabled: its state, ready
+ * when `active` or `standby`).
+ */
+export async function createGateway(
+  store: ConfigStore,
+  log: Logger,
+  more: () => Record<string, string> = () => ({}),
+): Promise<Gateway> {
   const cfg = store.get();
   // The one clock of the pod: every module that keeps time reads it (tests give theirs their own).
   const clock = systemClock;
@@ -149,7 +157,7 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
           },
         })
       : undefined;
-  const readiness = readinessProbe(engine, cfg.server.host, grpc);
+  const readiness = readinessProbe(engine, cfg.server.host, grpc, more);
   const http = createHttpServer({
     config,
     minter: new TokenMinter(config),
@@ -225,6 +233,9 @@ export async function createGateway(store: ConfigStore, log: Logger): Promise<Ga
   };
 }
 
+/** What each dependency says when it does its job (the CDC bridge: reading its slot, or standing by). */
+const READY_STATES = new Set(['connected', 'embedded', 'serving', 'active', 'standby']);
+
 /** After a renewal interval and this, the sessions that came back after a restart have written their routes. */
 const STALE_ROUTE_GRACE_MS = 2000;
 
@@ -237,7 +248,12 @@ function historyLimits(cfg: Config): HistoryLimits {
   };
 }
 
-function readinessProbe(engine: Engine, host: string, grpc: GrpcServer | undefined): () => Promise<Readiness> {
+function readinessProbe(
+  engine: Engine,
+  host: string,
+  grpc: GrpcServer | undefined,
+  more: () => Record<string, string>,
+): () => Promise<Readiness> {
   const target = `${!host || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${grpc?.port}`;
   return async () => {
     const dependencies = await engine.dependencies();
@@ -246,7 +262,8 @@ function readinessProbe(engine: Engine, host: string, grpc: GrpcServer | undefin
         (status) => (status === 'SERVING' ? 'serving' : 'not_serving'),
         () => 'health_check_error',
       );
-    const ready = Object.values(dependencies).every((v) => v === 'connected' || v === 'embedded' || v === 'serving');
+    Object.assign(dependencies, more());
+    const ready = Object.values(dependencies).every((v) => READY_STATES.has(v));
     return { ready, dependencies };
   };
 }

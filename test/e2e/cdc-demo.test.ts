@@ -9,6 +9,7 @@ import { TestPostgres } from '../../support/postgres-server.js';
 import { createCompanySchema } from '../helpers/cdc.js';
 import { KEYS } from '../helpers/env.js';
 import { spawnGateway, type ChildGateway } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The whole pipeline for a new user (README, *Change data capture*): the embedded pod with the bridge
@@ -40,6 +41,10 @@ describe('a row inserted with psql appears on the demo page (embedded pod, cdc.e
   });
 
   it('inserts into daisi_acme.chats with psql; the page connected at its defaults shows the row', async () => {
+    // The pod reports the bridge it runs: ready once the bridge reads its slot.
+    await waitFor(async () => (await fetch(`${pod.http}/ready`)).status === 200, 20_000, 'the pod is ready');
+    const ready = await (await fetch(`${pod.http}/ready`)).json();
+    assert.deepEqual(ready, { status: 'READY', dependencies: { nats: 'embedded', redis: 'embedded', cdc: 'active' } });
     const page = await browser.newPage();
     await page.goto(`${pod.http}/#key=${KEYS.client}&admin=${KEYS.admin}`);
     await page.click('#connect'); // acme / agent-1 / alice, chat-1
