@@ -6,7 +6,7 @@ import { parseAllDocuments } from 'yaml';
 const root = new URL('../../', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
 const yamlDocs = (path: string) =>
-  parseAllDocuments(read(path)).map((d) => {
+  parseAllDocuments(read(path), { merge: true }).map((d) => {
     assert.deepEqual(d.errors, [], `${path} parses`);
     return d.toJS();
   });
@@ -33,6 +33,26 @@ describe('deployment files', () => {
     );
     const [prom] = yamlDocs('deploy/prometheus.yml');
     assert.deepEqual(prom.scrape_configs[0].static_configs[0].targets, ['gateway-1:8080', 'gateway-2:8080']);
+  });
+
+  it('docker-compose: the pipeline from PostgreSQL without Sequin: two CDC bridges, scraped, on a logical-WAL database', () => {
+    const [compose] = yamlDocs('deploy/docker-compose.yaml');
+    const services = compose.services;
+    assert.deepEqual(
+      Object.keys(services).filter((name) => /sequin|consumer/i.test(name)),
+      [],
+      'no Sequin, no cdc-consumer-service',
+    );
+    assert.ok(services.postgres.command.includes('wal_level=logical'));
+    assert.match(services.postgres.volumes[0], /^\.\/postgres\/init\.sql:/);
+    for (const name of ['cdc-1', 'cdc-2']) {
+      const cdc = services[name];
+      assert.deepEqual(cdc.command, ['cdc'], name);
+      assert.equal(cdc.environment.DAISI_WS_NATS_URL, services['gateway-1'].environment.DAISI_WS_NATS_URL);
+      assert.match(cdc.environment.DAISI_WS_CDC_POSTGRES_URL, /@postgres:5432\//);
+    }
+    const [prom] = yamlDocs('deploy/prometheus.yml');
+    assert.deepEqual(prom.scrape_configs[1].static_configs[0].targets, ['cdc-1:8080', 'cdc-2:8080']);
   });
 
   it(
