@@ -155,16 +155,6 @@ function tuple(r: Reader): TupleValue[] {
   return values;
 }
 
-/** An LSN as PostgreSQL writes it: `16/B374D848`. */
-export function formatLsn(lsn: bigint): string {
-  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
-}
-
-export function parseLsn(text: string): bigint {
-  const [hi, lo] = text.split('/');
-  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
-}
-
 /** A pgoutput timestamp (µs since 2000-01-01) as RFC 3339 with microseconds, in UTC. */
 export function pgTimestampToRfc3339(micros: bigint): string {
   const unixMicros = micros + PG_EPOCH_MICROS;

@@ -3,7 +3,8 @@ import { SlotInUse, SlotLost } from '../../domain/errors.js';
 import type { ReplicationSlot, SlotEvent, SlotListener, JsonValue } from '../../domain/ports.js';
 import { rowOf } from './column-values.js';
 import { ensureSlot } from './slot-setup.js';
-import { decodePgOutput, formatLsn, pgTimestampToRfc3339, PG_EPOCH_MICROS, type Relation } from './pgoutput.js';
+import { formatLsn } from '../../domain/lsn.js';
+import { decodePgOutput, pgTimestampToRfc3339, PG_EPOCH_MICROS, type Relation } from './pgoutput.js';
 
 export interface SlotOptions {
   url: string;

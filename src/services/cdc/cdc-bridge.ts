@@ -1,4 +1,5 @@
 import type { Clock } from '../../domain/clock.js';
+import { formatLsn, parseLsn } from '../../domain/lsn.js';
 import { SlotInUse, SlotLost } from '../../domain/errors.js';
 import type { CdcHooks } from '../../domain/metric-hooks.js';
 import type {
@@ -160,9 +161,9 @@ export class CdcBridge {
   private onEvent(event: SlotEvent): void | Promise<void> {
     switch (event.kind) {
       case 'begin': {
-        const lsnText = lsnToText(event.commitLsn);
+        const lsnText = formatLsn(event.commitLsn);
         const checkpoint = this.recovery?.checkpoint;
-        const whole = checkpoint !== undefined && event.commitLsn <= textToLsn(checkpoint.commitLsn);
+        const whole = checkpoint !== undefined && event.commitLsn <= parseLsn(checkpoint.commitLsn);
         this.tx = {
           commitLsn: event.commitLsn,
           commitTime: event.commitTime,
@@ -298,15 +299,6 @@ export class CdcBridge {
     this.saidSkip.add(key);
     this.log.warn({ table, reason, column }, 'cdc: rows skipped (no subject can be formed); counted from now on');
   }
-}
-
-function lsnToText(lsn: bigint): string {
-  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
-}
-
-function textToLsn(text: string): bigint {
-  const [hi = '0', lo = '0'] = text.split('/');
-  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
 }
 
 function sleep(ms: number): Promise<void> {
