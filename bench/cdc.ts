@@ -27,12 +27,7 @@ export interface CdcFigures {
 }
 
 export async function scenarioCdc(rows = 50_000, rates = [1000, 5000], seconds = 5): Promise<CdcFigures> {
-  const postgres = await TestPostgres.start();
-  const nats = await TestNatsServer.start();
-  const db = new pg.Client(postgres.url);
-  await db.connect();
-  await db.query(`CREATE SCHEMA daisi_acme;
-    CREATE TABLE daisi_acme.chats (chat_id text PRIMARY KEY, agent_id text, title text, n int);`);
+  const { postgres, nats, db } = await servers();
   const procs: ChildProcess[] = [];
   try {
     // 1. PostgreSQL alone: the same transactions, nobody reading a slot.
@@ -166,6 +161,16 @@ export async function scenarioCdc(rows = 50_000, rates = [1000, 5000], seconds =
   }
 }
 
+/** A PostgreSQL and a nats-server of the bench's own, and a company table to write to. */
+async function servers(): Promise<{ postgres: TestPostgres; nats: TestNatsServer; db: pg.Client }> {
+  const [postgres, nats] = await Promise.all([TestPostgres.start(), TestNatsServer.start()]);
+  const db = new pg.Client(postgres.url);
+  await db.connect();
+  await db.query(`CREATE SCHEMA daisi_acme;
+    CREATE TABLE daisi_acme.chats (chat_id text PRIMARY KEY, agent_id text, title text, n int);`);
+  return { postgres, nats, db };
+}
+
 /** A daisi-ws process from dist/, once `ready` appears in its output. */
 function daisi(command: string, env: Record<string, string>, ready: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--max-semi-space-size=2', `${ROOT}bin/daisi-ws.js`, command], {
@@ -207,12 +212,7 @@ export function cdcTable(f: CdcFigures): string {
 export async function scenarioCdcHuge(
   rows = 1_000_000,
 ): Promise<{ baselineMiB: number; peakMiB: number; seconds: number }> {
-  const postgres = await TestPostgres.start();
-  const nats = await TestNatsServer.start();
-  const db = new pg.Client(postgres.url);
-  await db.connect();
-  await db.query(`CREATE SCHEMA daisi_acme;
-    CREATE TABLE daisi_acme.chats (chat_id text PRIMARY KEY, agent_id text, title text, n int);`);
+  const { postgres, nats, db } = await servers();
   let bridge: ChildProcess | undefined;
   try {
     bridge = await daisi(
