@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { freePortNumber } from './ports.js';
 import { waitForPort } from './nats-server.js';
 
@@ -62,6 +63,22 @@ export class TestPostgres {
     const args = ['-D', join(this.dir, 'data'), ...Object.entries(options).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
     this.child = spawn(join(BIN, 'postgres'), args, { stdio: 'ignore', ...(asRoot() ? postgresUser() : {}) });
     await waitForPort(this.port, 20_000);
+    // Listening is not accepting: after an immediate shutdown the server recovers first (57P03).
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const client = new pg.Client(this.url);
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 50));
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
   }
 
   /** `fast`: SIGINT (sessions ended, a clean shutdown); `immediate`: SIGQUIT (crash recovery at the next start). */
