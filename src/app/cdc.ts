@@ -1,4 +1,3 @@
-import { createServer, type Server } from 'node:http';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Registry } from 'prom-client';
 import { MemoryCdcPublisher } from '../adapters/memory/cdc-publisher.js';
@@ -21,9 +20,6 @@ export interface CdcRunner {
   dependencies(): Record<string, string>;
   stop(): Promise<void>;
 }
-
-/** States in which the bridge does its job (a standby is ready to take over). */
-const CDC_READY_STATES: ReadonlySet<string> = new Set(['active', 'standby']);
 
 /**
  * Starts the CDC bridge (docs/architecture.md, *The front of the pipeline*): the slot of
@@ -97,31 +93,4 @@ export async function startCdc(
       await nc?.drain().catch(() => undefined);
     },
   };
-}
-
-/** The `daisi-ws cdc` process's HTTP: /health, /ready (the bridge's state) and /metrics. */
-export function cdcHttpServer(runner: CdcRunner, registry: Registry): Server {
-  return createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/health') return json(res, 200, { status: 'OK' });
-    if (path === '/ready') {
-      const dependencies = runner.dependencies();
-      const ready = CDC_READY_STATES.has(dependencies.cdc ?? '') && dependencies.nats !== 'disconnected';
-      return json(res, ready ? 200 : 503, { status: ready ? 'READY' : 'NOT_READY', dependencies });
-    }
-    if (path === '/metrics') {
-      void registry.metrics().then((text) => {
-        res.writeHead(200, { 'Content-Type': registry.contentType });
-        res.end(text);
-      });
-      return;
-    }
-    json(res, 404, { code: 'NotFound', message: 'Not found', details: `No route for ${req.method} ${path}` });
-  });
-}
-
-function json(res: import('node:http').ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
 }

@@ -17,7 +17,8 @@ import {
 } from './cli-operator.js';
 import { createLogger } from '../platform/logger.js';
 import { Registry } from 'prom-client';
-import { cdcHttpServer, type CdcRunner, startCdc } from './cdc.js';
+import { type CdcRunner, startCdc } from './cdc.js';
+import { createCdcHttpServer } from '../transports/http/cdc-http-server.js';
 
 const USAGES: Record<string, string> = {
   start: `  daisi-ws [start]          start the gateway (embedded engine when redis.address and nats.url are empty)`,
@@ -330,7 +331,7 @@ async function cdc(): Promise<number> {
   } catch (err) {
     return fail((err as Error).message, 2);
   }
-  const http = cdcHttpServer(runner, registry);
+  const http = createCdcHttpServer(() => runner.dependencies(), registry);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(cfg.server.http_port, cfg.server.host || undefined, () => resolve());

@@ -14,7 +14,8 @@ import { TokenMinter } from '../services/token-minter.js';
 import { AbuseLimits } from '../services/abuse-limits.js';
 import { PushPeers } from '../services/push-peers.js';
 import { OperatorService } from '../services/operator.js';
-import { applyLimits, createHttpServer, type Readiness } from '../transports/http/http-server.js';
+import { applyLimits, createHttpServer } from '../transports/http/http-server.js';
+import { type Readiness, readinessOf } from '../transports/http/readiness.js';
 import { WsEndpoint } from '../transports/ws/ws-endpoint.js';
 import type { ConfigStore } from '../platform/config/store.js';
 import type { Config } from '../platform/config/schema.js';
@@ -233,9 +234,6 @@ export async function createGateway(
   };
 }
 
-/** What each dependency says when it does its job (the CDC bridge: reading its slot, or standing by). */
-const READY_STATES = new Set(['connected', 'embedded', 'serving', 'active', 'standby']);
-
 /** After a renewal interval and this, the sessions that came back after a restart have written their routes. */
 const STALE_ROUTE_GRACE_MS = 2000;
 
@@ -262,9 +260,7 @@ function readinessProbe(
         (status) => (status === 'SERVING' ? 'serving' : 'not_serving'),
         () => 'health_check_error',
       );
-    Object.assign(dependencies, more());
-    const ready = Object.values(dependencies).every((v) => READY_STATES.has(v));
-    return { ready, dependencies };
+    return readinessOf(Object.assign(dependencies, more()));
   };
 }
 

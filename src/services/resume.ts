@@ -137,8 +137,10 @@ export class ResumeService {
     const start = since ?? Math.max(this.deps.position(), this.deps.stream.head());
     if (live && !old && session.chatId === chatId) return { refused, start: session.position.lastSeq };
     const chats = subjects.chats(id.companyId, id.agentId);
+    // A live session has every chat-list event the pod has handed on: the chat list is replayed only
+    // from there (from its last event, it would read the agent's whole stream since then).
     const after = new Map([
-      [chats, old?.sentUpTo(chats) ?? session.position.lastSeq],
+      [chats, old?.sentUpTo(chats) ?? Math.max(session.position.lastSeq, this.deps.position())],
       [subjects.messages(id.companyId, id.agentId, chatId), start],
     ]);
     const replay = new ReplayState(after, old?.clientSince ?? 0, live && (!old || old.silent));

@@ -86,10 +86,9 @@ function scalarValue(typeOid: number, text: string): Json {
 function rfc3339(text: string, zoned: boolean): string {
   const m = /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d(?::?\d\d)?(?::?\d\d)?)?( BC)?$/.exec(text);
   if (!m || m[4]) return text;
-  const offset = m[3];
-  if (!zoned || !offset || /^[+-]00(:?00)?$/.test(offset)) return `${m[1]}T${m[2]}Z`;
-  const [sign, hh, mm = '00'] = [offset[0], offset.slice(1, 3), offset.replace(':', '').slice(3, 5) || '00'];
-  return `${m[1]}T${m[2]}${sign}${hh}:${mm}`;
+  const offset = m[3]?.replaceAll(':', ''); // +05, +0530 (seconds of an offset are dropped)
+  if (!zoned || !offset || /^[+-]0+$/.test(offset)) return `${m[1]}T${m[2]}Z`;
+  return `${m[1]}T${m[2]}${offset.slice(0, 3)}:${offset.slice(3, 5) || '00'}`;
 }
 
 /** A one- or more-dimensional array literal: `{1,2}`, `{"a b",NULL}`, `{{1,2},{3,4}}`. */

@@ -13,6 +13,7 @@ import { clientApiKeyOf, headerValue, requestIdOf, webSocketTargetOf } from '../
 import type { ConnectionBudget } from '../../platform/process-limits.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { readJson, sendError, sendJson } from './http-io.js';
+import { type Readiness, sendMetrics, sendReadiness } from './readiness.js';
 import { parsePublishRequest } from './publish-request.js';
 import { parseDisconnect, parseSessionsQuery } from './operator-request.js';
 import type { OperatorService } from '../../services/operator.js';
@@ -42,11 +43,6 @@ const CLIENT_MODULE_PATH = '/daisi-ws-client.js';
 const ADMIN_PAGE_PATHS = new Set(['/admin', '/admin.js', '/admin.css']);
 /** The pages' icon: there with either page. */
 const FAVICON_PATHS = new Set(['/favicon.ico', '/favicon.svg']);
-
-export interface Readiness {
-  ready: boolean;
-  dependencies: Record<string, string>;
-}
 
 export interface HttpDeps {
   config: () => Config;
@@ -90,7 +86,7 @@ export function createHttpServer(deps: HttpDeps): Server {
   const routes = new Map<string, Route>([
     ['/health', { method: 'GET', handler: (_q, res) => sendJson(res, 200, { status: 'OK' }) }],
     ['/ready', { method: 'GET', handler: (_q, res) => ready(deps, res) }],
-    ['/metrics', { method: 'GET', handler: (_q, res) => metrics(deps, res) }],
+    ['/metrics', { method: 'GET', handler: (_q, res) => sendMetrics(res, deps.metrics.registry) }],
     ['/generate-token', { method: 'POST', handler: (req, res, ctx) => generateToken(deps, req, res, ctx) }],
     ['/admin/generate-token', { method: 'POST', handler: (req, res, ctx) => generateAdminToken(deps, req, res, ctx) }],
     ['/api/publish', { method: 'POST', handler: (req, res, ctx) => publish(deps, req, res, ctx) }],
@@ -245,14 +241,7 @@ function acceptedEncodings(header: string | undefined): Set<string> {
 }
 
 async function ready(deps: HttpDeps, res: ServerResponse): Promise<void> {
-  const r = await deps.readiness();
-  sendJson(res, r.ready ? 200 : 503, { status: r.ready ? 'READY' : 'NOT_READY', dependencies: r.dependencies });
-}
-
-async function metrics(deps: HttpDeps, res: ServerResponse): Promise<void> {
-  const text = await deps.metrics.registry.metrics();
-  res.writeHead(200, { 'Content-Type': deps.metrics.registry.contentType });
-  res.end(text);
+  sendReadiness(res, await deps.readiness());
 }
 
 async function generateToken(
