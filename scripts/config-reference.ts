@@ -12,13 +12,22 @@ export const END = '<!-- /config-table -->';
 
 export function configTable(): string {
   const rows = allKeys().map(([path, spec]) => {
-    const def = spec.type.kind === 'list' ? '[]' : spec.default === '' ? '""' : String(spec.default);
+    const def =
+      spec.type.kind === 'list'
+        ? '[]'
+        : spec.type.kind === 'tables'
+          ? 'chats, messages, agents'
+          : spec.default === ''
+            ? '""'
+            : String(spec.default);
     const type =
       spec.type.kind === 'enum'
         ? spec.type.values.join(' \\| ')
         : spec.type.kind === 'list'
           ? `list of ${spec.type.item}`
-          : spec.type.kind;
+          : spec.type.kind === 'tables'
+            ? 'mapping'
+            : spec.type.kind;
     const notes = [spec.doc, spec.extra ? '*(beyond the Go service)*' : '', spec.restart ? '*(restart)*' : '']
       .filter(Boolean)
       .join(' ');

@@ -8,7 +8,6 @@ import type { EventStream, Logger } from '../domain/ports.js';
 import type { Config } from '../platform/config/schema.js';
 import { cdcMetrics } from '../platform/cdc-metrics.js';
 import { CdcBridge, type CdcState } from '../services/cdc/cdc-bridge.js';
-import { DEFAULT_TABLES } from '../services/cdc/table-mapping.js';
 
 /** How often the bridge tells Postgres where it stands, also when nothing changes. */
 const STATUS_INTERVAL_MS = 1000;
@@ -67,7 +66,7 @@ export async function startCdc(
     {
       slotName: c.slot_name,
       schemaPrefix: c.schema_prefix,
-      tables: DEFAULT_TABLES,
+      tables: c.tables,
       window: c.publish_window,
       checkpointMs: CHECKPOINT_MS,
       maxLagBytes: c.max_lag_bytes,

@@ -38,7 +38,14 @@ describe('CDC bridge: Postgres commits to browser sessions', {
       DAISI_WS_NATS_STREAM_NAME: stream,
     };
     pod = await spawnGateway('127.0.0.71', env);
-    bridge = await spawnCdc('127.0.0.72', { ...env, DAISI_WS_CDC_POSTGRES_URL: postgres.url });
+    bridge = await spawnCdc('127.0.0.72', {
+      ...env,
+      DAISI_WS_CDC_POSTGRES_URL: postgres.url,
+      // A table of the application's own, its ids in columns of its own names (cdc.tables).
+      DAISI_WS_CDC_TABLES: JSON.stringify({
+        tickets: { subject: 'chats', agent_column: 'owner', chat_column: 'ticket' },
+      }),
+    });
     await waitFor(async () => (await fetch(`${bridge.http}/ready`)).status === 200, 20_000, 'the bridge is ready');
   });
   after(async () => {
@@ -182,6 +189,18 @@ describe('CDC bridge: Postgres commits to browser sessions', {
     assert.deepEqual(after, before, 'nothing published for them');
   });
 
+  it('cdc.tables: a table of its own, with id columns of its own names, reaches the chat list it names', async () => {
+    await db.query(`CREATE TABLE "daisi_${acme}".tickets (ticket text PRIMARY KEY, owner text, subject text)`);
+    const erin = await user(acme, 'agent-5');
+    await db.query(`INSERT INTO "daisi_${acme}".tickets VALUES ('t-1', 'agent-5', 'printer on fire')`);
+    const [event] = await erin.waitEvents(1, 10_000);
+    assert.equal(event!.payload.agent_id, 'agent-5', 'the owner column gives the agent');
+    assert.equal(event!.payload.row_data.metadata.table_name, 'tickets');
+    assert.equal(event!.payload.chat_id, 't-1');
+    assert.deepEqual(event!.payload.row_data.record, { ticket: 't-1', owner: 'agent-5', subject: 'printer on fire' });
+    await erin.close();
+  });
+
   it('the whole stream holds every committed change once, in commit order', async () => {
     const changes = await readWholeStream(nats.url, stream);
     const ids = changes.map((c) => c.event.event_id);
@@ -192,6 +211,6 @@ describe('CDC bridge: Postgres commits to browser sessions', {
       return ((BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`)) * 1_000_000n + BigInt(index!);
     });
     for (let i = 1; i < positions.length; i++) assert.ok(positions[i]! > positions[i - 1]!, `in commit order at ${i}`);
-    assert.equal(changes.length, 8, 'six of the first test, one of the new company, one of the skip test');
+    assert.equal(changes.length, 9, 'six of the first test, one of the new company, one of the skip test, a ticket');
   });
 });

@@ -12,7 +12,8 @@ import type {
   SlotListener,
 } from '../../src/domain/ports.js';
 import { CdcBridge } from '../../src/services/cdc/cdc-bridge.js';
-import { DEFAULT_TABLES, routeOf } from '../../src/services/cdc/table-mapping.js';
+import { DEFAULT_TABLES } from '../../src/domain/cdc-tables.js';
+import { routeOf } from '../../src/services/cdc/table-mapping.js';
 
 describe('CDC: values, subjects, positions', () => {
   it('turns pgoutput text into JSON by type', () => {

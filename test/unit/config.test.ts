@@ -132,6 +132,47 @@ describe('configuration', () => {
     ]);
   });
 
+  it('cdc.tables adds tables, moves id columns and leaves tables out, from YAML or JSON in the environment', () => {
+    assert.deepEqual(Object.keys(loadConfig({ env: {} }).config.cdc.tables), ['chats', 'messages', 'agents']);
+    const dir = dirWith(
+      'cdc:\n  tables:\n    tickets: { subject: chats, agent_column: owner_id, chat_column: ticket_id }\n' +
+        '    agents: false\n    messages: { agent_column: author }\n',
+    );
+    const tables = loadConfig({ env: { DAISI_WS_CONFIG_PATH: dir } }).config.cdc.tables;
+    assert.deepEqual(tables, {
+      chats: { kind: 'chats', agentColumn: 'agent_id', chatColumn: 'chat_id' },
+      messages: { kind: 'messages', agentColumn: 'author', chatColumn: 'chat_id', messageColumn: 'message_id' },
+      tickets: { kind: 'chats', agentColumn: 'owner_id', chatColumn: 'ticket_id' },
+    });
+    const env = { DAISI_WS_CDC_TABLES: '{"notes":{"subject":"messages","chat_column":"thread"}}' };
+    assert.deepEqual(loadConfig({ env }).config.cdc.tables.notes, {
+      kind: 'messages',
+      agentColumn: 'agent_id',
+      chatColumn: 'thread',
+      messageColumn: 'message_id',
+    });
+    const problems = problemsOf(() =>
+      loadConfig({
+        env: {
+          DAISI_WS_CONFIG_PATH: dirWith(
+            'cdc:\n  tables:\n    tickets: { subject: tickets }\n    notes: { agent_column: 7, colour: red }\n',
+          ),
+        },
+      }),
+    );
+    assert.deepEqual(problems, [
+      'cdc.tables.tickets.subject must be one of chats, messages, agents (got "tickets")',
+      'cdc.tables.notes has unknown keys: colour',
+      'cdc.tables.notes.subject must be one of chats, messages, agents (got null)',
+    ]);
+    assert.deepEqual(
+      problemsOf(() => loadConfig({ env: { DAISI_WS_CDC_TABLES: 'tickets=chats' } })),
+      [
+        'DAISI_WS_CDC_TABLES must be a mapping of tables (JSON in the environment), e.g. {"tickets":{"subject":"chats"}}',
+      ],
+    );
+  });
+
   it('turns the publish API and the demo page off by default when NODE_ENV=production', () => {
     const dev = loadConfig({ env: {} }).config.app;
     const prod = loadConfig({ env: { NODE_ENV: 'production' } }).config.app;

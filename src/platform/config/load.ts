@@ -3,6 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { DEFAULT_TABLES, tablesFrom } from '../../domain/cdc-tables.js';
 import { ConfigError } from '../../domain/errors.js';
 import { allKeys, envNameOf, type Config, type KeySpec } from './schema.js';
 import { isJsonObject } from '../../domain/json.js';
@@ -83,6 +84,7 @@ export function isProduction(env: Env): boolean {
 
 function defaultOf(spec: KeySpec, production: boolean): unknown {
   if (spec.type.kind === 'list') return [];
+  if (spec.type.kind === 'tables') return DEFAULT_TABLES;
   return production && spec.productionDefault !== undefined ? spec.productionDefault : spec.default;
 }
 
@@ -202,6 +204,8 @@ function coerce(raw: unknown, spec: KeySpec, where: string, problems: string[], 
       }
       return out;
     }
+    case 'tables':
+      return tablesFrom(raw, where, problems);
   }
 }
 

@@ -1,3 +1,5 @@
+import type { TableMapping } from '../../domain/cdc-tables.js';
+
 /**
  * Every configuration key, its type, default and constraints, in one table: the loader, the
  * env-override names, validation and the README's configuration reference all derive from it.
@@ -12,7 +14,9 @@ export type KeyType =
   | { kind: 'bool' }
   | { kind: 'enum'; values: readonly string[] }
   /** A YAML list, or a comma-separated environment variable. */
-  | { kind: 'list'; item: 'secret' | 'aesKey' | 'address' | 'origin' };
+  | { kind: 'list'; item: 'secret' | 'aesKey' | 'address' | 'origin' }
+  /** The CDC bridge's table mapping: a YAML mapping, or its JSON in the environment (domain/cdc-tables.ts). */
+  | { kind: 'tables' };
 
 export interface KeySpec {
   type: KeyType;
@@ -193,6 +197,17 @@ export const schema = {
       ),
     ),
     schema_prefix: extra(restart(str('daisi_', 'company schemas are <prefix><company_id>; others are not published'))),
+    tables: extra(
+      restart<KeySpec & { type: { kind: 'tables' } }>({
+        type: { kind: 'tables' },
+        default: '',
+        doc:
+          "tables to publish beyond or instead of the seed's chats, messages and agents: `<table>: {subject, " +
+          'agent_column, chat_column, message_column}` (subject: chats, messages or agents; columns default to ' +
+          'agent_id, chat_id, message_id), or `<table>: false` to leave one out; JSON in the environment ' +
+          '(docs/protocol.md, *Row changes*)',
+      }),
+    ),
     max_lag_bytes: extra(
       int(256 * 1024 * 1024, "beyond this much WAL not yet confirmed, the bridge's /ready says `cdc: lagging`"),
     ),
@@ -362,7 +377,9 @@ type ValueOf<S> = S extends { type: { kind: 'int' } }
     ? boolean
     : S extends { type: { kind: 'list' } }
       ? readonly string[]
-      : string;
+      : S extends { type: { kind: 'tables' } }
+        ? Readonly<Record<string, TableMapping>>
+        : string;
 type ConfigOf<T> = { readonly [K in keyof T]: T[K] extends KeySpec ? ValueOf<T[K]> : ConfigOf<T[K]> };
 
 export type Config = ConfigOf<typeof schema>;

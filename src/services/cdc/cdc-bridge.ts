@@ -1,6 +1,7 @@
 import type { Clock } from '../../domain/clock.js';
 import { formatLsn, parseLsn } from '../../domain/lsn.js';
 import { SlotInUse, SlotLost } from '../../domain/errors.js';
+import type { TableMapping } from '../../domain/cdc-tables.js';
 import type { CdcHooks } from '../../domain/metric-hooks.js';
 import type {
   CdcPublisher,
@@ -10,12 +11,12 @@ import type {
   SlotEvent,
   SlotListener,
 } from '../../domain/ports.js';
-import { routeOf, type TableMapping } from './table-mapping.js';
+import { routeOf } from './table-mapping.js';
 
 export interface CdcBridgeOptions {
   slotName: string;
   schemaPrefix: string;
-  tables: Record<string, TableMapping>;
+  tables: Readonly<Record<string, TableMapping>>;
   /** Changes sent to JetStream and not yet acknowledged, at most. */
   window: number;
   /** How often the checkpoint (the stream's record of the last whole transaction) is written. */

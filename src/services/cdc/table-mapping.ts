@@ -1,21 +1,6 @@
 import { idProblem } from '../../domain/ids.js';
+import type { TableMapping } from '../../domain/cdc-tables.js';
 import type { JsonValue } from '../../domain/ports.js';
-
-/** What a mapped table's rows become (docs/protocol.md, *Row changes*). */
-export interface TableMapping {
-  kind: 'chats' | 'messages' | 'agents';
-  /** The columns that give the ids: the agent always, the chat for messages, the message's own id. */
-  agentColumn: string;
-  chatColumn?: string;
-  messageColumn?: string;
-}
-
-/** The seed's tables (SPEC §18): chats, messages (partitioned), agents of every company schema. */
-export const DEFAULT_TABLES: Record<string, TableMapping> = {
-  chats: { kind: 'chats', agentColumn: 'agent_id', chatColumn: 'chat_id' },
-  messages: { kind: 'messages', agentColumn: 'agent_id', chatColumn: 'chat_id', messageColumn: 'message_id' },
-  agents: { kind: 'agents', agentColumn: 'agent_id' },
-};
 
 export interface Routed {
   subject: string;
@@ -31,7 +16,7 @@ export type Skip = { skip: 'unmapped' } | { skip: 'missing_id' | 'invalid_id'; c
 /** Where a row of `schema.table` goes: `wa.<company>.<agent>.<kind>[.<chat>]`, or why it does not. */
 export function routeOf(
   schemaPrefix: string,
-  tables: Record<string, TableMapping>,
+  tables: Readonly<Record<string, TableMapping>>,
   schema: string,
   table: string,
   record: Record<string, JsonValue>,
