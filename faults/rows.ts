@@ -1,6 +1,7 @@
 import { GoReplicaClient, pushRequestOf } from '../test/helpers/go-replica.js';
 import type { ClientReport } from './client-host.js';
 import { Clients, FaultEnv, Load, sessionsFor, sleep, type Published, type Session } from './harness.js';
+import { CdcFront, CdcLoad } from './cdc-front.js';
 import { BlackHoleProxy } from './proxy.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +36,8 @@ export interface Row {
   natsArgs?: () => string[];
   /** How long the clients wait in silence before they take a connection for lost (4 s). */
   clientSilenceMs?: number;
+  /** Needs PostgreSQL 15's binaries (the CDC rows); skipped without them. */
+  postgres?: true;
   /** Set-up before the sessions open (a proxy in front of a pod). */
   prepare?(env: FaultEnv): Promise<Prepared>;
   fault(
@@ -43,11 +46,21 @@ export interface Row {
   ): Promise<{ endedAt: number; note?: string; problems?: string[] }>;
 }
 
+/** Where a row's events come from: publishes to NATS (Load), or rows committed in Postgres (CdcLoad). */
+interface EventSource {
+  start(subjects: string[], perSecond: number, onAck?: (p: Published) => void, padBytes?: number): void | Promise<void>;
+  stop(): Promise<Published[]>;
+}
+
 /** What a row set up: sessions' routes through a proxy, a hook on each acknowledged event, and more for its fault. */
 interface Prepared {
   via?: (pod: number) => string | undefined;
   onAck?: (p: Published) => void;
-  cleanup?: () => void;
+  cleanup?: () => void | Promise<void>;
+  /** Events come from here rather than from publishes to NATS (the CDC rows: rows committed in Postgres). */
+  load?: EventSource;
+  /** What went wrong before the clients (the CDC rows: what the stream holds). */
+  problems?: () => string[];
   [more: string]: unknown;
 }
 
@@ -133,6 +146,14 @@ async function slowConsumers(port: number): Promise<number> {
 }
 
 const monitorPort = freePortNumber();
+
+/** The CDC rows' set-up: Postgres, an active and a standby bridge, and rows committed as the load. */
+async function cdcFront(env: FaultEnv): Promise<Prepared> {
+  const front = await CdcFront.start(env);
+  const load = new CdcLoad(front);
+  return { front, load, problems: () => load.problems, cleanup: () => front.stop() };
+}
+const frontOf = (extra: Record<string, unknown>) => extra.front as CdcFront;
 
 export const ROWS: Row[] = [
   {
@@ -338,6 +359,50 @@ export const ROWS: Row[] = [
       };
     },
   },
+  {
+    name: 'cdc-bridge-kill',
+    title: 'CDC bridge killed (SIGKILL) in a 20,000-row transaction; the standby takes over',
+    short: true,
+    postgres: true,
+    prepare: cdcFront,
+    fault: async (_ctx, extra) => {
+      const front = frontOf(extra);
+      const active = await front.active();
+      const before = await front.streamMessages();
+      const big = (extra.load as CdcLoad).bulk(20_000);
+      while ((await front.streamMessages()) < before + 5000) await sleep(20);
+      await front.kill(active);
+      await big;
+      const killedAt = Date.now();
+      await front.active();
+      const endedAt = Date.now();
+      await front.restart(active);
+      return {
+        endedAt,
+        note: `the standby read the slot ${((endedAt - killedAt) / 1000).toFixed(1)} s after the kill`,
+      };
+    },
+  },
+  {
+    name: 'cdc-postgres-restart',
+    title: 'PostgreSQL stopped (immediate) under the bridge and started after 2 s',
+    postgres: true,
+    prepare: cdcFront,
+    fault: async (_ctx, extra) => {
+      const front = frontOf(extra);
+      await front.postgres.stop('immediate');
+      await sleep(2000);
+      await front.postgres.run();
+      return { endedAt: Date.now() };
+    },
+  },
+  {
+    name: 'cdc-nats-kill',
+    title: 'nats-server killed under the bridge and the pods, restarted after 2 s',
+    postgres: true,
+    prepare: cdcFront,
+    fault: ({ env }) => killAndRestart(env.nats),
+  },
 ];
 
 /** Runs one row: a fresh fleet, sessions on every pod, a steady load, the fault, the checks. */
@@ -353,9 +418,9 @@ export async function runRow(
     const spread = sessionsFor(env, 12, { via: prepared.via });
     const sessions = [...spread, ...sessionsFor(env, row.crowd ?? 0, { onlyPod: 0, firstId: spread.length })];
     await clients.open(sessions.map((s) => s.spec));
-    const load = await Load.connect(env.nats.url);
+    const load: EventSource = prepared.load ?? (await Load.connect(env.nats.url));
     const subjects = [...new Set(sessions.flatMap((s) => s.subjects))];
-    load.start(subjects, row.rate ?? (short ? 150 : 200), prepared.onAck, row.padBytes);
+    await load.start(subjects, row.rate ?? (short ? 150 : 200), prepared.onAck, row.padBytes);
     await sleep(short ? 1500 : 3000);
     log(`${row.name}: fault`);
     const {
@@ -368,11 +433,12 @@ export async function runRow(
     const expected = sessions.map((s) => expectedOf(published, s.subjects));
     await waitUntilDelivered(clients, expected, short ? 15_000 : 30_000);
     const reports = await clients.report();
+    problems.push(...(prepared.problems?.() ?? []));
     const result = evaluate(row, sessions, published, expected, reports, endedAt, note ?? '', problems);
     log(`${row.name}: ${result.ok ? 'ok' : 'FAILED'} ${JSON.stringify(result)}`);
     return result;
   } finally {
-    prepared.cleanup?.();
+    await prepared.cleanup?.();
     clients.close();
     await env.stop();
   }

@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
+import { TestPostgres } from '../support/postgres-server.js';
 import { ROWS, runRow, type RowResult } from './rows.js';
 
 const { values } = parseArgs({
@@ -15,7 +16,11 @@ const { values } = parseArgs({
   },
 });
 const wanted = values.rows?.split(',');
-const rows = ROWS.filter((r) => (wanted ? wanted.includes(r.name) : !values.short || r.short));
+const rows = ROWS.filter((r) => (wanted ? wanted.includes(r.name) : !values.short || r.short)).filter((r) => {
+  if (!r.postgres || TestPostgres.available()) return true;
+  process.stdout.write(`- ${r.name}: skipped (no PostgreSQL 15 binaries)\n`);
+  return false;
+});
 const results: RowResult[] = [];
 const started = Date.now();
 for (const row of rows) {
