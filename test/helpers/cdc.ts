@@ -91,7 +91,7 @@ export interface StoredChange {
   subject: string;
   event: {
     event_id: string;
-    row_data: { action: string; record: Record<string, unknown>; metadata: { commit_lsn: string } };
+    row_data: { action: string; record: Record<string, unknown>; metadata: { commit_lsn: string; table_name: string } };
   } & Record<string, unknown>;
 }
 

@@ -4,7 +4,9 @@ import pg from 'pg';
 import { TestNatsServer } from '../../support/nats-server.js';
 import { TestPostgres } from '../../support/postgres-server.js';
 import { createCompanySchema, readWholeStream, spawnCdc, type CdcProcess } from '../helpers/cdc.js';
-import { REDIS_ADDRESS, uid } from '../helpers/env.js';
+import { fromStruct } from '../../src/transports/grpc/struct.js';
+import { freePortNumber, REDIS_ADDRESS, uid } from '../helpers/env.js';
+import { GoReplicaClient, pushRequestOf } from '../helpers/go-replica.js';
 import { adminToken, adminUrl, companyToken, spawnGateway, userUrl, type ChildGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/wait.js';
 import { TestClient } from '../helpers/ws-client.js';
@@ -201,6 +203,61 @@ describe('CDC bridge: Postgres commits to browser sessions', {
     await erin.close();
   });
 
+  it('a row of every mapped table, re-marshalled by a Go replica and pushed over gRPC, keeps its row_data', async () => {
+    // Pod B reads a nats-server the bridge does not write to: what its sessions get came through the push.
+    const grpcPort = freePortNumber();
+    const elsewhere = await TestNatsServer.start();
+    const podB = await spawnGateway('127.0.0.73', {
+      DAISI_WS_REDIS_ADDRESS: REDIS_ADDRESS,
+      DAISI_WS_NATS_URL: elsewhere.url,
+      DAISI_WS_SERVER_GRPC_PORT: String(grpcPort),
+    });
+    const goReplica = new GoReplicaClient(`127.0.0.73:${grpcPort}`);
+    try {
+      const token = companyToken(acme, 'agent-9', uid('u'));
+      const frank = await TestClient.ready(`${userUrl(podB.ws, acme, 'agent-9', token)}&chat_id=c99`);
+      await db.query('BEGIN');
+      await db.query(
+        `INSERT INTO "daisi_${acme}".chats (chat_id, agent_id, title, unread) VALUES ('c99', 'agent-9', 'é ✓', 2)`,
+      );
+      await db.query(
+        `INSERT INTO "daisi_${acme}".messages (message_id, chat_id, agent_id, body, meta, tags, amount, message_date)
+         VALUES ('m99', 'c99', 'agent-9', 'line\nbreak', '{"n":null,"deep":{"x":[true,1.5,"s"]}}', '{a,b}', 0.1,
+                 '2026-12-07 10:00:00.5+00')`,
+      );
+      await db.query(`INSERT INTO "daisi_${acme}".agents (agent_id, name, active) VALUES ('agent-9', 'Nine', false)`);
+      await db.query('COMMIT');
+      const read = async () =>
+        (await readWholeStream(nats.url, stream)).filter((c) => c.event.agent_id === 'agent-9').map((c) => c.event);
+      await waitFor(async () => (await read()).length === 3, 10_000, 'the three rows in the stream');
+      const stored = await read();
+      for (const event of stored) {
+        // The Go replica's forwarder: only SPEC §1's fields, row_data through a protobuf Struct.
+        const chatId = String(event.chat_id ?? '');
+        const request = pushRequestOf({ companyId: acme, agentId: 'agent-9', chatId }, event, 'go-pod-1');
+        assert.deepEqual(fromStruct(request.payload!.row_data), event.row_data, 'row_data survives the Struct');
+        // agents rows go to admin sessions, which a Go pod serves itself (its queue group); chats and messages are pushed.
+        if (event.row_data.metadata.table_name !== 'agents')
+          assert.equal((await goReplica.push(request)).success, true);
+      }
+      const got = await frank.waitEvents(2, 10_000);
+      assert.deepEqual(
+        got.map((f) => f.payload.row_data),
+        stored.filter((e) => e.row_data.metadata.table_name !== 'agents').map((e) => e.row_data),
+        'chats and messages rows arrive with row_data intact',
+      );
+      assert.deepEqual(
+        got.map((f) => [f.payload.event_id, f.payload.chat_id, f.payload.event_time]),
+        stored.slice(0, 2).map((e) => [e.event_id, e.chat_id, e.event_time]),
+      );
+      await frank.close();
+    } finally {
+      goReplica.close();
+      await podB.kill();
+      await elsewhere.stop();
+    }
+  });
+
   it('the whole stream holds every committed change once, in commit order', async () => {
     const changes = await readWholeStream(nats.url, stream);
     const ids = changes.map((c) => c.event.event_id);
@@ -211,6 +268,10 @@ describe('CDC bridge: Postgres commits to browser sessions', {
       return ((BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`)) * 1_000_000n + BigInt(index!);
     });
     for (let i = 1; i < positions.length; i++) assert.ok(positions[i]! > positions[i - 1]!, `in commit order at ${i}`);
-    assert.equal(changes.length, 9, 'six of the first test, one of the new company, one of the skip test, a ticket');
+    assert.equal(
+      changes.length,
+      12,
+      'six of the first test, one of the new company, one of the skip test, a ticket, three of the Go push',
+    );
   });
 });
