@@ -48,7 +48,7 @@ export async function startCdc(
     ? new NatsCdcPublisher(nc, {
         stream: cfg.nats.stream_name,
         checkpointStream: c.checkpoint_stream,
-        replicas: 1,
+        replicas: cfg.nats.stream_replicas,
         createStream: cfg.nats.create_stream,
         republishPrefix: cfg.nats.read_mode === 'interest' ? cfg.nats.republish_prefix : undefined,
       })

@@ -55,11 +55,15 @@ export interface Engine {
 }
 
 export function engineKindOf(cfg: Config): EngineKind {
-  const hasRedis = cfg.redis.address !== '';
+  const sentinels = cfg.redis.sentinel_addresses.length > 0;
+  if (sentinels !== (cfg.redis.sentinel_master_name !== ''))
+    throw new ConfigError(['redis.sentinel_addresses and redis.sentinel_master_name go together: set both or neither']);
+  const hasRedis = cfg.redis.address !== '' || sentinels;
   const hasNats = cfg.nats.url !== '';
   if (hasRedis !== hasNats) {
     throw new ConfigError([
-      'redis.address and nats.url must both be set (cluster engine) or both be empty (embedded engine)',
+      'redis (redis.address or redis.sentinel_addresses) and nats.url must both be set (cluster engine) or both ' +
+        'be empty (embedded engine)',
     ]);
   }
   return hasRedis ? 'cluster' : 'embedded';
@@ -106,6 +110,8 @@ export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHook
   const podId = cfg.server.pod_id || hostname();
   const redis = await connectRedis({
     address: cfg.redis.address,
+    sentinels: cfg.redis.sentinel_addresses,
+    masterName: cfg.redis.sentinel_master_name,
     password: cfg.redis.password,
     db: cfg.redis.db,
     connectTimeoutMs: REDIS_CONNECT_TIMEOUT_MS,
@@ -114,6 +120,7 @@ export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHook
     {
       streamName: cfg.nats.stream_name,
       createStream: cfg.nats.create_stream,
+      replicas: cfg.nats.stream_replicas,
       podId,
       readMode: cfg.nats.read_mode as ReadMode,
       republishPrefix: cfg.nats.republish_prefix,

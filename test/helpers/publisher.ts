@@ -20,6 +20,23 @@ export class TestPublisher {
     return (await this.js.publish(subject, data, { headers: h })).seq;
   }
 
+  /**
+   * As a producer on a JetStream cluster must: with a Nats-Msg-Id, tried again until the stream
+   * acknowledges (a leader election answers "no responders" or times out meanwhile).
+   */
+  async publishUntilStored(subject: string, payload: unknown, msgId: string, timeoutMs = 30_000): Promise<number> {
+    const data = typeof payload === 'string' ? payload : JSON.stringify(payload);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return (await this.js.publish(subject, data, { msgID: msgId, timeout: 2000 })).seq;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
   async consumerCount(stream: string): Promise<number> {
     const jsm = await jetstreamManager(this.nc);
     return (await jsm.streams.info(stream)).state.consumer_count;

@@ -118,6 +118,7 @@ for (const readMode of ['interest', 'stream'] as const) {
         {
           streamName: 'replaced_test',
           createStream: true,
+          replicas: 1,
           podId: 'p',
           readMode,
           republishPrefix: 'dws',

@@ -173,6 +173,41 @@ describe('configuration', () => {
     );
   });
 
+  it('takes several NATS servers, stream replicas and Redis Sentinel addresses; one line for each bad value', () => {
+    const env = {
+      DAISI_WS_NATS_URL: 'nats://127.0.0.1:4301, nats://127.0.0.1:4302,127.0.0.1:4303',
+      DAISI_WS_NATS_STREAM_REPLICAS: '3',
+      DAISI_WS_REDIS_SENTINEL_ADDRESSES: '127.0.0.1:26379,sentinel-1.redis:26379,[::1]:26380',
+      DAISI_WS_REDIS_SENTINEL_MASTER_NAME: 'dws',
+    };
+    const { config } = loadConfig({ env });
+    assert.equal(config.nats.stream_replicas, 3);
+    assert.deepEqual(config.redis.sentinel_addresses, ['127.0.0.1:26379', 'sentinel-1.redis:26379', '[::1]:26380']);
+    assert.equal(engineKindOf(config), 'cluster', 'Sentinel without redis.address is a cluster');
+    assert.equal(loadConfig({ env: {} }).config.nats.stream_replicas, 1);
+    assert.deepEqual(
+      problemsOf(() =>
+        loadConfig({
+          env: {
+            DAISI_WS_NATS_URL: 'nats://a:4222,http://b:4222',
+            DAISI_WS_NATS_STREAM_REPLICAS: '7',
+            DAISI_WS_REDIS_SENTINEL_ADDRESSES: '127.0.0.1:26379,sentinel-2',
+          },
+        }),
+      ),
+      [
+        'DAISI_WS_NATS_URL: "http://b:4222" has scheme http: (nats:// or tls://)',
+        'DAISI_WS_NATS_STREAM_REPLICAS must be at most 5 (got 7)',
+        'DAISI_WS_REDIS_SENTINEL_ADDRESSES[1] must be host:port (got "sentinel-2")',
+      ],
+    );
+    const noMaster = loadConfig({ env: { ...env, DAISI_WS_REDIS_SENTINEL_MASTER_NAME: undefined } }).config;
+    assert.deepEqual(
+      problemsOf(() => engineKindOf(noMaster)),
+      ['redis.sentinel_addresses and redis.sentinel_master_name go together: set both or neither'],
+    );
+  });
+
   it('turns the publish API and the demo page off by default when NODE_ENV=production', () => {
     const dev = loadConfig({ env: {} }).config.app;
     const prod = loadConfig({ env: { NODE_ENV: 'production' } }).config.app;

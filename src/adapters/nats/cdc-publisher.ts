@@ -52,7 +52,13 @@ export class NatsCdcPublisher implements CdcPublisher {
   async prepare(): Promise<void> {
     const jsm = await jetstreamManager(this.nc);
     // The bridge may come up before any pod: the stream is made as a pod would make it.
-    await ensureStream(jsm, this.options.stream, this.options.createStream, this.options.republishPrefix);
+    await ensureStream(
+      jsm,
+      this.options.stream,
+      this.options.createStream,
+      this.options.replicas,
+      this.options.republishPrefix,
+    );
     try {
       await jsm.streams.info(this.options.checkpointStream);
     } catch (err) {

@@ -13,6 +13,8 @@ export type ReadMode = 'interest' | 'stream';
 export interface NatsStreamOptions {
   streamName: string;
   createStream: boolean;
+  /** Replicas of the stream when this pod creates it (nats.stream_replicas). */
+  replicas: number;
   podId: string;
   /** interest: subscribe to what the pod's sessions want (the stream's republish); stream: read all of `wa.>`. */
   readMode: ReadMode;
@@ -127,7 +129,13 @@ export class NatsEventStream implements EventStream {
   async ensureResources(nc: NatsConnection): Promise<Republishing> {
     const jsm = await jetstreamManager(nc);
     const prefix = this.options.readMode === 'interest' ? this.options.republishPrefix : undefined;
-    const republishing = await ensureStream(jsm, this.options.streamName, this.options.createStream, prefix);
+    const republishing = await ensureStream(
+      jsm,
+      this.options.streamName,
+      this.options.createStream,
+      this.options.replicas,
+      prefix,
+    );
     if (republishing.ok && republishing.added) this.events.republishAdded();
     if (!republishing.ok && this.options.readMode === 'interest' && !this.said) {
       this.said = true;

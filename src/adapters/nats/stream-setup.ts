@@ -14,12 +14,14 @@ export type Republishing = { ok: true; added: boolean } | { ok: false; why: stri
  * Creates the stream with subjects `wa.>` when it does not exist — with `republish` to `<prefix>.wa.>`
  * when `prefix` is given (interest reading) — and adds a missing republish to an existing stream
  * where the server allows it (NATS ≥ 2.10; 2.9 refuses: "stream configuration update can not change
- * RePublish").
+ * RePublish"). `replicas` (nats.stream_replicas) applies to a stream made here; an existing stream
+ * keeps its own (an operator scales it with `nats stream edit --replicas`).
  */
 export async function ensureStream(
   jsm: JetStreamManager,
   name: string,
   create: boolean,
+  replicas: number,
   prefix?: string,
 ): Promise<Republishing> {
   const republish = prefix ? { src: STREAM_SUBJECTS, dest: `${prefix}.${STREAM_SUBJECTS}` } : undefined;
@@ -29,7 +31,12 @@ export async function ensureStream(
   } catch (err) {
     if (!isApiError(err, STREAM_NOT_FOUND)) throw err;
     if (!create) throw new Error(`stream ${name} does not exist and nats.create_stream is false`, { cause: err });
-    await jsm.streams.add({ name, subjects: [STREAM_SUBJECTS], ...(republish ? { republish } : {}) });
+    await jsm.streams.add({
+      name,
+      subjects: [STREAM_SUBJECTS],
+      num_replicas: replicas,
+      ...(republish ? { republish } : {}),
+    });
     return republish ? { ok: true, added: true } : { ok: false, why: 'nats.read_mode is stream' };
   }
   if (!republish) return { ok: false, why: 'nats.read_mode is stream' };

@@ -3,6 +3,9 @@ import { RedisConnectionError } from '../../domain/errors.js';
 
 export interface RedisOptions {
   address: string;
+  /** Sentinel addresses (host:port): when given, the master named `masterName` is asked of them. */
+  sentinels: readonly string[];
+  masterName: string;
   password: string;
   db: number;
   connectTimeoutMs: number;
@@ -19,10 +22,12 @@ export function parseAddress(address: string): { host: string; port: number } {
  * offline queue.
  */
 export async function connectRedis(options: RedisOptions): Promise<Redis> {
-  const { host, port } = parseAddress(options.address);
+  const where =
+    options.sentinels.length > 0
+      ? { sentinels: options.sentinels.map(parseAddress), name: options.masterName }
+      : parseAddress(options.address);
   const client = new Redis({
-    host,
-    port,
+    ...where,
     password: options.password || undefined,
     db: options.db,
     lazyConnect: true,
@@ -30,6 +35,10 @@ export async function connectRedis(options: RedisOptions): Promise<Redis> {
     connectTimeout: options.connectTimeoutMs,
     maxRetriesPerRequest: 3,
     retryStrategy: (times) => Math.min(100 * 2 ** times, 2000),
+    // Sentinel: reconnect at a +switch-master rather than when the old master's socket finally fails, and
+    // leave a master that was demoted under us (READONLY) for the one the sentinels name now.
+    failoverDetector: true,
+    reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
   });
   // Connection errors surface as failed commands; ioredis retries by itself. The first one is
   // kept to say why a start fails ("connect ECONNREFUSED …" rather than "Connection is closed.").
@@ -41,7 +50,9 @@ export async function connectRedis(options: RedisOptions): Promise<Redis> {
   } catch (err) {
     client.disconnect();
     const cause = firstError ?? (err as Error);
-    throw new RedisConnectionError(`redis unreachable at ${options.address} (${cause.message})`, { cause });
+    const at =
+      options.sentinels.length > 0 ? `${options.masterName} via ${options.sentinels.join(',')}` : options.address;
+    throw new RedisConnectionError(`redis unreachable at ${at} (${cause.message})`, { cause });
   }
   return client;
 }

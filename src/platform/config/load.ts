@@ -164,6 +164,9 @@ function coerce(raw: unknown, spec: KeySpec, where: string, problems: string[], 
       if (type.min !== undefined && n < type.min) {
         return fail(problems, `${where} must be at least ${type.min} (got ${n})`, spec);
       }
+      if (type.max !== undefined && n > type.max) {
+        return fail(problems, `${where} must be at most ${type.max} (got ${n})`, spec);
+      }
       return n;
     }
     case 'bool': {
@@ -181,6 +184,16 @@ function coerce(raw: unknown, spec: KeySpec, where: string, problems: string[], 
     case 'string':
       if (typeof raw === 'object') return fail(problems, `${where} must be a string`, spec);
       return String(raw);
+    case 'servers': {
+      if (typeof raw === 'object') return fail(problems, `${where} must be a string`, spec);
+      const bad = String(raw)
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '' && serverProblem(s));
+      if (bad.length > 0)
+        return fail(problems, `${where}: ${bad.map((s) => `${show(s)} ${serverProblem(s)}`).join('; ')}`, spec);
+      return String(raw);
+    }
     case 'secret':
     case 'aesKey': {
       if (typeof raw === 'object') return fail(problems, `${where} must be a string`, spec);
@@ -197,9 +210,11 @@ function coerce(raw: unknown, spec: KeySpec, where: string, problems: string[], 
         const value =
           type.item === 'address'
             ? addressOf(String(item).trim(), at, problems)
-            : type.item === 'origin'
-              ? originOf(String(item).trim(), at, problems)
-              : secretOf(String(item), type.item, at, problems, warnings);
+            : type.item === 'hostPort'
+              ? hostPortOf(String(item).trim(), at, problems)
+              : type.item === 'origin'
+                ? originOf(String(item).trim(), at, problems)
+                : secretOf(String(item), type.item, at, problems, warnings);
         if (value) out.push(value);
       }
       return out;
@@ -239,6 +254,31 @@ function addressOf(s: string, where: string, problems: string[]): string {
     return '';
   }
   return s;
+}
+
+/** `host:port` (a name or an IP; `[v6]:port`). */
+function hostPortOf(s: string, where: string, problems: string[]): string {
+  if (s === '') return '';
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+    problems.push(`${where} must be host:port (got ${show(s)})`);
+    return '';
+  }
+  return s;
+}
+
+/** Why one of nats.url's servers cannot be dialled, or undefined. */
+function serverProblem(s: string): string | undefined {
+  const withScheme = /^[a-z]+:\/\//i.test(s) ? s : `nats://${s}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    return 'is not a URL (nats://host:port)';
+  }
+  if (!['nats:', 'tls:', 'ws:', 'wss:'].includes(url.protocol)) return `has scheme ${url.protocol} (nats:// or tls://)`;
+  if (!url.hostname) return 'names no host';
+  return undefined;
 }
 
 function fail(problems: string[], message: string, spec: KeySpec): unknown {

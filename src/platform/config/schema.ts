@@ -7,14 +7,16 @@ import type { TableMapping } from '../../domain/cdc-tables.js';
  * `extra`.
  */
 export type KeyType =
-  | { kind: 'int'; min?: number }
+  | { kind: 'int'; min?: number; max?: number }
   | { kind: 'string' }
+  /** NATS server URLs, comma-separated (`nats://a:4222,nats://b:4222`); kept as written. */
+  | { kind: 'servers' }
   | { kind: 'secret' }
   | { kind: 'aesKey' }
   | { kind: 'bool' }
   | { kind: 'enum'; values: readonly string[] }
   /** A YAML list, or a comma-separated environment variable. */
-  | { kind: 'list'; item: 'secret' | 'aesKey' | 'address' | 'origin' }
+  | { kind: 'list'; item: 'secret' | 'aesKey' | 'address' | 'origin' | 'hostPort' }
   /** The CDC bridge's table mapping: a YAML mapping, or its JSON in the environment (domain/cdc-tables.ts). */
   | { kind: 'tables' };
 
@@ -31,7 +33,11 @@ export interface KeySpec {
 
 type Spec<K extends KeyType['kind']> = KeySpec & { type: Extract<KeyType, { kind: K }> };
 
-const int = (def: number, doc: string, min = 0): Spec<'int'> => ({ type: { kind: 'int', min }, default: def, doc });
+const int = (def: number, doc: string, min = 0, max?: number): Spec<'int'> => ({
+  type: { kind: 'int', min, ...(max !== undefined ? { max } : {}) },
+  default: def,
+  doc,
+});
 const str = (def: string, doc: string): Spec<'string'> => ({ type: { kind: 'string' }, default: def, doc });
 const bool = (def: boolean, doc: string): Spec<'bool'> => ({ type: { kind: 'bool' }, default: def, doc });
 const secret = (doc: string): Spec<'secret'> => ({ type: { kind: 'secret' }, default: '', doc });
@@ -41,7 +47,10 @@ const oneOf = (values: readonly string[], def: string, doc: string): Spec<'enum'
   default: def,
   doc,
 });
-const list = (item: 'secret' | 'aesKey' | 'address' | 'origin', doc: string): KeySpec & { type: { kind: 'list' } } => ({
+const list = (
+  item: 'secret' | 'aesKey' | 'address' | 'origin' | 'hostPort',
+  doc: string,
+): KeySpec & { type: { kind: 'list' } } => ({
   type: { kind: 'list', item },
   default: '',
   doc,
@@ -124,8 +133,25 @@ export const schema = {
     ),
   },
   nats: {
-    url: restart(str('', 'NATS server URL; empty together with redis.address: embedded single-node engine')),
+    url: restart({
+      type: { kind: 'servers' },
+      default: '',
+      doc:
+        'NATS server URL, or several comma-separated (a JetStream cluster: the client picks one and moves to ' +
+        'another when it goes away); empty together with redis.address: embedded single-node engine',
+    }),
     stream_name: restart(str('wa_stream', 'JetStream stream holding `wa.>`')),
+    stream_replicas: extra(
+      restart(
+        int(
+          1,
+          'replicas of a stream the pod or the CDC bridge creates (3 on a three-server JetStream cluster: the ' +
+            'stream survives the loss of any one server; docs/deploy.md)',
+          1,
+          5,
+        ),
+      ),
+    ),
     consumer_name: str(
       'ws_fanout',
       'unused: pods read with ephemeral ordered consumers (the Go service: prefix of its durable names)',
@@ -165,6 +191,20 @@ export const schema = {
   },
   redis: {
     address: restart(str('', 'host:port; empty together with nats.url: embedded single-node engine')),
+    sentinel_addresses: extra(
+      restart(
+        list(
+          'hostPort',
+          'Redis Sentinel addresses (host:port, comma-separated in the environment): pods ask them for the master ' +
+            'and follow it through a failover; used instead of redis.address (docs/deploy.md)',
+        ),
+      ),
+    ),
+    sentinel_master_name: extra(
+      restart(
+        str('', 'the master the sentinels watch (their `sentinel monitor <name>`); needed with sentinel_addresses'),
+      ),
+    ),
     password: restart(secret('password')),
     db: restart(int(0, 'database number')),
     websocket_compression_mode: str('', 'unused (the Go service reads app.websocket_compression_mode)'),

@@ -1,0 +1,183 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { waitForPort } from './nats-server.js';
+import { freePortNumber } from './ports.js';
+
+const FETCH_2_10 = new URL('../scripts/fetch-nats-2.10.sh', import.meta.url).pathname;
+
+/**
+ * A nats-server 2.10 binary (Debian trixie's 2.10.27, unpacked into a cache by
+ * scripts/fetch-nats-2.10.sh), or undefined when it cannot be had. A JetStream cluster needs 2.10:
+ * on 2.9.10 the same cluster lost acknowledged events in a leader election (issue 39).
+ */
+export function nats210(): string | undefined {
+  if (process.env.NATS_SERVER_2_10_BIN) return process.env.NATS_SERVER_2_10_BIN;
+  try {
+    return execFileSync('bash', [FETCH_2_10], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** One server of the cluster: its client port, its route port, its store. */
+class ClusterNode {
+  child: ChildProcess | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly port: number,
+    readonly routePort: number,
+    readonly configFile: string,
+  ) {}
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+}
+
+/**
+ * Three nats-server processes with JetStream, routed to each other on loopback (cluster `dws`),
+ * each with a store of its own: what an R3 stream survives the loss of one of (docs/deploy.md).
+ */
+export class TestNatsCluster {
+  private readonly dir = mkdtempSync(join(tmpdir(), 'dws-nats-cluster-'));
+  readonly nodes: ClusterNode[];
+
+  private constructor(private readonly binary: string) {
+    const ports = [0, 1, 2].map(() => ({ client: freePortNumber(), route: freePortNumber() }));
+    this.nodes = ports.map(({ client, route }, i) => {
+      const name = `n${i + 1}`;
+      const routes = ports.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p.route}`);
+      const file = join(this.dir, `${name}.conf`);
+      writeFileSync(
+        file,
+        [
+          `server_name: ${name}`,
+          `listen: 127.0.0.1:${client}`,
+          `jetstream { store_dir: "${join(this.dir, name)}" }`,
+          `cluster { name: dws, listen: 127.0.0.1:${route}, routes: [${routes.join(', ')}] }`,
+          '',
+        ].join('\n'),
+      );
+      return new ClusterNode(name, client, route, file);
+    });
+  }
+
+  /** The three servers started, once JetStream answers through each (a meta leader was elected). */
+  static async start(binary = nats210()): Promise<TestNatsCluster> {
+    if (!binary) throw new Error('no nats-server 2.10 (scripts/fetch-nats-2.10.sh)');
+    const cluster = new TestNatsCluster(binary);
+    await Promise.all(cluster.nodes.map((_, i) => cluster.run(i)));
+    for (const node of cluster.nodes) await cluster.waitForJetStream(node.url);
+    await cluster.waitForPeers();
+    return cluster;
+  }
+
+  /** Every server, comma-separated: the form `nats.url` takes. */
+  get url(): string {
+    return this.nodes.map((n) => n.url).join(',');
+  }
+
+  /** Starts server `i` (again, on its store). */
+  async run(i: number): Promise<void> {
+    const node = this.nodes[i]!;
+    node.child = spawn(this.binary, ['-c', node.configFile], { stdio: 'ignore' });
+    await waitForPort(node.port, 10_000);
+  }
+
+  async kill(i: number): Promise<void> {
+    const child = this.nodes[i]!.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Killed, then started again on its store once it is gone. */
+  async restart(i: number): Promise<void> {
+    await this.kill(i);
+    await this.run(i);
+  }
+
+  /** SIGSTOP / SIGCONT: the server holds its connections and answers nothing. */
+  signal(i: number, signal: 'SIGSTOP' | 'SIGCONT'): void {
+    this.nodes[i]!.child?.kill(signal);
+  }
+
+  indexOf(serverName: string): number {
+    return this.nodes.findIndex((n) => n.name === serverName);
+  }
+
+  /** The index of the server that leads `stream` now (`$JS.API.STREAM.INFO` → cluster.leader). */
+  async leaderOf(stream: string): Promise<number> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const info = await this.streamInfo(stream).catch(() => undefined);
+      const leader = info?.cluster?.leader;
+      if (leader) return this.indexOf(leader);
+      if (Date.now() > deadline) throw new Error(`stream ${stream} has no leader`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** The stream's info, asked through whichever server answers. */
+  async streamInfo(stream: string) {
+    const nc = await connect({ servers: this.nodes.map((n) => n.url), timeout: 2000 });
+    try {
+      return await (await jetstreamManager(nc, { timeout: 5000 })).streams.info(stream);
+    } finally {
+      await nc.close();
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const [i, node] of this.nodes.entries()) {
+      node.child?.kill('SIGCONT');
+      await this.kill(i);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Until an R3 stream can be placed: every server has joined the meta group. */
+  private async waitForPeers(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    const nc = await connect({ servers: this.nodes.map((n) => n.url), timeout: 2000 });
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 5000 });
+      for (;;) {
+        try {
+          await jsm.streams.add({ name: 'cluster_probe', subjects: ['cluster.probe'], num_replicas: 3 });
+          await jsm.streams.delete('cluster_probe');
+          return;
+        } catch (err) {
+          if (Date.now() > deadline) throw new Error('the cluster cannot place an R3 stream', { cause: err });
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    } finally {
+      await nc.close();
+    }
+  }
+
+  private async waitForJetStream(url: string): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const nc = await connect({ servers: url, timeout: 2000 });
+        try {
+          await (await jetstreamManager(nc, { timeout: 2000 })).getAccountInfo();
+          return;
+        } finally {
+          await nc.close();
+        }
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`JetStream does not answer at ${url}`, { cause: err });
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+}
