@@ -8,6 +8,7 @@ import { RedisSessionLocks } from '../adapters/redis/session-locks.js';
 import { RedisTokenCache } from '../adapters/redis/token-cache.js';
 import { NatsEventStream, type ReadMode } from '../adapters/nats/nats-event-stream.js';
 import { NatsSupervisor } from '../adapters/nats/supervisor.js';
+import { STALL_MS } from '../adapters/nats/stall.js';
 import { MemoryActivityStore } from '../adapters/memory/activity-store.js';
 import { MemoryEventStream } from '../adapters/memory/event-stream.js';
 import { MemoryKillSwitch } from '../adapters/memory/kill-switch.js';
@@ -199,6 +200,7 @@ function natsSupervisor(
       connected: (server) => log.info({ server }, 'nats connected'),
       disconnected: () => log.warn('nats disconnected'),
       reconnected: (server) => log.info({ server }, 'nats reconnected'),
+      stalled: (server) => log.warn({ server, after_ms: STALL_MS }, 'nats server does not answer; moving to another'),
       redialFailed: (err) => log.warn({ err }, 'nats re-dial failed'),
       attachFailed: (err) => log.error({ err }, 'nats stream setup failed'),
     },

@@ -72,6 +72,35 @@ describe('a pod on a three-server JetStream cluster', {
       await client.close();
     }
   });
+  it('leaves a server that stops answering (SIGSTOP) within seconds: events arrive while it is still paused', async () => {
+    const client = await TestClient.ready(
+      userUrl(pod.ws, company, 'agent-2', companyToken(company, 'agent-2', uid('u'))),
+    );
+    const paused = await cluster.serverOf('consumer-127.0.0.91');
+    const others = cluster.nodes.filter((_, i) => i !== paused).map((n) => n.url);
+    const pub = await TestPublisher.connect(others.join(','));
+    const pausedAt = Date.now();
+    cluster.signal(paused, 'SIGSTOP');
+    try {
+      const subject = `wa.${company}.agent-2.chats`;
+      for (let i = 0; i < 10; i++)
+        await pub.publishUntilStored(subject, { event_id: `p-${i}`, company_id: company }, `p-${i}`);
+      const got = await client.waitEvents(10, 20_000);
+      assert.deepEqual(
+        got.map((f) => f.payload.event_id),
+        Array.from({ length: 10 }, (_, i) => `p-${i}`),
+      );
+      const moved = pod.output.find((l) => l.includes('moving to another'));
+      assert.ok(moved, 'the pod says it left the server');
+      console.log(
+        `# the pod left the paused server ${Date.parse(JSON.parse(moved).timestamp) - pausedAt} ms after SIGSTOP`,
+      );
+    } finally {
+      cluster.signal(paused, 'SIGCONT');
+      await pub.close();
+      await client.close();
+    }
+  });
 });
 
 describe('a pod on Redis Sentinel, without redis.address', { timeout: 120_000 }, () => {

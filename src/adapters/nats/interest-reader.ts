@@ -5,6 +5,7 @@ import { STREAM_SUBJECTS, subjectMatches } from '../../domain/events.js';
 import { readHistory } from './history-read.js';
 import { headerName, headerNumber, InboxWire, InboxWireUnsupported } from './inbox-wire.js';
 import { epochOf } from './ordered-reader.js';
+import { probeWithin, STALL_MS } from './stall.js';
 
 export interface InterestReaderOptions {
   stream: string;
@@ -121,6 +122,7 @@ export class InterestReader {
   private wire: InboxWire | undefined;
   private useWire: boolean;
   private reopening = false;
+  private probing = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -162,8 +164,25 @@ export class InterestReader {
     for (const pattern of patterns) this.add(pattern, continuing ? this.position : undefined);
     if (this.wire) await this.wire.flush(); // the subscriptions are in place before the stream is read
     if (continuing && info.state.last_seq > this.position) await this.catchUp('new connection');
-    this.checker = setInterval(() => void this.check(), this.options.checkMs);
+    this.checker = setInterval(() => {
+      void this.check();
+      void this.probeWire();
+    }, this.options.checkMs);
     this.checker.unref();
+  }
+
+  /** The reader's own connection to a server that stopped answering: opened again (where nats.js is, once it moved). */
+  private async probeWire(): Promise<void> {
+    const wire = this.wire;
+    if (!wire || this.probing) return;
+    this.probing = true;
+    try {
+      if ((await probeWithin(wire.flush(), STALL_MS)) !== 'stalled' || wire !== this.wire) return;
+      wire.close();
+      this.wireLost(new Error(`no answer from the server within ${STALL_MS} ms`));
+    } finally {
+      this.probing = false;
+    }
   }
 
   async stop(): Promise<void> {
@@ -375,13 +394,20 @@ export class InterestReader {
     return false;
   }
 
-  /** Events of one subject lost in transit: read from the stream, then the one that showed the gap, then what waited. */
+  /**
+   * A gap in one subject's events, shown by the live event `revealing`: what lies before it is read
+   * from the stream, then it goes on, then what waited. Only the subject's events the position has
+   * passed are late (lost in transit: the sessions past them are told); everything after the
+   * position — this subject's and every other's, as when a whole server stalled — is read in stream
+   * order, so nobody is past it.
+   */
   private repair(subject: string, after: number, revealing: Held): void {
-    this.events.lost(subject, after + 1);
     this.held.unshift(revealing);
     void this.reading(async () => {
       try {
-        await this.read(subject, after + 1, revealing.seq - 1);
+        const position = this.position;
+        if (after < position) await this.read(subject, after + 1, position, (seq) => this.events.lost(subject, seq));
+        await this.read(STREAM_SUBJECTS, position + 1, revealing.seq - 1);
       } catch (err) {
         this.events.failed(err);
         this.readAgain = true; // all of the interest after the position, once the reads in progress are over
@@ -458,8 +484,11 @@ export class InterestReader {
     }
   }
 
-  /** Events of `filter` in [from, to] from the stream, handed on when the interest wants them and they are new. */
-  private async read(filter: string, from: number, to: number): Promise<void> {
+  /**
+   * Events of `filter` in [from, to] from the stream, handed on when the interest wants them and they
+   * are new; `late` hears of the first such event before it goes on.
+   */
+  private async read(filter: string, from: number, to: number, late?: (seq: number) => void): Promise<void> {
     if (from > to) return;
     await readHistory(
       this.nc,
@@ -473,7 +502,10 @@ export class InterestReader {
         onEvent: ({ subject, data, seq }) => {
           if (this.stopped || !this.wants(subject)) return;
           const last = this.last.get(subject) ?? this.floorOf(subject) ?? 0;
-          if (seq > last) this.handOn(subject, data, seq);
+          if (seq <= last) return;
+          late?.(seq);
+          late = undefined;
+          this.handOn(subject, data, seq);
         },
       },
       `${this.options.description} repair`,

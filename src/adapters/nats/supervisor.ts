@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connectNats, type NatsOptions } from './connection.js';
+import { probeWithin, STALL_CHECK_MS, STALL_MS } from './stall.js';
 
 export type NatsState = 'connected' | 'disconnected' | 'closed';
 
@@ -7,6 +8,8 @@ export interface SupervisorEvents {
   connected(server: string): void;
   disconnected(): void;
   reconnected(server: string): void;
+  /** The server did not answer within STALL_MS: the connection is moved to another. */
+  stalled(server: string): void;
   redialFailed(err: unknown): void;
   attachFailed(err: unknown): void;
 }
@@ -23,6 +26,7 @@ export class NatsSupervisor {
   private nc: NatsConnection | undefined;
   private state: NatsState = 'closed';
   private stopping = false;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly options: NatsOptions,
@@ -45,6 +49,7 @@ export class NatsSupervisor {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.watchdog);
     const nc = this.nc;
     this.nc = undefined;
     this.state = 'closed';
@@ -56,6 +61,7 @@ export class NatsSupervisor {
     this.state = 'connected';
     this.events.connected(nc.getServer());
     void this.watchStatus(nc);
+    this.watchForStall(nc);
     void nc.closed().then(() => this.onClosed(nc));
     try {
       await this.hooks.attach(nc);
@@ -63,6 +69,24 @@ export class NatsSupervisor {
       this.events.attachFailed(err);
       throw err;
     }
+  }
+
+  /** Asks the server every second; one that has not answered within STALL_MS is left for another. */
+  private watchForStall(nc: NatsConnection): void {
+    clearInterval(this.watchdog);
+    let probing = false;
+    this.watchdog = setInterval(async () => {
+      if (probing || this.state !== 'connected' || this.nc !== nc) return;
+      probing = true;
+      try {
+        if ((await probeWithin(nc.flush(), STALL_MS)) !== 'stalled' || this.nc !== nc) return;
+        this.events.stalled(nc.getServer());
+        await nc.reconnect().catch(() => undefined);
+      } finally {
+        probing = false;
+      }
+    }, STALL_CHECK_MS);
+    this.watchdog.unref();
   }
 
   private async watchStatus(nc: NatsConnection): Promise<void> {
