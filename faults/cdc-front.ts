@@ -47,7 +47,7 @@ export class CdcFront {
 
   /** How many messages the stream holds now. */
   async streamMessages(): Promise<number> {
-    const nc = await connect({ servers: this.env.nats.url });
+    const nc = await connect({ servers: this.env.natsUrl });
     try {
       return (await (await jetstreamManager(nc)).streams.info('wa_stream')).state.messages;
     } finally {
@@ -66,7 +66,7 @@ export class CdcFront {
 
   private spawn(host: string): Promise<CdcProcess> {
     return spawnCdc(host, {
-      DAISI_WS_NATS_URL: this.env.nats.url,
+      DAISI_WS_NATS_URL: this.env.natsUrl,
       DAISI_WS_NATS_STREAM_NAME: 'wa_stream',
       DAISI_WS_CDC_POSTGRES_URL: this.postgres.url,
     });
@@ -151,7 +151,7 @@ export class CdcLoad {
   }
 
   private get natsUrl(): string {
-    return this.front.env.nats.url;
+    return this.front.env.natsUrl;
   }
 
   private check(committed: Set<string>, changes: Awaited<ReturnType<typeof readWholeStream>>): void {

@@ -9,7 +9,9 @@ import { freePortNumber, KEYS, uid } from '../test/helpers/env.js';
 import { companyToken, spawnGateway, type ChildGateway } from '../test/helpers/gateway.js';
 import type { Published } from '../test/helpers/load.js';
 import { TestNatsServer } from '../support/nats-server.js';
+import { TestNatsCluster } from '../support/nats-cluster.js';
 import { TestRedisServer } from '../support/redis-server.js';
+import { MASTER_NAME, TestRedisSentinel } from '../support/redis-sentinel.js';
 import { replyFrom } from '../support/ipc.js';
 import type { ClientReport, ClientSpec } from './client-host.js';
 
@@ -33,24 +35,46 @@ export class FaultEnv {
   private configVersion = 0;
 
   private constructor(
-    readonly redis: TestRedisServer,
-    readonly nats: TestNatsServer,
+    private readonly deps: Dependencies,
     readonly hosts: string[],
     readonly httpPort: number,
     readonly configDir: string,
     private readonly podEnv: Record<string, string>,
   ) {}
 
-  /** `natsArgs`: more flags of the nats-server (`-c <file>`, `-m <port>`). */
-  static async start(podCount = 3, extraEnv: Record<string, string> = {}, natsArgs: string[] = []): Promise<FaultEnv> {
-    const [redis, nats] = await Promise.all([TestRedisServer.start(), TestNatsServer.start(natsArgs)]);
+  /**
+   * `natsArgs`: more flags of the nats-server (`-c <file>`, `-m <port>`); `clustered`: a three-server
+   * JetStream cluster (an R3 stream) and Redis with Sentinel instead of one of each.
+   */
+  static async start(
+    podCount = 3,
+    extraEnv: Record<string, string> = {},
+    natsArgs: string[] = [],
+    clustered = false,
+  ): Promise<FaultEnv> {
+    const deps: Dependencies = clustered
+      ? await Promise.all([TestNatsCluster.start(), TestRedisSentinel.start()]).then(([cluster, sentinel]) => ({
+          cluster,
+          sentinel,
+        }))
+      : await Promise.all([TestRedisServer.start(), TestNatsServer.start(natsArgs)]).then(([redis, nats]) => ({
+          redis,
+          nats,
+        }));
     const configDir = mkdtempSync(join(tmpdir(), 'dws-faults-'));
     const hosts = Array.from({ length: podCount }, (_, i) => `127.0.0.${i + 2}`);
     const httpPort = freePortNumber();
-    const env = new FaultEnv(redis, nats, hosts, httpPort, configDir, {
+    const dependencyEnv: Record<string, string> = deps.sentinel
+      ? {
+          DAISI_WS_REDIS_SENTINEL_ADDRESSES: deps.sentinel.sentinelAddresses.join(','),
+          DAISI_WS_REDIS_SENTINEL_MASTER_NAME: MASTER_NAME,
+          DAISI_WS_NATS_URL: deps.cluster!.url,
+          DAISI_WS_NATS_STREAM_REPLICAS: '3',
+        }
+      : { DAISI_WS_REDIS_ADDRESS: deps.redis!.address, DAISI_WS_NATS_URL: deps.nats!.url };
+    const env = new FaultEnv(deps, hosts, httpPort, configDir, {
       ...POD_ENV,
-      DAISI_WS_REDIS_ADDRESS: redis.address,
-      DAISI_WS_NATS_URL: nats.url,
+      ...dependencyEnv,
       DAISI_WS_NATS_STREAM_NAME: 'wa_stream',
       DAISI_WS_SERVER_HTTP_PORT: String(httpPort),
       DAISI_WS_SERVER_GRPC_PORT: String(freePortNumber()),
@@ -61,6 +85,29 @@ export class FaultEnv {
     symlinkSync('..data/config.yaml', join(configDir, 'config.yaml'));
     env.pods = await Promise.all(hosts.map((h) => spawnGateway(h, env.podEnv)));
     return env;
+  }
+
+  /** The row's nats-server (rows on one server). */
+  get nats(): TestNatsServer {
+    return this.deps.nats ?? fail('this row runs on a NATS cluster');
+  }
+
+  get redis(): TestRedisServer {
+    return this.deps.redis ?? fail('this row runs on Redis Sentinel');
+  }
+
+  /** The row's three nats-servers (clustered rows). */
+  get cluster(): TestNatsCluster {
+    return this.deps.cluster ?? fail('this row runs on one nats-server');
+  }
+
+  get sentinel(): TestRedisSentinel {
+    return this.deps.sentinel ?? fail('this row runs on one redis-server');
+  }
+
+  /** Where publishers and bridges connect: the server, or every server of the cluster. */
+  get natsUrl(): string {
+    return this.deps.cluster?.url ?? this.nats.url;
   }
 
   get grpcPort(): number {
@@ -86,13 +133,27 @@ export class FaultEnv {
 
   async stop(): Promise<void> {
     for (const pod of this.pods) pod.process.kill('SIGCONT');
-    this.redis.signal('SIGCONT');
-    this.nats.signal('SIGCONT');
+    const { redis, nats, cluster, sentinel } = this.deps;
+    redis?.signal('SIGCONT');
+    nats?.signal('SIGCONT');
     await Promise.all(this.pods.map((p) => p.kill()));
-    await this.redis.kill();
-    await this.nats.stop();
+    await redis?.kill();
+    await nats?.stop();
+    await cluster?.stop();
+    await sentinel?.stop();
     rmSync(this.configDir, { recursive: true, force: true });
   }
+}
+
+interface Dependencies {
+  nats?: TestNatsServer;
+  redis?: TestRedisServer;
+  cluster?: TestNatsCluster;
+  sentinel?: TestRedisSentinel;
+}
+
+function fail(message: string): never {
+  throw new Error(message);
 }
 
 /**
@@ -214,22 +275,35 @@ export interface Session {
 export function sessionsFor(
   env: FaultEnv,
   count: number,
-  options: { onlyPod?: number; via?: (podIndex: number) => string | undefined; firstId?: number } = {},
+  options: {
+    onlyPod?: number;
+    via?: (podIndex: number) => string | undefined;
+    firstId?: number;
+    /** How many agents (a0…) and chats (k, or k0… when more than one) the sessions spread over. */
+    agents?: number;
+    chats?: number;
+  } = {},
 ): Session[] {
+  const agents = options.agents ?? 3;
+  const chats = options.chats ?? 1;
   const company = uid('c');
   return Array.from({ length: count }, (_, i) => {
     const id = (options.firstId ?? 0) + i;
     const home = options.onlyPod ?? id % env.hosts.length;
-    const agent = `a${id % 3}`;
+    const agent = `a${id % agents}`;
+    const chat = chats === 1 ? 'k' : `k${Math.floor(id / agents) % chats}`;
     const viewsChat = id % 2 === 1;
     const user = `u${id}`;
     const token = companyToken(company, agent, user, 24 * 3600);
     const path = `/ws/${company}/${agent}`;
     const order = env.hosts.map((_, i) => (home + i) % env.hosts.length);
     const pods = order.map((i) => (i === home ? options.via?.(i) : undefined) ?? env.podUrl(i));
-    const subjects = [`wa.${company}.${agent}.chats`, ...(viewsChat ? [`wa.${company}.${agent}.messages.k`] : [])];
+    const subjects = [
+      `wa.${company}.${agent}.chats`,
+      ...(viewsChat ? [`wa.${company}.${agent}.messages.${chat}`] : []),
+    ];
     return {
-      spec: { id, pods, path, token, apiKey: KEYS.client, chatId: viewsChat ? 'k' : undefined },
+      spec: { id, pods, path, token, apiKey: KEYS.client, chatId: viewsChat ? chat : undefined },
       subjects,
       home,
     };

@@ -36,6 +36,12 @@ export interface Row {
   natsArgs?: () => string[];
   /** How long the clients wait in silence before they take a connection for lost (4 s). */
   clientSilenceMs?: number;
+  /** On a three-server JetStream cluster and Redis with Sentinel (needs nats-server 2.10). */
+  clustered?: true;
+  /** Sessions spread over every pod (12), and over how many agents (3) and chats (1). */
+  spread?: number;
+  agents?: number;
+  chats?: number;
   /** Needs PostgreSQL 15's binaries (the CDC rows); skipped without them. */
   postgres?: true;
   /** Set-up before the sessions open (a proxy in front of a pod). */
@@ -69,6 +75,8 @@ export interface RowResult {
   title: string;
   sessions: number;
   published: number;
+  /** Deliveries the sessions were owed: each session's events of its subjects. */
+  expected: number;
   delivered: number;
   lost: number;
   duplicated: number;
@@ -117,7 +125,7 @@ async function largeBurst(env: FaultEnv): Promise<number[]> {
   const sampler = setInterval(() => {
     for (const [i, pid] of pids.entries()) peak[i] = Math.max(peak[i]!, rssOf(pid));
   }, 100);
-  const pub = await TestPublisher.connect(env.nats.url);
+  const pub = await TestPublisher.connect(env.natsUrl);
   const pad = 'x'.repeat(400 * 1024);
   let next = 0;
   const worker = async () => {
@@ -154,6 +162,43 @@ async function cdcFront(env: FaultEnv): Promise<Prepared> {
   return { front, load, problems: () => load.problems, cleanup: () => front.stop() };
 }
 const frontOf = (extra: Record<string, unknown>) => extra.front as CdcFront;
+
+/** The clustered rows (issue 39): 300 sessions over 10 agents and 5 chats, 500 events/s, on an R3 stream. */
+const CLUSTERED = { clustered: true, spread: 300, agents: 10, chats: 5, rate: 500 } as const;
+const STREAM = 'wa_stream';
+
+/**
+ * Server `i` killed and started again after `downMs`, once the stream has caught up on it. The fault
+ * is over for the clients when a server leads the stream (i's peers, or i itself if it did not lead).
+ */
+async function killServer(env: FaultEnv, i: number, downMs: number): Promise<{ endedAt: number; note: string }> {
+  const cluster = env.cluster;
+  const killedAt = Date.now();
+  await cluster.kill(i);
+  const leader = await cluster.leaderOf(STREAM, i);
+  const electedMs = Date.now() - killedAt;
+  const endedAt = Date.now();
+  await sleep(Math.max(0, downMs - electedMs));
+  await cluster.run(i);
+  await cluster.caughtUp(STREAM);
+  const note = `${cluster.nodes[leader]!.name} led the stream (STREAM.INFO answered) ${electedMs} ms after the kill`;
+  return { endedAt, note };
+}
+
+/** Sessions' connections dropped one after another (each resumes on the next pod: a new handshake, a new lock). */
+async function churn(clients: Clients, sessions: Session[], untilDone: Promise<unknown>): Promise<number> {
+  let hops = 0;
+  let done = false;
+  void untilDone.finally(() => {
+    done = true;
+  });
+  for (let i = 0; !done; i++) {
+    await clients.hop(sessions[(i * 7) % sessions.length]!.spec.id);
+    hops++;
+    await sleep(100);
+  }
+  return hops;
+}
 
 export const ROWS: Row[] = [
   {
@@ -403,6 +448,82 @@ export const ROWS: Row[] = [
     prepare: cdcFront,
     fault: ({ env }) => killAndRestart(env.nats),
   },
+  {
+    ...CLUSTERED,
+    name: 'cluster-leader-kill',
+    title: 'JetStream cluster (R3): the stream leader killed (SIGKILL), started again 5 s later',
+    fault: async ({ env }) => killServer(env, await env.cluster.leaderOf(STREAM), 5000),
+  },
+  {
+    ...CLUSTERED,
+    name: 'cluster-follower-kill',
+    title: 'JetStream cluster (R3): a server that does not lead the stream killed (SIGKILL), started again 2 s later',
+    fault: async ({ env }) => {
+      const leader = await env.cluster.leaderOf(STREAM);
+      return killServer(env, (leader + 1) % 3, 2000);
+    },
+  },
+  {
+    ...CLUSTERED,
+    name: 'cluster-pod-server-kill',
+    title: 'JetStream cluster (R3): the server the first pod is connected to killed (SIGKILL), started again 5 s later',
+    fault: async ({ env }) => killServer(env, await env.cluster.serverOf(`consumer-${env.hosts[0]}`), 5000),
+  },
+  {
+    ...CLUSTERED,
+    name: 'cluster-server-pause',
+    title: 'JetStream cluster (R3): the server the first pod is connected to paused (SIGSTOP) 20 s',
+    fault: async ({ env, short }) => {
+      const i = await env.cluster.serverOf(`consumer-${env.hosts[0]}`);
+      const pausedAt = Date.now();
+      env.cluster.signal(i, 'SIGSTOP');
+      await sleep(short ? 10_000 : 20_000);
+      env.cluster.signal(i, 'SIGCONT');
+      await env.cluster.caughtUp(STREAM);
+      // The pod notices within seconds and moves (docs/deploy.md), rather than waiting out the pause.
+      const moved = env.pods[0]!.output.find((l) => l.includes('moving to another'));
+      const movedMs = moved ? Date.parse(JSON.parse(moved).timestamp) - pausedAt : undefined;
+      return {
+        endedAt: Date.now(),
+        note: `${env.cluster.nodes[i]!.name} paused; the first pod left it ${movedMs ?? '(never)'} ms after the pause`,
+        problems: movedMs !== undefined && movedMs < 10_000 ? [] : ['the first pod did not leave the paused server'],
+      };
+    },
+  },
+  {
+    ...CLUSTERED,
+    name: 'cluster-rolling-restart',
+    title: 'JetStream cluster (R3): rolling restart of the three servers (SIGTERM, start again, wait until current)',
+    fault: async ({ env }) => {
+      for (let i = 0; i < 3; i++) {
+        await env.cluster.stopGracefully(i);
+        await env.cluster.run(i);
+        await env.cluster.caughtUp(STREAM);
+      }
+      return { endedAt: Date.now() };
+    },
+  },
+  {
+    ...CLUSTERED,
+    name: 'redis-failover',
+    title: 'Redis Sentinel: the master killed (SIGKILL) under connection churn; the replica is promoted',
+    fault: async ({ env, clients, sessions }) => {
+      const killedAt = Date.now();
+      const failover = env.sentinel.failover();
+      const hops = churn(
+        clients,
+        sessions,
+        failover.then(() => sleep(3000)),
+      );
+      const promoted = await failover;
+      const namedMs = Date.now() - killedAt;
+      const dropped = await hops;
+      return {
+        endedAt: Date.now(),
+        note: `the sentinels named ${promoted} ${namedMs} ms after the kill; ${dropped} connections dropped and resumed meanwhile`,
+      };
+    },
+  },
 ];
 
 /** Runs one row: a fresh fleet, sessions on every pod, a steady load, the fault, the checks. */
@@ -411,14 +532,14 @@ export async function runRow(
   short: boolean,
   log: (line: string) => void = () => undefined,
 ): Promise<RowResult> {
-  const env = await FaultEnv.start(3, row.podEnv, row.natsArgs?.());
+  const env = await FaultEnv.start(3, row.podEnv, row.natsArgs?.(), row.clustered);
   const clients = await Clients.start(row.clientSilenceMs);
   const prepared: Prepared = (await row.prepare?.(env)) ?? {};
   try {
-    const spread = sessionsFor(env, 12, { via: prepared.via });
+    const spread = sessionsFor(env, row.spread ?? 12, { via: prepared.via, agents: row.agents, chats: row.chats });
     const sessions = [...spread, ...sessionsFor(env, row.crowd ?? 0, { onlyPod: 0, firstId: spread.length })];
     await clients.open(sessions.map((s) => s.spec));
-    const load: EventSource = prepared.load ?? (await Load.connect(env.nats.url));
+    const load: EventSource = prepared.load ?? (await Load.connect(env.natsUrl));
     const subjects = [...new Set(sessions.flatMap((s) => s.subjects))];
     await load.start(subjects, row.rate ?? (short ? 150 : 200), prepared.onAck, row.padBytes);
     await sleep(short ? 1500 : 3000);
@@ -496,7 +617,21 @@ function evaluate(
         recovery = Math.max(recovery, sent <= endedAt ? at - endedAt : Math.min(at - sent, at - endedAt));
     }
     delivered += report.events.length;
-    lost += want.filter((p) => !seen.has(p.id)).length;
+    const missing = want.filter((p) => !seen.has(p.id));
+    lost += missing.length;
+    if (process.env.FAULTS_DEBUG && missing.length > 0)
+      console.error(
+        `session ${report.id} (home pod ${sessions[report.id]!.home}) lost ` +
+          `${missing.map((p) => `${p.subject}@${p.seq}`).join(' ')}; errors: ${report.errors.join(' | ')}`,
+      );
+    console.error(
+      `session ${report.id} home ${sessions[report.id]!.home}: lost ${want
+        .filter((p) => !seen.has(p.id))
+        .map((p) => `${p.subject}@${p.seq}`)
+        .join(
+          ' ',
+        )}; got ${report.events.length}, last ${JSON.stringify(report.events.at(-1))}; errors ${report.errors.join('|')}`,
+    );
     reconnects += report.reconnects;
     for (const e of report.errors) if (e.startsWith('ResumeUnavailable')) problems.push(`session ${report.id}: ${e}`);
   }
@@ -512,6 +647,7 @@ function evaluate(
     title: row.title,
     sessions: sessions.length,
     published: published.length,
+    expected: expected.reduce((n, e) => n + e.length, 0),
     delivered,
     lost,
     duplicated,

@@ -2,9 +2,11 @@
 // Every row runs against processes of its own (redis-server, nats-server, pods on 127.0.0.x)
 // under a steady load, with resuming clients on every pod; it fails (exit 1) when any client
 // lost, duplicated or re-ordered an event. --record writes the table into RELIABILITY.md.
+// FAULTS_DEBUG=1 prints what each session lost (subject@seq) and the errors it was sent.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
+import { nats210 } from '../support/nats-cluster.js';
 import { TestPostgres } from '../support/postgres-server.js';
 import { ROWS, runRow, type RowResult } from './rows.js';
 
@@ -17,9 +19,10 @@ const { values } = parseArgs({
 });
 const wanted = values.rows?.split(',');
 const rows = ROWS.filter((r) => (wanted ? wanted.includes(r.name) : !values.short || r.short)).filter((r) => {
-  if (!r.postgres || TestPostgres.available()) return true;
-  process.stdout.write(`- ${r.name}: skipped (no PostgreSQL 15 binaries)\n`);
-  return false;
+  const missing =
+    r.postgres && !TestPostgres.available() ? 'PostgreSQL 15' : r.clustered && !nats210() ? 'nats-server 2.10' : '';
+  if (missing) process.stdout.write(`- ${r.name}: skipped (no ${missing})\n`);
+  return !missing;
 });
 const results: RowResult[] = [];
 const started = Date.now();

@@ -31,6 +31,7 @@ class ClusterNode {
     readonly name: string,
     readonly port: number,
     readonly routePort: number,
+    readonly monitorPort: number,
     readonly configFile: string,
   ) {}
 
@@ -48,8 +49,12 @@ export class TestNatsCluster {
   readonly nodes: ClusterNode[];
 
   private constructor(private readonly binary: string) {
-    const ports = [0, 1, 2].map(() => ({ client: freePortNumber(), route: freePortNumber() }));
-    this.nodes = ports.map(({ client, route }, i) => {
+    const ports = [0, 1, 2].map(() => ({
+      client: freePortNumber(),
+      route: freePortNumber(),
+      monitor: freePortNumber(),
+    }));
+    this.nodes = ports.map(({ client, route, monitor }, i) => {
       const name = `n${i + 1}`;
       const routes = ports.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p.route}`);
       const file = join(this.dir, `${name}.conf`);
@@ -58,12 +63,13 @@ export class TestNatsCluster {
         [
           `server_name: ${name}`,
           `listen: 127.0.0.1:${client}`,
+          `http: 127.0.0.1:${monitor}`,
           `jetstream { store_dir: "${join(this.dir, name)}" }`,
           `cluster { name: dws, listen: 127.0.0.1:${route}, routes: [${routes.join(', ')}] }`,
           '',
         ].join('\n'),
       );
-      return new ClusterNode(name, client, route, file);
+      return new ClusterNode(name, client, route, monitor, file);
     });
   }
 
@@ -103,22 +109,60 @@ export class TestNatsCluster {
     await this.run(i);
   }
 
+  /** SIGTERM (nats-server shuts down cleanly), and its exit. */
+  async stopGracefully(i: number): Promise<void> {
+    const child = this.nodes[i]!.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+
+  /** Until `stream` has a leader and both its followers are current (a restarted server caught up). */
+  async caughtUp(stream: string, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const info = await this.streamInfo(stream).catch(() => undefined);
+      const replicas = info?.cluster?.replicas ?? [];
+      if (info?.cluster?.leader && replicas.length === 2 && replicas.every((r) => r.current)) return;
+      if (Date.now() > deadline) throw new Error(`stream ${stream} did not catch up on every server`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   /** SIGSTOP / SIGCONT: the server holds its connections and answers nothing. */
   signal(i: number, signal: 'SIGSTOP' | 'SIGCONT'): void {
     this.nodes[i]!.child?.kill(signal);
+  }
+
+  /** The index of the server holding most client connections whose name contains `name` (a pod id). */
+  async serverOf(name: string): Promise<number> {
+    const counts = await Promise.all(
+      this.nodes.map(async (node) => {
+        const connz = await fetch(`http://127.0.0.1:${node.monitorPort}/connz?limit=4096`, {
+          signal: AbortSignal.timeout(2000),
+        })
+          .then((r) => r.json() as Promise<{ connections?: Array<{ name?: string }> }>)
+          .catch(() => ({ connections: [] }));
+        return (connz.connections ?? []).filter((c) => c.name?.includes(name)).length;
+      }),
+    );
+    const most = Math.max(...counts);
+    if (most === 0) throw new Error(`no server holds a connection named *${name}*`);
+    return counts.indexOf(most);
   }
 
   indexOf(serverName: string): number {
     return this.nodes.findIndex((n) => n.name === serverName);
   }
 
-  /** The index of the server that leads `stream` now (`$JS.API.STREAM.INFO` → cluster.leader). */
-  async leaderOf(stream: string): Promise<number> {
+  /** The index of the server that leads `stream` now (`$JS.API.STREAM.INFO` → cluster.leader), other than `not`. */
+  async leaderOf(stream: string, not?: number): Promise<number> {
     const deadline = Date.now() + 30_000;
     for (;;) {
       const info = await this.streamInfo(stream).catch(() => undefined);
       const leader = info?.cluster?.leader;
-      if (leader) return this.indexOf(leader);
+      if (leader && this.indexOf(leader) !== not) return this.indexOf(leader);
       if (Date.now() > deadline) throw new Error(`stream ${stream} has no leader`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -126,9 +170,9 @@ export class TestNatsCluster {
 
   /** The stream's info, asked through whichever server answers. */
   async streamInfo(stream: string) {
-    const nc = await connect({ servers: this.nodes.map((n) => n.url), timeout: 2000 });
+    const nc = await connect({ servers: this.nodes.map((n) => n.url), timeout: 1000 });
     try {
-      return await (await jetstreamManager(nc, { timeout: 5000 })).streams.info(stream);
+      return await (await jetstreamManager(nc, { timeout: 1000 })).streams.info(stream);
     } finally {
       await nc.close();
     }
