@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type StreamInfoRequestOptions } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { waitForPort } from './nats-server.js';
 import { freePortNumber } from './ports.js';
@@ -169,10 +169,10 @@ export class TestNatsCluster {
   }
 
   /** The stream's info, asked through whichever server answers. */
-  async streamInfo(stream: string) {
+  async streamInfo(stream: string, options?: Partial<StreamInfoRequestOptions>) {
     const nc = await connect({ servers: this.nodes.map((n) => n.url), timeout: 1000 });
     try {
-      return await (await jetstreamManager(nc, { timeout: 1000 })).streams.info(stream);
+      return await (await jetstreamManager(nc, { timeout: 1000 })).streams.info(stream, options);
     } finally {
       await nc.close();
     }

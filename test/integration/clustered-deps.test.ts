@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { nats210, TestNatsCluster } from '../../support/nats-cluster.js';
 import { TestRedisSentinel, MASTER_NAME } from '../../support/redis-sentinel.js';
-import { baseEnv, REDIS_ADDRESS, uid } from '../helpers/env.js';
+import { baseEnv, KEYS, REDIS_ADDRESS, uid } from '../helpers/env.js';
 import { companyToken, spawnGateway, userUrl, type ChildGateway } from '../helpers/gateway.js';
 import { TestPublisher } from '../helpers/publisher.js';
 import { waitFor } from '../helpers/wait.js';
@@ -72,6 +72,27 @@ describe('a pod on a three-server JetStream cluster', {
       await client.close();
     }
   });
+  it('the publish API answers 200 through a leader election, each event stored once', async () => {
+    const leader = await cluster.leaderOf(stream);
+    await cluster.kill(leader);
+    try {
+      const subject = `wa.${company}.agent-3.chats`;
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(`${pod.http}/api/publish`, {
+          method: 'POST',
+          headers: { 'X-API-Key': KEYS.admin, 'Content-Type': 'application/json', 'X-Request-ID': `election-${i}` },
+          body: JSON.stringify({ subject, event: { event_id: `election-${i}`, company_id: company } }),
+        });
+        assert.equal(res.status, 200, await res.text());
+      }
+      const stored = (await cluster.streamInfo(stream, { subjects_filter: subject })).state.subjects;
+      assert.deepEqual(stored, { [subject]: 5 }, 'each once');
+    } finally {
+      await cluster.run(leader);
+      await cluster.caughtUp(stream);
+    }
+  });
+
   it('leaves a server that stops answering (SIGSTOP) within seconds: events arrive while it is still paused', async () => {
     const client = await TestClient.ready(
       userUrl(pod.ws, company, 'agent-2', companyToken(company, 'agent-2', uid('u'))),

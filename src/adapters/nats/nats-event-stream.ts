@@ -46,6 +46,9 @@ export const REQUEST_ID_HEADER = 'X-Request-ID';
 const READER_STUCK_MS = 2000;
 /** How often interest reading looks at the stream (deleted, recreated): it has no consumer to tell it. */
 const STREAM_CHECK_MS = 1000;
+/** How long the publish API tries to get an event stored, and one try at most. */
+const PUBLISH_DEADLINE_MS = 10_000;
+const PUBLISH_TRY_MS = 2000;
 /** How long a new session's handshake waits for its subscriptions to be in place (NATS away: it goes on). */
 const PREPARE_MAX_MS = 2000;
 
@@ -304,12 +307,31 @@ export class NatsEventStream implements EventStream {
     return readHistory(this.nc, this.options.streamName, read, `${this.description()} replay`);
   }
 
+  /**
+   * Publishes until JetStream confirms, for PUBLISH_DEADLINE_MS: a leader election on a cluster answers
+   * "no responders" or nothing for a few seconds. The request id is the Nats-Msg-Id, so a try whose
+   * acknowledgement was lost is stored once (and so is a client's retry with the same X-Request-ID,
+   * within the stream's duplicate window).
+   */
   async publish(subject: string, data: Uint8Array, requestId?: string): Promise<{ seq: number }> {
-    if (!this.nc) throw new Error('not connected to NATS');
     const h = natsHeaders();
     if (requestId) h.set(REQUEST_ID_HEADER, requestId);
-    const ack = await jetstream(this.nc).publish(subject, data, { headers: h });
-    return { seq: ack.seq };
+    const deadline = Date.now() + PUBLISH_DEADLINE_MS;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+      try {
+        if (!this.nc) throw new Error('not connected to NATS');
+        const timeout = Math.max(500, Math.min(PUBLISH_TRY_MS, deadline - Date.now()));
+        const ack = await jetstream(this.nc).publish(subject, data, {
+          headers: h,
+          timeout,
+          ...(requestId ? { msgID: `api:${requestId}` } : {}),
+        });
+        return { seq: ack.seq };
+      } catch (err) {
+        if (Date.now() + wait >= deadline) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   /** Consumers this pod holds on the stream server: one reading the stream, none with interest reading. */
