@@ -37,7 +37,8 @@ export class TestRedisSentinel {
 
   private constructor() {
     const [m, r] = [freePortNumber(), freePortNumber()];
-    const base = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    // A replica's full sync writes an RDB file into --dir even without --save: the set's own directory.
+    const base = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir];
     this.data = [new Member(m, ['--port', String(m), ...base]), new Member(r, ['--port', String(r), ...base])];
     this.data[1]!.replicaOf = `127.0.0.1:${m}`;
     this.sentinels = [0, 1, 2].map((i) => {
@@ -74,10 +75,18 @@ export class TestRedisSentinel {
     return this.sentinels.map((s) => s.address);
   }
 
-  /** host:port of the master the sentinels name now. */
+  /** host:port of the master the sentinels name now (once they all name the same). */
   async master(): Promise<string> {
-    const [host, port] = (await this.askSentinel(['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME])) as string[];
-    return `${host}:${port}`;
+    let named = '';
+    await this.until(async () => {
+      const answers = await Promise.all(
+        this.sentinels.map((s) => this.askOne(s, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME])),
+      );
+      const all = new Set(answers.map((a) => (a ? (a as string[]).join(':') : 'none')));
+      named = [...all][0]!;
+      return all.size === 1 && named !== 'none';
+    });
+    return named;
   }
 
   /** The data member at `address`. */
@@ -90,10 +99,12 @@ export class TestRedisSentinel {
   /**
    * Kills the master (SIGKILL) and waits until the sentinels name another; resolves with the
    * new master's address. The killed one is started again as a replica when `restart`.
+   * `beforeKill` runs once the master is known, right before it dies.
    */
-  async failover(restart = true): Promise<string> {
+  async failover(restart = true, beforeKill?: () => void | Promise<void>): Promise<string> {
     const old = await this.master();
     const member = this.member(old);
+    await beforeKill?.();
     await this.kill(member);
     let next = old;
     await this.until(async () => {
@@ -105,6 +116,17 @@ export class TestRedisSentinel {
       await this.run(member);
     }
     return next;
+  }
+
+  /** The data member that is not the master (the replica to promote). */
+  async replica(): Promise<Member> {
+    const master = await this.master();
+    return this.data.find((d) => d.address !== master)!;
+  }
+
+  /** SIGSTOP / SIGCONT a member: a paused replica falls behind its master. */
+  signal(member: Member, signal: 'SIGSTOP' | 'SIGCONT'): void {
+    member.child?.kill(signal);
   }
 
   async kill(member: Member): Promise<void> {
@@ -128,18 +150,23 @@ export class TestRedisSentinel {
 
   private async askSentinel(command: string[]): Promise<unknown[]> {
     for (const s of this.sentinels) {
-      const client = new Redis({ port: s.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        return (await client.call(command[0]!, ...command.slice(1))) as unknown[];
-      } catch {
-        // the next sentinel
-      } finally {
-        client.disconnect();
-      }
+      const answer = await this.askOne(s, command);
+      if (answer) return answer;
     }
     throw new Error('no sentinel answers');
+  }
+
+  private async askOne(sentinel: Member, command: string[]): Promise<unknown[] | undefined> {
+    const client = new Redis({ port: sentinel.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return (await client.call(command[0]!, ...command.slice(1))) as unknown[];
+    } catch {
+      return undefined;
+    } finally {
+      client.disconnect();
+    }
   }
 
   private async until(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {

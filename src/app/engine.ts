@@ -49,6 +49,11 @@ export interface Engine {
   operatorBus: OperatorBus;
   pods: PodDirectory;
   blocks: BlockStore;
+  /**
+   * `listener` runs whenever the session store is back after losing its connection (a Redis restart,
+   * a Sentinel failover): locks written just before may be gone, and are asserted again at once.
+   */
+  storeReconnected(listener: () => void): void;
   /** Starts consuming (after the sink is in place). */
   connectStream(): Promise<void>;
   dependencies(): Promise<Record<string, string>>;
@@ -83,6 +88,7 @@ export function embeddedEngine(cfg: Config): Engine {
     operatorBus: new MemoryOperatorBus(),
     pods: new MemoryPodDirectory(),
     blocks: new MemoryBlockStore(),
+    storeReconnected: () => undefined, // nothing to lose
     connectStream: async () => undefined,
     dependencies: async () => ({ nats: 'embedded', redis: 'embedded' }),
     close: async () => undefined,
@@ -148,6 +154,13 @@ export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHook
   );
   const operatorBus = new NatsOperatorBus();
   const supervisor = natsSupervisor(cfg, podId, stream, operatorBus, log);
+  // Either Redis connection back after a loss (a restart, a failover): locks written just before may
+  // be gone, and kill messages sent meanwhile never came.
+  const reconnected = new Set<() => void>();
+  const storeBack = () => {
+    for (const listener of reconnected) listener();
+  };
+  redis.on('ready', storeBack);
   return {
     kind: 'cluster',
     podId,
@@ -155,11 +168,17 @@ export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHook
     routes: new RedisRouteRegistry(redis),
     activity: new RedisActivityStore(redis),
     tokenCache: new RedisTokenCache(redis),
-    killSwitch: new RedisKillSwitch(redis, (channel) => log.warn({ channel }, 'malformed kill message ignored')),
+    killSwitch: new RedisKillSwitch(
+      redis,
+      (channel) => log.warn({ channel }, 'malformed kill message ignored'),
+      storeBack,
+    ),
     stream,
     operatorBus,
     pods: new RedisPodDirectory(redis, cfg.nats.stream_name),
     blocks: new RedisBlockStore(redis),
+    // 'ready' comes after every reconnection (the first one happened in connectRedis).
+    storeReconnected: (listener) => reconnected.add(listener),
     connectStream: () => supervisor.start(),
     dependencies: async () => ({ nats: natsState(supervisor, stream), redis: await pingRedis(redis) }),
     close: async () => {

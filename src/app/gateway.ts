@@ -90,6 +90,12 @@ export async function createGateway(
     metrics: metrics.renewalHooks(),
     log,
   });
+  // A failover can lose locks written just before it (Redis replicates asynchronously): this pod's are
+  // asserted again at once rather than at the next tick — a session whose user moved meanwhile ends.
+  engine.storeReconnected(() => {
+    log.info({ sessions: registry.size }, 'redis connection back; asserting session locks again');
+    void renewal.renewNow();
+  });
   const history = new EventHistory(historyLimits(cfg), clock);
   dispatcher = new EventDispatcher({ registry, history, metrics: metrics.deliveryHooks(), log, now: clock });
   metrics.observeHistory(history);

@@ -74,6 +74,9 @@ export class SessionManager {
       }
       await sleep(FORCE_ACQUIRE_DELAY_MS);
       await attempt('force_set', () => forced(locks.forceAcquire(key, podId, ttl)));
+      // The holder never let go: it may not have heard (its subscriber reconnecting after a failover).
+      // Told again, it ends its session now rather than at its next renewal.
+      await this.notifyHolder(identity);
     } catch (err) {
       metrics.lockFailed(userType, 'store_error');
       throw new GatewayError(ErrorCodes.Internal, 'Failed to process session.', 'session store unavailable', {

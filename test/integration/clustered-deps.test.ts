@@ -77,6 +77,7 @@ describe('a pod on a three-server JetStream cluster', {
     await cluster.kill(leader);
     try {
       const subject = `wa.${company}.agent-3.chats`;
+      const started = Date.now();
       for (let i = 0; i < 5; i++) {
         const res = await fetch(`${pod.http}/api/publish`, {
           method: 'POST',
@@ -87,6 +88,7 @@ describe('a pod on a three-server JetStream cluster', {
       }
       const stored = (await cluster.streamInfo(stream, { subjects_filter: subject })).state.subjects;
       assert.deepEqual(stored, { [subject]: 5 }, 'each once');
+      console.log(`# five publishes through the election in ${Date.now() - started} ms`);
     } finally {
       await cluster.run(leader);
       await cluster.caughtUp(stream);
@@ -128,17 +130,20 @@ describe('a pod on Redis Sentinel, without redis.address', { timeout: 120_000 },
   let sentinel: TestRedisSentinel;
   let nats: TestNatsServer;
   let pod: ChildGateway;
+  let other: ChildGateway;
 
   before(async () => {
     [sentinel, nats] = await Promise.all([TestRedisSentinel.start(), TestNatsServer.start()]);
-    pod = await spawnGateway('127.0.0.92', {
+    const env = {
       DAISI_WS_REDIS_SENTINEL_ADDRESSES: sentinel.sentinelAddresses.join(','),
       DAISI_WS_REDIS_SENTINEL_MASTER_NAME: MASTER_NAME,
       DAISI_WS_NATS_URL: nats.url,
-    });
+    };
+    [pod, other] = await Promise.all([spawnGateway('127.0.0.92', env), spawnGateway('127.0.0.93', env)]);
   });
   after(async () => {
     await pod?.kill();
+    await other?.kill();
     await sentinel?.stop();
     await nats?.stop();
   });
@@ -172,6 +177,35 @@ describe('a pod on Redis Sentinel, without redis.address', { timeout: 120_000 },
     await second?.close();
     await waitFor(async () => (await fetch(`${pod.http}/ready`)).status === 200, 10_000, '/ready says ready');
     console.log(`# handshakes passed again ${Date.now() - started} ms after the sentinels named ${promoted}`);
+  });
+
+  it('a lock lost in the failover: the older session ends within a second of the newer one, not at the next renewal', async () => {
+    const company = uid('c');
+    const user = uid('u');
+    const url = (ws: string) => userUrl(ws, company, 'a1', companyToken(company, 'a1', user));
+    // The replica paused while the lock is written: the replica promoted next has never seen it.
+    const replica = await sentinel.replica();
+    sentinel.signal(replica, 'SIGSTOP');
+    let older: TestClient;
+    await sentinel.failover(true, async () => {
+      older = await TestClient.ready(url(pod.ws));
+      sentinel.signal(replica, 'SIGCONT');
+    });
+    let newer: TestClient | undefined;
+    await waitFor(
+      async () => {
+        newer = await TestClient.ready(url(other.ws)).catch(() => undefined);
+        return newer !== undefined;
+      },
+      20_000,
+      'the same user connects to the other pod after the failover',
+    );
+    const newerAt = Date.now();
+    const closed = await Promise.race([older!.closed, new Promise<undefined>((r) => setTimeout(r, 5000))]);
+    assert.ok(closed, 'the older session ended (the renewal interval is 10 s)');
+    const overlapMs = Date.now() - newerAt;
+    assert.ok(overlapMs < 1000, `both open ${overlapMs} ms`);
+    await newer!.close();
   });
 });
 

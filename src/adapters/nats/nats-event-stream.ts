@@ -47,7 +47,7 @@ const READER_STUCK_MS = 2000;
 /** How often interest reading looks at the stream (deleted, recreated): it has no consumer to tell it. */
 const STREAM_CHECK_MS = 1000;
 /** How long the publish API tries to get an event stored, and one try at most. */
-const PUBLISH_DEADLINE_MS = 10_000;
+const PUBLISH_DEADLINE_MS = 15_000;
 const PUBLISH_TRY_MS = 2000;
 /** How long a new session's handshake waits for its subscriptions to be in place (NATS away: it goes on). */
 const PREPARE_MAX_MS = 2000;

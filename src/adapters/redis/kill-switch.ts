@@ -15,6 +15,8 @@ export class RedisKillSwitch implements KillSwitch {
   constructor(
     private readonly redis: Redis,
     private readonly onMalformed: (channel: string, payload: string) => void = () => {},
+    /** The subscriber is back after losing its connection: kill messages of the gap were lost. */
+    private readonly onResubscribed: () => void = () => {},
   ) {}
 
   async publish(channel: string, message: KillMessage): Promise<void> {
@@ -42,6 +44,7 @@ export class RedisKillSwitch implements KillSwitch {
       else this.onMalformed(channel, payload);
     });
     await subscriber.psubscribe(KILL_PATTERN_USERS, KILL_PATTERN_ADMINS);
+    subscriber.on('ready', () => this.onResubscribed());
   }
 
   async close(): Promise<void> {
