@@ -624,14 +624,6 @@ function evaluate(
         `session ${report.id} (home pod ${sessions[report.id]!.home}) lost ` +
           `${missing.map((p) => `${p.subject}@${p.seq}`).join(' ')}; errors: ${report.errors.join(' | ')}`,
       );
-    console.error(
-      `session ${report.id} home ${sessions[report.id]!.home}: lost ${want
-        .filter((p) => !seen.has(p.id))
-        .map((p) => `${p.subject}@${p.seq}`)
-        .join(
-          ' ',
-        )}; got ${report.events.length}, last ${JSON.stringify(report.events.at(-1))}; errors ${report.errors.join('|')}`,
-    );
     reconnects += report.reconnects;
     for (const e of report.errors) if (e.startsWith('ResumeUnavailable')) problems.push(`session ${report.id}: ${e}`);
   }

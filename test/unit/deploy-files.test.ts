@@ -22,11 +22,36 @@ describe('deployment files', () => {
     for (const dir of ['proto', 'public', 'config']) assert.match(text, new RegExp(`^COPY ${dir} `, 'm'));
   });
 
-  it('docker-compose: two gateway replicas, Redis, NATS with JetStream, Prometheus scraping both', () => {
+  it('docker-compose: two gateway replicas, Prometheus scraping both, on clustered NATS and Redis with Sentinel', () => {
     const [compose] = yamlDocs('deploy/docker-compose.yaml');
     const services = compose.services;
-    assert.ok(services['gateway-1'] && services['gateway-2'] && services.redis && services.prometheus);
-    assert.ok(services.nats.command.includes('-js'));
+    assert.ok(services['gateway-1'] && services['gateway-2'] && services.prometheus);
+    // Three JetStream servers routed to each other, on 2.10; the gateways and bridges know all three.
+    const nats = ['nats-1', 'nats-2', 'nats-3'].map((n) => services[n]);
+    for (const [i, server] of nats.entries()) {
+      assert.match(server.image, /^nats:2\.1\d/);
+      assert.ok(server.command.includes('-js'));
+      const routes = server.command[server.command.indexOf('--routes') + 1] as string;
+      assert.deepEqual(
+        routes.split(',').sort(),
+        ['nats-1', 'nats-2', 'nats-3'].filter((_, j) => j !== i).map((n) => `nats://${n}:6222`),
+      );
+    }
+    for (const name of ['gateway-1', 'gateway-2', 'cdc-1']) {
+      const env = services[name].environment;
+      assert.equal(env.DAISI_WS_NATS_URL, 'nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222', name);
+      assert.equal(env.DAISI_WS_NATS_STREAM_REPLICAS, '3', name);
+    }
+    // Redis: a replica of the master, three sentinels watching it under the name the gateways ask for.
+    assert.deepEqual(services['redis-2'].command.slice(-3), ['--replicaof', 'redis-1', '6379']);
+    const gateway = services['gateway-1'].environment;
+    assert.equal(gateway.DAISI_WS_REDIS_ADDRESS, undefined);
+    assert.equal(gateway.DAISI_WS_REDIS_SENTINEL_MASTER_NAME, 'dws');
+    for (const [i, address] of gateway.DAISI_WS_REDIS_SENTINEL_ADDRESSES.split(',').entries()) {
+      const sentinel = services[`sentinel-${i + 1}`];
+      assert.equal(address, `sentinel-${i + 1}:26379`);
+      assert.match(sentinel.entrypoint.join(' '), /sentinel monitor dws redis-1 6379 2/);
+    }
     assert.notEqual(
       services['gateway-1'].environment.DAISI_WS_SERVER_POD_ID,
       services['gateway-2'].environment.DAISI_WS_SERVER_POD_ID,
@@ -56,7 +81,7 @@ describe('deployment files', () => {
   });
 
   it(
-    'Kubernetes: pod id from the pod IP, readiness on /ready, preStop and a ' +
+    'Kubernetes: pod id from the pod IP, clustered NATS and Sentinel, readiness on /ready, preStop and a ' +
       'grace period above the shutdown timeout',
     () => {
       const [deployment] = yamlDocs('deploy/k8s/deployment.yaml');
@@ -64,6 +89,17 @@ describe('deployment files', () => {
       const container = spec.containers[0];
       const podId = container.env.find((e: { name: string }) => e.name === 'DAISI_WS_SERVER_POD_ID');
       assert.equal(podId.valueFrom.fieldRef.fieldPath, 'status.podIP');
+      const env = Object.fromEntries(
+        container.env
+          .filter((e: { value?: string }) => e.value)
+          .map((e: { name: string; value: string }) => [e.name, e.value]),
+      );
+      assert.equal(env.DAISI_WS_NATS_URL.split(',').length, 3, 'every server of the NATS cluster');
+      assert.equal(env.DAISI_WS_NATS_STREAM_REPLICAS, '3');
+      assert.ok(
+        env.DAISI_WS_REDIS_SENTINEL_ADDRESSES && env.DAISI_WS_REDIS_SENTINEL_MASTER_NAME,
+        'Redis through Sentinel',
+      );
       assert.equal(container.readinessProbe.httpGet.path, '/ready');
       assert.ok(container.lifecycle.preStop);
       assert.ok(spec.terminationGracePeriodSeconds > 30);
