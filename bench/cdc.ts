@@ -173,7 +173,9 @@ async function servers(): Promise<{ postgres: TestPostgres; nats: TestNatsServer
 
 /** A daisi-ws process from dist/, once `ready` appears in its output. */
 function daisi(command: string, env: Record<string, string>, ready: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--max-semi-space-size=2', `${ROOT}bin/daisi-ws.js`, command], {
+  // As `npm start` runs a pod; BENCH_CDC_NODE_ARGS adds flags (a later one wins: --max-semi-space-size=16).
+  const extra = process.env.BENCH_CDC_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, ['--max-semi-space-size=2', ...extra, `${ROOT}bin/daisi-ws.js`, command], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -27,6 +27,8 @@ import {
 } from './lib/processes.js';
 import { nowMs, summarize } from './lib/stats.js';
 import { cdcTable, scenarioCdc } from './cdc.js';
+import { nats210, TestNatsCluster } from '../support/nats-cluster.js';
+import { TestNatsServer } from '../support/nats-server.js';
 
 /** The cdc scenario's own table (bench/cdc.ts), printed after the others. */
 let cdcFigures: string | undefined;
@@ -37,7 +39,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     scenarios: {
       type: 'string',
-      default: 'connect,fanout,max,chats,large,idle,filter,resume,fleet,fleet-disjoint,fleet6,cdc',
+      default: 'connect,fanout,max,chats,large,idle,filter,resume,fleet,fleet-disjoint,fleet6,fleet-cluster,cdc',
     },
     'no-build': { type: 'boolean', default: false },
     kinds: { type: 'string', default: 'gateway,raw,sio' },
@@ -173,7 +175,7 @@ class Publisher {
     private readonly js: JetStreamClient,
   ) {}
   static async connect(url: string) {
-    const nc = await connect({ servers: url });
+    const nc = await connect({ servers: url.split(',') });
     return new Publisher(nc, jetstream(nc));
   }
   /** Publishes at `rate` events/s for `seconds`, over every agent's chat list and chats. */
@@ -217,12 +219,17 @@ class Publisher {
     const jsm = await jetstreamManager(this.nc);
     await jsm.streams.purge(stream).catch(() => undefined);
   }
-  async ensureStream(stream: string) {
+  async ensureStream(stream: string, replicas = 1) {
     const jsm = await jetstreamManager(this.nc);
     // As a pod creates it (interest reading: the stream republishes what it stores to dws.wa.>).
-    await jsm.streams
-      .info(stream)
-      .catch(() => jsm.streams.add({ name: stream, subjects: ['wa.>'], republish: { src: 'wa.>', dest: 'dws.wa.>' } }));
+    await jsm.streams.info(stream).catch(() =>
+      jsm.streams.add({
+        name: stream,
+        subjects: ['wa.>'],
+        num_replicas: replicas,
+        republish: { src: 'wa.>', dest: 'dws.wa.>' },
+      }),
+    );
   }
   close() {
     return this.nc.close();
@@ -308,12 +315,14 @@ const record = (scenario: string, metric: string, unit: string, higherIsBetter: 
 
 let pub: Publisher;
 
-let natsPid = 0;
+/** The nats-server processes of the run: one, or the three of a cluster (their CPU is summed). */
+let natsPids: number[] = [];
 const redisPid = Number(spawnSync('pgrep', ['-o', 'redis-server']).stdout.toString().trim()) || 0;
 
 /** CPU share of every process in the run, to see which one is the bottleneck. */
 function cpuShares(server: Server) {
-  const pids: Record<string, number> = { server: server.pid, nats: natsPid, redis: redisPid };
+  const pids: Record<string, number> = { server: server.pid, redis: redisPid };
+  for (const [i, pid] of natsPids.entries()) pids[natsPids.length > 1 ? `nats ${i + 1}` : 'nats'] = pid;
   for (const [i, pid] of (server.otherPids ?? []).entries()) pids[`pod ${i + 2}`] = pid;
   for (const [i, w] of workers.entries()) pids[`client${i + 1}`] = w.child.pid!;
   const read = (pid: number) => {
@@ -355,10 +364,11 @@ async function measureFanout(
   const shares = cpuShares(server);
   const pods = [server.pid, ...(server.otherPids ?? [])];
   const cpu0 = pods.map(cpuSeconds);
-  const nats0 = cpuSeconds(natsPid);
+  const natsCpuNow = () => natsPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const nats0 = natsCpuNow();
   const t0 = Date.now();
   const out = await pub.run(company, rate, seconds, chatsPerAgent, pad);
-  const natsCpu = cpuSeconds(natsPid) - nats0;
+  const natsCpu = natsCpuNow() - nats0;
   const reports = await all((w) => w.request({ cmd: 'report', published: out.published, since: t0 }, 'report'));
   const elapsed = (Date.now() - t0) / 1000;
   const podCpuSeconds = pods.map((pid, i) => cpuSeconds(pid) - cpu0[i]!);
@@ -490,6 +500,14 @@ async function ramp(
     false,
     kind,
     atSustainable?.cpuPerFrameUs ?? NaN,
+  );
+  record(
+    scenario,
+    'nats-server CPU per event at that rate',
+    'µs',
+    false,
+    kind,
+    atSustainable?.natsCpuPerEventUs ?? NaN,
   );
   return { sustainable, atSustainable };
 }
@@ -738,6 +756,37 @@ async function endScenario(server: Server) {
 }
 
 /**
+ * The fleet of three pods on nats-server 2.10, one server and then a three-server JetStream cluster
+ * with the stream at three replicas (docs/deploy.md), in the same run: what the clustered set-up
+ * costs in sustainable rate, p99 and nats-server CPU per event (every copy of the stream counted).
+ */
+async function scenarioFleetCluster() {
+  const binary = nats210();
+  if (!binary) return console.log('fleet-cluster: skipped (no nats-server 2.10: scripts/fetch-nats-2.10.sh)');
+  const saved = { natsUrl, natsPids, pub };
+  try {
+    for (const clustered of [false, true]) {
+      const deps = clustered ? await TestNatsCluster.start(binary) : await TestNatsServer.start([], binary);
+      natsUrl = deps.url;
+      natsPids = deps instanceof TestNatsCluster ? deps.pids : [deps.pid];
+      pub = await Publisher.connect(natsUrl);
+      await pub.ensureStream('wa_stream', clustered ? 3 : 1);
+      const label = clustered
+        ? `fleet of 3 pods on a three-server JetStream cluster (R3, nats-server 2.10; ${P.fanoutN} sessions)`
+        : `fleet of 3 pods on one nats-server 2.10 (${P.fanoutN} sessions)`;
+      try {
+        await scenarioFleet('gateway', 3, 'spread', P.maxSteps, label);
+      } finally {
+        await pub.close();
+        await deps.stop();
+      }
+    }
+  } finally {
+    ({ natsUrl, natsPids, pub } = saved);
+  }
+}
+
+/**
  * The fleet (docs/architecture.md, *How an event travels*): pods on the same two cores. `spread`: every pod holds
  * sessions of every agent (overlapping interest: each pod receives every event); `disjoint`: each agent's sessions
  * on one pod (a load balancer hashing the path), so that with interest reading each pod receives only its agents'
@@ -746,7 +795,13 @@ async function endScenario(server: Server) {
  * event (spread) or only its own agents' republished subjects (disjoint): what the structure costs on these cores
  * before anything the gateway does.
  */
-async function scenarioFleet(kind: Kind, podCount: number, placement: 'spread' | 'disjoint', steps: number[]) {
+async function scenarioFleet(
+  kind: Kind,
+  podCount: number,
+  placement: 'spread' | 'disjoint',
+  steps: number[],
+  label?: string,
+) {
   const pods: Server[] = [];
   const hosts = Array.from({ length: podCount }, (_, i) => `127.0.0.${i + 2}`);
   if (kind === 'gateway') {
@@ -766,9 +821,10 @@ async function scenarioFleet(kind: Kind, podCount: number, placement: 'spread' |
   await connectSessions(kind, specs);
   await new Promise((r) => setTimeout(r, 1000));
   const scenario =
-    placement === 'spread'
+    label ??
+    (placement === 'spread'
       ? `fleet (${P.fanoutN} sessions over ${podCount} pods)`
-      : `fleet, disjoint interest (${P.fanoutN} sessions, each agent on one of ${podCount} pods)`;
+      : `fleet, disjoint interest (${P.fanoutN} sessions, each agent on one of ${podCount} pods)`);
   const r = await ramp(kind, server, `${RUN}${tag}`, steps, scenario);
   if (r.atSustainable) {
     const perPod = r.atSustainable.podCpuPerFrameUs.map((u) => u.toFixed(1)).join(' / ');
@@ -903,7 +959,7 @@ async function main() {
   if (!args['no-build']) spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
   const nats = await startNats();
   natsUrl = nats.url;
-  natsPid = nats.pid;
+  natsPids = [nats.pid];
   pub = await Publisher.connect(natsUrl);
   await pub.ensureStream('wa_stream');
   workers = await Promise.all([Worker.start(), Worker.start()]);
@@ -931,6 +987,7 @@ async function main() {
           P.maxSteps.map((r) => r / 2),
         );
     }
+    if (SCENARIOS.has('fleet-cluster')) await scenarioFleetCluster();
     if (SCENARIOS.has('cdc'))
       cdcFigures = cdcTable(await scenarioCdc(QUICK ? 20_000 : 50_000, [1000, 5000], QUICK ? 3 : 5));
   } finally {

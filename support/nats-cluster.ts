@@ -76,11 +76,25 @@ export class TestNatsCluster {
   /** The three servers started, once JetStream answers through each (a meta leader was elected). */
   static async start(binary = nats210()): Promise<TestNatsCluster> {
     if (!binary) throw new Error('no nats-server 2.10 (scripts/fetch-nats-2.10.sh)');
-    const cluster = new TestNatsCluster(binary);
-    await Promise.all(cluster.nodes.map((_, i) => cluster.run(i)));
-    for (const node of cluster.nodes) await cluster.waitForJetStream(node.url);
-    await cluster.waitForPeers();
-    return cluster;
+    for (let attempt = 1; ; attempt++) {
+      const cluster = new TestNatsCluster(binary);
+      try {
+        await Promise.all(cluster.nodes.map((_, i) => cluster.run(i)));
+        for (const node of cluster.nodes) await cluster.waitForJetStream(node.url);
+        await cluster.waitForPeers();
+        return cluster;
+      } catch (err) {
+        await cluster.stop();
+        // Seen about once in twenty starts on this machine: the cluster never formed. Once more, on fresh ports.
+        if (attempt >= 2) throw err;
+        process.stderr.write(`nats cluster did not form (${(err as Error).message}); starting it again\n`);
+      }
+    }
+  }
+
+  /** The servers' process ids (the bench sums their CPU). */
+  get pids(): number[] {
+    return this.nodes.map((n) => n.child?.pid ?? 0);
   }
 
   /** Every server, comma-separated: the form `nats.url` takes. */
@@ -91,8 +105,18 @@ export class TestNatsCluster {
   /** Starts server `i` (again, on its store). */
   async run(i: number): Promise<void> {
     const node = this.nodes[i]!;
-    node.child = spawn(this.binary, ['-c', node.configFile], { stdio: 'ignore' });
-    await waitForPort(node.port, 10_000);
+    const child = spawn(this.binary, ['-c', node.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    node.child = child;
+    // Its log (stderr), the last lines: why it did not start, if it does not.
+    const log: string[] = [];
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => log.push(...chunk.split('\n').slice(-20)));
+    try {
+      await waitForPort(node.port, 20_000);
+    } catch (err) {
+      throw new Error(`${node.name} did not start (exit ${child.exitCode}): ${log.slice(-8).join(' | ')}`, {
+        cause: err,
+      });
+    }
   }
 
   async kill(i: number): Promise<void> {
@@ -198,7 +222,8 @@ export class TestNatsCluster {
           await jsm.streams.delete('cluster_probe');
           return;
         } catch (err) {
-          if (Date.now() > deadline) throw new Error('the cluster cannot place an R3 stream', { cause: err });
+          if (Date.now() > deadline)
+            throw new Error(`the cluster cannot place an R3 stream (${(err as Error).message})`, { cause: err });
           await new Promise((r) => setTimeout(r, 250));
         }
       }

@@ -233,13 +233,18 @@ function natsState(supervisor: NatsSupervisor, stream: NatsEventStream): string 
 }
 
 async function pingRedis(redis: Redis): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       redis.ping(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000)),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), 1000);
+      }),
     ]);
     return 'connected';
   } catch {
     return 'disconnected';
+  } finally {
+    clearTimeout(timer); // /ready is polled: no timer left behind per call
   }
 }

@@ -264,7 +264,7 @@ export class InterestReader {
     this.wire = undefined;
     this.offline = true;
     void (async () => {
-      while (!this.stopped) {
+      for (let attempt = 0; !this.stopped; attempt++) {
         try {
           await this.openWire();
           await this.wire?.flush();
@@ -274,7 +274,10 @@ export class InterestReader {
           this.offline = false;
           void catchingUp;
           return;
-        } catch {
+        } catch (failure) {
+          // Said once per outage; the tries go on every RETRY_MS until the server answers.
+          if (attempt === 0)
+            this.events.failed(new Error('the reader connection cannot be opened again', { cause: failure }));
           this.wire?.close();
           this.wire = undefined;
           await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());
