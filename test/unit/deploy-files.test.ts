@@ -107,6 +107,20 @@ describe('deployment files', () => {
     },
   );
 
+  it('Kubernetes: two CDC bridges on the clustered NATS, the database from the secret, the heap capped', () => {
+    const [bridge] = yamlDocs('deploy/k8s/cdc.yaml');
+    assert.equal(bridge.spec.replicas, 2, 'one reads the slot, one stands by');
+    const container = bridge.spec.template.spec.containers[0];
+    assert.deepEqual(container.args, ['cdc']);
+    const env = Object.fromEntries(container.env.map((e: { name: string; value?: string }) => [e.name, e]));
+    assert.equal(env.DAISI_WS_NATS_STREAM_REPLICAS.value, '3');
+    assert.equal(env.DAISI_WS_CDC_POSTGRES_URL.valueFrom.secretKeyRef.name, 'daisi-ws-secrets');
+    assert.match(env.NODE_OPTIONS.value, /--max-old-space-size=48/);
+    assert.equal(container.readinessProbe.httpGet.path, '/ready');
+    const [secret] = yamlDocs('deploy/k8s/secret.example.yaml');
+    assert.ok(secret.stringData.DAISI_WS_CDC_POSTGRES_URL);
+  });
+
   it('Grafana dashboard: valid JSON that charts every dws_ metric', () => {
     const dashboard = JSON.parse(read('deploy/grafana/daisi-ws-dashboard.json'));
     const exprs = dashboard.panels
