@@ -45,7 +45,7 @@ export class SessionManager {
 
   /**
    * Takes the session lock for `identity`, telling the current holder to let go first. Resolves
-   * when this pod holds the lock; rejects with InternalServerError when Redis fails.
+   * when this pod holds the lock; rejects with ServiceUnavailable (503) when Redis fails.
    */
   async claim(identity: Identity): Promise<void> {
     const { podId, locks, metrics, config } = this.deps;
@@ -79,9 +79,13 @@ export class SessionManager {
       await this.notifyHolder(identity);
     } catch (err) {
       metrics.lockFailed(userType, 'store_error');
-      throw new GatewayError(ErrorCodes.Internal, 'Failed to process session.', 'session store unavailable', {
-        cause: err,
-      });
+      // The same answer as a store that does not answer in time (the endpoint's deadline): try again.
+      throw new GatewayError(
+        ErrorCodes.ServiceUnavailable,
+        'Session store unavailable',
+        'The session store failed; try again.',
+        { cause: err },
+      );
     }
   }
 
