@@ -62,30 +62,10 @@ export class Metrics {
     'Messages received from NATS, partitioned by NATS subject.',
     ['nats_subject'],
   );
-  readonly grpcMessagesSent = this.counter(
-    'dws_grpc_messages_sent_total',
-    'Messages forwarded via gRPC, partitioned by target pod ID.',
-    ['target_pod_id'],
-  );
   readonly grpcMessagesReceived = this.counter(
     'dws_grpc_messages_received_total',
     'Messages received via gRPC, partitioned by source pod ID.',
     ['source_pod_id'],
-  );
-  readonly grpcRetryAttempts = this.counter(
-    'dws_grpc_forward_retry_attempts_total',
-    'Total gRPC message forwarding retry attempts.',
-    ['target_pod_id'],
-  );
-  readonly grpcRetrySuccess = this.counter(
-    'dws_grpc_forward_retry_success_total',
-    'Total successful gRPC message forwarding retries.',
-    ['target_pod_id'],
-  );
-  readonly grpcRetryFailure = this.counter(
-    'dws_grpc_forward_retry_failure_total',
-    'Total failed gRPC message forwarding retries.',
-    ['target_pod_id'],
   );
   readonly sessionLockAttempts = this.counter(
     'dws_session_lock_attempts_total',
@@ -101,26 +81,6 @@ export class Metrics {
     'dws_session_lock_failure_total',
     'Total failed session lock acquisitions.',
     ['user_type', 'reason'],
-  );
-  readonly grpcPoolSize = this.gauge('dws_grpc_pool_size', 'Total number of connections in the gRPC client pool.');
-  readonly grpcPoolCreated = this.counter(
-    'dws_grpc_pool_connections_created_total',
-    'Total new gRPC client connections established by the pool.',
-  );
-  readonly grpcPoolClosed = this.counter(
-    'dws_grpc_pool_connections_closed_total',
-    'Total gRPC client connections closed by the pool, partitioned by reason.',
-    ['reason'],
-  );
-  readonly grpcPoolErrors = this.counter(
-    'dws_grpc_pool_connection_errors_total',
-    'Total errors encountered with pooled gRPC client connections, partitioned by target pod.',
-    ['target_pod_id'],
-  );
-  readonly grpcCircuitTripped = this.counter(
-    'dws_grpc_circuitbreaker_tripped_total',
-    'Total times the circuit breaker has tripped for a target pod.',
-    ['target_pod_id'],
   );
   readonly wsBufferUsed = this.gauge(
     'dws_websocket_buffer_used_count',
