@@ -1,3 +1,4 @@
+import { Reconnect } from './close-codes.js';
 import { rateLimitedDelay, reconnectDelay, refreshLead, shutdownDelay } from './backoff.js';
 
 export type ClientState = 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -96,16 +97,13 @@ export interface DaisiClientOptions {
 
 const OPEN = 1;
 /**
- * Close codes after which the client does not come back (docs/protocol.md, *HTTP*): a bad request or
- * key, taken over, disconnected or blocked by an operator. 4403 (a token refused) too when the token
- * is fixed; a token function is asked again.
+ * What a close code means for coming back is the server's table (close-codes.ts, generated from it):
+ * never after a bad request or key, a take-over or an operator's disconnect; after a refused token only
+ * when a token function can give a new one; later after a rate limit; soon after a pod went away.
  */
-const FOR_GOOD = new Set([4400, 4401, 4402, 4410]);
+const is = (codes: readonly number[], code: number) => codes.includes(code);
 /** Offered in this order: a daisi-ws pod refuses in band (json.v2), a Go replica takes json.v1. */
 const PROTOCOLS = ['json.v2', 'json.v1'];
-const TOKEN_REFUSED = 4403;
-const GOING_AWAY = 1001;
-const SLOW_DOWN = 4429;
 
 type Listeners<P> = { [K in keyof ClientEvents<P>]: Set<ClientEvents<P>[K]> };
 
@@ -283,8 +281,8 @@ export class DaisiClient<P = unknown> {
     if (
       this.stopped ||
       tooMany ||
-      FOR_GOOD.has(code) ||
-      (code === TOKEN_REFUSED && typeof this.options.token === 'string')
+      is(Reconnect.never, code) ||
+      (is(Reconnect.token, code) && typeof this.options.token === 'string')
     ) {
       this.stopped = true;
       this.setState('closed', change);
@@ -292,8 +290,8 @@ export class DaisiClient<P = unknown> {
     }
     this.setState('disconnected', change);
     const max = this.maxDelay();
-    if (code === GOING_AWAY) this.retry(shutdownDelay(this.random));
-    else if (code === SLOW_DOWN) this.retry(rateLimitedDelay(max, this.random));
+    if (is(Reconnect.soon, code)) this.retry(shutdownDelay(this.random));
+    else if (is(Reconnect.slow, code)) this.retry(rateLimitedDelay(max, this.random));
     else this.retry(reconnectDelay(this.attempt++, this.minDelay(), max, this.random));
   }
 

@@ -1,3 +1,4 @@
+import { CloseCodes } from '../domain/close-codes.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { checkGrpcHealth, startGrpcServer, type GrpcServer } from '../transports/grpc/grpc-server.js';
@@ -295,7 +296,7 @@ async function shutdown(p: ShutdownParts): Promise<void> {
       'Service shutting down',
       'The WebSocket service is being gracefully terminated.',
     ),
-    1001,
+    CloseCodes.GoingAway,
   );
   await p.ws.released(Math.max(1000, p.timeoutMs / 2));
   await p.ws.dropSockets(1000);

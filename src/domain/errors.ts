@@ -5,6 +5,8 @@
  * (HTTP body, WebSocket error frame and close code, gRPC status) carries one of these codes. The table below is the
  * single place that maps a code to its HTTP status, WebSocket close code and gRPC status (docs/protocol.md, *HTTP*).
  */
+import { CloseCodes } from './close-codes.js';
+
 export const ErrorCodes = {
   InvalidAPIKey: 'InvalidAPIKey',
   InvalidToken: 'InvalidToken',
@@ -44,23 +46,23 @@ interface CodeMapping {
 }
 
 const mappings: Record<ErrorCode, CodeMapping> = {
-  InvalidAPIKey: { http: 401, ws: 4401, grpc: GrpcStatus.UNAUTHENTICATED },
-  InvalidToken: { http: 403, ws: 4403, grpc: GrpcStatus.PERMISSION_DENIED },
-  E4001: { http: 401, ws: 4403, grpc: GrpcStatus.UNAUTHENTICATED },
-  E4003: { http: 403, ws: 4403, grpc: GrpcStatus.PERMISSION_DENIED },
-  SessionConflict: { http: 409, ws: 4402, grpc: GrpcStatus.ALREADY_EXISTS },
-  RateLimitExceeded: { http: 429, ws: 4429, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
-  BadRequest: { http: 400, ws: 4400, grpc: GrpcStatus.INVALID_ARGUMENT },
-  E4005: { http: 405, ws: 4400, grpc: GrpcStatus.INVALID_ARGUMENT },
-  NotFound: { http: 404, ws: 4400, grpc: GrpcStatus.NOT_FOUND },
-  InternalServerError: { http: 500, ws: 1011, grpc: GrpcStatus.INTERNAL },
-  SubscriptionFailure: { http: 500, ws: 1011, grpc: GrpcStatus.INTERNAL },
-  ServiceUnavailable: { http: 503, ws: 1013, grpc: GrpcStatus.UNAVAILABLE },
+  InvalidAPIKey: { http: 401, ws: CloseCodes.InvalidAPIKey, grpc: GrpcStatus.UNAUTHENTICATED },
+  InvalidToken: { http: 403, ws: CloseCodes.InvalidToken, grpc: GrpcStatus.PERMISSION_DENIED },
+  E4001: { http: 401, ws: CloseCodes.InvalidToken, grpc: GrpcStatus.UNAUTHENTICATED },
+  E4003: { http: 403, ws: CloseCodes.InvalidToken, grpc: GrpcStatus.PERMISSION_DENIED },
+  SessionConflict: { http: 409, ws: CloseCodes.SessionConflict, grpc: GrpcStatus.ALREADY_EXISTS },
+  RateLimitExceeded: { http: 429, ws: CloseCodes.RateLimited, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
+  BadRequest: { http: 400, ws: CloseCodes.BadRequest, grpc: GrpcStatus.INVALID_ARGUMENT },
+  E4005: { http: 405, ws: CloseCodes.BadRequest, grpc: GrpcStatus.INVALID_ARGUMENT },
+  NotFound: { http: 404, ws: CloseCodes.BadRequest, grpc: GrpcStatus.NOT_FOUND },
+  InternalServerError: { http: 500, ws: CloseCodes.InternalError, grpc: GrpcStatus.INTERNAL },
+  SubscriptionFailure: { http: 500, ws: CloseCodes.InternalError, grpc: GrpcStatus.INTERNAL },
+  ServiceUnavailable: { http: 503, ws: CloseCodes.TryLater, grpc: GrpcStatus.UNAVAILABLE },
   // Never closes anything: the session goes on with live events (docs/protocol.md, *Resume*).
   ResumeUnavailable: { http: 410, ws: 1000, grpc: GrpcStatus.NOT_FOUND },
   // An operator ended the session (docs/protocol.md, *Session lifetime*): a client must not come back at once.
-  Disconnected: { http: 410, ws: 4410, grpc: GrpcStatus.UNAVAILABLE },
-  PayloadTooLarge: { http: 413, ws: 1009, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
+  Disconnected: { http: 410, ws: CloseCodes.Disconnected, grpc: GrpcStatus.UNAVAILABLE },
+  PayloadTooLarge: { http: 413, ws: CloseCodes.TooLarge, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
 };
 
 export function httpStatusOf(code: ErrorCode): number {

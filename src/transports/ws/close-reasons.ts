@@ -1,3 +1,4 @@
+import { CloseCodes } from '../../domain/close-codes.js';
 import { ErrorCodes, GatewayError } from '../../domain/errors.js';
 
 /** The errors the server closes a connection with on its own account (error frame, then close code). */
@@ -14,4 +15,4 @@ export const writeTimedOut = () =>
 export const tokenExpired = () =>
   new GatewayError(ErrorCodes.InvalidToken, 'Token expired', 'Refresh the token before it expires.');
 
-export const SLOW_CLIENT_CLOSE = 1008;
+export const SLOW_CLIENT_CLOSE = CloseCodes.SlowClient;

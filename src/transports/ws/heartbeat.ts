@@ -1,3 +1,4 @@
+import { CloseCodes } from '../../domain/close-codes.js';
 import type { Config } from '../../platform/config/schema.js';
 import type { Metrics } from '../../platform/metrics.js';
 import type { Logger } from '../../domain/ports.js';
@@ -104,7 +105,7 @@ export class HeartbeatSweeper {
     const noPong = app.max_missed_pongs > 0 && c.liveness.unansweredPings > app.max_missed_pongs;
     const quiet = app.pong_wait_seconds > 0 && now - c.liveness.lastSeenMs > app.pong_wait_seconds * 1000;
     if (!noPong && !quiet) return false;
-    c.terminate(pongTimeout(), 1011);
+    c.terminate(pongTimeout(), CloseCodes.InternalError);
     return true;
   }
 
@@ -132,7 +133,7 @@ export class HeartbeatSweeper {
       return true;
     }
     if (writeTimeout > 0 && age > writeTimeout) {
-      c.terminate(writeTimedOut(), 1011);
+      c.terminate(writeTimedOut(), CloseCodes.InternalError);
       return true;
     }
     return false;
