@@ -134,8 +134,8 @@ describe('memory bounds: the history in bytes, whatever the events (app.resume_m
   });
 
   it(
-    'a pod with no sessions takes 2,500 events of 400 KB: its RSS grows by at most 32 + 160 MiB and then stops ' +
-      'growing',
+    'a pod with no sessions takes 2,500 events of 400 KB: its RSS grows by at most 32 + 160 MiB, and stays within ' +
+      'that through 2,000 more',
     async () => {
       const company = uid('c');
       let read = await metric(gw.http, 'dws_nats_messages_received_total');
@@ -143,15 +143,25 @@ describe('memory bounds: the history in bytes, whatever the events (app.resume_m
       await publishLarge(pub, 2500, LARGE, (i) => `wa.${company}.a${i % 50}.messages.m${i % 7}`, 'burst');
       read = await readBy(gw, read, 2500);
       const afterBurst = await settledRss(gw.process.pid!);
-      assert.ok(afterBurst - base <= 192 * MiB, `RSS grew by ${((afterBurst - base) / MiB).toFixed(0)} MiB`);
+      const mib = (bytes: number) => (bytes / MiB).toFixed(0);
+      assert.ok(afterBurst - base <= 192 * MiB, `RSS grew by ${mib(afterBurst - base)} MiB`);
       assert.ok((await metric(gw.http, 'dws_history_bytes')) <= 32 * MiB, 'the history holds at most 32 MiB');
-      await publishLarge(pub, 1000, LARGE, (i) => `wa.${company}.b${i % 50}.chats`, 'more');
-      await readBy(gw, read, 1000);
-      const afterMore = await settledRss(gw.process.pid!);
-      assert.ok(
-        afterMore - afterBurst <= 32 * MiB,
-        `RSS kept growing: ${((afterMore - afterBurst) / MiB).toFixed(0)} MiB more after 1,000 more events`,
-      );
+      // Two more batches, the bound checked after each: a pod that kept what it read would pass it within a
+      // few hundred of these events. (A bound on the growth from one sample to the next is not a check:
+      // RSS sampled while V8 and malloc hold freed memory moves by 20–40 MiB either way, more on Node 24.)
+      for (const batch of ['more', 'again']) {
+        await publishLarge(pub, 1000, LARGE, (i) => `wa.${company}.${batch}${i % 50}.chats`, batch);
+        read = await readBy(gw, read, 1000);
+        const now = await settledRss(gw.process.pid!);
+        console.log(
+          `# RSS ${mib(base)} MiB at the start, ${mib(afterBurst)} after the burst, ${mib(now)} after ${batch}`,
+        );
+        assert.ok(
+          now - base <= 192 * MiB,
+          `RSS ${mib(now - base)} MiB above the start after 1,000 more events (${batch})`,
+        );
+        assert.ok((await metric(gw.http, 'dws_history_bytes')) <= 32 * MiB, 'the history holds at most 32 MiB');
+      }
     },
   );
 
