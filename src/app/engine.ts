@@ -107,8 +107,6 @@ const READER_HEARTBEAT_MS = 1000;
 const READER_INACTIVE_MS = 10_000;
 
 export interface ClusterHooks {
-  /** The stream was recreated (its sequences restarted). */
-  epochChanged(epoch: string): void;
   readerReset(): void;
 }
 
@@ -145,10 +143,7 @@ export async function clusterEngine(cfg: Config, log: Logger, hooks: ClusterHook
         hooks.readerReset();
         log.info({ reason }, 'stream reader starts over from its position');
       },
-      epochChanged: (epoch) => {
-        log.warn({ epoch }, 'the stream was recreated; sequences restart');
-        hooks.epochChanged(epoch);
-      },
+      epochChanged: (epoch) => log.warn({ epoch }, 'the stream was recreated; sequences restart'),
       readerFailed: (err) => log.warn({ err }, 'stream reader could not start over; retrying'),
     },
   );

@@ -59,16 +59,16 @@ export async function createGateway(
   const config = () => store.get();
   const kind = engineKindOf(cfg);
   const metrics = new Metrics(cfg.app.metrics_session_labels);
-  let dispatcher: EventDispatcher | undefined;
+  // Built in dependency order: what the stream's reading delivers to exists before the engine does.
+  const registry = new SessionRegistry();
+  const history = new EventHistory(historyLimits(cfg), clock);
+  const dispatcher = new EventDispatcher({ registry, history, metrics: metrics.deliveryHooks(), log, now: clock });
+  metrics.observeHistory(history);
   const engine =
     kind === 'cluster'
-      ? await clusterEngine(cfg, log, {
-          epochChanged: () => dispatcher?.epochChanged(),
-          readerReset: () => metrics.readerResets.inc(),
-        })
+      ? await clusterEngine(cfg, log, { readerReset: () => metrics.readerResets.inc() })
       : embeddedEngine(cfg);
   const podId = engine.podId;
-  const registry = new SessionRegistry();
   registry.tellInterest(engine.stream);
   const sessions = new SessionManager({
     podId,
@@ -97,16 +97,13 @@ export async function createGateway(
     log.info({ sessions: registry.size }, 'redis connection back; asserting session locks again');
     void renewal.renewNow();
   });
-  const history = new EventHistory(historyLimits(cfg), clock);
-  dispatcher = new EventDispatcher({ registry, history, metrics: metrics.deliveryHooks(), log, now: clock });
-  metrics.observeHistory(history);
   const touch = (s: Session) => void renewal.touchNow(s);
   const resume = new ResumeService({
     now: clock,
     stream: engine.stream,
     metrics: metrics.resumeHooks(),
     history,
-    position: () => dispatcher!.position,
+    position: () => dispatcher.position,
     config,
     log,
   });
@@ -117,7 +114,7 @@ export async function createGateway(
     directory: engine.pods,
     blocks: engine.blocks,
     killSwitch: engine.killSwitch,
-    counts: () => dispatcher!.counts,
+    counts: () => dispatcher.counts,
     log,
     now: clock,
   });
@@ -159,7 +156,7 @@ export async function createGateway(
               agentId: pushed.agentId,
               chatId: pushed.chatId || undefined,
             } as const;
-            const wanted = dispatcher!.acceptPushed(address, pushed.eventId, pushed.payloadJson);
+            const wanted = dispatcher.acceptPushed(address, pushed.eventId, pushed.payloadJson);
             metrics.grpcPushes.inc({ outcome: wanted > 0 ? 'delivered' : 'no_session' });
             return wanted;
           },

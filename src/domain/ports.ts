@@ -86,6 +86,8 @@ export interface EventSink {
    * session that was already handed a later event cannot take them, and must be told.
    */
   lostInTransit(subject: string, fromSeq: number): void;
+  /** The stream was recreated: its sequences start again, and so does every session's place in them. */
+  epochChanged(): void;
 }
 
 /** What a replay reads from the stream's history. */

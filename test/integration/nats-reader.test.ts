@@ -142,6 +142,7 @@ for (const readMode of ['interest', 'stream'] as const) {
           deliver: (e) => void seqs.push(e.seq),
           startingAt: () => undefined,
           lostInTransit: () => undefined,
+          epochChanged: () => assert.fail('the stream was not recreated: the sink keeps its place'),
         });
         await stream.attach(first);
         await stream.covered('wa.>');

@@ -169,7 +169,10 @@ export class NatsEventStream implements EventStream {
         startingAt: (seq) => this.sink?.startingAt(seq),
         lost: (subject, fromSeq) => this.sink?.lostInTransit(subject, fromSeq),
         reset: (reason) => this.events.readerReset(reason),
-        epochChanged: (e) => this.events.epochChanged(e),
+        epochChanged: (e) => {
+          this.sink?.epochChanged();
+          this.events.epochChanged(e);
+        },
         missing: () => void this.ensureResources(nc).catch(() => undefined),
         failed: (err) => this.events.readerFailed(err),
       },
@@ -201,6 +204,7 @@ export class NatsEventStream implements EventStream {
         reset: (reason) => this.events.readerReset(reason),
         epochChanged: (e) => {
           this.wholeStreamFrom = 0;
+          this.sink?.epochChanged();
           this.events.epochChanged(e);
         },
         failed: (err) => {
