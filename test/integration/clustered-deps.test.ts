@@ -66,7 +66,9 @@ describe('a pod on a three-server JetStream cluster', {
         ['before', ...Array.from({ length: 20 }, (_, i) => `after-${i}`)],
       );
       await waitFor(async () => (await fetch(`${pod.http}/ready`)).status === 200, 15_000, 'the pod is ready again');
+      // Back, and caught up: the next test's fault must find three current copies, as a cluster in service has.
       await cluster.run(leader);
+      await cluster.caughtUp(stream);
     } finally {
       await pub.close();
       await client.close();
@@ -99,6 +101,7 @@ describe('a pod on a three-server JetStream cluster', {
     const client = await TestClient.ready(
       userUrl(pod.ws, company, 'agent-2', companyToken(company, 'agent-2', uid('u'))),
     );
+    await cluster.caughtUp(stream);
     const paused = await cluster.serverOf('consumer-127.0.0.91');
     const others = cluster.nodes.filter((_, i) => i !== paused).map((n) => n.url);
     const pub = await TestPublisher.connect(others.join(','));
