@@ -13,6 +13,7 @@ import { SessionManager } from '../services/session-manager.js';
 import { SessionRegistry } from '../services/session-registry.js';
 import { TokenMinter } from '../services/token-minter.js';
 import { AbuseLimits } from '../services/abuse-limits.js';
+import { Admission } from '../services/admission.js';
 import { PushPeers } from '../services/push-peers.js';
 import { OperatorService } from '../services/operator.js';
 import { applyLimits, createHttpServer } from '../transports/http/http-server.js';
@@ -122,20 +123,21 @@ export async function createGateway(
   const refusals = new RefusalLog(log, metrics);
   const fileLimit = openFileLimit();
   const budget = () => connectionBudget(config().server.max_connections, fileLimit);
-  const ws = new WsEndpoint({
+  // The endpoint's sessions are counted by its connection set, which exists once the endpoint does.
+  const openSessions = () => ws.connections.size;
+  const admission = new Admission({
     clock,
     config,
     auth: new AuthService(config, engine.tokenCache, log),
-    sessions,
-    metrics,
-    log,
-    touch,
-    resume,
     limits,
-    refusals,
+    sessions,
+    stream: engine.stream,
+    hooks: metrics.authHooks(),
     sessionLimit: () => budget().sessions,
+    openSessions,
     blockOf: (identity) => operator.blockOf(identity),
   });
+  const ws = new WsEndpoint({ clock, config, admission, sessions, metrics, log, touch, resume, refusals });
 
   // Embedded mode has no Go replicas to push to it: no gRPC port is opened unless asked for.
   const listener = cfg.server.grpc_listener;
@@ -295,8 +297,8 @@ async function shutdown(p: ShutdownParts): Promise<void> {
     ),
     CloseCodes.GoingAway,
   );
-  await p.ws.released(Math.max(1000, p.timeoutMs / 2));
-  await p.ws.dropSockets(1000);
+  await p.ws.connections.released(Math.max(1000, p.timeoutMs / 2));
+  await p.ws.connections.dropSockets(1000);
   await p.engine.stream.stop();
   await p.engine.killSwitch.close();
   await p.grpc?.shutdown(2000);

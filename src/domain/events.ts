@@ -109,30 +109,3 @@ export function isEventPayload(data: Uint8Array): boolean {
   // Nested beyond what the byte check follows: parsed, as rare as it is.
   return isJsonObjectBytes(data) ?? parseEventPayload(data) !== undefined;
 }
-
-const FRAME_HEAD = Buffer.from('{"type":"event","seq":');
-const FRAME_HEAD_NO_SEQ = Buffer.from('{"type":"event"');
-const FRAME_PAYLOAD = Buffer.from(',"payload":');
-const FRAME_TAIL = Buffer.from('}');
-
-/**
- * The `event` frame (docs/architecture.md, *How an event travels*), built once per event and shared by every session
- * that receives it: `{"type":"event","seq":<stream sequence>,"payload":<the producer's JSON, byte for byte>}`. No
- * parse-and-reserialise on the hot path. An event a Go replica pushed that this pod never read from the stream has no
- * sequence, and its frame no `seq`.
- */
-export function eventFrame(payloadJson: Uint8Array | string, seq?: number): Buffer {
-  const body = typeof payloadJson === 'string' ? Buffer.from(payloadJson) : payloadJson;
-  const digits = seq === undefined ? '' : String(seq);
-  const head = seq === undefined ? FRAME_HEAD_NO_SEQ : FRAME_HEAD;
-  const frame = Buffer.allocUnsafe(
-    head.length + digits.length + FRAME_PAYLOAD.length + body.byteLength + FRAME_TAIL.length,
-  );
-  let at = head.copy(frame, 0);
-  at += frame.write(digits, at, 'latin1');
-  at += FRAME_PAYLOAD.copy(frame, at);
-  frame.set(body, at);
-  at += body.byteLength;
-  FRAME_TAIL.copy(frame, at);
-  return frame;
-}

@@ -32,6 +32,12 @@ export interface RenewalHooks extends Pick<SessionHooks, 'conflict'> {
   lockRenewalFailed(userType: UserType, reason: string): void;
 }
 
+/** Token checks of upgrades and refreshes (dws_auth_success_total, dws_auth_failure_total). */
+export interface AuthHooks {
+  authSucceeded(tokenType: 'company' | 'admin'): void;
+  authFailed(tokenType: 'company' | 'admin', reason: string): void;
+}
+
 export interface ResumeHooks {
   resumed(source: 'memory' | 'stream' | 'unavailable'): void;
 }

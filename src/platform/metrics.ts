@@ -8,7 +8,14 @@ import {
   exponentialBuckets,
   type LabelValues,
 } from 'prom-client';
-import type { Count, DeliveryHooks, RenewalHooks, ResumeHooks, SessionHooks } from '../domain/metric-hooks.js';
+import type {
+  AuthHooks,
+  Count,
+  DeliveryHooks,
+  RenewalHooks,
+  ResumeHooks,
+  SessionHooks,
+} from '../domain/metric-hooks.js';
 
 const MAX_SOURCE_POD_LABELS = 100;
 
@@ -236,6 +243,13 @@ export class Metrics {
         (outcome === 'attempt' ? this.lockRenewalAttempts : this.lockRenewalSuccess).inc({ user_type }),
       lockRenewalFailed: (user_type, reason) => this.lockRenewalFailure.inc({ user_type, reason }),
       conflict: (user_type) => this.sessionConflicts.inc({ user_type }),
+    };
+  }
+
+  authHooks(): AuthHooks {
+    return {
+      authSucceeded: (token_type) => this.authSuccess.inc({ token_type }),
+      authFailed: (token_type, reason) => this.authFailure.inc({ token_type, reason }),
     };
   }
 

@@ -1,7 +1,8 @@
 import { BoundedMap } from '../domain/bounded-map.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import type { DeliveryHooks } from '../domain/metric-hooks.js';
-import { eventFrame, eventIdOfPayload, subjectOf, type EventAddress } from '../domain/events.js';
+import { eventIdOfPayload, subjectOf, type EventAddress } from '../domain/events.js';
+import { errorFrame, eventFrame } from '../domain/frames.js';
 import type { EventSink, Logger, StreamEvent } from '../domain/ports.js';
 import { frameIfDeliverable, type EventHistory } from './event-history.js';
 import type { Session } from './session.js';
@@ -132,7 +133,7 @@ export class EventDispatcher implements EventSink {
     const recipients = this.deps.registry.forSubject(subject);
     if (!recipients) return;
     const error = new GatewayError(ErrorCodes.ResumeUnavailable, 'Events were lost in transit; reload your state.');
-    const frame = Buffer.from(JSON.stringify({ type: 'error', payload: error.toBody() }));
+    const frame = errorFrame(error.toBody());
     for (const session of recipients) if (session.position.lastSeq >= fromSeq) session.sendUnbounded(frame, 'error');
     this.deps.log.warn({ subject, from_seq: fromSeq }, 'events lost in transit; read again from the stream');
   }

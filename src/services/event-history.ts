@@ -1,4 +1,5 @@
-import { eventFrame, eventIdOfPayload, isEventPayload } from '../domain/events.js';
+import { eventIdOfPayload, isEventPayload } from '../domain/events.js';
+import { eventFrame } from '../domain/frames.js';
 import { systemClock, type Clock } from '../domain/clock.js';
 
 /** `frame`: the event's frame, `{"type":"event","seq":…,"payload":…}`, ready to send. */

@@ -3,8 +3,9 @@ import type { ResumeHooks } from '../domain/metric-hooks.js';
 import { BoundedMap } from '../domain/bounded-map.js';
 import { ErrorCodes, GatewayError } from '../domain/errors.js';
 import { subjects } from '../domain/events.js';
+import { errorFrame, resumedFrame } from '../domain/frames.js';
 import type { EventStream, Logger } from '../domain/ports.js';
-import { interestOf, streamFilterOf, subjectFilterOf, type Identity } from '../domain/session.js';
+import { interestOf, streamFilterOf, subjectFilterOf } from '../domain/session.js';
 import { ReplayState } from './delivery-position.js';
 import { frameIfDeliverable, type EventHistory } from './event-history.js';
 import type { Session } from './session.js';
@@ -68,14 +69,6 @@ export class ResumeService {
   /** The stream's current epoch (the `ready` frame carries it). */
   epoch(): string {
     return this.deps.stream.epoch();
-  }
-
-  /**
-   * Before a session's `ready`: the pod receives what it wants from then on (interest reading subscribes
-   * first), so that every event published after `ready` reaches it.
-   */
-  prepare(identity: Identity, chatId: string | undefined): Promise<void> {
-    return this.deps.stream.prepare(interestOf(identity, chatId));
   }
 
   /** A new session that does not resume: live from the pod's reading position (nothing before it is its). */
@@ -178,15 +171,16 @@ export class ResumeService {
       if (replay.silent) return;
       this.deps.metrics.resumed(stats.source);
       const { from, to, count } = stats;
-      session.sendUnbounded(Buffer.from(JSON.stringify({ type: 'resumed', payload: { from, to, count } })), 'resumed');
+      session.sendUnbounded(resumedFrame(from, to, count), 'resumed');
     } catch (err) {
       if (replay.aborted) return; // the session closed, or a newer replay carries on from here
-      const error =
-        err instanceof GatewayError ? err : unavailable('The history could not be read; reload your state.');
-      if (!(err instanceof GatewayError)) this.deps.log.warn({ err, session_key: session.key }, 'replay failed');
+      // The client acts on ResumeUnavailable (it reloads its state); a stream that failed under the replay is that too.
+      const given = err instanceof GatewayError && err.code === ErrorCodes.ResumeUnavailable;
+      const error = given ? err : unavailable('The history could not be read; reload your state.');
+      if (!given) this.deps.log.warn({ err, session_key: session.key }, 'replay failed');
       this.deps.metrics.resumed('unavailable');
       session.position.finishReplay(replay, this.deps.position());
-      session.sendUnbounded(Buffer.from(JSON.stringify({ type: 'error', payload: error.toBody() })), 'error');
+      session.sendUnbounded(errorFrame(error.toBody()), 'error');
     } finally {
       this.releaseStream(stats);
     }

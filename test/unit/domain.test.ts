@@ -4,7 +4,8 @@ import { blockKeyOf, blockKeysOf, filterMatches, targetCovers } from '../../src/
 import { describe, it } from 'node:test';
 import { decideTtl } from '../../src/domain/adaptive-ttl.js';
 import { ErrorCodes, GatewayError, grpcStatusOf, httpStatusOf, wsCloseCodeOf } from '../../src/domain/errors.js';
-import { eventFrame, parseEventPayload, parseSubject, subjectOf } from '../../src/domain/events.js';
+import { parseEventPayload, parseSubject, subjectOf } from '../../src/domain/events.js';
+import { eventFrame } from '../../src/domain/frames.js';
 import { idProblem } from '../../src/domain/ids.js';
 import { originAllowed } from '../../src/domain/origins.js';
 import { keys, sessionKeyOfKillChannel } from '../../src/domain/keys.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { eventFrame } from '../../src/domain/events.js';
+import { eventFrame } from '../../src/domain/frames.js';
 import { EventHistory, type HistoryLimits } from '../../src/services/event-history.js';
 
 const MiB = 1024 * 1024;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { UpgradeTarget } from '../../services/admission.js';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -16,12 +17,6 @@ export function headerValue(req: IncomingMessage, name: string): string | undefi
 }
 
 /**
- * The WebSocket endpoints (docs/protocol.md, *HTTP*): /ws/admin and /ws/{company}/{agent}; undefined for any other
- * path.
- */
-export type WebSocketTarget = { kind: 'admin' } | { kind: 'company'; companyId: string; agentId: string };
-
-/**
  * The client API key: the `X-API-Key` header, else the `x-api-key` query parameter (browsers cannot set headers on a
  * WebSocket).
  */
@@ -29,7 +24,11 @@ export function clientApiKeyOf(req: IncomingMessage, url: URL): string | undefin
   return headerValue(req, 'x-api-key') || url.searchParams.get('x-api-key') || undefined;
 }
 
-export function webSocketTargetOf(pathname: string): WebSocketTarget | undefined {
+/**
+ * The WebSocket endpoints (docs/protocol.md, *HTTP*): /ws/admin and /ws/{company}/{agent}; undefined for any other
+ * path.
+ */
+export function webSocketTargetOf(pathname: string): UpgradeTarget | undefined {
   if (pathname === '/ws/admin') return { kind: 'admin' };
   const m = /^\/ws\/([^/]+)\/([^/]+)\/?$/.exec(pathname);
   if (!m) return undefined;

@@ -11,7 +11,14 @@ import { DeliveryPosition } from '../../services/delivery-position.js';
 import type { ResumeService } from '../../services/resume.js';
 import type { ProtocolFrame, Session } from '../../services/session.js';
 import type { SessionManager } from '../../services/session-manager.js';
-import { chatIdOf, chatSelectedFrame, errorFrame, parseClientMessage, readyFrame, refreshedFrame } from './frames.js';
+import {
+  chatIdOf,
+  chatSelectedFrame,
+  errorFrame,
+  parseClientMessage,
+  readyFrame,
+  refreshedFrame,
+} from '../../domain/frames.js';
 import { isJsonObject } from '../../domain/json.js';
 import type { Instant } from '../../domain/rfc3339.js';
 import { FrameRateLimit } from './frame-rate-limit.js';

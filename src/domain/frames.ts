@@ -1,7 +1,38 @@
-import type { ErrorBody } from '../../domain/errors.js';
-import { isJsonObject } from '../../domain/json.js';
+import type { ErrorBody } from './errors.js';
+import { isJsonObject } from './json.js';
 
-/** Server → client frames other than events (docs/protocol.md, *WebSocket*, *Resume*). */
+/**
+ * The client contract's frames, both ways (docs/protocol.md, *WebSocket*, *Resume*): every frame the gateway
+ * sends is built here, and every frame a client sends is read here. Nothing else writes frame JSON.
+ */
+
+const FRAME_HEAD = Buffer.from('{"type":"event","seq":');
+const FRAME_HEAD_NO_SEQ = Buffer.from('{"type":"event"');
+const FRAME_PAYLOAD = Buffer.from(',"payload":');
+const FRAME_TAIL = Buffer.from('}');
+
+/**
+ * The `event` frame (docs/architecture.md, *How an event travels*), built once per event and shared by every session
+ * that receives it: `{"type":"event","seq":<stream sequence>,"payload":<the producer's JSON, byte for byte>}`. No
+ * parse-and-reserialise on the hot path. An event a Go replica pushed that this pod never read from the stream has no
+ * sequence, and its frame no `seq`.
+ */
+export function eventFrame(payloadJson: Uint8Array | string, seq?: number): Buffer {
+  const body = typeof payloadJson === 'string' ? Buffer.from(payloadJson) : payloadJson;
+  const digits = seq === undefined ? '' : String(seq);
+  const head = seq === undefined ? FRAME_HEAD_NO_SEQ : FRAME_HEAD;
+  const frame = Buffer.allocUnsafe(
+    head.length + digits.length + FRAME_PAYLOAD.length + body.byteLength + FRAME_TAIL.length,
+  );
+  let at = head.copy(frame, 0);
+  at += frame.write(digits, at, 'latin1');
+  at += FRAME_PAYLOAD.copy(frame, at);
+  frame.set(body, at);
+  at += body.byteLength;
+  FRAME_TAIL.copy(frame, at);
+  return frame;
+}
+
 export function readyFrame(epoch: string, expiresAt: string): Buffer {
   return Buffer.from(JSON.stringify({ type: 'ready', payload: { epoch, expires_at: expiresAt } }));
 }
@@ -17,6 +48,11 @@ export function chatSelectedFrame(chatId: string, since: number): Buffer {
 
 export function errorFrame(body: ErrorBody): Buffer {
   return Buffer.from(JSON.stringify({ type: 'error', payload: body }));
+}
+
+/** The end of a replay: events `from`..`to` of the session's subjects, `count` of them sent. */
+export function resumedFrame(from: number, to: number, count: number): Buffer {
+  return Buffer.from(JSON.stringify({ type: 'resumed', payload: { from, to, count } }));
 }
 
 export type ClientMessage =
