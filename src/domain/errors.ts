@@ -110,6 +110,32 @@ export class GatewayError extends Error {
   }
 }
 
+/** What an adapter stands for: the session store, the event stream, the database of the CDC bridge. */
+export type Dependency = 'redis' | 'nats' | 'postgres';
+
+const DEPENDENCY_NAMES: Record<Dependency, string> = {
+  redis: 'Session store',
+  nats: 'Event stream',
+  postgres: 'Database',
+};
+
+/**
+ * A dependency that failed, refused or did not answer, as its adapter reports it (nats.js's errors.ts: one class
+ * per failure, the library's own error as `cause`): ServiceUnavailable — one failure, one status (503, close
+ * 1013: try again later), whether it failed at once or timed out. `operation` says what was asked of it; the cause's
+ * text (addresses, library internals) stays in the log, not in the client's error.
+ */
+export class DependencyError extends GatewayError {
+  override name = 'DependencyError';
+  constructor(
+    readonly dependency: Dependency,
+    readonly operation: string,
+    options?: { cause?: unknown },
+  ) {
+    super(ErrorCodes.ServiceUnavailable, `${DEPENDENCY_NAMES[dependency]} unavailable`, `${operation} failed`, options);
+  }
+}
+
 /**
  * A failed authentication (a missing or wrong API key or token): the client-facing error plus
  * the `reason` label of dws_auth_failure_total. Those with a 4xx status count towards

@@ -203,6 +203,7 @@ export class RenewalLoop {
   async touchNow(session: Session): Promise<void> {
     const cfg = this.deps.config();
     const ttl = cfg.adaptive_ttl.session_lock.max_ttl_seconds;
+    // A stamp lost to an outage is written again by the next tick, which logs the failure once for all of them.
     await this.deps.activity.touch([session.key], ttl, this.now()).catch(() => undefined);
   }
 }

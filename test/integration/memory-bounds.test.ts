@@ -509,4 +509,12 @@ describe('memory bounds: a handshake does not hang on Redis', () => {
       await client.close();
     },
   );
+
+  it('with Redis gone, an upgrade gets the same 503 as with Redis paused', async () => {
+    const company = uid('c');
+    await redis.kill();
+    const { refusal } = await import('../helpers/ws-client.js');
+    const refused = await refusal(userUrl(gw.ws, company, 'a', companyToken(company, 'a', uid('u'))));
+    assert.deepEqual([refused.status, refused.body.code], [503, 'ServiceUnavailable']);
+  });
 });

@@ -5,6 +5,7 @@ import { RedisRouteRegistry } from '../../src/adapters/redis/route-registry.js';
 import { RedisSessionLocks } from '../../src/adapters/redis/session-locks.js';
 import { WriteBehind } from '../../src/adapters/redis/write-behind.js';
 import { REDIS_ADDRESS, uid } from '../helpers/env.js';
+import { DependencyError } from '../../src/domain/errors.js';
 
 let redis: Redis;
 const k = uid('many');
@@ -87,12 +88,18 @@ describe('writes gathered behind', () => {
     assert.equal(await redis.get(`wb:${k}:twice`), 'second');
   });
 
-  it('reports a failed flush once and answers the writes', async () => {
+  it('a failed flush rejects every write of its window with the project error, the ioredis error its cause', async () => {
     const broken = new Redis(REDIS_ADDRESS, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
-    const failures: Error[] = [];
-    const writes = new WriteBehind(broken, (err) => failures.push(err));
-    await Promise.all(Array.from({ length: 200 }, (_, i) => writes.set(`wb:${k}:lost:${i}`, 'x', 60)));
-    assert.equal(failures.length, 1);
+    const writes = new WriteBehind(broken);
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, i) => writes.set(`wb:${k}:lost:${i}`, 'x', 60)),
+    );
+    const reasons = new Set(outcomes.map((o) => (o.status === 'rejected' ? o.reason : o.status)));
+    assert.equal(reasons.size, 1, 'one failure for the whole window');
+    const [err] = reasons;
+    assert.ok(err instanceof DependencyError, String(err));
+    assert.deepEqual([err.dependency, err.httpStatus], ['redis', 503]);
+    assert.match(String((err.cause as Error).message), /Stream isn't writeable|enableOfflineQueue/);
     assert.equal(await redis.exists(`wb:${k}:lost:0`), 0);
     broken.disconnect();
   });

@@ -1,4 +1,5 @@
 import { connect as dial, type Socket } from 'node:net';
+import { natsFailure } from './failure.js';
 
 /** What arrives on a consumer's deliver subject. */
 export interface InboxListener {
@@ -106,7 +107,8 @@ export class InboxWire implements InboxSubscription {
       const fail = (err: Error) => {
         clearTimeout(timer);
         wire.close();
-        reject(err);
+        // Unsupported is not a failure: the reader reads through nats.js instead.
+        reject(err instanceof InboxWireUnsupported ? err : natsFailure(`connecting to ${server}`, err));
       };
       // The server speaks first: one INFO line saying what it requires.
       wire.greeted = (info) => {

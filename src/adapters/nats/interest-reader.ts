@@ -6,6 +6,7 @@ import { readHistory } from './history-read.js';
 import { headerName, headerNumber, InboxWire, InboxWireUnsupported } from './inbox-wire.js';
 import { epochOf } from './ordered-reader.js';
 import { probeWithin, STALL_MS } from './stall.js';
+import { natsFailure } from './failure.js';
 
 export interface InterestReaderOptions {
   stream: string;
@@ -276,8 +277,7 @@ export class InterestReader {
           return;
         } catch (failure) {
           // Said once per outage; the tries go on every RETRY_MS until the server answers.
-          if (attempt === 0)
-            this.events.failed(new Error('the reader connection cannot be opened again', { cause: failure }));
+          if (attempt === 0) this.events.failed(natsFailure('opening the reader connection again', failure));
           this.wire?.close();
           this.wire = undefined;
           await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());

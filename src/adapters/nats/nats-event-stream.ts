@@ -2,6 +2,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { systemClock, type Clock } from '../../domain/clock.js';
 import { STREAM_SUBJECTS } from '../../domain/events.js';
+import { natsFailure } from './failure.js';
 import type { EventSink, EventStream, HistoryRead } from '../../domain/ports.js';
 import { readHistory } from './history-read.js';
 import { InterestReader } from './interest-reader.js';
@@ -301,14 +302,25 @@ export class NatsEventStream implements EventStream {
   }
 
   async bounds(): Promise<{ first: number; last: number }> {
-    if (!this.nc) throw new Error('not connected to NATS');
-    const info = await (await jetstreamManager(this.nc)).streams.info(this.options.streamName);
-    return { first: info.state.first_seq, last: info.state.last_seq };
+    try {
+      const info = await (await jetstreamManager(this.connected())).streams.info(this.options.streamName);
+      return { first: info.state.first_seq, last: info.state.last_seq };
+    } catch (err) {
+      throw natsFailure('reading the stream bounds', err);
+    }
   }
 
-  readHistory(read: HistoryRead): Promise<'done' | 'too_long'> {
-    if (!this.nc) return Promise.reject(new Error('not connected to NATS'));
-    return readHistory(this.nc, this.options.streamName, read, `${this.description()} replay`);
+  async readHistory(read: HistoryRead): Promise<'done' | 'too_long'> {
+    try {
+      return await readHistory(this.connected(), this.options.streamName, read, `${this.description()} replay`);
+    } catch (err) {
+      throw natsFailure('reading the stream history', err);
+    }
+  }
+
+  private connected(): NatsConnection {
+    if (!this.nc) throw new Error('not connected to NATS');
+    return this.nc;
   }
 
   /**
@@ -323,16 +335,15 @@ export class NatsEventStream implements EventStream {
     const deadline = Date.now() + PUBLISH_DEADLINE_MS;
     for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
       try {
-        if (!this.nc) throw new Error('not connected to NATS');
         const timeout = Math.max(500, Math.min(PUBLISH_TRY_MS, deadline - Date.now()));
-        const ack = await jetstream(this.nc).publish(subject, data, {
+        const ack = await jetstream(this.connected()).publish(subject, data, {
           headers: h,
           timeout,
           ...(requestId ? { msgID: `api:${requestId}` } : {}),
         });
         return { seq: ack.seq };
       } catch (err) {
-        if (Date.now() + wait >= deadline) throw err;
+        if (Date.now() + wait >= deadline) throw natsFailure('publishing', err);
         await new Promise((r) => setTimeout(r, wait));
       }
     }

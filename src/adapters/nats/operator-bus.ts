@@ -1,5 +1,6 @@
 import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { OperatorBus, OperatorRequest, PodAnswer } from '../../domain/ports.js';
+import { natsFailure } from './failure.js';
 
 /** The subject every daisi-ws pod answers the operator API on (plain NATS, not the stream). */
 const SUBJECT = 'dws.operator.v1';
@@ -37,7 +38,7 @@ export class NatsOperatorBus implements OperatorBus {
 
   ask(request: OperatorRequest, timeoutMs: number, expected: ReadonlySet<string>): Promise<PodAnswer[]> {
     const nc = this.nc;
-    if (!nc || nc.isClosed()) return Promise.reject(new Error('not connected to NATS'));
+    if (!nc || nc.isClosed()) return Promise.reject(natsFailure('asking the pods', new Error('not connected to NATS')));
     const inbox = createInbox();
     const gathered = new Map<string, { answer: PodAnswer; got: number; parts: number }>();
     return new Promise((resolve) => {

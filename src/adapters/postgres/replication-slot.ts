@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { SlotInUse, SlotLost } from '../../domain/errors.js';
+import { ConfigError, DependencyError, SlotInUse, SlotLost } from '../../domain/errors.js';
 import type { ReplicationSlot, SlotEvent, SlotListener, JsonValue } from '../../domain/ports.js';
 import { rowOf } from './column-values.js';
 import { ensureSlot } from './slot-setup.js';
@@ -38,7 +38,11 @@ export class PgReplicationSlot implements ReplicationSlot {
   constructor(private readonly options: SlotOptions) {}
 
   async read(listener: SlotListener): Promise<void> {
-    await ensureSlot(this.options.url, this.options.slot, this.options.publication, this.options.create);
+    await ensureSlot(this.options.url, this.options.slot, this.options.publication, this.options.create).catch(
+      (err: unknown) => {
+        throw classify(err, 'setting up the replication slot');
+      },
+    );
     const client = new pg.Client({
       connectionString: this.options.url,
       replication: 'database',
@@ -49,7 +53,9 @@ export class PgReplicationSlot implements ReplicationSlot {
     this.client = client;
     // A dropped connection also fails the query below, which ends the reading: nothing more to do here.
     client.on('error', () => undefined);
-    await client.connect();
+    await client.connect().catch((err: unknown) => {
+      throw classify(err, 'connecting for replication');
+    });
     const connection = (client as unknown as { connection: PgConnection }).connection;
     // The server accepted START_REPLICATION: the slot is this bridge's (CopyBoth mode).
     connection.once('replicationStart', () => listener.started());
@@ -119,7 +125,7 @@ export class PgReplicationSlot implements ReplicationSlot {
       if (failed) throw failed;
     } catch (err) {
       await idle().catch(() => undefined);
-      throw failed ?? classify(err);
+      throw failed ?? classify(err, 'reading the replication slot');
     } finally {
       clearInterval(this.timer);
       this.client = undefined;
@@ -207,10 +213,16 @@ function ident(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-function classify(err: unknown): unknown {
+/**
+ * A pg failure as the project's error: the slot held by another reader (SlotInUse: stand by), the slot lost
+ * (SlotLost: an operator acts), a slot or publication missing with cdc.create_slot off (ConfigError), anything
+ * else DependencyError with the pg error as its cause.
+ */
+function classify(err: unknown, operation: string): Error {
   const e = err as { code?: string; message?: string };
   if (e?.code === '55006') return new SlotInUse(e.message ?? 'replication slot is active', { cause: err });
   if (/can no longer get changes|has been invalidated|wal_status/i.test(e?.message ?? ''))
     return new SlotLost(e.message ?? 'replication slot lost', { cause: err });
-  return err;
+  if (err instanceof SlotLost || err instanceof ConfigError) return err;
+  return new DependencyError('postgres', operation, { cause: err });
 }

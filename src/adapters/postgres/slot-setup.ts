@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { SlotLost } from '../../domain/errors.js';
+import { ConfigError, SlotLost } from '../../domain/errors.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -16,7 +16,7 @@ export async function ensureSlot(url: string, slot: string, publication: string,
   try {
     const pub = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publication]);
     if (pub.rowCount === 0) {
-      if (!create) throw new Error(`publication ${publication} does not exist (cdc.create_slot is off)`);
+      if (!create) throw new ConfigError([`publication ${publication} does not exist (cdc.create_slot is off)`]);
       await client
         .query(`CREATE PUBLICATION ${ident(publication)} FOR ALL TABLES WITH (publish_via_partition_root = true)`)
         .catch((err: { code?: string }) => {
@@ -28,7 +28,7 @@ export async function ensureSlot(url: string, slot: string, publication: string,
       [slot],
     );
     if (found.rowCount === 0) {
-      if (!create) throw new Error(`replication slot ${slot} does not exist (cdc.create_slot is off)`);
+      if (!create) throw new ConfigError([`replication slot ${slot} does not exist (cdc.create_slot is off)`]);
       await client
         .query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [slot])
         .catch((err: { code?: string }) => {

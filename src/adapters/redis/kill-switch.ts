@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { KILL_PATTERN_ADMINS, KILL_PATTERN_USERS } from '../../domain/keys.js';
 import type { KillHandler, KillMessage, KillSwitch } from '../../domain/ports.js';
+import { DependencyError } from '../../domain/errors.js';
 
 const PUBLISH_ATTEMPTS = 3;
 const FIRST_PUBLISH_BACKOFF_MS = 100;
@@ -27,7 +28,8 @@ export class RedisKillSwitch implements KillSwitch {
         await this.redis.publish(channel, payload);
         return;
       } catch (err) {
-        if (attempt >= PUBLISH_ATTEMPTS) throw err;
+        if (attempt >= PUBLISH_ATTEMPTS)
+          throw new DependencyError('redis', 'publishing a kill message', { cause: err });
         await new Promise((r) => setTimeout(r, delay));
         delay *= 2;
       }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Block, BlockStore, PodDirectory } from '../../domain/ports.js';
+import { redisCall } from './failure.js';
 
 /** daisi-ws's own keys (Go replicas ignore them): who is alive, and the operators' blocks. */
 const BLOCKS_KEY = 'dws:blocks';
@@ -19,17 +20,18 @@ export class RedisPodDirectory implements PodDirectory {
   }
 
   async announce(podId: string, nowMs: number): Promise<void> {
-    await this.redis.zadd(this.key, nowMs, podId);
+    await redisCall('announcing the pod', this.redis.zadd(this.key, nowMs, podId));
   }
 
   async alive(sinceMs: number): Promise<string[]> {
-    // Pods gone a while are forgotten on the way (a SIGKILLed pod says nothing).
+    // Pods gone a while are forgotten on the way (a SIGKILLed pod says nothing); a clean-up that fails is
+    // done by the next one, and the read below reports the outage.
     void this.redis.zremrangebyscore(this.key, '-inf', sinceMs - 3_600_000).catch(() => undefined);
-    return this.redis.zrangebyscore(this.key, sinceMs, '+inf');
+    return redisCall('listing pods', this.redis.zrangebyscore(this.key, sinceMs, '+inf'));
   }
 
   async leave(podId: string): Promise<void> {
-    await this.redis.zrem(this.key, podId);
+    await redisCall('leaving the pod directory', this.redis.zrem(this.key, podId));
   }
 }
 
@@ -38,11 +40,12 @@ export class RedisBlockStore implements BlockStore {
   constructor(private readonly redis: Redis) {}
 
   async put(key: string, block: Block): Promise<void> {
-    await this.redis.hset(BLOCKS_KEY, key, JSON.stringify({ until: block.untilMs, reason: block.reason }));
+    const value = JSON.stringify({ until: block.untilMs, reason: block.reason });
+    await redisCall('storing a block', this.redis.hset(BLOCKS_KEY, key, value));
   }
 
   async inForce(nowMs: number): Promise<Map<string, Block>> {
-    const all = await this.redis.hgetall(BLOCKS_KEY);
+    const all = await redisCall('reading blocks', this.redis.hgetall(BLOCKS_KEY));
     const blocks = new Map<string, Block>();
     const over: string[] = [];
     for (const [key, value] of Object.entries(all)) {
@@ -50,6 +53,7 @@ export class RedisBlockStore implements BlockStore {
       if (block && block.untilMs > nowMs) blocks.set(key, block);
       else over.push(key);
     }
+    // Expired blocks are ignored whether or not this clean-up succeeds; a failed one is done by the next read.
     if (over.length > 0) void this.redis.hdel(BLOCKS_KEY, ...over).catch(() => undefined);
     return blocks;
   }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { RouteRegistry } from '../../domain/ports.js';
 import { manyArgs, withScripts, type ScriptedRedis } from './scripts.js';
+import { redisCall } from './failure.js';
 
 /** Route sets (docs/protocol.md, *Redis*): daisi-ws pods write them so that Go replicas can push events to them. */
 export class RedisRouteRegistry implements RouteRegistry {
@@ -11,11 +12,11 @@ export class RedisRouteRegistry implements RouteRegistry {
   }
 
   async add(routeKey: string, podId: string, ttlSeconds: number): Promise<void> {
-    await this.redis.multi().sadd(routeKey, podId).expire(routeKey, ttlSeconds).exec();
+    await redisCall('adding a route', this.redis.multi().sadd(routeKey, podId).expire(routeKey, ttlSeconds).exec());
   }
 
   async remove(routeKey: string, podId: string): Promise<void> {
-    await this.redis.srem(routeKey, podId);
+    await redisCall('removing a route', this.redis.srem(routeKey, podId));
   }
 
   async podIds(): Promise<Set<string>> {
@@ -23,7 +24,7 @@ export class RedisRouteRegistry implements RouteRegistry {
     for await (const keys of this.routeSets()) {
       const pipeline = this.redis.pipeline();
       for (const key of keys) pipeline.smembers(key);
-      for (const [, members] of (await pipeline.exec()) ?? [])
+      for (const [, members] of (await redisCall('reading routes', pipeline.exec())) ?? [])
         for (const m of (members as string[] | null) ?? []) ids.add(m);
     }
     return ids;
@@ -34,7 +35,7 @@ export class RedisRouteRegistry implements RouteRegistry {
     for await (const keys of this.routeSets()) {
       const pipeline = this.redis.pipeline();
       for (const key of keys) pipeline.sismember(key, podId);
-      const answers = (await pipeline.exec()) ?? [];
+      const answers = (await redisCall('reading routes', pipeline.exec())) ?? [];
       for (const [i, [, member]] of answers.entries()) if (member === 1) found.push(keys[i]!);
     }
     return found;
@@ -44,7 +45,10 @@ export class RedisRouteRegistry implements RouteRegistry {
   private async *routeSets(): AsyncGenerator<string[]> {
     let cursor = '0';
     do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', 'route:*', 'COUNT', 1000, 'TYPE', 'set');
+      const [next, keys] = await redisCall(
+        'listing routes',
+        this.redis.scan(cursor, 'MATCH', 'route:*', 'COUNT', 1000, 'TYPE', 'set'),
+      );
       cursor = next;
       if (keys.length > 0) yield keys;
     } while (cursor !== '0');
@@ -52,6 +56,7 @@ export class RedisRouteRegistry implements RouteRegistry {
 
   async refresh(entries: ReadonlyArray<readonly [string, number]>, podId: string): Promise<boolean[]> {
     if (entries.length === 0) return [];
-    return (await this.redis.memberAndExpireMany(...manyArgs(entries, podId))).map((r) => r === 1);
+    const renewed = await redisCall('renewing routes', this.redis.memberAndExpireMany(...manyArgs(entries, podId)));
+    return renewed.map((r) => r === 1);
   }
 }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { SessionLocks } from '../../domain/ports.js';
 import { manyArgs, withScripts, type ScriptedRedis } from './scripts.js';
+import { redisCall } from './failure.js';
 
 export class RedisSessionLocks implements SessionLocks {
   private readonly redis: ScriptedRedis;
@@ -10,19 +11,23 @@ export class RedisSessionLocks implements SessionLocks {
   }
 
   async acquire(key: string, owner: string, ttlSeconds: number): Promise<boolean> {
-    return (await this.redis.set(key, owner, 'EX', ttlSeconds, 'NX')) === 'OK';
+    return (await redisCall('session lock', this.redis.set(key, owner, 'EX', ttlSeconds, 'NX'))) === 'OK';
   }
 
   async forceAcquire(key: string, owner: string, ttlSeconds: number): Promise<void> {
-    await this.redis.set(key, owner, 'EX', ttlSeconds);
+    await redisCall('forcing a session lock', this.redis.set(key, owner, 'EX', ttlSeconds));
   }
 
   async release(key: string, owner: string): Promise<boolean> {
-    return (await this.redis.compareAndDelete(key, owner)) === 1;
+    return (await redisCall('releasing a session lock', this.redis.compareAndDelete(key, owner))) === 1;
   }
 
   async refresh(entries: ReadonlyArray<readonly [string, number]>, owner: string): Promise<boolean[]> {
     if (entries.length === 0) return [];
-    return (await this.redis.compareAndExpireMany(...manyArgs(entries, owner))).map((r) => r === 1);
+    const renewed = await redisCall(
+      'renewing session locks',
+      this.redis.compareAndExpireMany(...manyArgs(entries, owner)),
+    );
+    return renewed.map((r) => r === 1);
   }
 }

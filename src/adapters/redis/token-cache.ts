@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { TokenCache } from '../../domain/ports.js';
 import { WriteBehind } from './write-behind.js';
+import { redisCall } from './failure.js';
 
 export class RedisTokenCache implements TokenCache {
   private readonly writes: WriteBehind;
@@ -10,7 +11,7 @@ export class RedisTokenCache implements TokenCache {
   }
 
   async get(key: string): Promise<string | undefined> {
-    return (await this.redis.get(key)) ?? undefined;
+    return (await redisCall('reading the token cache', this.redis.get(key))) ?? undefined;
   }
 
   set(key: string, value: string, ttlSeconds: number): Promise<void> {

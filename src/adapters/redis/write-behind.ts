@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisCall } from './failure.js';
 import { withScripts, type ScriptedRedis } from './scripts.js';
 
 /** How long writes wait for company: a burst of handshakes becomes one flush per window. */
@@ -13,8 +14,8 @@ const SLICE = 128;
  * next with a turn of the event loop between: a reconnect storm of 1,000 handshakes costs a few
  * dozen calls instead of thousands, and a renewal tick's 2,000 stamps do not hold up live events
  * (a pipeline of 2,100 SETs blocked the loop for ~45 ms: a command object, a promise and an
- * encoding per key). A failed flush is reported, never retried (the next handshake or renewal
- * tick writes again).
+ * encoding per key). A failed flush rejects every write of its window with a DependencyError (the
+ * ioredis error its cause), and is never retried: the next handshake or renewal tick writes again.
  */
 export class WriteBehind {
   private pending: Array<[key: string, value: string, ttlSeconds: number]> = [];
@@ -23,20 +24,18 @@ export class WriteBehind {
   private writing: Promise<void> = Promise.resolve();
   private readonly redis: ScriptedRedis;
 
-  constructor(
-    redis: Redis,
-    private readonly failed: (err: Error) => void = () => undefined,
-  ) {
+  constructor(redis: Redis) {
     this.redis = withScripts(redis);
   }
 
-  /** Resolves once the write has been sent and answered (or failed): one promise for every write of a window. */
+  /** Resolves once the write has been sent and answered: one promise for every write of a window. */
   set(key: string, value: string, ttlSeconds: number): Promise<void> {
     this.pending.push([key, value, ttlSeconds]);
     if (!this.flushing) {
       const window = new Promise((resolve) => setTimeout(resolve, WINDOW_MS));
       this.flushing = window.then(() => {
-        this.writing = this.writing.then(() => this.flush());
+        // A failed flush rejects its own writes, not the next window's.
+        this.writing = this.writing.catch(() => undefined).then(() => this.flush());
         return this.writing;
       });
     }
@@ -47,13 +46,12 @@ export class WriteBehind {
     const batch = this.pending;
     this.pending = [];
     this.flushing = undefined;
-    try {
-      for (let i = 0; i < batch.length; i += SLICE) {
-        if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-        await this.redis.setMany(...setManyArgs(batch, i, Math.min(batch.length, i + SLICE)));
-      }
-    } catch (err) {
-      this.failed(err as Error);
+    for (let i = 0; i < batch.length; i += SLICE) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      await redisCall(
+        'writing behind',
+        this.redis.setMany(...setManyArgs(batch, i, Math.min(batch.length, i + SLICE))),
+      );
     }
   }
 }

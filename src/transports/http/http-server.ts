@@ -333,16 +333,7 @@ async function publish(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
     throw new GatewayError(ErrorCodes.NotFound, 'Not found', 'The publish API is disabled (app.enable_publish_api).');
   await authenticateAdmin(deps, req, ctx);
   const request = parsePublishRequest(await readJson(req));
-  let seq: number;
-  try {
-    ({ seq } = await deps.publish(request.subject, request.payload, ctx.requestId));
-  } catch (err) {
-    throw new GatewayError(
-      ErrorCodes.ServiceUnavailable,
-      'Event stream unavailable',
-      'The event could not be published; try again.',
-      { cause: err },
-    );
-  }
+  // A stream that does not take it is the adapter's DependencyError: 503, try again.
+  const { seq } = await deps.publish(request.subject, request.payload, ctx.requestId);
   sendJson(res, 200, { subject: request.subject, seq });
 }
