@@ -192,11 +192,21 @@ export class TestNatsCluster {
     }
   }
 
-  /** The stream's info, asked through whichever server answers. */
+  /**
+   * The stream's info, asked through whichever server answers. Right after a server is killed the JetStream API
+   * may not answer for a few seconds (a meta leader election): a request that times out is asked again, for 15 s.
+   */
   async streamInfo(stream: string, options?: Partial<StreamInfoRequestOptions>) {
     const nc = await connect({ servers: this.nodes.map((n) => n.url), timeout: 1000 });
+    const deadline = Date.now() + 15_000;
     try {
-      return await (await jetstreamManager(nc, { timeout: 1000 })).streams.info(stream, options);
+      for (;;) {
+        try {
+          return await (await jetstreamManager(nc, { timeout: 1000 })).streams.info(stream, options);
+        } catch (err) {
+          if ((err as Error).name !== 'TimeoutError' || Date.now() > deadline) throw err;
+        }
+      }
     } finally {
       await nc.close();
     }
