@@ -9,20 +9,31 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import WebSocket from 'ws';
+import { parseAllDocuments } from 'yaml';
 import { PgReplicationSlot } from '../src/adapters/postgres/replication-slot.js';
 import { TestPostgres } from '../support/postgres-server.js';
 import { TestNatsServer } from '../support/nats-server.js';
 import { freePortNumber } from '../support/ports.js';
+import { cpuSecondsOf, cpuSecondsOfTree } from '../support/cpu.js';
 import { sealToken, parseAesKey } from '../src/domain/token-crypto.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const KEYS = { client: 'bench-client', admin: 'bench-admin', aes: 'a'.repeat(64), adminAes: 'b'.repeat(64) };
 const BATCH = 100;
 
+/** The bridge's V8 flags as deploy/k8s/cdc.yaml sets them (NODE_OPTIONS): the bench measures what is deployed. */
+function deployedBridgeFlags(): string[] {
+  const docs = parseAllDocuments(readFileSync(`${ROOT}deploy/k8s/cdc.yaml`, 'utf8')).map((d) => d.toJS());
+  const env: Array<{ name: string; value?: string }> = docs[0].spec.template.spec.containers[0].env;
+  return (env.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '').split(' ').filter(Boolean);
+}
+
 export interface CdcFigures {
   postgresInsertsPerSecond: number;
   decodePublishPerSecond: number;
   endToEndPerSecond: number;
+  /** CPU per process during the end-to-end run, in µs per change: which one saturates. */
+  endToEndCpu: Record<'postgres' | 'bridge' | 'nats' | 'pod' | 'client', number>;
   latency: Array<{ rate: number; p50: number; p99: number; frames: number }>;
 }
 
@@ -126,10 +137,24 @@ export async function scenarioCdc(rows = 50_000, rates = [1000, 5000], seconds =
     });
     await new Promise((resolve, reject) => ws.once('message', resolve).once('error', reject));
     // The client sees agent-0's rows: a tenth of them.
+    const [pod, bridge] = procs as [ChildProcess, ChildProcess];
+    const cpu = () => ({
+      postgres: cpuSecondsOfTree(postgres.pid),
+      bridge: cpuSecondsOf(bridge.pid!),
+      nats: cpuSecondsOf(nats.pid),
+      pod: cpuSecondsOf(pod.pid!),
+      // this process: the inserting client and the WebSocket client
+      client: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+    });
+    const before = cpu();
     started = performance.now();
     for (let i = 0; i < rows / BATCH; i++) await insert(BATCH, `e2e${i}`);
     while (frames.length < rows / 10) await new Promise((r) => setTimeout(r, 20));
     const endToEndPerSecond = rows / ((performance.now() - started) / 1000);
+    const after = cpu();
+    const endToEndCpu = Object.fromEntries(
+      Object.entries(after).map(([k, v]) => [k, Math.round(((v - before[k as keyof typeof before]) * 1e6) / rows)]),
+    ) as CdcFigures['endToEndCpu'];
 
     // 4. Commit → frame at a steady rate: a transaction of rate/100 rows every 10 ms.
     const latency: CdcFigures['latency'] = [];
@@ -152,9 +177,17 @@ export async function scenarioCdc(rows = 50_000, rates = [1000, 5000], seconds =
       latency.push({ rate, p50: q(0.5), p99: q(0.99), frames: frames.length });
     }
     ws.close();
-    return { postgresInsertsPerSecond, decodePublishPerSecond, endToEndPerSecond, latency };
+    return { postgresInsertsPerSecond, decodePublishPerSecond, endToEndPerSecond, endToEndCpu, latency };
   } finally {
-    for (const p of procs) p.kill('SIGKILL');
+    // With BENCH_CDC_NODE_ARGS='--cpu-prof …' the processes stop gracefully, so that they write their profiles.
+    const graceful = process.env.BENCH_CDC_NODE_ARGS?.includes('--cpu-prof');
+    await Promise.all(
+      procs.map((p) => {
+        const exited = new Promise((r) => p.once('exit', r));
+        p.kill(graceful ? 'SIGTERM' : 'SIGKILL');
+        return exited;
+      }),
+    );
     await db.end();
     await postgres.destroy();
     await nats.stop();
@@ -173,9 +206,11 @@ async function servers(): Promise<{ postgres: TestPostgres; nats: TestNatsServer
 
 /** A daisi-ws process from dist/, once `ready` appears in its output. */
 function daisi(command: string, env: Record<string, string>, ready: string): Promise<ChildProcess> {
-  // As `npm start` runs a pod; BENCH_CDC_NODE_ARGS adds flags (a later one wins: --max-semi-space-size=16).
+  // As deployed: a pod as `npm start` and the image run it (a 2 MB young generation, for its sessions), the
+  // bridge with deploy/k8s/cdc.yaml's NODE_OPTIONS. BENCH_CDC_NODE_ARGS adds flags to both (a later one wins).
+  const deployed = command === 'cdc' ? deployedBridgeFlags() : ['--max-semi-space-size=2'];
   const extra = process.env.BENCH_CDC_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, ['--max-semi-space-size=2', ...extra, `${ROOT}bin/daisi-ws.js`, command], {
+  const child = spawn(process.execPath, [...deployed, ...extra, `${ROOT}bin/daisi-ws.js`, command], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -200,6 +235,11 @@ export function cdcTable(f: CdcFigures): string {
     `| PostgreSQL alone, the same transactions (100 rows each) | ${n(f.postgresInsertsPerSecond)} rows/s |`,
     `| decode and publish, core NATS, no acknowledgement | ${n(f.decodePublishPerSecond)} changes/s |`,
     `| end to end: commit → JetStream (acknowledged) → pod → WebSocket frame | ${n(f.endToEndPerSecond)} changes/s |`,
+    `| CPU per change end to end, µs (2 cores: 200 µs/change is 10,000/s with both saturated) | ${Object.entries(
+      f.endToEndCpu,
+    )
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')} |`,
     ...f.latency.map(
       (l) =>
         `| commit → frame at ${n(l.rate)} changes/s (${n(l.frames)} frames to one client) | p50 ${l.p50} ms, p99 ${l.p99} ms |`,

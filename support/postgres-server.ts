@@ -21,6 +21,11 @@ export class TestPostgres {
     readonly port: number,
   ) {}
 
+  /** The postmaster's pid (its backends are its children). */
+  get pid(): number {
+    return this.child?.pid ?? 0;
+  }
+
   get url(): string {
     return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
   }

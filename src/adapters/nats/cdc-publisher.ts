@@ -7,7 +7,14 @@ import {
   RetentionPolicy,
   StorageType,
 } from '@nats-io/jetstream';
-import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import {
+  createInbox,
+  headers as natsHeaders,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
+import { DependencyError } from '../../domain/errors.js';
 import type { CdcChange, CdcCheckpoint, CdcPublisher, CdcRecovery } from '../../domain/ports.js';
 import { ensureStream } from './stream-setup.js';
 
@@ -17,6 +24,10 @@ export const CDC_LSN_HEADER = 'Dws-Cdc-Lsn';
 export const CDC_INDEX_HEADER = 'Dws-Cdc-Index';
 /** JetStream's "wrong last msg ID": another producer published between two changes of the bridge. */
 const WRONG_LAST_MSG_ID = 10070;
+const MSG_ID_HEADER = 'Nats-Msg-Id';
+const EXPECTED_LAST_MSG_ID_HEADER = 'Nats-Expected-Last-Msg-Id';
+/** A change JetStream has not acknowledged within this is a failure (the bridge recovers and reads again). */
+const ACK_TIMEOUT_MS = 5000;
 const STREAM_NOT_FOUND = 10059;
 const SCAN_BATCH = 500;
 /** The checkpoint stream's subjects: `dws.cdc.<slot>`. */
@@ -43,6 +54,7 @@ export interface CdcPublisherOptions {
  */
 export class NatsCdcPublisher implements CdcPublisher {
   private previousId: string | undefined;
+  private acks: AckInbox | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -82,6 +94,9 @@ export class NatsCdcPublisher implements CdcPublisher {
 
   async recover(slot: string): Promise<CdcRecovery> {
     this.previousId = undefined;
+    // What was in flight has failed or been answered by now (the bridge settles before it recovers).
+    this.acks?.close();
+    this.acks = undefined;
     const jsm = await jetstreamManager(this.nc);
     let checkpoint: CdcCheckpoint | undefined;
     const stored = await jsm.streams
@@ -120,28 +135,32 @@ export class NatsCdcPublisher implements CdcPublisher {
     return { checkpoint, published, lastSeq };
   }
 
-  async publish(change: CdcChange): Promise<number> {
+  /**
+   * Resolves with the stream sequence once JetStream stored the change. A plain publish with a reply subject of
+   * the publisher's one ack inbox, not a nats.js request: a request per change cost an Error (for its stack), a
+   * timer, a JetStream client and a promise chain of its own, and the bridge's CPU per change with it
+   * (BENCHMARKS.md, *CDC*).
+   */
+  publish(change: CdcChange): Promise<number> {
     const h = natsHeaders();
     h.set(CDC_SLOT_HEADER, change.slot);
     h.set(CDC_LSN_HEADER, change.commitLsn);
     h.set(CDC_INDEX_HEADER, String(change.index));
-    const expect = this.previousId ? { lastMsgID: this.previousId } : undefined;
+    h.set(MSG_ID_HEADER, change.id);
+    if (this.previousId) h.set(EXPECTED_LAST_MSG_ID_HEADER, this.previousId);
     this.previousId = change.id;
+    this.acks ??= new AckInbox(this.nc, ACK_TIMEOUT_MS);
+    const { reply, acked } = this.acks.expect();
     try {
-      const ack = await jetstream(this.nc).publish(change.subject, change.data, {
-        msgID: change.id,
-        headers: h,
-        expect,
-        timeout: 5000,
-      });
-      return ack.seq;
+      this.nc.publish(change.subject, change.data, { headers: h, reply });
     } catch (err) {
+      this.acks.cancel(reply, err);
+    }
+    return acked.catch((err: unknown) => {
       // The chain starts again after the bridge has looked at what the stream holds (recover()).
       this.previousId = undefined;
-      if (err instanceof JetStreamApiError && err.code === WRONG_LAST_MSG_ID)
-        throw new Error('another producer published between two changes', { cause: err });
       throw err;
-    }
+    });
   }
 
   async checkpoint(slot: string, checkpoint: CdcCheckpoint): Promise<void> {
@@ -151,4 +170,93 @@ export class NatsCdcPublisher implements CdcPublisher {
   private checkpointSubject(slot: string): string {
     return `${CHECKPOINT_PREFIX}.${slot}`;
   }
+}
+
+interface Waiter {
+  resolve(seq: number): void;
+  reject(err: unknown): void;
+  /** When the change was sent (ms). */
+  at: number;
+}
+
+/**
+ * One subscription for every acknowledgement of the publisher's changes: `<inbox>.<n>`, the n-th change. Waiters
+ * are kept in the order sent, so a look every half second at the oldest finds the ones past the timeout.
+ */
+class AckInbox {
+  private readonly prefix = createInbox();
+  private readonly waiting = new Map<string, Waiter>();
+  private next = 0;
+  private readonly sub: Subscription;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    nc: NatsConnection,
+    private readonly timeoutMs: number,
+  ) {
+    this.sub = nc.subscribe(`${this.prefix}.*`, {
+      callback: (err, msg) => (err ? this.failAll(err) : this.answer(msg)),
+    });
+    this.timer = setInterval(() => this.expire(), 500);
+    this.timer.unref();
+  }
+
+  expect(): { reply: string; acked: Promise<number> } {
+    const reply = `${this.prefix}.${this.next++}`;
+    const acked = new Promise<number>((resolve, reject) =>
+      this.waiting.set(reply, { resolve, reject, at: performance.now() }),
+    );
+    return { reply, acked };
+  }
+
+  cancel(reply: string, err: unknown): void {
+    const waiter = this.waiting.get(reply);
+    this.waiting.delete(reply);
+    waiter?.reject(new DependencyError('nats', 'publishing a change', { cause: err }));
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.sub.unsubscribe();
+    this.failAll(new Error('the publisher started over'));
+  }
+
+  private answer(msg: Msg): void {
+    const waiter = this.waiting.get(msg.subject);
+    if (!waiter) return; // after its timeout
+    this.waiting.delete(msg.subject);
+    const outcome = ackOf(msg);
+    if (typeof outcome === 'number') waiter.resolve(outcome);
+    else waiter.reject(outcome);
+  }
+
+  private expire(): void {
+    const late = performance.now() - this.timeoutMs;
+    for (const [reply, waiter] of this.waiting) {
+      if (waiter.at > late) break; // sent in order: the rest are younger
+      this.cancel(reply, new Error(`no acknowledgement within ${this.timeoutMs} ms`));
+    }
+  }
+
+  private failAll(err: unknown): void {
+    for (const reply of [...this.waiting.keys()]) this.cancel(reply, err);
+  }
+}
+
+/** A PubAck's stream sequence, or why the change was not stored. */
+function ackOf(msg: Msg): number | Error {
+  // No responders (a 503 status): no stream takes wa.* — it was deleted, or is being recreated.
+  if (msg.headers?.code === 503)
+    return new DependencyError('nats', 'publishing a change', { cause: new Error('no stream takes the subject') });
+  let ack: { seq?: number; error?: { err_code?: number; description?: string } };
+  try {
+    ack = msg.json();
+  } catch (err) {
+    return new DependencyError('nats', 'publishing a change', { cause: err });
+  }
+  if (!ack.error) return ack.seq ?? 0;
+  const cause = new Error(`JetStream refused the change: ${ack.error.description} (${ack.error.err_code})`);
+  return ack.error.err_code === WRONG_LAST_MSG_ID
+    ? new Error('another producer published between two changes', { cause })
+    : new DependencyError('nats', 'publishing a change', { cause });
 }

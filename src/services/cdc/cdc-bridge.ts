@@ -30,6 +30,13 @@ const MAX_BACKOFF_MS = 5000;
 
 export type CdcState = 'starting' | 'active' | 'standby' | 'lagging' | 'slot_lost' | 'failing';
 
+interface InFlight {
+  /** Acknowledged (a commit: at once). */
+  done: boolean;
+  seq: number;
+  after(seq: number): void;
+}
+
 interface Transaction {
   commitLsn: bigint;
   commitTime: string;
@@ -60,8 +67,12 @@ export class CdcBridge {
   private stopped = false;
   private tx: Transaction | undefined;
   private recovery: CdcRecovery | undefined;
-  private tail: Promise<void> = Promise.resolve();
-  private readonly pending: Array<Promise<void>> = [];
+  /** Changes sent and commits read, in order, until everything before them is acknowledged. */
+  private readonly inFlight: InFlight[] = [];
+  /** Publishes not answered yet (acknowledged or failed). */
+  private unsettled = 0;
+  private roomWaiter: { resolve(): void; reject(err: unknown): void } | undefined;
+  private settled: (() => void) | undefined;
   private lastSeq = 0;
   private lastWhole: { commitLsn: string; seq: number } | undefined;
   private written: string | undefined;
@@ -147,7 +158,7 @@ export class CdcBridge {
       event: (event) => this.onEvent(event),
       keepalive: (walEnd) => {
         // Nothing open and nothing unacknowledged: everything the server sent is dealt with.
-        if (!this.tx && this.pending.length === 0 && walEnd > this.confirmedEnd) {
+        if (!this.tx && this.inFlight.length === 0 && walEnd > this.confirmedEnd) {
           this.confirmedEnd = walEnd;
           this.slot.confirm(walEnd);
         }
@@ -182,7 +193,7 @@ export class CdcBridge {
         if (!tx) return;
         this.recovery?.published.delete(tx.lsnText);
         const commitMs = Date.parse(event.commitTime);
-        this.chain(Promise.resolve(0), () => {
+        this.commitWhen(() => {
           // Every change of the transaction is in the stream: the server may forget it.
           this.lastWhole = { commitLsn: tx.lsnText, seq: this.lastSeq };
           if (event.endLsn > this.confirmedEnd) {
@@ -235,50 +246,75 @@ export class CdcBridge {
       commitLsn: tx.lsnText,
       index,
     });
-    this.chain(sent, (seq) => {
+    this.track(sent, (seq) => {
       this.lastSeq = seq;
       this.hooks.change(change.table, change.action);
     });
     return this.room();
   }
 
-  /** Runs `after` once `work` and everything before it settled, in order; a failure fails what follows. */
-  private chain<T>(work: Promise<T>, after: (value: T) => void): void {
-    work.catch(() => undefined); // settled through the chain
-    // After a failure nothing further counts: the reading is ending, and what follows is sent again.
-    const step = this.tail
-      .then(() => {
-        if (this.failure) throw this.failure;
-        return work;
-      })
-      .then(after);
-    this.tail = step.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.pending.push(step);
-    void step.then(
-      () => this.pending.shift(),
+  /**
+   * Runs `after` with what `work` resolved to once it and everything before it is acknowledged, in order. A
+   * failure ends the reading: nothing after it counts (what follows is sent again after recovery).
+   */
+  private track(work: Promise<number>, after: (seq: number) => void): void {
+    const entry: InFlight = { done: false, seq: 0, after };
+    this.inFlight.push(entry);
+    this.unsettled++;
+    work.then(
+      (seq) => {
+        this.unsettled--;
+        entry.done = true;
+        entry.seq = seq;
+        this.advance();
+      },
       (err: unknown) => {
-        this.pending.shift();
+        this.unsettled--;
         // The first failure ends this reading; run() settles what is in flight and starts again.
-        if (this.failure) return;
-        this.failure = err;
-        void this.slot.stop();
+        if (!this.failure) {
+          this.failure = err;
+          void this.slot.stop();
+        }
+        this.advance();
       },
     );
   }
 
+  /** A commit: it counts once every change before it is acknowledged. */
+  private commitWhen(after: () => void): void {
+    this.inFlight.push({ done: true, seq: 0, after });
+    this.advance();
+  }
+
+  /** Applies what is acknowledged at the head of the window; wakes the reading and settle() when they may go on. */
+  private advance(): void {
+    const queue = this.inFlight;
+    while (!this.failure && queue.length > 0 && queue[0]!.done) {
+      const entry = queue.shift()!;
+      entry.after(entry.seq);
+    }
+    const waiter = this.roomWaiter;
+    if (waiter && (this.failure || queue.length < this.options.window)) {
+      this.roomWaiter = undefined;
+      if (this.failure) waiter.reject(this.failure);
+      else waiter.resolve();
+    }
+    if (this.unsettled === 0) this.settled?.();
+  }
+
   /** Holds the slot's reading while `window` changes wait for their acknowledgement. */
   private room(): Promise<void> | undefined {
-    if (this.pending.length < this.options.window) return undefined;
-    return this.pending[0];
+    if (this.inFlight.length < this.options.window) return undefined;
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => (this.roomWaiter = { resolve, reject }));
   }
 
   /** Waits until nothing is in flight (failures included). */
   private async settle(): Promise<void> {
-    await Promise.allSettled([...this.pending]);
-    this.tail = Promise.resolve();
+    if (this.unsettled > 0) await new Promise<void>((resolve) => (this.settled = resolve));
+    this.settled = undefined;
+    this.inFlight.length = 0;
+    this.roomWaiter = undefined;
     this.tx = undefined;
   }
 
