@@ -53,8 +53,11 @@ if (files.length === 0) {
   process.exit(1);
 }
 const env = { ...process.env, DAISI_WS_LOG_LEVEL: process.env.DAISI_WS_LOG_LEVEL ?? 'error' };
+// Unit tests share nothing (no services, no sockets): two files at a time, one a core. Integration tests
+// share Redis, NATS and the loopback addresses of their pods: one file at a time.
+const concurrency = unitOnly ? 2 : 1;
 const testRun = (node, list) =>
-  run(node, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...list], env);
+  run(node, ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, ...list], env);
 
 if (node24Only) process.exit(runOnNode24());
 const status = testRun(process.execPath, files);

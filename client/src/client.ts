@@ -1,4 +1,4 @@
-import { Reconnect } from './close-codes.js';
+import { CloseCodes, Reconnect } from './close-codes.js';
 import { rateLimitedDelay, reconnectDelay, refreshLead, shutdownDelay } from './backoff.js';
 
 export type ClientState = 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -180,7 +180,7 @@ export class DaisiClient<P = unknown> {
     this.stopped = true;
     const socket = this.socket;
     this.drop();
-    socket?.close(1000, 'closed by the client');
+    socket?.close(CloseCodes.Normal, 'closed by the client');
     this.setState('closed', { code: 1000, reason: 'closed by the client' });
   }
 

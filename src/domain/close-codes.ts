@@ -5,6 +5,8 @@
  * `npm run codes` and a unit test fails when the two differ.
  */
 export const CloseCodes = {
+  /** A normal close (the client's own). ResumeUnavailable maps here only because it never closes a session. */
+  Normal: 1000,
   /** The pod shuts down: come back (to another pod) after a short pause. */
   GoingAway: 1001,
   /** The client did not keep up with its frames (the Go service's 1008). */

@@ -59,7 +59,7 @@ const mappings: Record<ErrorCode, CodeMapping> = {
   SubscriptionFailure: { http: 500, ws: CloseCodes.InternalError, grpc: GrpcStatus.INTERNAL },
   ServiceUnavailable: { http: 503, ws: CloseCodes.TryLater, grpc: GrpcStatus.UNAVAILABLE },
   // Never closes anything: the session goes on with live events (docs/protocol.md, *Resume*).
-  ResumeUnavailable: { http: 410, ws: 1000, grpc: GrpcStatus.NOT_FOUND },
+  ResumeUnavailable: { http: 410, ws: CloseCodes.Normal, grpc: GrpcStatus.NOT_FOUND },
   // An operator ended the session (docs/protocol.md, *Session lifetime*): a client must not come back at once.
   Disconnected: { http: 410, ws: CloseCodes.Disconnected, grpc: GrpcStatus.UNAVAILABLE },
   PayloadTooLarge: { http: 413, ws: CloseCodes.TooLarge, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
