@@ -150,18 +150,8 @@ export async function createGateway(
           reflection: cfg.server.enable_reflection,
           allowsPeer: (address) => peers.allows(address),
           onRefused: (address) => refusals.refused('grpc', ErrorCodes.Forbidden, address, { method: 'PushEvent' }),
-          onPush: (pushed) => {
-            metrics.grpcMessagesReceived.inc({ source_pod_id: metrics.sourcePodLabel(pushed.sourcePodId) });
-            const address = {
-              kind: pushed.chatId ? 'messages' : 'chats',
-              companyId: pushed.companyId,
-              agentId: pushed.agentId,
-              chatId: pushed.chatId || undefined,
-            } as const;
-            const wanted = dispatcher.acceptPushed(address, pushed.eventId, pushed.payloadJson);
-            metrics.grpcPushes.inc({ outcome: wanted > 0 ? 'delivered' : 'no_session' });
-            return wanted;
-          },
+          deliver: (address, eventId, payloadJson) => dispatcher.acceptPushed(address, eventId, payloadJson),
+          metrics,
         })
       : undefined;
   const readiness = readinessProbe(engine, cfg.server.host, grpc, more);

@@ -132,16 +132,20 @@ export class OperatorService {
       disconnected: 0,
       ...this.rates(),
     };
+    // The registry holds sessions in the order they connected: the newest `limit` are the last ones.
+    const matching: Session[] = [];
     for (const session of this.deps.registry.all()) {
       answer.total++;
       if (request.kind === 'sessions') {
         if (!filterMatches(request.filter, session.identity)) continue;
-        if (answer.matching++ < request.limit) answer.sessions.push(this.infoOf(session));
+        answer.matching++;
+        matching.push(session);
       } else if (targetCovers(request.target, session.identity)) {
         session.terminate(new GatewayError(ErrorCodes.Disconnected, request.reason || 'Disconnected by an operator'));
         answer.disconnected++;
       }
     }
+    if (request.kind === 'sessions') answer.sessions = matching.slice(-request.limit).map((s) => this.infoOf(s));
     if (request.kind === 'disconnect') {
       if (request.blockUntilMs > 0)
         this.blocks.set(blockKeyOf(request.target), { untilMs: request.blockUntilMs, reason: request.reason });

@@ -2,18 +2,10 @@ import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { addressOfPeer } from '../../domain/addresses.js';
 import { GrpcStatus } from '../../domain/errors.js';
+import type { EventAddress } from '../../domain/events.js';
+import type { Metrics } from '../../platform/metrics.js';
 import { packageDefinition, packages, type PushEventRequest, type PushEventResponse } from './proto.js';
 import { payloadJsonOf } from './payload-codec.js';
-
-export interface PushedEvent {
-  companyId: string;
-  agentId: string;
-  chatId: string;
-  eventId: string;
-  payloadJson: string;
-  sourcePodId: string;
-  requestId: string | undefined;
-}
 
 export interface GrpcServerOptions {
   host: string;
@@ -23,8 +15,10 @@ export interface GrpcServerOptions {
   allowsPeer(address: string): Promise<boolean>;
   /** A PushEvent refused with PERMISSION_DENIED. */
   onRefused(address: string): void;
-  /** Delivers to local sessions; returns how many received the event. */
-  onPush(event: PushedEvent): number;
+  /** Delivers a pushed event to local sessions (the dispatcher's acceptPushed); returns how many want it. */
+  deliver(address: EventAddress, eventId: string, payloadJson: string): number;
+  /** dws_grpc_messages_received_total and dws_grpc_pushes_total. */
+  metrics: Pick<Metrics, 'grpcMessagesReceived' | 'grpcPushes' | 'sourcePodLabel'>;
 }
 
 export interface GrpcServer {
@@ -86,16 +80,14 @@ function pushEventHandler(options: GrpcServerOptions) {
     if (!req.payload) {
       return callback({ code: GrpcStatus.INVALID_ARGUMENT, details: 'payload is required' });
     }
-    const requestId = call.metadata.get('request_id')[0];
-    const delivered = options.onPush({
-      companyId: req.target_company_id,
-      agentId: req.target_agent_id,
-      chatId: req.target_chat_id,
-      eventId: req.payload.event_id,
-      payloadJson: payloadJsonOf(req.payload),
-      sourcePodId: req.source_pod_id,
-      requestId: requestId === undefined ? undefined : String(requestId),
-    });
+    const { metrics } = options;
+    metrics.grpcMessagesReceived.inc({ source_pod_id: metrics.sourcePodLabel(req.source_pod_id) });
+    // The Go service's target fields name the event's subject: a chat's messages, or the agent's chat list.
+    const address: EventAddress = req.target_chat_id
+      ? { kind: 'messages', companyId: req.target_company_id, agentId: req.target_agent_id, chatId: req.target_chat_id }
+      : { kind: 'chats', companyId: req.target_company_id, agentId: req.target_agent_id };
+    const delivered = options.deliver(address, req.payload.event_id, payloadJsonOf(req.payload));
+    metrics.grpcPushes.inc({ outcome: delivered > 0 ? 'delivered' : 'no_session' });
     // Never `success: false` for a push it took: a Go pod NAKs the message then and JetStream redelivers
     // it at once, a loop (docs/compat.md, *Mixed fleets*). This pod reads the stream itself.
     callback(null, {
