@@ -49,7 +49,9 @@ const NULL = [0x6e, 0x75, 0x6c, 0x6c];
 /** After a backslash: `"` `\` `/` b f n r t (u is handled apart). */
 const SIMPLE_ESCAPES = new Set([0x22, 0x5c, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74]);
 
-// The reading position, shared by the functions below (one check runs at a time: no awaits).
+// The reading position, shared by the functions below rather than an object per check. Safe because a check is
+// synchronous from its first byte to its verdict (no await, no callback out): one runs at a time in a thread, and a
+// worker thread has module state of its own. done() lets go of the payload.
 let buf: Uint8Array = EMPTY;
 let end = 0;
 let pos = 0;

@@ -28,6 +28,7 @@ import { SendQueue } from './send-queue.js';
 import { SUBPROTOCOL_V2 } from './subprotocols.js';
 import { SocketSink, rawSocketOf } from './socket-sink.js';
 
+/** Connection ids, unique in the process (Session.id): a counter, read and bumped in one statement. */
 let nextId = 1;
 const CLOSE_GRACE_MS = 2000;
 

@@ -1,5 +1,7 @@
 import type { Socket } from 'node:net';
 
+// Process-wide by nature: one nextTick callback uncorks every socket corked in the tick. A socket corked in a later
+// tick is added again; nothing here spans an await, so no caller can see another's half-done state.
 const corked = new Set<Socket>();
 let scheduled = false;
 

@@ -4,6 +4,10 @@
  * that wants it; made here once per message and written as it is to every plain connection (no
  * compression), it spares `ws` a header buffer, a frame list and two writes per recipient — the
  * broadcast path of a real-time gateway, as gorilla/websocket's PreparedMessage does for Go.
+ *
+ * Why not `ws`'s public `Sender.frame`: it returns the header and the message apart, and made into the one
+ * buffer a socket write takes it is 1.06–1.18 × slower per frame (`npx tsx bench/wire-frame.ts`: 398 against
+ * 336 ns at 200 B, 33.1 against 31.3 µs at 100 KB); test/unit/wire-frame.test.ts checks the bytes against it.
  */
 export function wireFrameOf(message: Buffer): Buffer {
   if (message === lastMessage) return lastWire;
@@ -28,5 +32,8 @@ export function wireFrameOf(message: Buffer): Buffer {
   return wire;
 }
 
+// A cache of one entry, keyed by the message's identity. A frame is never changed once built (domain/frames.ts), so a
+// hit is the wire bytes of that very message whoever asks and whenever: it does not depend on its callers being
+// synchronous. It pays off because the dispatcher hands one message to its recipients one after another.
 let lastMessage: Buffer | undefined;
 let lastWire = Buffer.alloc(0);
