@@ -136,10 +136,11 @@ export interface EventStream {
   /**
    * The sequence after which this pod has read (or will read) every event of `pattern`: known at once
    * when the pod reads the whole stream, once its subscription is in place with interest reading.
-   * A replay reads what lies before it from the stream.
+   * A replay reads what lies before it from the stream. Undefined while a new subscription is measured.
    */
-  coverage(pattern: string): number | undefined;
-  covered(pattern: string): Promise<number>;
+  liveFrom(pattern: string): number | undefined;
+  /** liveFrom, once it is known. */
+  whenLive(pattern: string): Promise<number>;
   /** Before a new session's `ready`: the pod receives its patterns' events from then on (bounded wait). */
   prepare(patterns: readonly string[]): Promise<void>;
   stop(): Promise<void>;

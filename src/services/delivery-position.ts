@@ -11,13 +11,23 @@
  *   replay has not sent yet is in the pod's history or in the stream.
  */
 export class DeliveryPosition {
-  lastSeq = 0;
+  private sent = 0;
   private running: ReplayState | undefined;
 
-  /** A live event: true when it goes to the session now (it is then the newest it has). */
-  admit(seq: number): boolean {
-    if (this.running !== undefined || seq <= this.lastSeq) return false;
-    this.lastSeq = seq;
+  /** The highest sequence handed to the session (written only here). */
+  get lastSeq(): number {
+    return this.sent;
+  }
+
+  /** A new session that does not resume: nothing up to `seq` is its. */
+  startAt(seq: number): void {
+    this.sent = seq;
+  }
+
+  /** A live event: true when the session takes it now (it is then the newest it has). */
+  takes(seq: number): boolean {
+    if (this.running !== undefined || seq <= this.sent) return false;
+    this.sent = seq;
     return true;
   }
 
@@ -40,7 +50,7 @@ export class DeliveryPosition {
   finishReplay(state: ReplayState, upTo: number): void {
     if (this.running !== state) return;
     this.running = undefined;
-    this.lastSeq = Math.max(this.lastSeq, upTo);
+    this.sent = Math.max(this.sent, upTo);
   }
 
   /** Stops any replay (the session closed); nothing more goes to the session from it. */
@@ -52,7 +62,7 @@ export class DeliveryPosition {
   /** The stream was recreated: sequences restart, and a running replay is of the old stream. */
   reset(): void {
     this.stopReplay();
-    this.lastSeq = 0;
+    this.sent = 0;
   }
 }
 

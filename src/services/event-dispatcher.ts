@@ -87,7 +87,7 @@ export class EventDispatcher implements EventSink {
     }
     let sent = 0;
     for (const session of recipients) {
-      if (!session.position.admit(event.seq)) continue;
+      if (!session.position.takes(event.seq)) continue;
       session.lastActivityMs = now;
       session.deliver(frame);
       sent++;

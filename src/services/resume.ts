@@ -73,7 +73,7 @@ export class ResumeService {
 
   /** A new session that does not resume: live from the pod's reading position (nothing before it is its). */
   startLive(session: Session): void {
-    session.position.lastSeq = this.deps.position();
+    session.position.startAt(this.deps.position());
   }
 
   /**
@@ -150,15 +150,15 @@ export class ResumeService {
     try {
       if (epoch !== this.epoch())
         throw unavailable('The stream was recreated since then (epoch differs); reload your state.');
-      // What the pod's reading brings of the session's subjects starts after `covered`: before it, the stream.
-      const covered = await this.coverageOf(session);
+      // What the pod's reading brings of the session's subjects starts after `liveFrom`: before it, the stream.
+      const liveFrom = await this.liveFromOf(session);
       await this.checkReach(replay);
-      this.checkMemoryBudget(session, replay, covered);
+      this.checkMemoryBudget(session, replay, liveFrom);
       for (;;) {
         if (replay.aborted) return;
-        const end = Math.max(this.deps.position(), covered);
+        const end = Math.max(this.deps.position(), liveFrom);
         if (replay.cursor >= end) break;
-        if (this.inMemory(replay, covered)) {
+        if (this.inMemory(replay, liveFrom)) {
           this.releaseStream(stats);
           this.fromMemory(session, replay, end, stats);
         } else await this.fromStream(session, replay, end, stats);
@@ -206,8 +206,8 @@ export class ResumeService {
   /**
    * A replay the history can answer whole is counted there first: too long, and it is refused before anything is sent.
    */
-  private checkMemoryBudget(session: Session, replay: ReplayState, covered: number): void {
-    if (!this.inMemory(replay, covered)) return; // counted by the stream read
+  private checkMemoryBudget(session: Session, replay: ReplayState, liveFrom: number): void {
+    if (!this.inMemory(replay, liveFrom)) return; // counted by the stream read
     const max = this.maxEvents();
     const { exact, wants } = this.subjectsOf(session, replay);
     const count = this.deps.history.countOf(exact, replay.cursor, max + 1, wants);
@@ -215,9 +215,9 @@ export class ResumeService {
   }
 
   /** Whether the pod's history holds everything of the replay after its cursor. */
-  private inMemory(replay: ReplayState, covered: number): boolean {
+  private inMemory(replay: ReplayState, liveFrom: number): boolean {
     const first = this.deps.history.firstSeq;
-    return first !== undefined && first <= replay.cursor + 1 && replay.cursor >= covered;
+    return first !== undefined && first <= replay.cursor + 1 && replay.cursor >= liveFrom;
   }
 
   /**
@@ -225,10 +225,10 @@ export class ResumeService {
    * reads the whole stream from before the session came; with interest reading, where its subscriptions
    * started).
    */
-  private async coverageOf(session: Session): Promise<number> {
+  private async liveFromOf(session: Session): Promise<number> {
     const patterns = interestOf(session.identity, session.chatId);
-    const covered = await Promise.all(patterns.map((p) => this.deps.stream.covered(p)));
-    return Math.max(0, ...covered);
+    const liveFrom = await Promise.all(patterns.map((p) => this.deps.stream.whenLive(p)));
+    return Math.max(0, ...liveFrom);
   }
 
   /** Everything of the replay in the history up to `end`, a slice at a time: the cursor moves as it goes. */

@@ -73,7 +73,7 @@ describe('the interest reader against a nats-server', { timeout: 60_000 }, () =>
     const reader = startInterestReader(nc, stream, got, lost);
     try {
       await reader.start(['wa.c.a1.chats', 'wa.c.a2.>']);
-      await Promise.all([reader.covered('wa.c.a1.chats'), reader.covered('wa.c.a2.>')]);
+      await Promise.all([reader.whenLive('wa.c.a1.chats'), reader.whenLive('wa.c.a2.>')]);
       const js = jetstream(nc);
       const published = new Map<string, number[]>();
       for (let i = 0; i < 30; i++) {
@@ -101,7 +101,7 @@ describe('the interest reader against a nats-server', { timeout: 60_000 }, () =>
     }
   });
 
-  it('takes a subscription added while events flow from its coverage on: every later event once, in order', async () => {
+  it('takes a subscription added while events flow from its live-from on: every later event once, in order', async () => {
     const stream = uid('s');
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: stream, subjects: ['wa.>'], republish: { src: 'wa.>', dest: 'dws.wa.>' } });
@@ -127,10 +127,14 @@ describe('the interest reader against a nats-server', { timeout: 60_000 }, () =>
       await waitFor(() => published.length > 700, 10_000);
       stop = true;
       await flowing;
-      const chats = await reader.covered('wa.c.a1.chats');
-      const messages = await reader.covered('wa.c.a1.messages.*');
+      const chats = await reader.whenLive('wa.c.a1.chats');
+      const messages = await reader.whenLive('wa.c.a1.messages.*');
       const expected = bySubject(published.filter((p) => p.seq > (p.subject.endsWith('.chats') ? chats : messages)));
-      await waitFor(() => got.length >= [...expected.values()].flat().length, 10_000, 'every event after the coverage');
+      await waitFor(
+        () => got.length >= [...expected.values()].flat().length,
+        10_000,
+        'every event after the live-from',
+      );
       await sleep(200);
       const seen = bySubject(got);
       for (const [subject, seqs] of seen) {
@@ -141,9 +145,9 @@ describe('the interest reader against a nats-server', { timeout: 60_000 }, () =>
         );
         assert.equal(new Set(seqs).size, seqs.length, `${subject} once`);
         const after = seqs.filter((q) => q > (subject.endsWith('.chats') ? chats : messages));
-        assert.deepEqual(after, expected.get(subject), `${subject}: everything after its coverage`);
+        assert.deepEqual(after, expected.get(subject), `${subject}: everything after its live-from`);
       }
-      assert.ok(chats > 0 && messages > chats, 'coverages measured while events flowed');
+      assert.ok(chats > 0 && messages > chats, 'live-froms measured while events flowed');
     } finally {
       stop = true;
       await flowing;
@@ -192,7 +196,7 @@ for (const ownConnection of [true, false])
       };
       try {
         await reader.start(['wa.c.a1.chats', 'wa.c.a2.chats']);
-        await reader.covered('wa.c.a1.chats');
+        await reader.whenLive('wa.c.a1.chats');
         await publishSome(100);
         await waitFor(() => got.length >= 100, 10_000);
         await nats.kill();

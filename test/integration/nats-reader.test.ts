@@ -145,7 +145,7 @@ for (const readMode of ['interest', 'stream'] as const) {
           epochChanged: () => assert.fail('the stream was not recreated: the sink keeps its place'),
         });
         await stream.attach(first);
-        await stream.covered('wa.>');
+        await stream.whenLive('wa.>');
         const epoch = stream.epoch();
         assert.match(epoch, /^[\w-]{12}$/);
         await publish(first, 0, 3);

@@ -49,11 +49,11 @@ export class MemoryEventStream implements EventStream {
   unwant(): void {}
 
   /** Everything since the node started. */
-  coverage(): number {
+  liveFrom(): number {
     return 0;
   }
 
-  async covered(): Promise<number> {
+  async whenLive(): Promise<number> {
     return 0;
   }
 

@@ -39,11 +39,11 @@ export interface InterestReaderEvents {
   failed(err: unknown): void;
 }
 
-interface Interest {
+interface PatternSubscription {
   /** A nats.js subscription, or the sid on the reader's own connection (undefined while it is down). */
   sub: Subscription | number | undefined;
   /** Every event of the pattern after this comes live (what was stored before the subscription was in place does not). */
-  covered: number | undefined;
+  liveFrom: number | undefined;
   ready: Promise<number>;
 }
 
@@ -60,7 +60,7 @@ const SUBJECT = 'Nats-Subject';
 const SEQUENCE_NEEDLE = headerName(SEQUENCE);
 const LAST_SEQUENCE_NEEDLE = headerName(LAST_SEQUENCE);
 const STREAM_NOT_FOUND = 10059;
-/** Live events held while the stream is read (a repair, a catch-up); beyond this they are read from the stream too. */
+/** Live events held while the stream is read (a repair, a read of the missed); beyond this they are read from the stream too. */
 const HELD_MAX_BYTES = 8 * 1024 * 1024;
 const RETRY_MS = 1000;
 
@@ -73,11 +73,11 @@ const isWildcard = (pattern: string) => pattern.includes('*') || pattern.include
  * nothing else.
  *
  * Nothing is skipped and nothing comes twice:
- * - a pattern's coverage is the stream's last sequence once its subscription is in place: everything
+ * - a pattern's live-from is the stream's last sequence once its subscription is in place: everything
  *   after it comes live, and a replay reads what lies before it from the stream;
  * - a live event whose `Nats-Last-Sequence` is not the last this pod had of its subject shows events
  *   lost in transit: they are read from the stream first, while later live events wait;
- * - from a disconnect until the catch-up after the reconnect, live events wait: the catch-up reads
+ * - from a disconnect until the read of the missed after the reconnect, live events wait: it reads
  *   everything of the interest after the reader's position, then they go on (repeats dropped);
  * - a stream deleted or recreated is noticed by a look at it every `checkMs`.
  */
@@ -89,7 +89,7 @@ export class InterestReader {
   /** Since when the stream has been missing (reported on /ready). */
   restartingSince: number | undefined;
   private epochValue: string;
-  private readonly interests = new Map<string, Interest>();
+  private readonly interests = new Map<string, PatternSubscription>();
   /**
    * The patterns with wildcards (admin scopes): a subject is looked up among the others by name, so a
    * pod holding thousands of chats pays one map lookup per event, not a match against every pattern.
@@ -99,7 +99,7 @@ export class InterestReader {
   private readonly last = new Map<string, number>();
   /** Reads of the stream in progress: live events wait for them. */
   private holds = 0;
-  /** Between a disconnect and the catch-up after the reconnect. */
+  /** Between a disconnect and the read of the missed after the reconnect. */
   private offline = false;
   private held: Held[] = [];
   private heldBytes = 0;
@@ -161,10 +161,10 @@ export class InterestReader {
     this.epochValue = epoch;
     this.seen = info.state.last_seq;
     this.events.startingAt(this.position);
-    // Continuing: the catch-up below reads everything of these after the position.
+    // Continuing: readMissed below reads everything of these after the position.
     for (const pattern of patterns) this.add(pattern, continuing ? this.position : undefined);
     if (this.wire) await this.wire.flush(); // the subscriptions are in place before the stream is read
-    if (continuing && info.state.last_seq > this.position) await this.catchUp('new connection');
+    if (continuing && info.state.last_seq > this.position) await this.readMissed('new connection');
     this.checker = setInterval(() => {
       void this.check();
       void this.probeWire();
@@ -196,13 +196,17 @@ export class InterestReader {
     this.wildcards.clear();
   }
 
-  /** Subscribes to a pattern's republished events; its coverage is known once the server has the subscription. */
-  add(pattern: string, covered?: number): void {
+  /** Subscribes to a pattern's republished events; its live-from is known once the server has the subscription. */
+  add(pattern: string, liveFrom?: number): void {
     if (this.interests.has(pattern) || this.stopped) return;
-    const interest: Interest = { sub: this.subscribe(pattern), covered, ready: Promise.resolve(covered ?? 0) };
+    const interest: PatternSubscription = {
+      sub: this.subscribe(pattern),
+      liveFrom,
+      ready: Promise.resolve(liveFrom ?? 0),
+    };
     this.interests.set(pattern, interest);
     if (isWildcard(pattern)) this.wildcards.add(pattern);
-    if (covered === undefined) interest.ready = this.coverageOf(interest);
+    if (liveFrom === undefined) interest.ready = this.measureLiveFrom(interest);
   }
 
   private subscribe(pattern: string): Subscription | number | undefined {
@@ -271,9 +275,9 @@ export class InterestReader {
           await this.wire?.flush();
           if (this.stopped) return;
           this.reopening = false;
-          const catchingUp = this.catchUp(`reader connection lost (${err.message})`);
+          const readingMissed = this.readMissed(`reader connection lost (${err.message})`);
           this.offline = false;
-          void catchingUp;
+          void readingMissed;
           return;
         } catch (failure) {
           // Said once per outage; the tries go on every RETRY_MS until the server answers.
@@ -286,22 +290,22 @@ export class InterestReader {
     })();
   }
 
-  /** Measures a new subscription's coverage, again after a failure (NATS away: a catch-up may settle it first). */
-  private async coverageOf(interest: Interest): Promise<number> {
+  /** Measures a new subscription's live-from, again after a failure (NATS away: reading the missed may settle it first). */
+  private async measureLiveFrom(interest: PatternSubscription): Promise<number> {
     for (;;) {
       try {
         const at = await this.measure();
-        interest.covered ??= at;
-        return interest.covered;
+        interest.liveFrom ??= at;
+        return interest.liveFrom;
       } catch (err) {
         if (this.stopped) throw err;
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());
-        if (interest.covered !== undefined) return interest.covered;
+        if (interest.liveFrom !== undefined) return interest.liveFrom;
       }
     }
   }
 
-  /** Unsubscribes; the subjects' positions are forgotten (a new subscription measures its coverage again). */
+  /** Unsubscribes; the subjects' positions are forgotten (a new subscription measures its live-from again). */
   drop(pattern: string): void {
     const interest = this.interests.get(pattern);
     if (!interest) return;
@@ -316,14 +320,14 @@ export class InterestReader {
       if (subjectMatches(pattern, subject) && !this.wants(subject)) this.last.delete(subject);
   }
 
-  coverage(pattern: string): number | undefined {
-    return this.interests.get(pattern)?.covered;
+  liveFrom(pattern: string): number | undefined {
+    return this.interests.get(pattern)?.liveFrom;
   }
 
-  covered(pattern: string): Promise<number> {
+  whenLive(pattern: string): Promise<number> {
     const interest = this.interests.get(pattern);
     if (!interest) return Promise.reject(new Error(`the pod is not subscribed to ${pattern}`));
-    return interest.covered === undefined ? interest.ready : Promise.resolve(interest.covered);
+    return interest.liveFrom === undefined ? interest.ready : Promise.resolve(interest.liveFrom);
   }
 
   /**
@@ -381,12 +385,12 @@ export class InterestReader {
     this.events.event(subject, data, seq);
   }
 
-  /** Where a subject without events yet starts: the coverage of the interest it came by (undefined while measured). */
+  /** Where a subject without events yet starts: the live-from of the interest it came by (undefined while measured). */
   private floorOf(subject: string): number | undefined {
-    let floor = this.interests.get(subject)?.covered;
+    let floor = this.interests.get(subject)?.liveFrom;
     for (const pattern of this.wildcards) {
-      const covered = this.interests.get(pattern)!.covered;
-      if (covered !== undefined && subjectMatches(pattern, subject)) floor = Math.min(floor ?? covered, covered);
+      const liveFrom = this.interests.get(pattern)!.liveFrom;
+      if (liveFrom !== undefined && subjectMatches(pattern, subject)) floor = Math.min(floor ?? liveFrom, liveFrom);
     }
     return floor;
   }
@@ -419,7 +423,7 @@ export class InterestReader {
   }
 
   /** Everything of the interest after the position, from the stream, before the live events go on. */
-  private async catchUp(reason: string): Promise<void> {
+  private async readMissed(reason: string): Promise<void> {
     this.events.reset(reason);
     await this.reading(async () => {
       for (;;) {
@@ -432,7 +436,7 @@ export class InterestReader {
           await this.read(STREAM_SUBJECTS, from + 1, info.state.last_seq);
           this.position = Math.max(this.position, info.state.last_seq);
           // A pattern still being measured: everything of it after `from` has now been read.
-          for (const interest of this.interests.values()) interest.covered ??= from;
+          for (const interest of this.interests.values()) interest.liveFrom ??= from;
           if (!this.readAgain) return;
         } catch (err) {
           if (this.stopped || this.offline) return; // the next reconnect reads again
@@ -450,7 +454,7 @@ export class InterestReader {
     this.seen = info.state.last_seq;
     this.last.clear();
     for (const interest of this.interests.values()) {
-      interest.covered = this.position;
+      interest.liveFrom = this.position;
       interest.ready = Promise.resolve(this.position);
     }
     this.events.epochChanged(epoch);
@@ -470,7 +474,7 @@ export class InterestReader {
   private release(): void {
     if (this.holding()) return;
     if (this.readAgain) {
-      void this.catchUp('live events were let go while the stream was read');
+      void this.readMissed('live events were let go while the stream was read');
       return;
     }
     const held = this.held;
@@ -531,7 +535,7 @@ export class InterestReader {
       const info = await this.stream();
       this.restartingSince = undefined;
       if (epochOf(this.options.stream, info.created) !== this.epochValue)
-        await this.catchUp('the stream was recreated');
+        await this.readMissed('the stream was recreated');
     } catch (err) {
       if (err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND) {
         this.restartingSince ??= this.clock();
@@ -550,9 +554,9 @@ export class InterestReader {
       // published meanwhile is read from the stream before them.
       if (s.type === 'disconnect') this.offline = true;
       if (s.type === 'reconnect') {
-        const catchingUp = this.catchUp('reconnected');
+        const readingMissed = this.readMissed('reconnected');
         this.offline = false;
-        void catchingUp;
+        void readingMissed;
       }
     }
   }

@@ -251,14 +251,14 @@ export class NatsEventStream implements EventStream {
   async prepare(patterns: readonly string[]): Promise<void> {
     if (this.reader?.kind !== 'interest') return;
     // Held by a session and measured: in place, and it stays while that session does (the common handshake).
-    if (patterns.every((p) => (this.interest.get(p)?.refs ?? 0) > 0 && this.coverage(p) !== undefined)) return;
+    if (patterns.every((p) => (this.interest.get(p)?.refs ?? 0) > 0 && this.liveFrom(p) !== undefined)) return;
     for (const p of patterns) this.want(p);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, PREPARE_MAX_MS);
     });
     try {
-      await Promise.race([Promise.all(patterns.map((p) => this.covered(p).catch(() => 0))), late]);
+      await Promise.race([Promise.all(patterns.map((p) => this.whenLive(p).catch(() => 0))), late]);
     } finally {
       clearTimeout(timer);
       for (const p of patterns) this.unwant(p); // it lingers: the session's registration wants it again
@@ -271,17 +271,17 @@ export class NatsEventStream implements EventStream {
     return reader.kind === 'interest' ? reader.r.head : reader.position;
   }
 
-  coverage(pattern: string): number | undefined {
+  liveFrom(pattern: string): number | undefined {
     const reader = this.reader;
     if (!reader) return undefined;
-    return reader.kind === 'interest' ? reader.r.coverage(pattern) : this.wholeStreamFrom;
+    return reader.kind === 'interest' ? reader.r.liveFrom(pattern) : this.wholeStreamFrom;
   }
 
-  async covered(pattern: string): Promise<number> {
+  async whenLive(pattern: string): Promise<number> {
     while (!this.reader) await new Promise<void>((resolve) => this.readerWaiters.push(resolve));
     const reader = this.reader;
     if (reader.kind === 'stream') return this.wholeStreamFrom ?? 0;
-    return reader.r.covered(pattern);
+    return reader.r.whenLive(pattern);
   }
 
   epoch(): string {
