@@ -13,6 +13,8 @@ export class TestClient {
   readonly raw: Array<{ text: string; at: number }> = [];
   private waiters: Array<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** Markers of sync() round trips sent so far. */
+  private syncs = 0;
 
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data) => {
@@ -88,6 +90,17 @@ export class TestClient {
 
   selectChat(chatId: string): void {
     this.send({ type: 'select_chat', payload: { chat_id: chatId } });
+  }
+
+  /**
+   * Resolves once the gateway has handled every frame this client sent before: a `ready` frame with a marker
+   * makes the round trip (the gateway echoes it, and reads a connection's frames in order). After
+   * `selectChat(…)` and `sync()`, every event of the chat published from then on reaches the session.
+   */
+  async sync(): Promise<void> {
+    const marker = ++this.syncs;
+    this.send({ type: 'ready', sync: marker });
+    await this.next((f) => f.type === 'ready' && (f as Frame & { sync?: number }).sync === marker);
   }
 
   close(): Promise<{ code: number; reason: string }> {

@@ -4,6 +4,7 @@ import { uid } from '../helpers/env.js';
 import { companyToken, startGateway, userUrl } from '../helpers/gateway.js';
 import { TestClient } from '../helpers/ws-client.js';
 import type { ClientConnection } from '../../src/transports/ws/client-connection.js';
+import { waitFor } from '../helpers/wait.js';
 
 const BIG = 'x'.repeat(64 * 1024);
 
@@ -27,11 +28,7 @@ async function stalledClient(policy: 'drop_oldest' | 'block') {
 
 /** When the server closed the connection (the stalled client cannot tell: it reads nothing). */
 async function closedWithin(connection: ClientConnection, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (connection.isOpen) {
-    if (Date.now() > deadline) throw new Error('the slow client was not disconnected');
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitFor(() => !connection.isOpen, timeoutMs, 'the slow client disconnected');
   return Date.now();
 }
 

@@ -61,6 +61,7 @@ describe('configuration reload of a running gateway (ConfigMap layout)', () => {
     publishVersion({ auth: { ...secrets, max_token_ttl_seconds: 1000 } });
     symlinkSync('..data/config.yaml', file());
     gw = await spawnGateway('127.0.0.12', {
+      DAISI_WS_LOG_LEVEL: 'info', // the tests wait for its "configuration reloaded" lines
       DAISI_WS_CONFIG_PATH: dir,
       DAISI_WS_AUTH_SECRET_TOKEN: '',
       DAISI_WS_AUTH_ADMIN_SECRET_TOKEN: '',
@@ -103,7 +104,8 @@ describe('configuration reload of a running gateway (ConfigMap layout)', () => {
       assert.equal((await mint(501)).status, 400);
       const session = await TestClient.ready(userUrl(gw.ws, 'c', 'a', companyToken('c', 'a', uid('u'))));
       await session.close();
-      // Back to a good file.
+      // Back to a good file, and on once it is the running one.
+      const reloads = lines('configuration reloaded');
       try {
         unlinkSync(file());
       } catch {
@@ -111,7 +113,7 @@ describe('configuration reload of a running gateway (ConfigMap layout)', () => {
       }
       publishVersion({ auth: { ...secrets, max_token_ttl_seconds: 500 } });
       symlinkSync('..data/config.yaml', file());
-      await new Promise((r) => setTimeout(r, 400));
+      await waitFor(() => lines('configuration reloaded') > reloads, 5000, 'the good file reloaded');
     });
   }
 

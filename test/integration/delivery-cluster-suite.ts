@@ -143,7 +143,7 @@ export function clusterDeliverySuite(readMode: 'interest' | 'stream'): void {
           const withTen = await pub.consumerCount(fleet.stream);
           const more = await Promise.all(Array.from({ length: 190 }, (_, i) => user(pods[i % 3]!)));
           for (const [i, c] of more.entries()) if (i % 7 === 0) c.selectChat(`chat-${i}`);
-          await new Promise((r) => setTimeout(r, 300));
+          await Promise.all(more.map((c) => c.sync()));
           const withTwoHundred = await pub.consumerCount(fleet.stream);
           assert.equal(withTen, 3, 'one ordered consumer per pod');
           assert.equal(withTwoHundred, 3);
@@ -166,7 +166,7 @@ export function clusterDeliverySuite(readMode: 'interest' | 'stream'): void {
           Array.from({ length: 200 }, (_, i) => user(pods[i % 3]!, uid('u'), `ag${i}`)),
         );
         for (const [i, c] of clients.entries()) if (i % 7 === 0) c.selectChat(`chat-${i}`);
-        await new Promise((r) => setTimeout(r, 300));
+        await Promise.all(clients.map((c) => c.sync()));
         assert.equal(await pub.consumerCount(fleet.stream), 0);
         await pub.publish(`wa.${company}.ag7.messages.chat-7`, event('to-a-selected-chat'));
         assert.deepEqual(ids(await clients[7]!.waitEvents(1)), ['to-a-selected-chat']);

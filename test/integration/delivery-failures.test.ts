@@ -44,7 +44,7 @@ describe('faults under load: Redis killed and restarted empty, a pod paused, a p
       const viewers = await Promise.all([a, b, c].map(user));
       const listOnly = await Promise.all([a, b, c].map(user));
       for (const v of viewers) v.selectChat('hot');
-      await sleep(300);
+      await Promise.all(viewers.map((v) => v.sync()));
       const ready = async (pod: ChildGateway) => {
         const res = await fetch(`${pod.http}/ready`, { signal: AbortSignal.timeout(2000) });
         return { status: res.status, body: await res.json() };
@@ -55,10 +55,17 @@ describe('faults under load: Redis killed and restarted empty, a pod paused, a p
       const load = publishLoad(pub, subjects, 3000, 300);
       const readyWhileDown: Array<{ status: number; redis: string }> = [];
       const faults = (async () => {
-        await sleep(1000);
+        await waitFor(() => viewers[0]!.events().length >= 100, 10_000, 'events flowing before the faults');
         await redisServer.kill(); // kill -9: everything in it is gone
-        await sleep(700);
-        const down = await ready(a);
+        let down = await ready(a);
+        await waitFor(
+          async () => {
+            down = await ready(a);
+            return down.status === 503;
+          },
+          5000,
+          'A noticing Redis is gone',
+        );
         readyWhileDown.push({ status: down.status, redis: down.body.dependencies.redis });
         b.process.kill('SIGSTOP');
         await sleep(1000);

@@ -59,7 +59,7 @@ describe('mixed fleet: PushEvent from a Go replica', () => {
     async () => {
       const client = await TestClient.ready(userUrl(gw.ws, company, agent, companyToken(company, agent, uid('u'))));
       client.selectChat('k');
-      await sleep(200);
+      await client.sync();
 
       const readFirst = await pub.publish(subject, JSON.stringify(payload('read-then-pushed')));
       await client.waitEvents(1);

@@ -6,7 +6,7 @@ import { companyToken, userUrl, type ChildGateway } from '../helpers/gateway.js'
 import { assertReceived, expectedFor, publishLoad, waitForEvents } from '../helpers/load.js';
 import { useFleet } from '../helpers/fleet.js';
 import { TestClient } from '../helpers/ws-client.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 /**
  * docs/protocol.md, *Resume* across pods: a client that lost its socket comes back on another pod with `since`
@@ -38,7 +38,7 @@ describe('resume on another pod under 1,000 events/s', () => {
         `wa.${company}.${uid('a')}.chats`,
       ];
       const load = publishLoad(pub, subjects, 7000, 1000);
-      await sleep(1500);
+      await waitFor(() => firsts.every((f) => f.events().length >= 500), 10_000, 'events flowing to both');
       for (const f of firsts) f.socket.terminate();
       await sleep(3000);
       const resumes = users.map((u, i) => {

@@ -10,17 +10,19 @@ import { keys, sha256Hex } from '../../src/domain/keys.js';
 import { parseAesKey, sealToken } from '../../src/domain/token-crypto.js';
 import { KEYS, REDIS_ADDRESS, baseEnv, uid } from '../helpers/env.js';
 import { adminToken, companyToken } from '../helpers/gateway.js';
+import { waitFor } from '../helpers/wait.js';
 
 const silent = pino({ level: 'silent' });
 
 /** The cache write does not hold up the handshake: wait for it to land. */
 async function written(redis: Redis, key: string): Promise<string | null> {
-  for (let i = 0; i < 50; i++) {
-    const value = await redis.get(key);
-    if (value !== null) return value;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return null;
+  let value: string | null = null;
+  const landed = async () => {
+    value = await redis.get(key);
+    return value !== null;
+  };
+  await waitFor(landed, 1000, `${key} written`).catch(() => undefined);
+  return value;
 }
 
 describe('token cache in Redis (docs/protocol.md, *Tokens*)', () => {

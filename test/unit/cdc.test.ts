@@ -77,19 +77,28 @@ describe('CDC: values, subjects, positions', () => {
   });
 });
 
+/** The memory publisher acknowledges in microtasks: a turn of the event loop later, everything has settled. */
+const settled = () => new Promise((resolve) => setImmediate(resolve));
+
 /** A slot that plays back a script, and records what the bridge confirmed. */
 class ScriptedSlot implements ReplicationSlot {
   confirmed: bigint[] = [];
-  constructor(private readonly script: Array<SlotEvent | { kind: 'keepalive'; walEnd: bigint }>) {}
+  /** Settles once the whole script was played and everything it caused settled. */
+  readonly played: Promise<void>;
+  private finish!: () => void;
+  constructor(private readonly script: Array<SlotEvent | { kind: 'keepalive'; walEnd: bigint }>) {
+    this.played = new Promise((resolve) => (this.finish = resolve));
+  }
   async read(listener: SlotListener): Promise<void> {
     listener.started();
     for (const step of this.script) {
       if (step.kind === 'keepalive') {
-        await new Promise((r) => setTimeout(r, 10)); // the server's keepalive comes once all is acknowledged
+        await settled(); // the server's keepalive comes once all is acknowledged
         listener.keepalive(step.walEnd);
       } else await listener.event(step);
     }
-    await new Promise((r) => setTimeout(r, 20)); // the acknowledgements settle
+    await settled(); // the acknowledgements settle
+    this.finish();
     throw new Error('script over');
   }
   confirm(lsn: bigint): void {
@@ -152,7 +161,7 @@ describe('CDC bridge: what it publishes again after a restart, and what it confi
     };
     const bridge = new CdcBridge(slot, publisher, options, hooks, log, Date.now);
     void bridge.run(); // it reads the script, fails at its end, and waits to start again: stopped below
-    await new Promise((r) => setTimeout(r, 60));
+    await slot.played;
     await bridge.stop();
     assert.deepEqual(
       publisher.published.map((c) => c.id),
