@@ -4,6 +4,7 @@ import { jetstream, jetstreamManager, DeliverPolicy } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type pg from 'pg';
 import { baseEnv, freePortNumber } from './env.js';
+import { waitFor } from './wait.js';
 
 const CLI = new URL('../../src/app/cli.ts', import.meta.url).pathname;
 
@@ -45,15 +46,16 @@ export async function spawnCdc(host: string, overrides: Record<string, string>):
     });
   });
   // The bridge says it started before its HTTP server listens: wait for /health too.
-  for (let i = 0; ; i++) {
-    const ok = await fetch(`http://${host}:${port}/health`).then(
+  const healthy = async () => {
+    if (child.exitCode !== null) throw new Error(`cdc exited:\n${output.join('\n')}`);
+    return fetch(`http://${host}:${port}/health`).then(
       (r) => r.ok,
       () => false,
     );
-    if (ok) break;
-    if (i > 200 || child.exitCode !== null) throw new Error(`cdc did not answer /health:\n${output.join('\n')}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  };
+  await waitFor(healthy, 5000).catch((err: Error) => {
+    throw new Error(`cdc did not answer /health (${err.message}):\n${output.join('\n')}`);
+  });
   return {
     process: child,
     output,

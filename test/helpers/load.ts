@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { TestPublisher } from './publisher.js';
 import type { TestClient } from './ws-client.js';
+import { waitFor } from './wait.js';
 
 export interface Published {
   subject: string;
@@ -67,10 +68,8 @@ export function assertReceived(client: TestClient, expected: Published[], label:
 
 /** Waits until a client has `count` event frames. */
 export async function waitForEvents(client: TestClient, count: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   const n = () => client.raw.filter((r) => r.text.startsWith('{"type":"event"')).length;
-  while (n() < count) {
-    if (Date.now() > deadline) throw new Error(`got ${n()} of ${count} events`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(() => n() >= count, timeoutMs, `${count} events`).catch(() => {
+    throw new Error(`got ${n()} of ${count} events`);
+  });
 }

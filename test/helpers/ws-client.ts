@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { waitFor } from './wait.js';
 
 export interface Frame {
   type: string;
@@ -76,11 +77,9 @@ export class TestClient {
 
   /** Waits until `count` events arrived. */
   async waitEvents(count: number, timeoutMs = 10_000): Promise<Frame[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.events().length < count) {
-      if (Date.now() > deadline) throw new Error(`got ${this.events().length} of ${count} events`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor(() => this.events().length >= count, timeoutMs).catch(() => {
+      throw new Error(`got ${this.events().length} of ${count} events`);
+    });
     return this.events();
   }
 
