@@ -7,7 +7,7 @@ import { freePortNumber, REDIS_ADDRESS, uid } from '../helpers/env.js';
 import { useFleet } from '../helpers/fleet.js';
 import { companyToken, spawnGateway, userUrl, type ChildGateway } from '../helpers/gateway.js';
 import { event, TestPublisher } from '../helpers/publisher.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import { TestClient, type Frame } from '../helpers/ws-client.js';
 
 // Interest reading across a fleet of pods (docs/architecture.md, *How an event travels*): NATS sends a
@@ -114,7 +114,13 @@ describe('interest reading: three pods whose sessions want disjoint agents', { t
       stop = true;
       await flowing;
     }
-    await sleep(1000);
+    // Every session has its agent's last event: what was published is all in (a miss fails below, by name).
+    const last = new Map(published.map((p) => [p.agent, p.id]));
+    await waitFor(
+      () => sessions.every((s) => s.client.events().some((f) => f.payload.event_id === last.get(s.agent))),
+      10_000,
+      "each session's last event",
+    ).catch(() => undefined);
     for (const { agent, client, readyAt } of sessions) {
       const got = client.events().map((f) => f.payload.event_id as string);
       const mine = published.filter((p) => p.agent === agent);
