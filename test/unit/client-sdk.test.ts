@@ -4,10 +4,13 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { reconnectDelay } from '../../client/src/backoff.js';
 import { type ClientState, DaisiClient, type DaisiClientOptions } from '../../client/src/index.js';
+import { chatIdOf, parseClientMessage } from '../../src/domain/frames.js';
 
 /** A WebSocket the test drives: it records what the client sends and opens, speaks and closes on command. */
 class FakeSocket {
   static all: FakeSocket[] = [];
+  /** Every frame any client sent in this file, as text: the last test reads them as the gateway does. */
+  static readonly texts: string[] = [];
   readyState = 0;
   readonly sent: any[] = [];
   onmessage: ((event: { data: unknown }) => void) | null = null;
@@ -31,6 +34,7 @@ class FakeSocket {
   }
 
   send(data: string): void {
+    FakeSocket.texts.push(data);
     this.sent.push(JSON.parse(data));
   }
 
@@ -456,5 +460,20 @@ describe('client SDK', () => {
     });
     const size = gzipSync(out.outputFiles[0]!.contents, { level: 9 }).length;
     assert.ok(size <= 3 * 1024, `${size} bytes min+gzip`);
+  });
+});
+
+describe('the client contract, both ends', () => {
+  it('every frame the SDK sent above is one the gateway reads as what it means (domain/frames.ts)', () => {
+    const kinds = new Set<string>();
+    for (const text of FakeSocket.texts) {
+      const sent = JSON.parse(text) as { type: string; payload?: unknown };
+      const read = parseClientMessage(text);
+      assert.equal(read.type, sent.type, text);
+      kinds.add(read.type);
+      if (read.type === 'select_chat') assert.ok('chatId' in chatIdOf(read.payload), text);
+      if (read.type === 'refresh') assert.equal(typeof (read.payload as { token?: unknown }).token, 'string', text);
+    }
+    assert.deepEqual([...kinds].sort(), ['ready', 'refresh', 'select_chat'], 'each kind the SDK sends was seen');
   });
 });
