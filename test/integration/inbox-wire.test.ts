@@ -9,6 +9,7 @@ import {
   type InboxListener,
 } from '../../src/adapters/nats/inbox-wire.js';
 import { waitFor } from '../helpers/wait.js';
+import { DependencyError } from '../../src/domain/errors.js';
 
 // The wire's framing, against a peer that plays nats-server's side of a scripted exchange and
 // writes its bytes in pieces of every size: what a real server does only by chance (a message
@@ -237,10 +238,12 @@ describe('InboxWire framing', { timeout: 20_000 }, () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const port = (server.address() as { port: number }).port;
-      await assert.rejects(
-        InboxWire.open(`127.0.0.1:${port}`, INBOX, 'test reader', recorder().listener),
-        /Authorization Violation/,
+      // The project's error, the server's words in its cause (and so in the log line).
+      const err = await InboxWire.open(`127.0.0.1:${port}`, INBOX, 'test reader', recorder().listener).catch(
+        (e: unknown) => e,
       );
+      assert.ok(err instanceof DependencyError, String(err));
+      assert.match(String((err.cause as Error).message), /-ERR 'Authorization Violation'/);
     } finally {
       server.close();
     }
