@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager, type StreamInfoRequestOptions } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -84,12 +84,35 @@ export class TestNatsCluster {
         await cluster.waitForPeers();
         return cluster;
       } catch (err) {
+        // Why, for the next one to read: each server's routes and what it knows of the JetStream meta group.
+        const state = await cluster.describe();
         await cluster.stop();
-        // Seen about once in twenty starts on this machine: the cluster never formed. Once more, on fresh ports.
-        if (attempt >= 2) throw err;
-        process.stderr.write(`nats cluster did not form (${(err as Error).message}); starting it again\n`);
+        // Seen about once in twenty starts under load (never in 40 starts on an idle machine): the cluster never
+        // formed. Again, on fresh ports.
+        if (attempt >= 3) throw err;
+        process.stderr.write(
+          `nats cluster did not form (${(err as Error).message}; ${state}; load ${loadavg()
+            .map((l) => l.toFixed(1))
+            .join(' ')}); starting it again\n`,
+        );
       }
     }
+  }
+
+  /** Each server's routes and meta group as its monitoring port tells them: `n1 routes 2 meta n2/3`, … */
+  async describe(): Promise<string> {
+    const parts = await Promise.all(
+      this.nodes.map(async (node) => {
+        const get = (path: string) =>
+          fetch(`http://127.0.0.1:${node.monitorPort}${path}`, { signal: AbortSignal.timeout(2000) })
+            .then((r) => r.json() as Promise<Record<string, unknown>>)
+            .catch(() => undefined);
+        const [routez, jsz] = await Promise.all([get('/routez'), get('/jsz')]);
+        const meta = jsz?.meta_cluster as { leader?: string; cluster_size?: number } | undefined;
+        return `${node.name} routes ${routez?.num_routes ?? '?'} meta ${meta?.leader ?? 'none'}/${meta?.cluster_size ?? '?'}`;
+      }),
+    );
+    return parts.join(', ');
   }
 
   /** The servers' process ids (the bench sums their CPU). */
