@@ -19,16 +19,18 @@ class Gap extends Error {}
  * the client's socket is full). Unlike a push consumer, it cannot flood the pod's connection: a
  * reconnect storm of replays never gets the pod cut off as a slow consumer. Events come in stream
  * order; a delivery sequence that skips (events lost in transit) starts a new consumer after the
- * last event read, so nothing is skipped and nothing is repeated.
+ * last event read, so nothing is skipped and nothing is repeated. `requestTimeoutMs` bounds the
+ * consumer's creation (nats.js's 5 s by default).
  */
 export async function readHistory(
   nc: NatsConnection,
   stream: string,
   read: HistoryRead,
   description: string,
+  requestTimeoutMs?: number,
 ): Promise<'done' | 'too_long'> {
   if (read.fromSeq > read.toSeq) return 'done';
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, requestTimeoutMs ? { timeout: requestTimeoutMs } : {});
   const js = jetstream(nc);
   const position = { next: read.fromSeq };
   for (let restart = 0; ; restart++) {

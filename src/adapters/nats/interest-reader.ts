@@ -1,5 +1,5 @@
 import { JetStreamApiError, jetstreamManager, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { TimeoutError, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { systemClock, type Clock } from '../../domain/clock.js';
 import { STREAM_SUBJECTS, subjectMatches } from '../../domain/events.js';
 import { readHistory } from './history-read.js';
@@ -63,6 +63,14 @@ const STREAM_NOT_FOUND = 10059;
 /** Live events held while the stream is read (a repair, a read of the missed); beyond this they are read from the stream too. */
 const HELD_MAX_BYTES = 8 * 1024 * 1024;
 const RETRY_MS = 1000;
+/**
+ * How long a request of the reader's (a look at the stream, a read's consumer) may take. Short, because a
+ * clustered server that stopped answering holds requests without refusing them: the stream's or the meta
+ * group's leader until the others elect a new one (6–9 s on nats-server 2.10), and a read's one-replica
+ * consumer, which the meta leader places on any of the stream's servers, the silent one included, until
+ * it is seen to be gone. A request sent again after a short wait lands elsewhere two times in three.
+ */
+const REQUEST_TIMEOUT_MS = 2000;
 
 const isWildcard = (pattern: string) => pattern.includes('*') || pattern.includes('>');
 
@@ -121,6 +129,8 @@ export class InterestReader {
    * opened again, and for good when the server wants TLS or credentials (nats.js then).
    */
   private wire: InboxWire | undefined;
+  /** The server the own connection was opened on. */
+  private wireServer = '';
   private useWire: boolean;
   private reopening = false;
   private probing = false;
@@ -148,7 +158,7 @@ export class InterestReader {
    * (another connection) left unread.
    */
   async start(patterns: Iterable<string>): Promise<void> {
-    this.jsm = await jetstreamManager(this.nc);
+    this.jsm = await jetstreamManager(this.nc, { timeout: REQUEST_TIMEOUT_MS });
     if (this.useWire) await this.openWire();
     else void this.watchConnection();
     const info = await this.jsm.streams.info(this.options.stream);
@@ -180,7 +190,7 @@ export class InterestReader {
     try {
       if ((await probeWithin(wire.flush(), STALL_MS)) !== 'stalled' || wire !== this.wire) return;
       wire.close();
-      this.wireLost(new Error(`no answer from the server within ${STALL_MS} ms`));
+      this.wireLost(new Error(`no answer from the server within ${STALL_MS} ms`), this.wireServer);
     } finally {
       this.probing = false;
     }
@@ -236,8 +246,9 @@ export class InterestReader {
   private async openWire(): Promise<void> {
     const skip = this.options.prefix.length + 1;
     let opened: InboxWire | undefined;
+    const server = this.nc.getServer();
     try {
-      opened = await InboxWire.open(this.nc.getServer(), '', this.options.description, {
+      opened = await InboxWire.open(server, '', this.options.description, {
         data: (subject, _reply, data, head) => {
           if (this.stopped) return;
           const seq = headerNumber(head, SEQUENCE_NEEDLE);
@@ -249,6 +260,7 @@ export class InterestReader {
         },
       });
       this.wire = opened;
+      this.wireServer = server;
     } catch (err) {
       if (!(err instanceof InboxWireUnsupported)) throw err;
       // nats.js from now on, and its reconnects are the ones that hold live events and catch up.
@@ -261,9 +273,10 @@ export class InterestReader {
   /**
    * The own connection dropped (the server restarted, or cut it off as a slow consumer): live events wait
    * from now on; once it is open again with every subscription in place, everything since the position is
-   * read from the stream first.
+   * read from the stream first. A server that stopped answering (`silent`) is not dialled again while the
+   * nats.js connection is still on it: the supervisor moves that within STALL_MS, and the own connection follows.
    */
-  private wireLost(err: Error): void {
+  private wireLost(err: Error, silent?: string): void {
     if (this.stopped || this.reopening) return;
     this.reopening = true;
     this.wire = undefined;
@@ -271,6 +284,7 @@ export class InterestReader {
     void (async () => {
       for (let attempt = 0; !this.stopped; attempt++) {
         try {
+          if (silent) await this.awayFrom(silent);
           await this.openWire();
           await this.wire?.flush();
           if (this.stopped) return;
@@ -288,6 +302,15 @@ export class InterestReader {
         }
       }
     })();
+  }
+
+  /** Until the nats.js connection is on another server than `server`, or `server` answers it again. */
+  private async awayFrom(server: string): Promise<void> {
+    while (!this.stopped && this.nc.getServer() === server) {
+      const probe = await probeWithin(this.nc.flush(), STALL_MS);
+      if (probe === 'answered') return;
+      if (probe === 'failed') await new Promise((resolve) => setTimeout(resolve, RETRY_MS / 10).unref());
+    }
   }
 
   /** Measures a new subscription's live-from, again after a failure (NATS away: reading the missed may settle it first). */
@@ -426,7 +449,7 @@ export class InterestReader {
   private async readMissed(reason: string): Promise<void> {
     this.events.reset(reason);
     await this.reading(async () => {
-      for (;;) {
+      for (let failures = 0; ; ) {
         try {
           const info = await this.stream();
           const epoch = epochOf(this.options.stream, info.created);
@@ -440,8 +463,9 @@ export class InterestReader {
           if (!this.readAgain) return;
         } catch (err) {
           if (this.stopped || this.offline) return; // the next reconnect reads again
-          this.events.failed(err);
-          await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());
+          if (failures++ === 0) this.events.failed(err); // said once; the tries go on until the stream answers
+          // A request that timed out has waited already; sent again now, it may find a leader or land elsewhere.
+          if (!isTimeout(err)) await new Promise((resolve) => setTimeout(resolve, RETRY_MS).unref());
         }
       }
     }).catch(() => undefined);
@@ -516,11 +540,12 @@ export class InterestReader {
         },
       },
       `${this.options.description} repair`,
+      REQUEST_TIMEOUT_MS,
     );
   }
 
   private async stream(): Promise<StreamInfo> {
-    this.jsm ??= await jetstreamManager(this.nc);
+    this.jsm ??= await jetstreamManager(this.nc, { timeout: REQUEST_TIMEOUT_MS });
     const info = await this.jsm.streams.info(this.options.stream);
     if (epochOf(this.options.stream, info.created) === this.epochValue)
       this.seen = Math.max(this.seen, info.state.last_seq);
@@ -561,3 +586,6 @@ export class InterestReader {
     }
   }
 }
+
+const isTimeout = (err: unknown): boolean =>
+  err instanceof TimeoutError || (err instanceof Error && err.cause instanceof TimeoutError);
