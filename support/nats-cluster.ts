@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { jetstreamManager, type StreamInfoRequestOptions } from '@nats-io/jetstr
 import { connect } from '@nats-io/transport-node';
 import { waitForPort } from './nats-server.js';
 import { freePortNumber } from './ports.js';
+import { spawnTied } from './spawn-tied.js';
 
 const FETCH_2_10 = new URL('../scripts/fetch-nats-2.10.sh', import.meta.url).pathname;
 
@@ -129,7 +130,7 @@ export class TestNatsCluster {
   /** Starts server `i` (again, on its store). */
   async run(i: number): Promise<void> {
     const node = this.nodes[i]!;
-    const child = spawn(this.binary, ['-c', node.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnTied(this.binary, ['-c', node.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
     node.child = child;
     // Its log (stderr), the last lines: why it did not start, if it does not.
     const log: string[] = [];

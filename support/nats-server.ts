@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePortNumber } from './ports.js';
+import { spawnTied } from './spawn-tied.js';
 
 const BINARY = process.env.NATS_SERVER_BIN ?? 'nats-server';
 
@@ -34,7 +35,7 @@ export class TestNatsServer {
   }
 
   async run(): Promise<void> {
-    this.child = spawn(
+    this.child = spawnTied(
       this.binary,
       ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir, ...this.extraArgs],
       { stdio: 'ignore' },

@@ -1,10 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePortNumber } from './ports.js';
 import { waitForPort } from './nats-server.js';
+import { spawnTied } from './spawn-tied.js';
 
 const BIN = process.env.POSTGRES_BIN_DIR ?? '/usr/lib/postgresql/15/bin';
 
@@ -66,7 +67,7 @@ export class TestPostgres {
       ...this.settings,
     };
     const args = ['-D', join(this.dir, 'data'), ...Object.entries(options).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
-    this.child = spawn(join(BIN, 'postgres'), args, { stdio: 'ignore', ...(asRoot() ? postgresUser() : {}) });
+    this.child = spawnTied(join(BIN, 'postgres'), args, { stdio: 'ignore', ...(asRoot() ? postgresUser() : {}) });
     await waitForPort(this.port, 20_000);
     // Listening is not accepting: after an immediate shutdown the server recovers first (57P03).
     const deadline = Date.now() + 20_000;

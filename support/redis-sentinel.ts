@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { waitForPort } from './nats-server.js';
 import { freePortNumber } from './ports.js';
+import { spawnTied } from './spawn-tied.js';
 
 export const MASTER_NAME = 'dws';
 
@@ -144,7 +145,7 @@ export class TestRedisSentinel {
 
   private async run(member: Member): Promise<void> {
     const replica = member.replicaOf ? ['--replicaof', ...member.replicaOf.split(':')] : [];
-    member.child = spawn('redis-server', [...member.args, ...replica], { stdio: 'ignore' });
+    member.child = spawnTied('redis-server', [...member.args, ...replica], { stdio: 'ignore' });
     await waitForPort(member.port, 10_000);
   }
 

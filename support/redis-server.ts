@@ -1,6 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { freePortNumber } from './ports.js';
 import { waitForPort } from './nats-server.js';
+import { spawnTied } from './spawn-tied.js';
 
 /** A redis-server of the test's own (no persistence), to kill, pause or restart empty. */
 export class TestRedisServer {
@@ -19,7 +20,7 @@ export class TestRedisServer {
   }
 
   async run(): Promise<void> {
-    this.child = spawn(
+    this.child = spawnTied(
       'redis-server',
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
       { stdio: 'ignore' },

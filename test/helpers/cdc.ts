@@ -1,10 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { jetstream, jetstreamManager, DeliverPolicy } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type pg from 'pg';
 import { baseEnv, freePortNumber } from './env.js';
 import { waitFor } from './wait.js';
+import { spawnTied } from '../../support/spawn-tied.js';
 
 const CLI = new URL('../../src/app/cli.ts', import.meta.url).pathname;
 
@@ -24,7 +25,10 @@ export async function spawnCdc(host: string, overrides: Record<string, string>):
     ...baseEnv({ DAISI_WS_SERVER_HOST: host, DAISI_WS_SERVER_HTTP_PORT: String(port), ...overrides }),
     DAISI_WS_LOG_LEVEL: 'info',
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'cdc'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnTied(process.execPath, ['--import', 'tsx', CLI, 'cdc'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const onLine = (line: string) => {

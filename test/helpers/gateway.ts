@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { pino } from 'pino';
 import { ConfigStore } from '../../src/platform/config/store.js';
@@ -6,6 +6,7 @@ import { createGateway, type Gateway } from '../../src/app/gateway.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { sealToken, parseAesKey } from '../../src/domain/token-crypto.js';
 import { KEYS, baseEnv } from './env.js';
+import { spawnTied } from '../../support/spawn-tied.js';
 
 export interface RunningGateway {
   http: string;
@@ -71,11 +72,11 @@ export async function spawnGateway(
   const argv = [...prof, '--import', 'tsx', CLI, 'start'];
   // prlimit sets the limit on itself and then becomes the pod: the pid stays the pod's.
   const child = options.fileLimit
-    ? spawn('prlimit', [`--nofile=${options.fileLimit}:${options.fileLimit}`, process.execPath, ...argv], {
+    ? spawnTied('prlimit', [`--nofile=${options.fileLimit}:${options.fileLimit}`, process.execPath, ...argv], {
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
       })
-    : spawn(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    : spawnTied(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const started = new Promise<number>((resolve, reject) => {
