@@ -78,7 +78,10 @@ function runOnNode24() {
     console.error('npm test: no Node 24 binary (scripts/fetch-node-24.sh failed)');
     return 1;
   }
-  const suites = files.filter((f) => !f.startsWith('test/e2e'));
+  // Not again: the browser (end to end) and the fault suite's short run, which drives Redis and NATS failures
+  // through pods whose handling of them Node's version does not change; it costs 75–85 s a run, and CI's 20
+  // minutes hold both suites on both Nodes with little to spare.
+  const suites = files.filter((f) => !f.startsWith('test/e2e') && !f.endsWith('faults-short.test.ts'));
   console.log(`\nnpm test: the unit and integration suites again, on ${spawnSync(node, ['--version']).stdout}`);
   return testRun(node, suites);
 }
