@@ -74,6 +74,8 @@ export class InboxWire implements InboxSubscription {
   };
 
   private constructor(
+    /** The server it is connected to (host:port). */
+    readonly server: string,
     private readonly socket: Socket,
     private readonly inbox: string,
     private readonly listener: InboxListener,
@@ -98,7 +100,7 @@ export class InboxWire implements InboxSubscription {
         callback: (n, buf) => wire.onRead((buf as Buffer).subarray(0, n)),
       },
     });
-    wire = new InboxWire(socket, inbox, listener);
+    wire = new InboxWire(server, socket, inbox, listener);
     return new Promise<InboxWire>((resolve, reject) => {
       const timer = setTimeout(
         () => fail(new Error(`no answer from nats at ${server} within ${CONNECT_TIMEOUT_MS} ms`)),

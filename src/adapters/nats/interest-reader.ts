@@ -129,8 +129,6 @@ export class InterestReader {
    * opened again, and for good when the server wants TLS or credentials (nats.js then).
    */
   private wire: InboxWire | undefined;
-  /** The server the own connection was opened on. */
-  private wireServer = '';
   private useWire: boolean;
   private reopening = false;
   private probing = false;
@@ -190,7 +188,7 @@ export class InterestReader {
     try {
       if ((await probeWithin(wire.flush(), STALL_MS)) !== 'stalled' || wire !== this.wire) return;
       wire.close();
-      this.wireLost(new Error(`no answer from the server within ${STALL_MS} ms`), this.wireServer);
+      this.wireLost(new Error(`no answer from the server within ${STALL_MS} ms`), wire.server);
     } finally {
       this.probing = false;
     }
@@ -246,9 +244,8 @@ export class InterestReader {
   private async openWire(): Promise<void> {
     const skip = this.options.prefix.length + 1;
     let opened: InboxWire | undefined;
-    const server = this.nc.getServer();
     try {
-      opened = await InboxWire.open(server, '', this.options.description, {
+      opened = await InboxWire.open(this.nc.getServer(), '', this.options.description, {
         data: (subject, _reply, data, head) => {
           if (this.stopped) return;
           const seq = headerNumber(head, SEQUENCE_NEEDLE);
@@ -260,7 +257,6 @@ export class InterestReader {
         },
       });
       this.wire = opened;
-      this.wireServer = server;
     } catch (err) {
       if (!(err instanceof InboxWireUnsupported)) throw err;
       // nats.js from now on, and its reconnects are the ones that hold live events and catch up.
