@@ -70,4 +70,17 @@ describe('the CDC publisher on JetStream', () => {
     assert.deepEqual([err.dependency, err.httpStatus], ['nats', 503]);
     assert.match(String((err.cause as Error).message), /no stream/);
   });
+
+  it('an answer that is not a PubAck (another subscriber of the subject replied) is a DependencyError, not stored', async () => {
+    const subject = uid('rogue.'); // no stream takes it: the only answer is the rogue's
+    const rogue = nc.subscribe(subject, { callback: (_err, msg) => void msg.respond('{}') });
+    await nc.flush();
+    try {
+      const err = await publisher.publish(change(0, subject)).catch((e: unknown) => e);
+      assert.ok(err instanceof DependencyError, String(err));
+      assert.match(String((err.cause as Error).message), /without a stream sequence/);
+    } finally {
+      rogue.unsubscribe();
+    }
+  });
 });

@@ -254,7 +254,13 @@ function ackOf(msg: Msg): number | Error {
   } catch (err) {
     return new DependencyError('nats', 'publishing a change', { cause: err });
   }
-  if (!ack.error) return ack.seq ?? 0;
+  if (!ack.error) {
+    if (typeof ack.seq === 'number' && ack.seq > 0) return ack.seq;
+    // Not JetStream's answer (something else subscribed to the subject replied): the change is not known stored.
+    return new DependencyError('nats', 'publishing a change', {
+      cause: new Error('an answer without a stream sequence'),
+    });
+  }
   const cause = new Error(`JetStream refused the change: ${ack.error.description} (${ack.error.err_code})`);
   return ack.error.err_code === WRONG_LAST_MSG_ID
     ? new Error('another producer published between two changes', { cause })
