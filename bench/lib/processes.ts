@@ -108,10 +108,8 @@ export async function startBaseline(
 
 const CLOCK_TICKS = 100;
 
-/** CPU seconds a process has used so far (user + system). */
-export function cpuSeconds(pid: number): number {
-  return kernelSeconds(pid) + userSeconds(pid);
-}
+/** CPU seconds a process has used so far (user + system): support/cpu.ts's, shared with the tests. */
+export { cpuSecondsOf as cpuSeconds } from '../../support/cpu.js';
 
 /** CPU time a process spent in the kernel (system calls: socket reads and writes). */
 export function kernelSeconds(pid: number): number {
@@ -121,10 +119,6 @@ export function kernelSeconds(pid: number): number {
 /** Minor page faults of a process, its threads included: a heap that keeps taking fresh pages shows here. */
 export function minorFaults(pid: number): number {
   return Number(statFields(`/proc/${pid}/stat`)[7]);
-}
-
-function userSeconds(pid: number): number {
-  return Number(statFields(`/proc/${pid}/stat`)[11]) / CLOCK_TICKS;
 }
 
 /** The fields of a process's or thread's `stat` file after its name. */
