@@ -37,6 +37,9 @@ describe('deployment files', () => {
         ['nats-1', 'nats-2', 'nats-3'].filter((_, j) => j !== i).map((n) => `nats://${n}:6222`),
       );
     }
+    // The third starts once the first two have a JetStream meta leader (support/nats-cluster.ts does the same).
+    assert.match(services['nats-1'].healthcheck.test.join(' '), /:8222\/healthz/);
+    assert.deepEqual(services['nats-3'].depends_on, { 'nats-1': { condition: 'service_healthy' } });
     for (const name of ['gateway-1', 'gateway-2', 'cdc-1']) {
       const env = services[name].environment;
       assert.equal(env.DAISI_WS_NATS_URL, 'nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222', name);
