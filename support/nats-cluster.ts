@@ -27,6 +27,8 @@ export function nats210(): string | undefined {
 /** One server of the cluster: its client port, its route port, its store. */
 class ClusterNode {
   child: ChildProcess | undefined;
+  /** The last 40 lines of its log (stderr), for an error that says why it did not start or catch up. */
+  readonly log: string[] = [];
 
   constructor(
     readonly name: string,
@@ -138,9 +140,12 @@ export class TestNatsCluster {
     const node = this.nodes[i]!;
     const child = spawnTied(this.binary, ['-c', node.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
     node.child = child;
-    // Its log (stderr), the last lines: why it did not start, if it does not.
-    const log: string[] = [];
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => log.push(...chunk.split('\n').slice(-20)));
+    const log = node.log;
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      // Not the route connections opened and closed: dozens a start, and they would push out what matters.
+      log.push(...chunk.split('\n').filter((line) => line && !/Route connection|Router connection/.test(line)));
+      log.splice(0, log.length - 40);
+    });
     try {
       await waitForPort(node.port, 20_000);
     } catch (err) {
@@ -173,14 +178,43 @@ export class TestNatsCluster {
     await exited;
   }
 
-  /** Until `stream` has a leader and both its followers are current (a restarted server caught up). */
-  async caughtUp(stream: string, timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+  /**
+   * Until `stream` has a leader and both its followers are current (a restarted server caught up).
+   *
+   * nats-server 2.10.27 sometimes leaves a server restarted after SIGKILL behind for good: its copy of the stream
+   * never answers the leader again (`current false`, last heard at the kill; 2 runs of clustered-deps in about
+   * 50 here, and once in CI). NATS's maintainers point to 2.11 for catch-up fixes of this kind. A
+   * follower still behind after `restartAfterMs` is restarted once, as an operator would, and said so on stderr:
+   * what the tests exercise next needs three current copies, and the gateway has nothing to do with the catch-up.
+   */
+  async caughtUp(stream: string, timeoutMs = 60_000, restartAfterMs = 20_000): Promise<void> {
+    const started = Date.now();
+    let restarted = false;
     for (;;) {
       const info = await this.streamInfo(stream).catch(() => undefined);
       const replicas = info?.cluster?.replicas ?? [];
       if (info?.cluster?.leader && replicas.length === 2 && replicas.every((r) => r.current)) return;
-      if (Date.now() > deadline) throw new Error(`stream ${stream} did not catch up on every server`);
+      const behind = replicas.filter((r) => !r.current);
+      const state = () =>
+        `leader ${info?.cluster?.leader ?? 'none'}, ${replicas
+          .map(
+            (r) =>
+              `${r.name} current ${r.current} lag ${r.lag ?? '?'} heard ${Math.round((r.active ?? 0) / 1e6)} ms ago`,
+          )
+          .join(', ')}`;
+      if (!restarted && behind.length > 0 && Date.now() - started > restartAfterMs) {
+        restarted = true;
+        process.stderr.write(
+          `nats cluster: stream ${stream} still behind after ${restartAfterMs} ms (${state()}); restarting ${behind.map((r) => r.name).join(', ')}\n`,
+        );
+        for (const i of behind.map((r) => this.indexOf(r.name)).filter((i) => i >= 0)) await this.restart(i);
+      }
+      if (Date.now() - started > timeoutMs) {
+        const logs = behind.map((r) => `\n${r.name}'s log:\n${this.nodes[this.indexOf(r.name)]?.log.join('\n')}`);
+        throw new Error(
+          `stream ${stream} did not catch up on every server (${state()}; ${await this.describe()})${logs.join('')}`,
+        );
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
   }
